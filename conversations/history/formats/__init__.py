@@ -1,0 +1,89 @@
+"""Readers and writers, one module per format, chosen from a registry.
+
+    doc = load_path("session.jsonl")          # or Document.from_bytes(name, data)
+    name = detect(doc)                         # "claude-code"
+    histories = read(doc)                      # list: a litellm JSONL holds many conversations
+    new_doc = write(histories[0], doc)         # back in the source's own format
+
+A format module has NAME, WRITABLE, sniff(doc) -> bool, read(doc) -> list[History] and, when
+writable, write(history, original: Document | None) -> Document. Detection asks each module in
+DETECTION_ORDER; the first that claims the document wins, so more specific formats come first.
+"""
+
+from __future__ import annotations
+
+from ..errors import FormatError, UnknownFormat
+from ..model import History
+from . import anthropic, claude_code, litellm_log, openai, openhands
+from .document import Document, is_openhands_dir, load_path
+
+FORMATS = {
+    openhands.NAME: openhands,
+    claude_code.NAME: claude_code,
+    litellm_log.NAME: litellm_log,
+    anthropic.NAME: anthropic,
+    openai.NAME: openai,
+}
+FORMAT_NAMES = tuple(FORMATS)
+# litellm logs carry an OpenAI `messages` list, and Anthropic requests look like OpenAI ones with
+# blocks: ask the formats with the most specific markers first.
+DETECTION_ORDER = (openhands, claude_code, litellm_log, anthropic, openai)
+
+__all__ = ["Document", "FormatError", "UnknownFormat", "FORMATS", "FORMAT_NAMES", "detect", "read",
+           "write", "load_path", "is_openhands_dir", "module"]
+
+
+def module(name: str):
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UnknownFormat(f"unknown format {name!r}; known formats: {', '.join(FORMATS)}") from None
+
+
+def detect(doc: Document) -> str:
+    for fmt in DETECTION_ORDER:
+        if fmt.sniff(doc):
+            return fmt.NAME
+    if not doc.is_dir:
+        # No format claims it. If it is not even JSON, the parse error (with its line) is the
+        # useful answer: "truncated JSON at line 3" beats "unknown format".
+        if doc.looks_like_jsonl():
+            doc.jsonl()
+        else:
+            doc.json()
+    elif not any(name.startswith("events/") for name in doc.files):
+        raise UnknownFormat("a directory without events/<n>.json files: not an OpenHands session",
+                            file=doc.name)
+    raise UnknownFormat("not a conversation log in any known format "
+                        f"({', '.join(FORMATS)}); use --format to force one", file=doc.name)
+
+
+def read(doc: Document, format: str | None = None) -> list[History]:
+    """Every conversation in the document. Raises FormatError naming the file and the place."""
+    fmt = module(format) if format else module(detect(doc))
+    try:
+        histories = fmt.read(doc)
+    except FormatError as exc:
+        raise exc.located(file=doc.name if doc.is_dir else doc.single[0]) from None
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        # A reader bug or a shape it did not foresee: still an error that names the file.
+        raise FormatError(f"unexpected structure for {fmt.NAME}: {exc.__class__.__name__}: {exc}",
+                          file=doc.name) from None
+    finally:
+        doc.forget_parsed()
+    return histories
+
+
+def write(history: History, original: Document | None = None, format: str | None = None) -> Document:
+    """The history in `format` (default: its own). A litellm log is never rewritten: its corrected
+    form is the OpenAI request it carried."""
+    name = format or history.format
+    if name == litellm_log.NAME:
+        name = openai.NAME
+        original = None
+    fmt = module(name)
+    if not getattr(fmt, "WRITABLE", False):
+        raise FormatError(f"the {name} format cannot be written")
+    if original is not None and name != history.format:
+        original = None
+    return fmt.write(history, original)

@@ -1,0 +1,182 @@
+"""A Document is what a reader reads and a writer writes: one file, or a directory of files
+(an OpenHands session). It holds bytes, never paths to reopen, so the same reader serves a file on
+disk, an upload and an API body, and what was read is exactly what is stored as the original."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import FormatError
+
+# json.loads recurses once per nesting level; Python's own limit would surface as a bare
+# RecursionError deep inside the parser. Agent logs nest a few dozen levels at most.
+MAX_DEPTH = 200
+
+
+@dataclass
+class Document:
+    """name: the path or upload name the user gave. files: relative name -> bytes (a single file
+    has one entry, under its base name). is_dir: the name is a directory. removed: for a written
+    document, files of the original that must go (stale OpenHands event_cache pages)."""
+
+    name: str
+    files: dict[str, bytes]
+    is_dir: bool = False
+    removed: set[str] = field(default_factory=set)
+    _parsed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> "Document":
+        return cls(name=name, files={os.path.basename(name) or name: data})
+
+    @property
+    def single(self) -> tuple[str, bytes]:
+        """The one file of a single-file document."""
+        if self.is_dir or len(self.files) != 1:
+            raise FormatError("expected a single file, got a directory", file=self.name)
+        return next(iter(self.files.items()))
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for b in self.files.values())
+
+    def text(self, name: str | None = None) -> str:
+        name = name or self.single[0]
+        return decode(self.files[name], name)
+
+    def json(self, name: str | None = None) -> Any:
+        """The parsed JSON of one file, parsed once and cached (detection then reading)."""
+        name = name or self.single[0]
+        if name not in self._parsed:
+            self._parsed[name] = parse_json(self.text(name), name)
+        return self._parsed[name]
+
+    def jsonl(self, name: str | None = None) -> list[tuple[int, Any]]:
+        """(line number, parsed object) for every non-blank line; a broken line is an error that
+        names it, never a skipped line."""
+        name = name or self.single[0]
+        key = "jsonl:" + name
+        if key not in self._parsed:
+            rows = []
+            for number, line in enumerate(self.text(name).split("\n"), start=1):
+                if line.strip():
+                    rows.append((number, parse_json(line, name, line=number)))
+            self._parsed[key] = rows
+        return self._parsed[key]
+
+    def looks_like_jsonl(self) -> bool:
+        """More than one top-level JSON value, one per line."""
+        if self.is_dir:
+            return False
+        text = self.text()
+        first = text.lstrip()[:1]
+        if first != "{":
+            return False
+        stripped = text.strip()
+        return "\n" in stripped and stripped.split("\n", 1)[0].rstrip().endswith("}") and \
+            _parses(stripped.split("\n", 1)[0])
+
+    def forget_parsed(self) -> None:
+        """Drop cached parse trees (the history holds what it needs) to keep memory flat."""
+        self._parsed.clear()
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def decode(data: bytes, name: str) -> str:
+    if not data.strip():
+        raise FormatError("the file is empty", file=name)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"not valid UTF-16 text (byte {exc.start})", file=name) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FormatError(f"not UTF-8 text: invalid byte at offset {exc.start} "
+                          "(is this a binary file?)", file=name, line=line) from None
+
+
+def parse_json(text: str, name: str, line: int | None = None) -> Any:
+    if "\x00" in text:
+        raise FormatError("contains NUL bytes: not a JSON log", file=name, line=line)
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise FormatError(f"JSON nested too deeply (more than {MAX_DEPTH} levels)", file=name,
+                          line=line) from None
+    except json.JSONDecodeError as exc:
+        where = line if line is not None else exc.lineno
+        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        raise FormatError(f"{what}: {exc.msg} (column {exc.colno})", file=name, line=where) from None
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise FormatError(f"JSON nested too deeply (more than {MAX_DEPTH} levels)", file=name, line=line)
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    # Iterative, so a hostile document cannot exhaust the stack here either.
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return False
+
+
+# --- loading from disk -------------------------------------------------------------------------
+
+# Files in an OpenHands session directory that are part of the conversation. agent_state.pkl and
+# friends are derived state; the events are authoritative.
+def load_path(path: str | os.PathLike, *, max_bytes: int | None = None) -> Document:
+    """Read a file, or an OpenHands session directory, into a Document."""
+    p = Path(path)
+    if p.is_dir():
+        files: dict[str, bytes] = {}
+        total = 0
+        for child in sorted(p.rglob("*")):
+            if not child.is_file():
+                continue
+            rel = child.relative_to(p).as_posix()
+            if not (rel.startswith(("events/", "event_cache/")) or rel == "metadata.json"):
+                continue
+            data = child.read_bytes()
+            total += len(data)
+            if max_bytes is not None and total > max_bytes:
+                raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=str(p))
+            files[rel] = data
+        return Document(name=str(p), files=files, is_dir=True)
+    if not p.exists():
+        raise FormatError("no such file or directory", file=str(p))
+    size = p.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise FormatError(f"{size:,} bytes is larger than the limit of {max_bytes:,} bytes", file=str(p))
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror}", file=str(p)) from None
+    return Document(name=str(p), files={p.name: data})
+
+
+def is_openhands_dir(path: str | os.PathLike) -> bool:
+    events = Path(path) / "events"
+    return events.is_dir() and any(c.name.removesuffix(".json").isdigit() for c in events.iterdir())

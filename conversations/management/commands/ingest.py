@@ -1,0 +1,62 @@
+import json
+import sys
+
+from django.core.management.base import BaseCommand
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from conversations.history.formats import FORMAT_NAMES
+from conversations.ingest import Outcome, candidates, ingest_path
+
+
+class Command(BaseCommand):
+    help = ("Load agent conversation logs (files, or directories walked recursively) into the "
+            "inspector. Run it on logs you want to browse, check or repair; running it again on the "
+            "same files changes nothing, and a changed file adds a revision.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument("--format", choices=FORMAT_NAMES, help="force a format instead of detecting it")
+        parser.add_argument("--json", action="store_true",
+                            help="print only a JSON summary on stdout; progress goes to stderr")
+
+    def handle(self, *args, paths, format, json: bool, **options):
+        found = list(candidates(paths))
+        totals = {"ingested": 0, "unchanged": 0, "skipped": 0, "failed": []}
+        console = Console(stderr=True)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                      disable=len(found) < 2, transient=True) as progress:
+            task = progress.add_task("ingesting", total=len(found))
+            for candidate in found:
+                progress.update(task, description=candidate.path.name[:40])
+                if candidate.skip_reason:
+                    totals["skipped"] += 1
+                else:
+                    self._count(totals, ingest_path(candidate.path, format=format))
+                progress.advance(task)
+
+        failed = totals["failed"]
+        if json:
+            self.stdout.write(_json_dumps(totals))
+        else:
+            for item in failed:
+                self.stderr.write(f"failed: {item['error']}")
+            self.stdout.write(
+                f"{totals['ingested']} ingested, {totals['unchanged']} unchanged, "
+                f"{totals['skipped']} skipped, {len(failed)} failed")
+        if failed:
+            sys.exit(1)
+
+    @staticmethod
+    def _count(totals: dict, outcome: Outcome) -> None:
+        if outcome.status == "failed":
+            totals["failed"].append({"path": outcome.path, "error": outcome.error})
+            return
+        # "ingested" counts conversations added or changed, not files.
+        totals["ingested"] += len(outcome.added)
+        totals["unchanged"] += len(outcome.unchanged)
+
+
+def _json_dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)

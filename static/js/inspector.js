@@ -1,0 +1,1 @@
+// Small behaviours that work without inline script (the CSP forbids it).
