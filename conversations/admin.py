@@ -22,7 +22,7 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(Revision)
 class RevisionAdmin(admin.ModelAdmin):
     list_display = ("conversation", "number", "reason", "author", "created_at")
-    exclude = ("history_data",)
+    exclude = ("head_data", "chunks")
     raw_id_fields = ("conversation", "parent", "original")
 
     def has_change_permission(self, request, obj=None):

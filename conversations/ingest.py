@@ -23,7 +23,7 @@ from conversations.history.formats.document import Document
 from conversations.history.model import History
 from conversations.history.redact import redact
 from conversations.models import (AuditEvent, Conversation, Original, OriginalFile, Revision, Source,
-                                  history_dump)
+                                  DumpedHistory, chunks_store, history_dump)
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -77,7 +77,7 @@ def ingest_document(doc: Document, *, kind: str, location: str, format: str | No
         return Outcome(location, "failed", error=str(exc))
     if not histories:
         return Outcome(location, "failed", error=f"{doc.name}: no conversation found")
-    prepared = [(h, *history_dump(h)) for h in histories]
+    prepared = [(h, history_dump(h)) for h in histories]
     verdicts = _own_target_verdicts(histories)
 
     with transaction.atomic():
@@ -86,9 +86,9 @@ def ingest_document(doc: Document, *, kind: str, location: str, format: str | No
         original = _original_get_or_create(clean)
         outcome = Outcome(location, "unchanged")
         single = len(prepared) == 1
-        for (history, data, digest), verdict in zip(prepared, verdicts):
+        for (history, dumped), verdict in zip(prepared, verdicts):
             conversation, revision = _conversation_revise(
-                source, history, data, digest, locator="" if single else _locator(history),
+                source, history, dumped, locator="" if single else _locator(history),
                 original=original, redactions=redactions, user=user)
             if revision is None:
                 outcome.unchanged.append(conversation.pk)
@@ -142,11 +142,11 @@ def _original_get_or_create(doc: Document) -> Original:
     return original
 
 
-def _conversation_revise(source: Source, history: History, data: bytes, digest: str, *, locator: str,
+def _conversation_revise(source: Source, history: History, dumped: DumpedHistory, *, locator: str,
                          original: Original, redactions: list[dict], user) -> tuple[Conversation, Revision | None]:
     conversation = Conversation.objects.filter(source=source, locator=locator).first()
     latest = conversation.latest_revision if conversation else None
-    if latest is not None and latest.content_hash == digest:
+    if latest is not None and latest.content_hash == dumped.content_hash:
         return conversation, None
     if conversation is None:
         conversation = Conversation(source=source, locator=locator)
@@ -155,7 +155,8 @@ def _conversation_revise(source: Source, history: History, data: bytes, digest: 
     conversation.save()
     revision = Revision.objects.create(
         conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        history_data=data, content_hash=digest, original=original, record=history.record,
+        head_data=dumped.head, chunks=chunks_store(dumped.chunks), message_count=dumped.message_count,
+        content_hash=dumped.content_hash, original=original, record=history.record,
         redactions=redactions, author=user,
         reason="ingested" if latest is None else "re-ingested: the source changed")
     conversation.latest_revision = revision

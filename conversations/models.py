@@ -1,17 +1,19 @@
 """Storage: where a conversation came from, its immutable revisions, what the checks found, and
 who did what. The canonical history itself is the pure core's History; a revision stores it as
-compressed JSON, because a 5,000-message conversation is one document that is read whole."""
+compressed JSON in chunks of messages, shared between revisions."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from conversations.history.model import History
+from conversations.history.model import History, Message
 
 
 class Source(models.Model):
@@ -106,15 +108,32 @@ class Conversation(models.Model):
         return reverse("conversations:detail", args=[self.pk])
 
 
+class Chunk(models.Model):
+    """A run of CHUNK_SIZE consecutive messages, zlib-compressed JSON, addressed by its content.
+    A page of a long conversation reads only the chunks it shows, and a repair that touches one
+    message stores one new chunk: the revisions share the rest."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    data = models.BinaryField()
+
+
+CHUNK_SIZE = 100
+
+
 class Revision(models.Model):
     """One immutable state of a conversation. The first holds the original document; a re-ingest,
-    a repair or a resume adds another, with its parent, author and reason. Never edited."""
+    a repair or a resume adds another, with its parent, author and reason. Never edited.
+
+    The canonical history is stored as a head (system prompt, tools, metadata) and the list of
+    message chunks, so a 5,000-message conversation is never one giant value in memory."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
-    history_data = models.BinaryField(help_text="zlib-compressed JSON of the canonical history")
-    content_hash = models.CharField(max_length=64, help_text="sha256 of the canonical history JSON")
+    head_data = models.BinaryField(help_text="zlib-compressed JSON of the history without its messages")
+    chunks = models.JSONField(default=list, help_text="sha256 of each Chunk of messages, in order")
+    message_count = models.PositiveIntegerField(default=0)
+    content_hash = models.CharField(max_length=64, help_text="sha256 over the head and the chunks")
     original = models.ForeignKey(Original, null=True, blank=True, on_delete=models.PROTECT, related_name="revisions")
     record = models.PositiveIntegerField(null=True, blank=True,
                                          help_text="which record of the original, for documents holding several")
@@ -132,30 +151,71 @@ class Revision(models.Model):
         return f"{self.conversation} r{self.number}"
 
     def save(self, *args, **kwargs):
-        if not self._state.adding and not kwargs.pop("allow_update", False):
+        if not self._state.adding:
             raise ValueError("revisions are immutable: add a new one instead")
         super().save(*args, **kwargs)
 
     @property
     def history(self) -> History:
+        """The whole canonical history (cached on the instance: a revision never changes)."""
         cached = getattr(self, "_history", None)
         if cached is None:
-            cached = self._history = history_load(self.history_data)
+            head = json.loads(zlib.decompress(bytes(self.head_data)))
+            head["messages"] = [m for chunk in _chunks_load(self.chunks) for m in chunk]
+            cached = self._history = History.from_dict(head)
         return cached
 
+    def messages(self, start: int, stop: int) -> list[Message]:
+        """Messages start..stop-1, reading only the chunks that hold them."""
+        stop = min(stop, self.message_count)
+        if start >= stop:
+            return []
+        first, last = start // CHUNK_SIZE, (stop - 1) // CHUNK_SIZE
+        rows = [m for chunk in _chunks_load(self.chunks[first:last + 1]) for m in chunk]
+        offset = first * CHUNK_SIZE
+        return [Message.from_dict(d) for d in rows[start - offset:stop - offset]]
 
-def history_dump(history: History) -> tuple[bytes, str]:
-    """(compressed JSON, sha256 of the JSON). One serialization serves both, so the hash costs no
-    second pass over a large history."""
-    import hashlib
 
-    text = json.dumps(history.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
-    digest = hashlib.sha256(text).hexdigest()
-    return zlib.compress(text, 1), digest
+@dataclass
+class DumpedHistory:
+    head: bytes
+    chunks: list[tuple[str, bytes]]
+    content_hash: str
+    message_count: int
 
 
-def history_load(data: bytes | memoryview) -> History:
-    return History.from_dict(json.loads(zlib.decompress(bytes(data))))
+def history_dump(history: History) -> DumpedHistory:
+    """Serialize a history chunk by chunk (never the whole JSON text at once) and hash it."""
+    digest = hashlib.sha256()
+    head = history.to_dict()
+    del head["messages"]
+    head_text = _json_bytes(head)
+    digest.update(head_text)
+    chunks = []
+    for start in range(0, len(history.messages), CHUNK_SIZE):
+        text = _json_bytes([m.to_dict() for m in history.messages[start:start + CHUNK_SIZE]])
+        sha = hashlib.sha256(text).hexdigest()
+        digest.update(sha.encode())
+        chunks.append((sha, zlib.compress(text, 1)))
+    return DumpedHistory(zlib.compress(head_text, 1), chunks, digest.hexdigest(), len(history.messages))
+
+
+def chunks_store(chunks: list[tuple[str, bytes]]) -> list[str]:
+    """Store the chunks not stored yet; the list of their hashes for Revision.chunks."""
+    hashes = [sha for sha, _ in chunks]
+    known = set(Chunk.objects.filter(sha256__in=hashes).values_list("sha256", flat=True))
+    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for sha, data in chunks if sha not in known],
+                              ignore_conflicts=True)
+    return hashes
+
+
+def _chunks_load(hashes: list[str]) -> list[list[dict]]:
+    rows = dict(Chunk.objects.filter(sha256__in=set(hashes)).values_list("sha256", "data"))
+    return [json.loads(zlib.decompress(bytes(rows[sha]))) for sha in hashes]
+
+
+def _json_bytes(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Finding(models.Model):

@@ -1,0 +1,162 @@
+"""Ingest throughput and memory, into SQLite and PostgreSQL.
+
+    .venv/bin/python bench/ingest.py [--conversations 1000] [--messages 200] [--big 20000]
+                                     [--only sqlite|postgres]
+
+Generates OpenAI-format histories with tool calls (what litellm logs hold), ingests them through
+the same function `manage.py ingest` uses (including the own-target check), and prints MB/s and
+conversations/s, the ratio to a bare json.loads of the same bytes, and the peak memory of ingesting
+the largest file against its size. Aims: 20 MB/s or more into PostgreSQL; peak under 5x the file.
+Each database runs in a child process of its own, because Django binds its database at setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = "postgres://postgres@127.0.0.1:5432/inspector_bench"
+
+
+def history(n_messages: int, seed: int) -> dict:
+    """A realistic agent history: user asks, the assistant calls tools in pairs, results come back."""
+    messages: list[dict] = [{"role": "system", "content": "You are a careful coding agent. " * 20}]
+    messages.append({"role": "user", "content": f"Task {seed}: find why the build fails and fix it."})
+    call = 0
+    while len(messages) < n_messages:
+        ids = [f"call_{seed:05d}{call + k:06d}" for k in range(2)]
+        call += 2
+        messages.append({"role": "assistant", "content": "Let me look at the files involved.", "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "execute_bash",
+             "arguments": json.dumps({"command": f"grep -rn 'TODO {i}' src/ | head -50"})}} for i in ids]})
+        for i in ids:
+            messages.append({"role": "tool", "tool_call_id": i, "name": "execute_bash",
+                             "content": ("src/module.py:%d: TODO fix the frobnicator before release\n" % call) * 12})
+    return {"model": "gpt-4o", "messages": messages[:n_messages]}
+
+
+def write_corpus(folder: Path, conversations: int, messages: int) -> int:
+    total = 0
+    for k in range(conversations):
+        data = json.dumps(history(messages, k)).encode()
+        (folder / f"conv-{k:05d}.json").write_bytes(data)
+        total += len(data)
+    return total
+
+
+def bare_json_seconds(files: list[Path]) -> float:
+    start = time.perf_counter()
+    for f in files:
+        json.loads(f.read_bytes())
+    return time.perf_counter() - start
+
+
+# --- child: one database ------------------------------------------------------------------------
+
+def child(database_url: str, corpus: Path, big: Path) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "inspector.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from conversations.ingest import ingest_path
+
+    # Warm up litellm's lazy import and the first-call costs outside the timings.
+    ingest_path(sorted(corpus.glob("*.json"))[0])
+
+    files = sorted(corpus.glob("*.json"))[1:]
+    size = sum(f.stat().st_size for f in files)
+    start = time.perf_counter()
+    for f in files:
+        outcome = ingest_path(f)
+        assert outcome.status == "ingested", outcome.error
+    seconds = time.perf_counter() - start
+    bare = bare_json_seconds(files)
+
+    big_size = big.stat().st_size
+    start = time.perf_counter()
+    assert ingest_path(big).status == "ingested"
+    big_seconds = time.perf_counter() - start
+    big_bare = bare_json_seconds([big])
+
+    # Memory on a fresh copy of the big file (a new path, so it is really ingested again).
+    copy = big.with_name("big-copy.json")
+    copy.write_bytes(big.read_bytes())
+    tracemalloc.start()
+    ingest_path(copy)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    print(json.dumps({
+        "files": len(files), "mb": size / 1e6, "seconds": seconds, "bare_json_seconds": bare,
+        "big_mb": big_size / 1e6, "big_seconds": big_seconds, "big_bare_json_seconds": big_bare,
+        "big_peak_mb": peak / 1e6,
+    }))
+
+
+def reset_postgres() -> None:
+    for sql in ("DROP DATABASE IF EXISTS inspector_bench", "CREATE DATABASE inspector_bench"):
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--big", type=int, default=20000, help="messages in the one large conversation")
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--child", nargs=3, metavar=("URL", "CORPUS", "BIG"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        tmp_path = Path(tmp)
+        corpus = tmp_path / "corpus"
+        corpus.mkdir()
+        print(f"generating {args.conversations} conversations of {args.messages} messages "
+              f"and one of {args.big} messages ...", flush=True)
+        write_corpus(corpus, args.conversations + 1, args.messages)
+        big = tmp_path / "big.json"
+        big.write_bytes(json.dumps(history(args.big, 99999)).encode())
+
+        targets = []
+        if args.only in (None, "sqlite"):
+            targets.append(("SQLite", f"sqlite:///{tmp_path / 'bench.sqlite3'}"))
+        if args.only in (None, "postgres"):
+            reset_postgres()
+            targets.append(("PostgreSQL", PG_URL))
+
+        for label, url in targets:
+            result = subprocess.run([sys.executable, __file__, "--child", url, str(corpus), str(big)],
+                                    capture_output=True, text=True, cwd=ROOT)
+            if result.returncode:
+                print(f"{label}: failed\n{result.stderr[-2000:]}")
+                continue
+            r = json.loads(result.stdout.strip().splitlines()[-1])
+            print(f"\n{label}")
+            print(f"  {r['files']} conversations, {r['mb']:.1f} MB in {r['seconds']:.2f} s: "
+                  f"{r['mb'] / r['seconds']:.1f} MB/s, {r['files'] / r['seconds']:.0f} conversations/s "
+                  f"({r['seconds'] / r['bare_json_seconds']:.1f}x a bare json.loads)")
+            print(f"  one conversation of {args.big} messages, {r['big_mb']:.1f} MB in {r['big_seconds']:.2f} s: "
+                  f"{r['big_mb'] / r['big_seconds']:.1f} MB/s "
+                  f"({r['big_seconds'] / r['big_bare_json_seconds']:.1f}x a bare json.loads)")
+            print(f"  peak memory ingesting it: {r['big_peak_mb']:.0f} MB "
+                  f"= {r['big_peak_mb'] / r['big_mb']:.1f}x the file (Python allocations, tracemalloc)")
+
+
+if __name__ == "__main__":
+    main()
