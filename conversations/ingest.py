@@ -7,7 +7,6 @@ the input as read, before redaction); new bytes at the same place add a revision
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from django.db import transaction
 
 from conversations.history import formats
 from conversations.history.errors import FormatError
-from conversations.history.formats.document import Document
+from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
 from conversations.models import (AuditEvent, Conversation, Original, OriginalFile, Revision, Source,
@@ -39,15 +38,6 @@ class Outcome:
     added: list[int] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
     error: str | None = None
-
-
-def document_hash(doc: Document) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(doc.files):
-        data = doc.files[name]
-        digest.update(f"{name}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
 
 
 def redacted(doc: Document) -> tuple[Document, list[dict]]:

@@ -19,28 +19,30 @@ MARKER = b"[REDACTED]"
 
 # Keys whose string value is a credential. "_hash" keys (litellm's user_api_key_hash) are digests,
 # not secrets, and "max_tokens"/"total_tokens" are numbers, so neither matches a string rule.
-_SECRET_KEY = (
-    rb"(?:[A-Za-z0-9_-]*(?:api[_-]?key|apikey|secret(?:[_-]?access)?[_-]?key|client[_-]?secret|password"
+_SECRET_KEY = re.compile(
+    rb"[a-z0-9_.-]*(?:api[_-]?key|apikey|secret(?:[_-]?access)?[_-]?key|client[_-]?secret|password"
     rb"|passwd|session[_-]?token|access[_-]?token|refresh[_-]?token|auth[_-]?token|bearer[_-]?token"
     rb"|private[_-]?key)|authorization|proxy-authorization|x-api-key|api-key|cookie|set-cookie"
-    rb"|x-goog-api-key|x-amz-security-token)"
+    rb"|x-goog-api-key|x-amz-security-token"
 )
-_KEYED = re.compile(
-    rb'"(?P<key>' + _SECRET_KEY + rb')"(?P<sep>\s*:\s*)"(?P<value>(?:[^"\\]|\\.)*)"',
-    re.IGNORECASE,
-)
+# Every "key": "string value" pair. Scanning pairs left to right keeps the match aligned with the
+# JSON structure (a value swallows any key-like text inside it), and the key test runs in Python
+# only on the short key, so the scan stays linear in the document.
+_PAIR = re.compile(rb'"([A-Za-z0-9_.-]{1,100})"(\s*:\s*)"([^"\\]*(?:\\.[^"\\]*)*)"')
+# Words that must appear somewhere for a keyed secret to be possible at all.
+_KEY_HINTS = (b"key", b"token", b"secret", b"passw", b"authorization", b"cookie")
 
-_SHAPES: list[tuple[str, re.Pattern[bytes]]] = [
-    ("anthropic-key", re.compile(rb"sk-ant-[A-Za-z0-9_-]{20,}")),
-    ("openai-key", re.compile(rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    ("aws-access-key-id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github-token", re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{40,}")),
-    ("google-api-key", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("slack-token", re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("bearer-token", re.compile(rb"Bearer\s+[A-Za-z0-9._~+/=-]{16,}")),
+# (kind, literals one of which must occur for the pattern to be tried, pattern)
+_SHAPES: list[tuple[str, tuple[bytes, ...], re.Pattern[bytes]]] = [
+    ("anthropic-key", (b"sk-ant-",), re.compile(rb"sk-ant-[A-Za-z0-9_-]{20,}")),
+    ("openai-key", (b"sk-",), re.compile(rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
+    ("aws-access-key-id", (b"AKIA", b"ASIA"), re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("github-token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
+     re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{40,}")),
+    ("google-api-key", (b"AIza",), re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("slack-token", (b"xox",), re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("bearer-token", (b"Bearer",), re.compile(rb"Bearer\s+[A-Za-z0-9._~+/=-]{16,}")),
 ]
-# One cheap scan decides whether the slower patterns need to run at all.
-_PREFILTER = re.compile(rb"sk-|AKIA|ASIA|gh[pousr]_|github_pat_|AIza|xox|Bearer|" + _SECRET_KEY, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,23 +62,12 @@ class Redaction:
 def redact(data: bytes, file: str = "") -> tuple[bytes, list[Redaction]]:
     """(data with secrets replaced by MARKER, what was redacted). Values already redacted, empty
     values and placeholders such as "<secret_hidden>" are left alone, so redacting twice is a no-op."""
-    if not _PREFILTER.search(data):
-        return data, []
     found: list[Redaction] = []
-
-    def line_of(pos: int) -> int:
-        return data.count(b"\n", 0, pos) + 1
-
-    def keyed(m: re.Match[bytes]) -> bytes:
-        value = m.group("value")
-        if _is_placeholder(value):
-            return m.group(0)
-        found.append(Redaction("keyed", file, line_of(m.start()), m.group("key").decode(errors="replace")))
-        return b'"' + m.group("key") + b'"' + m.group("sep") + b'"' + MARKER + b'"'
-
-    out = _KEYED.sub(keyed, data)
-    for kind, pattern in _SHAPES:
-        if not pattern.search(out):
+    out = data
+    if _has_key_hint(data):
+        out = _PAIR.sub(lambda m: _keyed(m, out_source=data, found=found, file=file), data)
+    for kind, literals, pattern in _SHAPES:
+        if not any(literal in out for literal in literals):
             continue
         source = out
 
@@ -86,6 +77,25 @@ def redact(data: bytes, file: str = "") -> tuple[bytes, list[Redaction]]:
 
         out = pattern.sub(shaped, out)
     return out, found
+
+
+def _has_key_hint(data: bytes, step: int = 1 << 20) -> bool:
+    """Whether any credential-like key word occurs, case-insensitively, looking at 1 MB at a time
+    (a lowered copy of a 50 MB log would double the memory of an ingest for a yes/no answer)."""
+    overlap = max(len(h) for h in _KEY_HINTS)
+    for start in range(0, len(data), step):
+        window = data[start:start + step + overlap].lower()
+        if any(hint in window for hint in _KEY_HINTS):
+            return True
+    return False
+
+
+def _keyed(m: re.Match[bytes], *, out_source: bytes, found: list[Redaction], file: str) -> bytes:
+    key, value = m.group(1), m.group(3)
+    if not _SECRET_KEY.fullmatch(key.lower()) or _is_placeholder(value):
+        return m.group(0)
+    found.append(Redaction("keyed", file, out_source.count(b"\n", 0, m.start()) + 1, key.decode()))
+    return b'"' + key + b'"' + m.group(2) + b'"' + MARKER + b'"'
 
 
 def _is_placeholder(value: bytes) -> bool:

@@ -5,6 +5,7 @@ disk, an upload and an API body, and what was read is exactly what is stored as 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -145,8 +146,25 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 # --- loading from disk -------------------------------------------------------------------------
 
-# Files in an OpenHands session directory that are part of the conversation. agent_state.pkl and
-# friends are derived state; the events are authoritative.
+def document_hash(doc: Document) -> str:
+    """sha256 over the document's files (name, length, bytes; in name order). Ingest stores it as
+    the source's content hash, and write-back compares it with the files on disk to refuse
+    overwriting a log that changed since it was read."""
+    digest = hashlib.sha256()
+    for name in sorted(doc.files):
+        data = doc.files[name]
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def is_session_file(rel: str) -> bool:
+    """Whether a file of an OpenHands session directory is part of the conversation (what
+    load_path reads and a writer owns). agent_state.pkl and friends are derived state; the events
+    are authoritative."""
+    return rel.startswith(("events/", "event_cache/")) or rel == "metadata.json"
+
+
 def load_path(path: str | os.PathLike, *, max_bytes: int | None = None) -> Document:
     """Read a file, or an OpenHands session directory, into a Document."""
     p = Path(path)
@@ -157,7 +175,7 @@ def load_path(path: str | os.PathLike, *, max_bytes: int | None = None) -> Docum
             if not child.is_file():
                 continue
             rel = child.relative_to(p).as_posix()
-            if not (rel.startswith(("events/", "event_cache/")) or rel == "metadata.json"):
+            if not is_session_file(rel):
                 continue
             data = child.read_bytes()
             total += len(data)

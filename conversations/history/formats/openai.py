@@ -1,0 +1,866 @@
+"""OpenAI Chat Completions requests, as sent to OpenAI or to litellm (docs/formats.md §3b).
+
+Reads a request object (`{"model", "messages", "tools", ...}`), a bare list of messages, or an
+OpenHands LOG_COMPLETIONS file (`{"messages", "response", "kwargs": {"tools", ...}, ...}`).
+System and developer messages become History.system parts that remember which message they
+preceded; a `role: "tool"` message becomes a tool message holding one tool_result block.
+
+litellm extensions are read as what they mean, not as unknown keys: `cache_control` on a part, a
+message or a tool, and assistant `thinking_blocks`. An OpenAI-format list carrying them is "OpenAI
+format sent to litellm" (the Ambiguity rule): meta["litellm_extensions"] names them so the check
+validates against the litellm route's target provider, not against OpenAI.
+
+`to_request(history)` gives the OpenAI request for any History, whatever format it was read
+from: it is what the prediction engine hands to litellm, and what `write` produces when there
+is no original to follow.
+
+Also home of the small JSON helpers the anthropic module shares (style-preserving dump, key
+order, sniffing guard), because both formats are single JSON request files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FormatError
+from ..model import Block, CacheControl, History, Message, SourceRef, SystemPart, Tool, Usage
+from .document import Document
+
+NAME = "openai"
+WRITABLE = True
+DEFAULT_FILE = "request.json"
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+SYSTEM_ROLES = ("system", "developer")
+# Formats whose histories hold OpenAI-dialect extras (litellm logs carry an OpenAI request):
+# their unknown keys are OpenAI keys and may be written back into an OpenAI request.
+OPENAI_DIALECTS = frozenset({NAME, "litellm-log"})
+# What only this writer needs to give back the exact document (a string `image_url`, a missing
+# `type`...). Kept in `extra` under this key and never written out as a key.
+HINT = "_openai"
+# Top-level keys that describe a logged document rather than ask anything of the model.
+NOT_REQUEST = ("usage",)
+# Request parameters that mean the same thing for any provider litellm routes to.
+PORTABLE_PARAMS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
+                   "n", "tool_choice", "parallel_tool_calls", "user", "response_format",
+                   "reasoning_effort", "thinking", "stream")
+
+_OMIT = object()   # "write no `content` key at all"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.S)
+
+
+# --- shared JSON helpers (also used by anthropic.py) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """The file and JSONL line being read: makes SourceRefs and errors that name the place."""
+
+    file: str | None
+    line: int | None = None
+
+    def ref(self, path: str) -> SourceRef:
+        return SourceRef(file=self.file, line=self.line, path=path)
+
+    def error(self, reason: str, path: str) -> FormatError:
+        return FormatError(reason, file=self.file, line=self.line, path=path)
+
+
+def kind_of(value: Any) -> str:
+    """How a JSON value is named in an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def rest(raw: dict, known: set[str] | tuple[str, ...]) -> dict:
+    """The keys of a record the canonical model does not name (they go to `extra`)."""
+    return {k: v for k, v in raw.items() if k not in known}
+
+
+def with_extra(out: dict, extra: dict, native: bool, hint: str) -> dict:
+    """Put a record's unknown keys back, only when writing into the format they came from: an
+    OpenHands `llm_metrics` or a Claude Code `uuid` has no place in a request body."""
+    if native:
+        for key, value in extra.items():
+            if key != hint and key not in out:
+                out[key] = value
+    return out
+
+
+def cache_out(out: dict, cache: CacheControl | None) -> dict:
+    if cache is not None:
+        out["cache_control"] = cache.to_wire()
+    return out
+
+
+def raw_out(block: Block) -> dict | None:
+    """An `other` block as read, with its cache marker as it is now (a repair may move it)."""
+    raw = block.extra.get("raw")
+    if not isinstance(raw, dict):
+        return None
+    out = dict(raw)
+    out.pop("cache_control", None)
+    return cache_out(out, block.cache_control)
+
+
+def json_or_none(doc: Document) -> Any:
+    """The JSON of a single-file, single-value document, or None: sniffing never raises, and
+    never claims a directory or a JSONL file."""
+    if doc.is_dir or len(doc.files) != 1:
+        return None
+    try:
+        if doc.looks_like_jsonl():
+            return None
+        return doc.json()
+    except FormatError:
+        return None
+
+
+def reorder_like(new: Any, old: Any) -> Any:
+    """`new` with its keys in the order `old` had them (new keys last), recursively: a written
+    document then differs from the original only where the history changed."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        out = {k: reorder_like(new[k], old[k]) for k in old if k in new}
+        out.update((k, v) for k, v in new.items() if k not in out)
+        return out
+    if isinstance(new, list) and isinstance(old, list):
+        return [reorder_like(n, o) for n, o in zip(new, old)] + new[len(old):]
+    return new
+
+
+def json_style(text: str) -> dict:
+    """json.dumps arguments that reproduce the layout of `text`: indent 2/4/tab or one line,
+    separators, and whether non-ASCII was escaped."""
+    match = re.search(r"\n([ \t]+)\S", text)
+    if match:
+        ws = match.group(1)
+        indent: int | str | None = "\t" if ws.startswith("\t") else len(ws)
+        separators = (",", ": ")
+    else:
+        indent = None
+        # Look at the structure only: a string value may hold '": ' of its own.
+        structure = _STRING.sub('""', text)
+        separators = (", ", ": ") if re.search(r'"\s*:\s', structure) else (",", ":")
+    ensure_ascii = text.isascii() and re.search(r"\\u[0-9a-fA-F]{4}", text) is not None
+    return {"indent": indent, "separators": separators, "ensure_ascii": ensure_ascii,
+            "newline": text.endswith("\n")}
+
+
+def dump_json(obj: Any, like: str | None = None) -> bytes:
+    """JSON bytes, in the layout of the text `like` when given, else indent 2 with a newline."""
+    style = json_style(like) if like is not None else {
+        "indent": 2, "separators": (",", ": "), "ensure_ascii": False, "newline": True}
+    text = json.dumps(obj, indent=style["indent"], separators=style["separators"],
+                      ensure_ascii=style["ensure_ascii"])
+    return (text + ("\n" if style["newline"] else "")).encode("utf-8")
+
+
+def usage_from(raw: Any) -> Usage | None:
+    """Usage from an OpenAI (`prompt_tokens`...) or Anthropic (`input_tokens`...) usage object."""
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+
+    def first(*values: Any) -> int | None:
+        return next((v for v in values if isinstance(v, int) and not isinstance(v, bool)), None)
+
+    usage = Usage(
+        input_tokens=first(raw.get("prompt_tokens"), raw.get("input_tokens")),
+        output_tokens=first(raw.get("completion_tokens"), raw.get("output_tokens")),
+        cache_creation_input_tokens=first(raw.get("cache_creation_input_tokens")),
+        cache_read_input_tokens=first(raw.get("cache_read_input_tokens"), details.get("cached_tokens")),
+    )
+    return usage if usage.to_dict() else None
+
+
+# --- detection and reading -------------------------------------------------------------------
+
+
+def sniff(doc: Document) -> bool:
+    obj = json_or_none(doc)
+    if isinstance(obj, dict):
+        return looks_like_messages(obj.get("messages"), allow_empty="model" in obj)
+    return looks_like_messages(obj)
+
+
+def looks_like_messages(value: Any, allow_empty: bool = False) -> bool:
+    if not isinstance(value, list):
+        return False
+    if not value:
+        return allow_empty
+    return all(isinstance(m, dict) and m.get("role") in ROLES for m in value)
+
+
+def read(doc: Document) -> list[History]:
+    name, _ = doc.single
+    return [parse_request(doc.json(name), file=name)]
+
+
+def is_completion_log(obj: Any) -> bool:
+    """An OpenHands LOG_COMPLETIONS file: the call's keyword arguments sit under `kwargs`."""
+    return isinstance(obj, dict) and isinstance(obj.get("kwargs"), dict) and "response" in obj
+
+
+def parse_request(obj: Any, *, file: str | None, path: str = "$", line: int | None = None) -> History:
+    """One History from an OpenAI request object or a bare list of messages.
+
+    `path` is the JSON path of `obj` inside its document ("$" for a request file; a litellm log
+    passes the path of the object it hands over), `line` its JSONL line if any: every SourceRef
+    and FormatError names them."""
+    at = Where(file, line)
+    history = History(format=NAME, meta={"dialect": NAME})
+    if isinstance(obj, list):
+        history.meta["shape"] = "list"
+        history.messages, history.system = parse_messages(obj, at=at, path=path)
+    elif isinstance(obj, dict):
+        if "messages" not in obj:
+            raise at.error("no `messages` key: not a chat completions request", path)
+        params, params_path = obj, path
+        if is_completion_log(obj):
+            history.meta["shape"] = "openhands-completion"
+            params, params_path = obj["kwargs"], f"{path}.kwargs"
+            response = obj.get("response")
+            history.usage = usage_from(response.get("usage") if isinstance(response, dict) else None)
+        else:
+            history.usage = usage_from(obj.get("usage"))
+        history.messages, history.system = parse_messages(obj["messages"], at=at, path=f"{path}.messages")
+        history.tools = parse_tools(params.get("tools"), at=at, path=f"{params_path}.tools")
+        history.model = _model(obj, params, history)
+        history.request = {k: v for k, v in params.items()
+                           if k not in ("messages", "tools", "model", *NOT_REQUEST)}
+    else:
+        raise at.error("expected a chat completions request (an object with `messages`) or a list "
+                       f"of messages, got {kind_of(obj)}", path)
+    extensions = _litellm_extensions(history)
+    if extensions:
+        history.meta["litellm_extensions"] = extensions
+    return history
+
+
+def _model(obj: dict, params: dict, history: History) -> str | None:
+    model = params.get("model")
+    if isinstance(model, str):
+        return model
+    response = obj.get("response")
+    if params is not obj and isinstance(response, dict) and isinstance(response.get("model"), str):
+        # OpenHands passes the model through functools.partial, so only the response names it.
+        history.meta["model_from"] = "response"
+        return response["model"]
+    return None
+
+
+def _litellm_extensions(history: History) -> list[str]:
+    found = set()
+    if history.cache_markers():
+        found.add("cache_control")
+    if any(b.type in ("thinking", "redacted_thinking") for _, _, b in history.blocks()):
+        found.add("thinking_blocks")
+    return sorted(found)
+
+
+def parse_messages(raw: Any, *, at: Where, path: str) -> tuple[list[Message], list[SystemPart]]:
+    """Messages and system parts of an OpenAI `messages` list found at `path`."""
+    if not isinstance(raw, list):
+        raise at.error(f"`messages` must be a list, got {kind_of(raw)}", path)
+    messages: list[Message] = []
+    system: list[SystemPart] = []
+    for i, item in enumerate(raw):
+        here = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise at.error(f"a message must be an object, got {kind_of(item)}", here)
+        if "role" not in item:
+            raise at.error("message without a role", here)
+        role = item["role"]
+        if role not in ROLES:
+            raise at.error(f"unknown role {role!r} (expected one of {', '.join(ROLES)})", f"{here}.role")
+        if role in SYSTEM_ROLES:
+            system.append(_read_system(item, len(messages), here, at))
+        elif role in ("tool", "function"):
+            messages.append(_read_tool_message(item, here, at))
+        else:
+            messages.append(_read_chat_message(item, here, at))
+    return messages, system
+
+
+def _read_content(item: dict, here: str, at: Where) -> tuple[list[Block], str]:
+    if "content" not in item:
+        return [], "missing"
+    content = item["content"]
+    if content is None:
+        return [], "null"
+    if isinstance(content, str):
+        return [Block.text_block(content, source=at.ref(f"{here}.content"))], "string"
+    if isinstance(content, list):
+        return [_read_part(p, f"{here}.content[{k}]", at) for k, p in enumerate(content)], "blocks"
+    raise at.error(f"content must be a string, a list of parts or null, got {kind_of(content)}",
+                   f"{here}.content")
+
+
+def _read_part(part: Any, here: str, at: Where) -> Block:
+    if not isinstance(part, dict):
+        raise at.error(f"a content part must be an object, got {kind_of(part)}", here)
+    ptype = part.get("type")
+    if not isinstance(ptype, str):
+        raise at.error("content part without a type", here)
+    cache = CacheControl.from_wire(part.get("cache_control"))
+    if ptype == "text":
+        if not isinstance(part.get("text"), str):
+            raise at.error(f"text part: `text` must be a string, got {kind_of(part.get('text'))}", here)
+        return Block(type="text", text=part["text"], cache_control=cache, source=at.ref(here),
+                     extra=rest(part, ("type", "text", "cache_control")))
+    if ptype == "image_url":
+        return _read_image(part, cache, here, at)
+    # input_audio, file and anything newer: kept whole, so it is written back untouched.
+    return Block(type="other", cache_control=cache, source=at.ref(here), extra={"raw": part})
+
+
+def _read_image(part: dict, cache: CacheControl | None, here: str, at: Where) -> Block:
+    image = part.get("image_url")
+    hint: dict[str, Any] = {}
+    if isinstance(image, str):
+        url, hint["image_url_string"] = image, True
+    elif isinstance(image, dict) and isinstance(image.get("url"), str):
+        url = image["url"]
+        if len(image) > 1:
+            hint["image_url"] = rest(image, ("url",))   # detail, format
+    else:
+        raise at.error("image_url part without a url", here)
+    extra = rest(part, ("type", "image_url", "cache_control"))
+    if hint:
+        extra[HINT] = hint
+    return Block(type="image", media=media_from_url(url), cache_control=cache, source=at.ref(here),
+                 extra=extra)
+
+
+def media_from_url(url: str) -> dict:
+    match = _DATA_URL.fullmatch(url)
+    if match:
+        return {"type": "base64", "media_type": match.group(1), "data": match.group(2)}
+    return {"type": "url", "url": url}
+
+
+def media_url(media: dict | None) -> str | None:
+    if not isinstance(media, dict):
+        return None
+    if media.get("type") == "base64" and isinstance(media.get("data"), str):
+        return f"data:{media.get('media_type')};base64,{media['data']}"
+    if media.get("type") == "url" and isinstance(media.get("url"), str):
+        return media["url"]
+    return None
+
+
+def _read_system(item: dict, before: int, here: str, at: Where) -> SystemPart:
+    blocks, form = _read_content(item, here, at)
+    return SystemPart(blocks=blocks, role=item["role"], before=before, content_form=form,
+                      cache_control=CacheControl.from_wire(item.get("cache_control")),
+                      source=at.ref(here), extra=rest(item, ("role", "content", "cache_control")))
+
+
+def _read_chat_message(item: dict, here: str, at: Where) -> Message:
+    blocks, form = _read_content(item, here, at)
+    known = {"role", "content", "cache_control"}
+    name = item.get("name")
+    if isinstance(name, str):
+        known.add("name")
+    else:
+        name = None
+    if item["role"] == "assistant":
+        thinking = _read_thinking(item.get("thinking_blocks"), f"{here}.thinking_blocks", at)
+        calls = _read_tool_calls(item, here, at)
+        if thinking:
+            known.add("thinking_blocks")
+        if calls:
+            known.add("tool_calls")
+            if form == "string" and item["content"] == "":
+                blocks, form = [], "empty"
+        # Canonical order, as a provider would return them: thinking, text, tool calls.
+        blocks = thinking + blocks + calls
+    # tool_calls: null / [] and thinking_blocks of an unknown shape stay in `extra` as read.
+    return Message(role=item["role"], blocks=blocks, content_form=form, name=name,
+                   cache_control=CacheControl.from_wire(item.get("cache_control")),
+                   source=at.ref(here), extra=rest(item, known))
+
+
+def _read_thinking(raw: Any, here: str, at: Where) -> list[Block]:
+    if not isinstance(raw, list) or not raw or not all(
+            isinstance(t, dict) and t.get("type") in ("thinking", "redacted_thinking") for t in raw):
+        return []
+    blocks = []
+    for k, item in enumerate(raw):
+        cache = CacheControl.from_wire(item.get("cache_control"))
+        if item["type"] == "thinking":
+            blocks.append(Block(type="thinking", text=item.get("thinking"), signature=item.get("signature"),
+                                cache_control=cache, source=at.ref(f"{here}[{k}]"),
+                                extra=rest(item, ("type", "thinking", "signature", "cache_control"))))
+        else:
+            blocks.append(Block(type="redacted_thinking", data=item.get("data"), cache_control=cache,
+                                source=at.ref(f"{here}[{k}]"),
+                                extra=rest(item, ("type", "data", "cache_control"))))
+    return blocks
+
+
+def _read_tool_calls(item: dict, here: str, at: Where) -> list[Block]:
+    raw = item.get("tool_calls")
+    if raw is None or raw == []:
+        return []
+    if not isinstance(raw, list):
+        raise at.error(f"tool_calls must be a list, got {kind_of(raw)}", f"{here}.tool_calls")
+    return [_read_tool_call(call, f"{here}.tool_calls[{k}]", at) for k, call in enumerate(raw)]
+
+
+def _read_tool_call(call: Any, here: str, at: Where) -> Block:
+    if not isinstance(call, dict):
+        raise at.error(f"a tool call must be an object, got {kind_of(call)}", here)
+    if not isinstance(call.get("id"), str) or not call["id"]:
+        raise at.error("tool call without an id", here)
+    function = call.get("function")
+    if not isinstance(function, dict):
+        raise at.error("tool call without a `function` object", here)
+    if not isinstance(function.get("name"), str) or not function["name"]:
+        raise at.error("tool call without a function name", f"{here}.function")
+    hint: dict[str, Any] = {}
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        tool_input = parse_arguments(arguments)
+    else:
+        # An object where a JSON string belongs, or nothing at all: keep which, to write it back.
+        hint["arguments"] = "object" if "arguments" in function else "missing"
+        tool_input, arguments = function.get("arguments"), None
+    if "type" not in call:
+        hint["no_type"] = True
+    elif call["type"] != "function":
+        hint["type"] = call["type"]
+    function_extra = rest(function, ("name", "arguments"))
+    if function_extra:
+        hint["function"] = function_extra
+    extra = rest(call, ("id", "type", "function", "cache_control"))
+    if hint:
+        extra[HINT] = hint
+    return Block(type="tool_use", id=call["id"], name=function["name"], input=tool_input,
+                 arguments=arguments, cache_control=CacheControl.from_wire(call.get("cache_control")),
+                 source=at.ref(here), extra=extra)
+
+
+def parse_arguments(arguments: str) -> Any:
+    """The parsed arguments string, or None when it is not valid JSON (a rule reports it)."""
+    try:
+        return json.loads(arguments)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _read_tool_message(item: dict, here: str, at: Where) -> Message:
+    role = item["role"]
+    call_id = item.get("tool_call_id")
+    if role == "tool" and not isinstance(call_id, str):
+        raise at.error("tool message without a tool_call_id", here)
+    blocks, form = _read_content(item, here, at)
+    content: str | list[Block] | None
+    if form == "string":
+        content = blocks[0].text
+    elif form == "blocks":
+        content = blocks
+    else:
+        content = None
+    known = {"role", "content", "tool_call_id", "cache_control"}
+    name = item.get("name")
+    if isinstance(name, str):
+        known.add("name")
+    else:
+        name = None
+    extra = rest(item, known)
+    if role == "function":
+        extra[HINT] = {"role": "function"}   # legacy: answers by name, not by id
+    result = Block.tool_result(call_id if isinstance(call_id, str) else None, content,
+                               source=at.ref(here))
+    return Message(role="tool", blocks=[result], content_form=form, name=name,
+                   cache_control=CacheControl.from_wire(item.get("cache_control")),
+                   source=at.ref(here), extra=extra)
+
+
+def parse_tools(raw: Any, *, at: Where, path: str) -> list[Tool]:
+    """Tool definitions of an OpenAI `tools` list found at `path` (None: no tools)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise at.error(f"`tools` must be a list, got {kind_of(raw)}", path)
+    return [_read_tool(tool, f"{path}[{k}]", at) for k, tool in enumerate(raw)]
+
+
+def _read_tool(tool: Any, here: str, at: Where) -> Tool:
+    if not isinstance(tool, dict):
+        raise at.error(f"a tool must be an object, got {kind_of(tool)}", here)
+    cache = CacheControl.from_wire(tool.get("cache_control"))
+    if "function" not in tool:
+        # A provider-native tool passed through litellm ({"type": "web_search_20250305", ...}).
+        name = tool.get("name") if isinstance(tool.get("name"), str) else str(tool.get("type"))
+        return Tool(name=name, kind=str(tool.get("type") or "unknown"), cache_control=cache,
+                    source=at.ref(here), extra={"raw": tool})
+    function = tool["function"]
+    if not isinstance(function, dict):
+        raise at.error(f"tool `function` must be an object, got {kind_of(function)}", f"{here}.function")
+    if not isinstance(function.get("name"), str):
+        raise at.error("tool without a function name", f"{here}.function")
+    hint: dict[str, Any] = {}
+    if "type" not in tool:
+        hint["no_type"] = True
+    elif tool["type"] != "function":
+        hint["type"] = tool["type"]
+    outer = rest(tool, ("type", "function", "cache_control"))
+    if outer:
+        hint["outer"] = outer
+    # Function-level extras (`strict`) stay visible to the rules under their own names.
+    extra = rest(function, ("name", "description", "parameters"))
+    if hint:
+        extra[HINT] = hint
+    return Tool(name=function["name"], description=function.get("description"),
+                parameters=function.get("parameters"), cache_control=cache, source=at.ref(here),
+                extra=extra)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def is_native(history: History) -> bool:
+    """Whether the history was read from OpenAI-format data (its extras are OpenAI keys)."""
+    return history.format in OPENAI_DIALECTS or history.meta.get("dialect") == NAME
+
+
+def to_request(history: History) -> dict:
+    """The OpenAI Chat Completions request (litellm's input) for any History.
+
+    Anthropic-style user messages holding tool_result blocks become one role:tool message per
+    result, then a user message with the rest; a tool_result's cache marker becomes the tool
+    message's (as litellm's reverse adapter does); base64 images become data: URLs; thinking
+    becomes `thinking_blocks`."""
+    native = is_native(history)
+    request: dict[str, Any] = {}
+    if history.model:
+        request["model"] = history.model
+    request["messages"] = [m for m, _ in messages_out(history, native)]
+    if history.tools:
+        request["tools"] = [tool_out(t, native) for t in history.tools]
+    for key, value in params_out(history, native).items():
+        request.setdefault(key, value)
+    return request
+
+
+def write(history: History, original: Document | None = None) -> Document:
+    """The history as an OpenAI request. With an original of this format: its keys, their order,
+    its shape and layout, with `messages`/`tools` regenerated; without: a clean request."""
+    if original is None or not is_native(history):
+        return Document.from_bytes(DEFAULT_FILE, dump_json(to_request(history)))
+    file_name, _ = original.single
+    text = original.text(file_name)
+    source = original.json(file_name)
+    return Document(name=original.name, files={file_name: dump_json(_rewrite(source, history), like=text)})
+
+
+def _rewrite(source: Any, history: History) -> Any:
+    by_path = _original_messages(source)
+    messages = [reorder_like(m, by_path.get(path)) for m, path in messages_out(history, native=True)]
+    if isinstance(source, list):
+        return messages
+    if is_completion_log(source):
+        out = {}
+        for key, value in source.items():
+            if key == "messages":
+                out[key] = messages
+            elif key == "kwargs":
+                out[key] = _rebuild_params(value, history, messages=None)
+            else:
+                out[key] = value   # the log's own record: response, cost, timestamp
+        return out
+    return _rebuild_params(source, history, messages=messages)
+
+
+def _original_messages(source: Any) -> dict[str, Any]:
+    if isinstance(source, list):
+        return {f"$[{i}]": m for i, m in enumerate(source)}
+    if isinstance(source, dict) and isinstance(source.get("messages"), list):
+        return {f"$.messages[{i}]": m for i, m in enumerate(source["messages"])}
+    return {}
+
+
+def _rebuild_params(source: dict, history: History, messages: list | None) -> dict:
+    """The original object's keys in order: messages/tools/model from the history, parameters
+    from history.request (one removed there is removed here), then parameters added since."""
+    out: dict[str, Any] = {}
+    for key, value in source.items():
+        if key == "messages" and messages is not None:
+            out[key] = messages
+        elif key == "tools":
+            out[key] = _tools_back(value, history)
+        elif key == "model":
+            out[key] = history.model if history.model is not None else value
+        elif key in history.request:
+            out[key] = history.request[key]
+        elif key in NOT_REQUEST:
+            out[key] = value
+    for key, value in history.request.items():
+        out.setdefault(key, value)
+    if "tools" not in out and history.tools:
+        out["tools"] = [tool_out(t, True) for t in history.tools]
+    if "model" not in out and history.model and history.meta.get("model_from") != "response":
+        out["model"] = history.model
+    return out
+
+
+def _tools_back(original: Any, history: History) -> Any:
+    if not history.tools:
+        # `tools: []` or `null` as read; a list that had tools has lost them all.
+        return [] if isinstance(original, list) and original else original
+    return reorder_like([tool_out(t, True) for t in history.tools], original)
+
+
+def messages_out(history: History, native: bool) -> list[tuple[dict, str | None]]:
+    """OpenAI messages, each with the source path of the record it came from (for key order)."""
+    count = len(history.messages)
+    parts_at: dict[int, list[SystemPart]] = defaultdict(list)
+    for part in history.system:
+        parts_at[min(max(part.before, 0), count)].append(part)
+    out: list[tuple[dict, str | None]] = []
+    for i, message in enumerate(history.messages):
+        out.extend((_system_out(p, native), p.source.path) for p in parts_at.get(i, ()))
+        out.extend(_message_out(message, native))
+    out.extend((_system_out(p, native), p.source.path) for p in parts_at.get(count, ()))
+    return out
+
+
+def _system_out(part: SystemPart, native: bool) -> dict:
+    out: dict[str, Any] = {"role": part.role if part.role in SYSTEM_ROLES else "system"}
+    content = _content_out(part.blocks, part.content_form, native, has_calls=False)
+    if content is not _OMIT:
+        out["content"] = content
+    cache_out(out, part.cache_control)
+    return with_extra(out, part.extra, native, HINT)
+
+
+def _message_out(message: Message, native: bool) -> list[tuple[dict, str | None]]:
+    path = message.source.path if native else None
+    if message.role == "tool":
+        return [(_tool_message_out(message, r, native), path) for r in message.tool_results()]
+    results = message.tool_results()
+    if not results:
+        return [(_chat_message_out(message, message.blocks, native), path)]
+    # An Anthropic-style user turn: its tool results go first, as tool messages.
+    out: list[tuple[dict, str | None]] = [
+        (cache_out({"role": "tool", "tool_call_id": r.tool_use_id,
+                    "content": _result_content(r, "blocks", native)}, r.cache_control), None)
+        for r in results]
+    others = [b for b in message.blocks if b.type != "tool_result"]
+    if others:
+        out.append((_chat_message_out(message, others, native), None))
+    elif message.cache_control is not None and "cache_control" not in out[-1][0]:
+        cache_out(out[-1][0], message.cache_control)
+    return out
+
+
+def _chat_message_out(message: Message, blocks: list[Block], native: bool) -> dict:
+    thinking = [b for b in blocks if b.type in ("thinking", "redacted_thinking")]
+    calls = [b for b in blocks if b.type == "tool_use"]
+    content_blocks = [b for b in blocks if b.type not in ("thinking", "redacted_thinking", "tool_use")]
+    out: dict[str, Any] = {"role": message.role}
+    content = _content_out(content_blocks, message.content_form, native, has_calls=bool(calls))
+    if content is not _OMIT:
+        out["content"] = content
+    if calls:
+        out["tool_calls"] = [_call_out(b, native) for b in calls]
+    if thinking:
+        out["thinking_blocks"] = [_thinking_out(b, native) for b in thinking]
+    if message.name is not None:
+        out["name"] = message.name
+    cache_out(out, message.cache_control)
+    return with_extra(out, message.extra, native, HINT)
+
+
+def _content_out(blocks: list[Block], form: str, native: bool, has_calls: bool) -> Any:
+    if form == "string" and len(blocks) == 1 and _plain_text(blocks[0], native):
+        return blocks[0].text
+    parts = [p for p in (part_out(b, native) for b in blocks) if p is not None]
+    if parts:
+        return parts
+    if form == "null":
+        return None
+    if form in ("empty", "string"):
+        return ""
+    if form == "missing":
+        return _OMIT
+    # An assistant turn of only tool calls says `content: null` in OpenAI's own shape.
+    return None if has_calls and not native else []
+
+
+def _plain_text(block: Block, native: bool) -> bool:
+    return (block.type == "text" and block.text is not None and block.cache_control is None
+            and not (native and rest(block.extra, (HINT,))))
+
+
+def part_out(block: Block, native: bool) -> dict | None:
+    """One OpenAI content part (None for blocks that are not content: tool calls and results)."""
+    kind = block.type
+    if kind == "other":
+        return raw_out(block)
+    if kind == "text":
+        out: dict[str, Any] = {"type": "text", "text": block.text or ""}
+    elif kind == "image" and media_url(block.media) is not None:
+        out = {"type": "image_url", "image_url": _image_url_out(block, native)}
+    elif kind in ("image", "document"):
+        # A PDF, or an image by file id: litellm takes Anthropic's own block for these.
+        out = {"type": kind, "source": block.media}
+    elif kind == "thinking":
+        out = {"type": "thinking", "thinking": block.text or ""}
+    else:
+        return None
+    cache_out(out, block.cache_control)
+    return with_extra(out, block.extra, native, HINT)
+
+
+def _image_url_out(block: Block, native: bool) -> Any:
+    url = media_url(block.media)
+    hint = block.extra.get(HINT, {}) if native else {}
+    if hint.get("image_url_string"):
+        return url
+    return {"url": url, **hint.get("image_url", {})}
+
+
+def arguments_out(block: Block) -> str:
+    """The arguments string: exactly as read while the input is unchanged, else the input's JSON."""
+    if block.arguments is not None:
+        parsed = parse_arguments(block.arguments)
+        if parsed == block.input:
+            return block.arguments
+    return json.dumps(block.input if block.input is not None else {})
+
+
+def _call_out(block: Block, native: bool) -> dict:
+    hint = block.extra.get(HINT, {}) if native else {}
+    function: dict[str, Any] = {"name": block.name}
+    if hint.get("arguments") == "object":
+        function["arguments"] = block.input
+    elif not (hint.get("arguments") == "missing" and block.input is None):
+        function["arguments"] = arguments_out(block)
+    function.update(hint.get("function", {}))
+    out: dict[str, Any] = {"id": block.id}
+    if not hint.get("no_type"):
+        out["type"] = hint.get("type", "function")
+    out["function"] = function
+    cache_out(out, block.cache_control)
+    return with_extra(out, block.extra, native, HINT)
+
+
+def _thinking_out(block: Block, native: bool) -> dict:
+    if block.type == "redacted_thinking":
+        out: dict[str, Any] = {"type": "redacted_thinking", "data": block.data}
+    else:
+        out = {"type": "thinking", "thinking": block.text}
+        if block.signature is not None:
+            out["signature"] = block.signature
+    cache_out(out, block.cache_control)
+    return with_extra(out, block.extra, native, HINT)
+
+
+def _tool_message_out(message: Message, result: Block, native: bool) -> dict:
+    hint = message.extra.get(HINT, {}) if native else {}
+    role = "function" if hint.get("role") == "function" else "tool"
+    out: dict[str, Any] = {"role": role}
+    content = _result_content(result, message.content_form, native)
+    if content is not _OMIT:
+        out["content"] = content
+    if role == "tool" or result.tool_use_id is not None:
+        out["tool_call_id"] = result.tool_use_id
+    if message.name is not None:
+        out["name"] = message.name
+    cache_out(out, message.cache_control or result.cache_control)
+    return with_extra(out, message.extra, native, HINT)
+
+
+def _result_content(result: Block, form: str, native: bool) -> Any:
+    content = result.content
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return [p for p in (part_out(b, native) for b in content) if p is not None]
+    if native and form == "null":
+        return None
+    if native and form == "missing":
+        return _OMIT
+    return ""
+
+
+def tool_out(tool: Tool, native: bool) -> dict:
+    if tool.kind != "function":
+        raw = tool.extra.get("raw")
+        if isinstance(raw, dict):
+            out = rest(raw, ("cache_control",))
+        else:
+            # An Anthropic server tool: litellm forwards it as is to Anthropic.
+            out = {"type": tool.kind, "name": tool.name, **rest(tool.extra, (HINT, "raw"))}
+        return cache_out(out, tool.cache_control)
+    hint = tool.extra.get(HINT, {}) if native else {}
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    with_extra(function, tool.extra, native, HINT)
+    out: dict[str, Any] = {}
+    if not hint.get("no_type"):
+        out["type"] = hint.get("type", "function")
+    out["function"] = function
+    cache_out(out, tool.cache_control)
+    out.update(hint.get("outer", {}))
+    return out
+
+
+# --- request parameters ----------------------------------------------------------------------
+
+
+def params_out(history: History, native: bool) -> dict:
+    """history.request as OpenAI parameters."""
+    if native:
+        return rest(history.request, ("messages", "tools", "model"))
+    if history.format == "anthropic":
+        return params_from_anthropic(history.request)
+    return {k: v for k, v in history.request.items() if k in PORTABLE_PARAMS}
+
+
+def params_from_anthropic(request: dict) -> dict:
+    """Anthropic Messages parameters in OpenAI terms, as litellm's reverse adapter maps them."""
+    out: dict[str, Any] = {}
+    for key, value in request.items():
+        if key in ("max_tokens", "temperature", "top_p", "top_k", "stream", "thinking", "service_tier"):
+            out[key] = value
+        elif key == "stop_sequences":
+            out["stop"] = value
+        elif key == "tool_choice":
+            out["tool_choice"] = _tool_choice_from_anthropic(value)
+            if isinstance(value, dict) and value.get("disable_parallel_tool_use") is True:
+                out["parallel_tool_calls"] = False
+        elif key == "metadata" and isinstance(value, dict) and "user_id" in value:
+            out["user"] = value["user_id"]
+    return out
+
+
+def _tool_choice_from_anthropic(choice: Any) -> Any:
+    if not isinstance(choice, dict):
+        return choice
+    kind = choice.get("type")
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    return {"auto": "auto", "any": "required", "none": "none"}.get(kind, choice)

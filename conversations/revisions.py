@@ -1,0 +1,74 @@
+"""Adding a revision to a conversation: the one write every change goes through (re-ingest aside:
+ingest.py creates its revisions itself while it holds the document's transaction).
+
+Optimistic concurrency: the caller says which revision it read (`expected`); if the latest is
+another one by the time we write, nothing is written and Conflict says who got there first.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from conversations.history.model import History
+from conversations.ingest import conversation_summarize
+from conversations.models import AuditEvent, Conversation, Revision, chunks_store, history_dump
+
+
+class Conflict(Exception):
+    """The conversation changed since the caller read it."""
+
+    def __init__(self, conversation: Conversation, expected: int | None, latest: Revision | None):
+        self.conversation = conversation
+        self.expected = expected
+        self.latest = latest
+        who = f" by {latest.author}" if latest is not None and latest.author else ""
+        super().__init__(
+            f"Conversation {conversation.pk} changed since you opened it: revision "
+            f"{latest.number if latest else '?'} was added{who} ({latest.reason if latest else ''}). "
+            f"Nothing was written; reload to see the latest revision and try again.")
+
+
+@transaction.atomic
+def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
+                 action: str, detail: dict | None = None) -> Revision:
+    """A new immutable revision holding `history`, after revision number `expected`.
+
+    The row lock on the conversation serializes concurrent writers; the second one sees a latest
+    revision other than the one it expected and gets Conflict."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    latest = locked.latest_revision
+    if expected is not None and (latest is None or latest.number != expected):
+        raise Conflict(conversation, expected, latest)
+    dumped = history_dump(history)
+    revision = Revision.objects.create(
+        conversation=locked, number=(latest.number + 1) if latest else 1, parent=latest,
+        head_data=dumped.head, chunks=chunks_store(dumped.chunks), message_count=dumped.message_count,
+        content_hash=dumped.content_hash, original=latest.original if latest else None,
+        record=latest.record if latest else None, redactions=latest.redactions if latest else [],
+        author=user if getattr(user, "is_authenticated", False) else None, reason=reason[:500])
+    revision._history = history
+    conversation_summarize(locked, history)
+    locked.latest_revision = revision
+    locked.save()
+    AuditEvent.objects.create(
+        actor=revision.author, action=action, conversation=locked, revision=revision,
+        detail={"from_revision": latest.number if latest else None, "to_revision": revision.number,
+                **(detail or {})})
+    _store_own_verdict(revision)
+    conversation.latest_revision = revision
+    return revision
+
+
+def _store_own_verdict(revision: Revision) -> None:
+    try:
+        from conversations.checks import own_verdict, verdicts_store
+    except ImportError:
+        return
+    verdicts_store(revision, own_verdict(revision.history), own=True)
+
+
+def revision_restore(conversation: Conversation, number: int, *, user, expected: int) -> Revision:
+    """Make an earlier revision's history the latest again (as a new revision: nothing is lost)."""
+    old = conversation.revisions.get(number=number)
+    return revision_add(conversation, old.history, user=user, reason=f"restored revision {number}",
+                        expected=expected, action="restore", detail={"restored": number})
