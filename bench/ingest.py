@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -24,22 +25,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgres://postgres@127.0.0.1:5432/inspector_bench"
+JOBS = int(os.environ.get("BENCH_JOBS", "1"))
+
+
+# Per-message sizes of real agent logs (the fixtures): OpenHands events ~3.4 KB, the seed requests
+# ~2 KB, Claude Code records ~1.5 KB. Tool outputs dominate: a few short statuses, many listings and
+# grep results, some whole files or test logs. The generator draws from that mix (~2 KB a message).
+_LINE = "src/inventory/service.py:{n}:    total = sum(item.quantity for item in order.items)  # TODO\n"
+
+
+def _tool_output(rng: random.Random, call: int) -> str:
+    kind = rng.random()
+    lines = rng.randint(1, 3) if kind < 0.4 else rng.randint(12, 40) if kind < 0.85 else rng.randint(60, 140)
+    return "".join(_LINE.format(n=call * 7 + k) for k in range(lines))
 
 
 def history(n_messages: int, seed: int) -> dict:
     """A realistic agent history: user asks, the assistant calls tools in pairs, results come back."""
-    messages: list[dict] = [{"role": "system", "content": "You are a careful coding agent. " * 20}]
+    rng = random.Random(seed)
+    messages: list[dict] = [{"role": "system", "content": "You are a careful coding agent. " * 40}]
     messages.append({"role": "user", "content": f"Task {seed}: find why the build fails and fix it."})
     call = 0
     while len(messages) < n_messages:
         ids = [f"call_{seed:05d}{call + k:06d}" for k in range(2)]
         call += 2
-        messages.append({"role": "assistant", "content": "Let me look at the files involved.", "tool_calls": [
+        messages.append({"role": "assistant", "content": "Let me look at the files involved. " * rng.randint(1, 6),
+                         "tool_calls": [
             {"id": i, "type": "function", "function": {"name": "execute_bash",
              "arguments": json.dumps({"command": f"grep -rn 'TODO {i}' src/ | head -50"})}} for i in ids]})
         for i in ids:
             messages.append({"role": "tool", "tool_call_id": i, "name": "execute_bash",
-                             "content": ("src/module.py:%d: TODO fix the frobnicator before release\n" % call) * 12})
+                             "content": _tool_output(rng, call)})
     return {"model": "gpt-4o", "messages": messages[:n_messages]}
 
 
@@ -72,7 +88,7 @@ def child(database_url: str, corpus: Path, big: Path) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from conversations.ingest import ingest_path
+    from conversations.ingest import Candidate, ingest_candidates, ingest_path
 
     # Warm up litellm's lazy import and the first-call costs outside the timings.
     ingest_path(sorted(corpus.glob("*.json"))[0])
@@ -80,8 +96,7 @@ def child(database_url: str, corpus: Path, big: Path) -> None:
     files = sorted(corpus.glob("*.json"))[1:]
     size = sum(f.stat().st_size for f in files)
     start = time.perf_counter()
-    for f in files:
-        outcome = ingest_path(f)
+    for _, outcome in ingest_candidates([Candidate(f) for f in files], jobs=JOBS):
         assert outcome.status == "ingested", outcome.error
     seconds = time.perf_counter() - start
     bare = bare_json_seconds(files)

@@ -1,17 +1,21 @@
 """Ingest: a document (file, directory, upload or API body) in, conversations and revisions out.
 
-One document is one transaction: it is read and checked completely before anything is written,
-so a malformed file stores nothing. The same bytes again change nothing (the hash is taken over
-the input as read, before redaction); new bytes at the same place add a revision.
+Two steps. `prepare` does all the reading and checking without touching the database (redact,
+parse, serialize, check against the conversation's own target), so it can run in worker
+processes; `store` writes one document in one transaction, so a malformed file stores nothing.
+The same bytes again change nothing (the hash is taken over the input as read, before
+redaction); new bytes at the same place add a revision.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from django.conf import settings
 from django.db import transaction
@@ -21,8 +25,8 @@ from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
-from conversations.models import (AuditEvent, Conversation, Original, OriginalFile, Revision, Source,
-                                  DumpedHistory, chunks_store, history_dump)
+from conversations.models import (AuditEvent, Conversation, DumpedHistory, Original, OriginalFile, Revision,
+                                  Source, chunks_store, history_dump)
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -40,6 +44,30 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass
+class PreparedConversation:
+    """One conversation of a document, ready to store: no History object (they are large and
+    would have to cross a process boundary), only what storage needs."""
+
+    locator: str
+    record: int | None
+    summary: dict[str, Any]
+    dumped: DumpedHistory
+    verdict: Any  # conversations.history.findings.Verdict, or None when the engine is absent
+
+
+@dataclass
+class Prepared:
+    raw_hash: str
+    clean: Document
+    redactions: list[dict]
+    conversations: list[PreparedConversation]
+    format: str
+
+
+# --- prepare: no database -----------------------------------------------------------------------
+
+
 def redacted(doc: Document) -> tuple[Document, list[dict]]:
     if not settings.REDACT_SECRETS:
         return doc, []
@@ -51,65 +79,152 @@ def redacted(doc: Document) -> tuple[Document, list[dict]]:
     return Document(name=doc.name, files=files, is_dir=doc.is_dir), found
 
 
-def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None,
-                    user=None) -> Outcome:
-    """Read, check and store one document. Raises nothing for a bad input: the outcome says why."""
-    raw_hash = document_hash(doc)
-    source = Source.objects.filter(kind=kind, location=location).first()
-    if source is not None and source.content_hash == raw_hash:
-        ids = list(source.conversations.live().values_list("pk", flat=True))
-        return Outcome(location, "unchanged", unchanged=ids)
-
+def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = None) -> Prepared:
+    """Everything but the writes. Raises FormatError for a document that cannot be read."""
+    raw_hash = raw_hash or document_hash(doc)
     clean, redactions = redacted(doc)
-    try:
-        histories = formats.read(clean, format)
-    except FormatError as exc:
-        return Outcome(location, "failed", error=str(exc))
+    histories = formats.read(clean, format)
     if not histories:
-        return Outcome(location, "failed", error=f"{doc.name}: no conversation found")
-    prepared = [(h, history_dump(h)) for h in histories]
-    verdicts = _own_target_verdicts(histories)
-
-    with transaction.atomic():
-        source = _source_save(source, kind=kind, location=location, format=histories[0].format,
-                              content_hash=raw_hash, size=doc.size)
-        original = _original_get_or_create(clean)
-        outcome = Outcome(location, "unchanged")
-        single = len(prepared) == 1
-        for (history, dumped), verdict in zip(prepared, verdicts):
-            conversation, revision = _conversation_revise(
-                source, history, dumped, locator="" if single else _locator(history),
-                original=original, redactions=redactions, user=user)
-            if revision is None:
-                outcome.unchanged.append(conversation.pk)
-                continue
-            outcome.added.append(conversation.pk)
-            if verdict is not None:
-                from conversations.checks import verdicts_store
-
-                verdicts_store(revision, verdict, own=True)
-        if outcome.added:
-            outcome.status = "ingested"
-            AuditEvent.objects.create(actor=user, action="ingest", detail={
-                "source": f"{kind}:{location}", "conversations": outcome.added,
-                "redacted": len(redactions)})
-    return outcome
+        raise FormatError("no conversation found", file=doc.name)
+    single = len(histories) == 1
+    prepared = [
+        PreparedConversation(locator="" if single else _locator(h), record=h.record, summary=history_summary(h),
+                             dumped=history_dump(h), verdict=_own_verdict(h))
+        for h in histories
+    ]
+    return Prepared(raw_hash, clean, redactions, prepared, histories[0].format)
 
 
-def _own_target_verdicts(histories: list[History]) -> list:
-    """Each conversation checked against its own target before the transaction opens, so the
-    slow part (litellm's request building) never holds a database lock."""
+def _own_verdict(history: History):
     try:
         from conversations.checks import own_verdict
     except ImportError:  # the prediction engine is not installed in this build
-        return [None] * len(histories)
-    return [own_verdict(h) for h in histories]
+        return None
+    return own_verdict(history)
 
 
 def _locator(history: History) -> str:
     if history.external_id:
         return history.external_id[:255]
     return f"record {history.record}" if history.record is not None else ""
+
+
+def history_summary(history: History) -> dict[str, Any]:
+    """What the list page filters, sorts and searches on, taken out of the history."""
+    first = history.messages[0].timestamp if history.messages else None
+    last = history.messages[-1].timestamp if history.messages else None
+    summary = {
+        "format": history.format,
+        "external_id": (history.external_id or "")[:255],
+        "title": (history.title or _first_user_text(history))[:500],
+        "model": (history.model or "")[:255],
+        "provider": (history.provider or _provider_of(history.model) or "")[:64],
+        "first_at": parse_time(history.started_at) or parse_time(first),
+        "last_at": parse_time(history.ended_at) or parse_time(last),
+        "message_count": len(history.messages),
+        "tool_call_count": history.tool_call_count,
+        "token_count": history.token_count,
+    }
+    search_text = _search_text(history)
+    if search_text is not None:
+        summary["search_text"] = search_text
+    return summary
+
+
+def _search_text(history: History) -> str | None:
+    try:
+        from conversations.search import conversation_search_text
+    except ImportError:
+        return None
+    return conversation_search_text(history)
+
+
+def _first_user_text(history: History) -> str:
+    for message in history.messages:
+        if message.role == "user" and message.text.strip():
+            return " ".join(message.text.split())[:120]
+    return ""
+
+
+def _provider_of(model: str | None) -> str | None:
+    if not model:
+        return None
+    try:
+        from conversations.history.targets import provider_of
+    except ImportError:
+        return None
+    try:
+        return provider_of(model)[0]
+    except Exception:  # an odd model name must not fail an ingest; the provider stays unknown
+        return None
+
+
+def parse_time(value) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    # OpenHands writes naive local time; we have no better guess than UTC.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# --- store: one transaction per document -----------------------------------------------------------
+
+
+def unchanged(kind: str, location: str, raw_hash: str) -> Outcome | None:
+    """The outcome for a document whose bytes were stored already, else None."""
+    source = Source.objects.filter(kind=kind, location=location, content_hash=raw_hash).first()
+    if source is None:
+        return None
+    return Outcome(location, "unchanged", unchanged=list(source.conversations.live().values_list("pk", flat=True)))
+
+
+@transaction.atomic
+def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome:
+    source = Source.objects.select_for_update().filter(kind=kind, location=location).first()
+    if source is not None and source.content_hash == prepared.raw_hash:
+        # Another process stored the same bytes while this one was preparing them.
+        return Outcome(location, "unchanged", unchanged=list(source.conversations.values_list("pk", flat=True)))
+    source = _source_save(source, kind=kind, location=location, format=prepared.format,
+                          content_hash=prepared.raw_hash, size=prepared.clean.size)
+    original = _original_get_or_create(prepared.clean)
+    outcome = Outcome(location, "unchanged")
+    for item in prepared.conversations:
+        conversation, revision = _conversation_revise(source, item, original=original,
+                                                      redactions=prepared.redactions, user=user)
+        if revision is None:
+            outcome.unchanged.append(conversation.pk)
+            continue
+        outcome.added.append(conversation.pk)
+        if item.verdict is not None:
+            from conversations.checks import verdicts_store
+
+            verdicts_store(revision, item.verdict, own=True)
+    if outcome.added:
+        outcome.status = "ingested"
+        AuditEvent.objects.create(actor=user if getattr(user, "is_authenticated", False) else None,
+                                  action="ingest", detail={
+                                      "source": f"{kind}:{location}", "conversations": outcome.added,
+                                      "redacted": len(prepared.redactions)})
+    return outcome
+
+
+def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None,
+                    user=None) -> Outcome:
+    """Read, check and store one document. Raises nothing for a bad input: the outcome says why."""
+    raw_hash = document_hash(doc)
+    known = unchanged(kind, location, raw_hash)
+    if known is not None:
+        return known
+    try:
+        prepared = prepare(doc, format=format, raw_hash=raw_hash)
+    except FormatError as exc:
+        return Outcome(location, "failed", error=str(exc))
+    return store(prepared, kind=kind, location=location, user=user)
 
 
 def _source_save(source: Source | None, **fields) -> Source:
@@ -132,75 +247,42 @@ def _original_get_or_create(doc: Document) -> Original:
     return original
 
 
-def _conversation_revise(source: Source, history: History, dumped: DumpedHistory, *, locator: str,
-                         original: Original, redactions: list[dict], user) -> tuple[Conversation, Revision | None]:
-    conversation = Conversation.objects.filter(source=source, locator=locator).first()
+def _conversation_revise(source: Source, item: PreparedConversation, *, original: Original,
+                         redactions: list[dict], user) -> tuple[Conversation, Revision | None]:
+    conversation = Conversation.objects.filter(source=source, locator=item.locator).first()
     latest = conversation.latest_revision if conversation else None
-    if latest is not None and latest.content_hash == dumped.content_hash:
+    if latest is not None and latest.content_hash == item.dumped.content_hash:
         return conversation, None
     if conversation is None:
-        conversation = Conversation(source=source, locator=locator)
-    conversation_summarize(conversation, history)
+        conversation = Conversation(source=source, locator=item.locator)
+    summary_apply(conversation, item.summary)
     conversation.deleted_at = None
     conversation.save()
     revision = Revision.objects.create(
         conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        head_data=dumped.head, chunks=chunks_store(dumped.chunks), message_count=dumped.message_count,
-        content_hash=dumped.content_hash, original=original, record=history.record,
-        redactions=redactions, author=user,
+        head_data=item.dumped.head, chunks=chunks_store(item.dumped.chunks),
+        message_count=item.dumped.message_count, content_hash=item.dumped.content_hash,
+        original=original, record=item.record, redactions=redactions,
+        author=user if getattr(user, "is_authenticated", False) else None,
         reason="ingested" if latest is None else "re-ingested: the source changed")
     conversation.latest_revision = revision
     conversation.save(update_fields=["latest_revision", "updated_at"])
     return conversation, revision
 
 
+def summary_apply(conversation: Conversation, summary: dict[str, Any]) -> None:
+    for name, value in summary.items():
+        setattr(conversation, name, value)
+    if not conversation.title:
+        conversation.title = Path(conversation.source.location).name[:500]
+
+
 def conversation_summarize(conversation: Conversation, history: History) -> None:
-    """Copy what the list page filters and sorts on out of the history."""
-    conversation.format = history.format
-    conversation.external_id = (history.external_id or "")[:255]
-    conversation.title = (history.title or _first_user_text(history) or Path(conversation.source.location).name)[:500]
-    conversation.model = (history.model or "")[:255]
-    conversation.provider = (history.provider or _provider_of(history.model) or "")[:64]
-    conversation.first_at = parse_time(history.started_at) or parse_time(
-        history.messages[0].timestamp if history.messages else None)
-    conversation.last_at = parse_time(history.ended_at) or parse_time(
-        history.messages[-1].timestamp if history.messages else None)
-    conversation.message_count = len(history.messages)
-    conversation.tool_call_count = history.tool_call_count
-    conversation.token_count = history.token_count
+    """Copy what the list page filters and sorts on out of the history (used by new revisions)."""
+    summary_apply(conversation, history_summary(history))
 
 
-def _first_user_text(history: History) -> str:
-    for message in history.messages:
-        if message.role == "user" and message.text.strip():
-            return " ".join(message.text.split())[:120]
-    return ""
-
-
-def _provider_of(model: str | None) -> str | None:
-    if not model:
-        return None
-    try:
-        from conversations.history.targets import provider_of_model
-    except ImportError:
-        return None
-    return provider_of_model(model)
-
-
-def parse_time(value) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        return None
-    # OpenHands writes naive local time; we have no better guess than UTC.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-# --- walking paths -------------------------------------------------------------------------------
+# --- walking paths ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -243,12 +325,92 @@ def _walk(root: Path) -> Iterator[Candidate]:
                 yield Candidate(path)
 
 
+def _location(path: Path) -> str:
+    return str(path.resolve()) if path.exists() else str(path)
+
+
 def ingest_path(path: Path, *, format: str | None = None, user=None) -> Outcome:
-    location = str(path.resolve()) if path.exists() else str(path)
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
     except FormatError as exc:
         return Outcome(str(path), "failed", error=str(exc))
-    outcome = ingest_document(doc, kind=Source.Kind.PATH, location=location, format=format, user=user)
+    outcome = ingest_document(doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user)
     outcome.path = str(path)
     return outcome
+
+
+def _prepare_path(path: Path, format: str | None) -> Prepared | Outcome:
+    """Worker-process side of a parallel ingest: load and prepare, never touch the database."""
+    try:
+        doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
+        return prepare(doc, format=format)
+    except FormatError as exc:
+        return Outcome(str(path), "failed", error=str(exc))
+
+
+def ingest_candidates(found: list[Candidate], *, format: str | None = None, user=None, jobs: int = 1,
+                      batch_size: int = 50) -> Iterator[tuple[Candidate, Outcome | None]]:
+    """Ingest every candidate, yielding (candidate, outcome or None when skipped), in order.
+
+    With jobs > 1, worker processes prepare documents (parsing and checking are CPU-bound) while
+    this process writes them. Each file is its own savepoint (atomic on its own); a batch of files
+    shares one commit, so a directory of small logs does not pay a disk flush per file."""
+    if jobs <= 1 or len(found) < 4:
+        for start in range(0, len(found), batch_size):
+            with transaction.atomic():
+                for candidate in found[start:start + batch_size]:
+                    yield candidate, (None if candidate.skip_reason else
+                                      ingest_path(candidate.path, format=format, user=user))
+        return
+    yield from _ingest_parallel(found, format=format, user=user, jobs=jobs, batch_size=batch_size)
+
+
+def _ingest_parallel(found, *, format, user, jobs, batch_size):
+    # Workers are forked from this process: everything they import lazily (litellm takes seconds)
+    # is imported once here instead of once per worker. They never touch the database (prepare
+    # is pure) and leave with os._exit, so the inherited connection is never used or closed there.
+    _own_verdict(History(format="openai"))
+    _provider_of("gpt-4o")
+    window = jobs * 2  # documents in flight: bounds the memory held by prepared results
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending: list[tuple[Candidate, Future | None]] = []
+        todo = iter(found)
+        done_in_batch = 0
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            while True:
+                while len(pending) < window:
+                    candidate = next(todo, None)
+                    if candidate is None:
+                        break
+                    future = None
+                    if not candidate.skip_reason:
+                        future = pool.submit(_prepare_path, candidate.path, format)
+                    pending.append((candidate, future))
+                if not pending:
+                    break
+                candidate, future = pending.pop(0)
+                if future is None:
+                    yield candidate, None
+                    continue
+                result = future.result()
+                if isinstance(result, Outcome):
+                    yield candidate, result
+                    continue
+                location = _location(candidate.path)
+                outcome = unchanged(Source.Kind.PATH, location, result.raw_hash) or store(
+                    result, kind=Source.Kind.PATH, location=location, user=user)
+                outcome.path = str(candidate.path)
+                yield candidate, outcome
+                done_in_batch += 1
+                if done_in_batch >= batch_size:
+                    atomic.__exit__(None, None, None)
+                    atomic = transaction.atomic()
+                    atomic.__enter__()
+                    done_in_batch = 0
+        except BaseException as exc:
+            atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            atomic.__exit__(None, None, None)

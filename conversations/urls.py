@@ -7,4 +7,10 @@ urlpatterns = [
     path("", views.conversation_list, name="list"),
     path("upload/", views.upload, name="upload"),
     path("conversations/<int:pk>/", views.conversation_detail, name="detail"),
+    path("conversations/<int:pk>.json", views.conversation_json, name="detail-json"),
+    path("conversations/<int:pk>/messages/<int:index>/raw/", views.message_raw, name="raw"),
+    path("conversations/<int:pk>/wire/<str:target>/", views.wire_request, name="wire"),
+    path("conversations/<int:pk>/diff/", views.revision_diff, name="diff"),
+    path("conversations/<int:pk>/route/", views.route_check, name="route"),
+    path("conversations/<int:pk>/explain/", views.error_explain, name="explain"),
 ]

@@ -126,6 +126,10 @@ DATABASES = {
         conn_max_age=env_int("CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side binding sends revision chunks and originals as binary parameters instead of
+    # quoting megabytes of bytea into the SQL text.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the task worker and the web server share the file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -173,6 +177,13 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("UPLOAD_MAX_FILES", 200)
 
 WRITE_BACK_ROOTS = [Path(p) for p in env_list("WRITE_BACK_ROOTS", [], sep=os.pathsep)]
 DEFAULT_TARGET = os.environ.get("DEFAULT_TARGET", "anthropic")
+# Resume: where litellm sends a repaired conversation (a litellm proxy, or a provider's base URL)
+# and with which key. Never taken from a log.
+RESUME_API_BASE = os.environ.get("RESUME_API_BASE", "")
+RESUME_API_KEY = os.environ.get("RESUME_API_KEY", "")
+RESUME_TIMEOUT = env_int("RESUME_TIMEOUT", 60)
+# How long superseded revisions and deleted conversations are kept (`manage.py prune`).
+RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
 REDACT_SECRETS = env_bool("REDACT_SECRETS", True)
 
 # Background jobs through the django-tasks API: the database backend by default; set

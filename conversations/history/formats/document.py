@@ -14,9 +14,8 @@ from typing import Any
 
 from ..errors import FormatError
 
-# json.loads recurses once per nesting level; Python's own limit would surface as a bare
-# RecursionError deep inside the parser. Agent logs nest a few dozen levels at most.
-MAX_DEPTH = 200
+# json.loads recurses once per nesting level and stops at the interpreter's recursion limit with
+# a RecursionError, which we turn into a clear error. Agent logs nest a few dozen levels at most.
 
 
 @dataclass
@@ -119,29 +118,13 @@ def parse_json(text: str, name: str, line: int | None = None) -> Any:
     try:
         value = json.loads(text)
     except RecursionError:
-        raise FormatError(f"JSON nested too deeply (more than {MAX_DEPTH} levels)", file=name,
-                          line=line) from None
+        raise FormatError("JSON nested too deeply (deeper than this reader's recursion limit)",
+                          file=name, line=line) from None
     except json.JSONDecodeError as exc:
         where = line if line is not None else exc.lineno
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
         raise FormatError(f"{what}: {exc.msg} (column {exc.colno})", file=name, line=where) from None
-    if _depth_exceeds(value, MAX_DEPTH):
-        raise FormatError(f"JSON nested too deeply (more than {MAX_DEPTH} levels)", file=name, line=line)
     return value
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    # Iterative, so a hostile document cannot exhaust the stack here either.
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
-    return False
 
 
 # --- loading from disk -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 
 from django.core.management.base import BaseCommand
@@ -6,7 +7,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from conversations.history.formats import FORMAT_NAMES
-from conversations.ingest import Outcome, candidates, ingest_path
+from conversations.ingest import Outcome, candidates, ingest_candidates
 
 
 class Command(BaseCommand):
@@ -17,10 +18,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--format", choices=FORMAT_NAMES, help="force a format instead of detecting it")
+        parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                            help="worker processes that read and check files in parallel (default: "
+                                 "the number of cores, at most 4)")
         parser.add_argument("--json", action="store_true",
                             help="print only a JSON summary on stdout; progress goes to stderr")
 
-    def handle(self, *args, paths, format, json: bool, **options):
+    def handle(self, *args, paths, format, jobs: int, json: bool, **options):
         found = list(candidates(paths))
         totals = {"ingested": 0, "unchanged": 0, "skipped": 0, "failed": []}
         console = Console(stderr=True)
@@ -28,12 +32,12 @@ class Command(BaseCommand):
                       MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                       disable=len(found) < 2, transient=True) as progress:
             task = progress.add_task("ingesting", total=len(found))
-            for candidate in found:
+            for candidate, outcome in ingest_candidates(found, format=format, jobs=jobs):
                 progress.update(task, description=candidate.path.name[:40])
-                if candidate.skip_reason:
+                if outcome is None:
                     totals["skipped"] += 1
                 else:
-                    self._count(totals, ingest_path(candidate.path, format=format))
+                    self._count(totals, outcome)
                 progress.advance(task)
 
         failed = totals["failed"]

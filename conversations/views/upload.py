@@ -1,31 +1,17 @@
+"""Uploading logs from the list page: several files at once, each its own transaction."""
+
+from __future__ import annotations
+
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from conversations.history.formats import FORMAT_NAMES
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
-from conversations.models import Conversation, Source
-
-
-def conversation_list(request: HttpRequest) -> HttpResponse:
-    conversations = Conversation.objects.live().select_related("source").order_by("-updated_at")
-    page = Paginator(conversations, 50).get_page(request.GET.get("page"))
-    return render(request, "conversations/list.html", {
-        "page": page, "formats": FORMAT_NAMES, "upload_max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)})
-
-
-def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    conversation = get_object_or_404(Conversation.objects.live().select_related("source", "latest_revision"), pk=pk)
-    revision = conversation.latest_revision
-    return render(request, "conversations/detail.html", {
-        "conversation": conversation, "revision": revision,
-        "history": revision.history if revision else None,
-        "revisions": conversation.revisions.order_by("-number").only("number", "reason", "created_at", "author"),
-    })
+from conversations.models import Source
 
 
 @require_POST

@@ -1,0 +1,118 @@
+"""POST /api/conversations/<id>/repair: repair the latest revision for a target, or for every
+deployment of a litellm route; a dry run answers with the edits and the verdicts before and
+after and stores nothing, otherwise the repaired history becomes a new revision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from conversations.api.auth import ApiError, require_repairer
+from conversations.api.http import json_body, json_response
+from conversations.api.views import conversation_or_404
+from conversations.history.errors import HistoryError
+from conversations.history.repair import RepairResult, repair
+from conversations.history.routes import load_config, route_deployments
+from conversations.history.targets import TARGET_NAMES
+from conversations.revisions import Conflict, revision_add
+
+# A repair request is a target name or a pasted router config: small.
+BODY_MAX = 1024 * 1024
+KEYS = {"target", "route", "dry_run", "include_warnings", "revision"}
+
+
+@dataclass
+class RepairAsk:
+    target: str | None
+    route: tuple[dict, str] | None
+    dry_run: bool
+    include_warnings: bool
+    expected: int | None
+
+    @property
+    def label(self) -> str:
+        return f"route {self.route[1]}" if self.route else (self.target or "its own target")
+
+
+def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
+    require_repairer(request.user)
+    conversation = conversation_or_404(pk)
+    ask = repair_ask(json_body(request, BODY_MAX))
+    latest = conversation.latest_revision
+    if latest is None:
+        raise ApiError(409, f"conversation {pk} has no revision to repair")
+    if ask.expected is not None and ask.expected != latest.number:
+        raise ApiError(409, f"conversation {pk} changed since revision {ask.expected}: the latest is "
+                            f"{latest.number}. Nothing was written; read it again and retry.", revision=latest.number)
+    try:
+        result = repair(latest.history, target=ask.target, route=ask.route, include_warnings=ask.include_warnings)
+    except HistoryError as exc:
+        raise ApiError(400, str(exc)) from None
+    body = repair_dict(result, dry_run=ask.dry_run, revision=latest.number)
+    if ask.dry_run or not result.changed:
+        return json_response(body)
+    try:
+        # TODO(lead): through conversations.repairs.repair_apply once it lands; this is the same
+        # write (revisions.revision_add, which it wraps), audited as a repair.
+        revision = revision_add(conversation, result.history, user=request.user, reason=f"repaired for {ask.label} (API)",
+                                expected=latest.number, action="repair",
+                                detail={"via": "api", "for": ask.label, "edits": [e.to_dict() for e in result.edits]})
+    except Conflict as exc:
+        raise ApiError(409, str(exc), revision=exc.latest.number if exc.latest else None) from None
+    body["revision"] = revision.number
+    body["url"] = request.build_absolute_uri(reverse("api:revision", args=[pk, revision.number]))
+    return json_response(body, status=201, Location=body["url"])
+
+
+def repair_ask(body: dict) -> RepairAsk:
+    """The request body, checked: ApiError 400 naming what is wrong."""
+    unknown = sorted(set(body) - KEYS)
+    if unknown:
+        raise ApiError(400, f"unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(KEYS))}")
+    if body.get("target") is not None and body.get("route") is not None:
+        raise ApiError(400, "give `target` or `route`, not both")
+    target = body.get("target")
+    if target is not None and target not in TARGET_NAMES:
+        raise ApiError(400, f"target: {target!r} is not one of {', '.join(TARGET_NAMES)}")
+    route = _route(body["route"]) if body.get("route") is not None else None
+    expected = body.get("revision")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 1):
+        raise ApiError(400, "revision: expected a revision number")
+    return RepairAsk(target=target, route=route, dry_run=_flag(body, "dry_run"),
+                     include_warnings=_flag(body, "include_warnings"), expected=expected)
+
+
+def _route(value: Any) -> tuple[dict, str]:
+    if not isinstance(value, dict) or not isinstance(value.get("config"), str) \
+            or not isinstance(value.get("model_group"), str):
+        raise ApiError(400, "route: expected {\"config\": <litellm config, YAML text>, \"model_group\": <name>}")
+    try:
+        # Parsed here, and handed on as a dict: routes.load_config also reads paths, which an API
+        # client must not be able to point at the server's files.
+        config = yaml.safe_load(value["config"])
+    except yaml.YAMLError as exc:
+        raise ApiError(400, f"route.config: not YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise ApiError(400, "route.config: expected a litellm config (a mapping with model_list)")
+    try:
+        route_deployments(load_config(config), value["model_group"])
+    except HistoryError as exc:
+        raise ApiError(400, f"route: {exc}") from None
+    return config, value["model_group"]
+
+
+def _flag(body: dict, key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{key}: expected true or false")
+    return value
+
+
+def repair_dict(result: RepairResult, *, dry_run: bool, revision: int) -> dict[str, Any]:
+    return {"dry_run": dry_run, "changed": result.changed, "revision": revision, "url": None,
+            "edits": [e.to_dict() for e in result.edits],
+            "before": [v.to_dict() for v in result.before], "after": [v.to_dict() for v in result.after]}

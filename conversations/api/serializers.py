@@ -1,0 +1,114 @@
+"""Rows to JSON, as plain functions. The verdict shape is check_history's contract
+(conversations.history.findings.Verdict.to_dict), so a script reads the API and the command alike."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any, Iterable
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from conversations.models import Conversation, Finding, Revision, Verdict
+
+
+def finding_dict(row: Finding) -> dict[str, Any]:
+    """The contract's seven keys (empty text columns are the contract's nulls)."""
+    return {"rule": row.rule, "severity": row.severity, "message_index": row.message_index,
+            "wire_index": row.wire_index, "provider_error": row.provider_error or None,
+            "explanation": row.explanation, "fix": row.fix or "none"}
+
+
+def verdict_dicts(revision: Revision | None, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The stored verdicts of a revision with their findings, the conversation's own target first."""
+    if revision is None:
+        return []
+    verdicts = Verdict.objects.filter(revision=revision).order_by("-own_target", "target")
+    findings = Finding.objects.filter(revision=revision).order_by("id")
+    if targets is not None:
+        verdicts = verdicts.filter(target__in=list(targets))
+        findings = findings.filter(target__in=list(targets))
+    by_target: dict[str, list[dict]] = {}
+    for row in findings:
+        by_target.setdefault(row.target, []).append(finding_dict(row))
+    return [{"target": v.target, "provider": v.provider, "accepted": v.accepted,
+             "findings": by_target.get(v.target, [])} for v in verdicts]
+
+
+def verdict_summary(row: Verdict) -> dict[str, Any]:
+    """A verdict without its findings: what the list's badges show."""
+    return {"target": row.target, "provider": row.provider, "status": row.status,
+            "accepted": row.accepted, "errors": row.errors, "warnings": row.warnings,
+            "first_rule": row.first_rule or None, "own_target": row.own_target}
+
+
+def verdict_summaries(conversations: list[Conversation]) -> dict[int, list[dict[str, Any]]]:
+    """The latest revision's verdict summaries of each conversation, in one query."""
+    revision_ids = [c.latest_revision_id for c in conversations if c.latest_revision_id]
+    found: dict[int, list[dict]] = {}
+    for row in Verdict.objects.filter(revision_id__in=revision_ids).order_by("-own_target", "target"):
+        found.setdefault(row.revision_id, []).append(verdict_summary(row))
+    return {c.pk: found.get(c.latest_revision_id, []) for c in conversations}
+
+
+def conversation_summary(request: HttpRequest, conversation: Conversation,
+                         verdicts: list[dict] | None = None) -> dict[str, Any]:
+    latest = conversation.latest_revision
+    return {
+        "id": conversation.pk,
+        "url": request.build_absolute_uri(reverse("api:conversation", args=[conversation.pk])),
+        "page_url": _page_url(request, conversation),
+        "title": conversation.title,
+        "format": conversation.format,
+        "model": conversation.model or None,
+        "provider": conversation.provider or None,
+        "external_id": conversation.external_id or None,
+        "source": {"kind": conversation.source.kind, "location": conversation.source.location},
+        "message_count": conversation.message_count,
+        "tool_call_count": conversation.tool_call_count,
+        "token_count": conversation.token_count,
+        "first_at": conversation.first_at,
+        "last_at": conversation.last_at,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "revision": latest.number if latest else None,
+        "verdicts": verdicts if verdicts is not None else [],
+    }
+
+
+def _page_url(request: HttpRequest, conversation: Conversation) -> str | None:
+    try:
+        return request.build_absolute_uri(conversation.get_absolute_url())
+    except NoReverseMatch:  # a build without the pages
+        return None
+
+
+def revision_head(revision: Revision) -> dict[str, Any]:
+    """The stored history without its messages (error, meta, model...): cheap to read, unlike
+    Revision.history, which loads every chunk of a long conversation."""
+    return json.loads(zlib.decompress(bytes(revision.head_data)))
+
+
+def revision_summary(request: HttpRequest, revision: Revision) -> dict[str, Any]:
+    return {
+        "number": revision.number,
+        "parent": revision.parent.number if revision.parent_id else None,
+        "reason": revision.reason,
+        "author": revision.author.get_username() if revision.author_id else None,
+        "created_at": revision.created_at,
+        "message_count": revision.message_count,
+        "url": request.build_absolute_uri(
+            reverse("api:revision", args=[revision.conversation_id, revision.number])),
+    }
+
+
+def conversation_detail(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    latest = conversation.latest_revision
+    head = revision_head(latest) if latest else {}
+    detail = conversation_summary(request, conversation, verdicts=verdict_dicts(latest))
+    detail["error"] = head.get("error")
+    detail["meta"] = head.get("meta") or {}
+    revisions = conversation.revisions.select_related("parent", "author").order_by("-number")
+    detail["revisions"] = [revision_summary(request, r) for r in revisions]
+    return detail

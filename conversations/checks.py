@@ -1,0 +1,102 @@
+"""The prediction engine, Django side: which target a stored conversation is judged against, and
+the verdicts stored with its revisions.
+
+At ingest a conversation is checked against its own target (its model's provider, else
+settings.DEFAULT_TARGET) and the verdict stored with the revision; other targets and routes are
+checked on demand and cached under the same (revision, target) key. A verdict stored with an older
+RULES_VERSION is stale: `manage.py recheck` (and any page that reads it) checks again.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from conversations.history import check as core
+from conversations.history import explain as core_explain
+from conversations.history import routes, targets, wire
+from conversations.history.findings import Verdict as CoreVerdict
+from conversations.history.model import History
+from conversations.models import Finding, Revision, Verdict
+
+TARGETS = targets.TARGET_NAMES
+RULES_VERSION = core.RULES_VERSION
+
+
+def own_target(history: History) -> targets.Target:
+    return targets.target_for_model(history.model, default=settings.DEFAULT_TARGET)
+
+
+def own_verdict(history: History) -> CoreVerdict:
+    """The verdict of the conversation's own target (pure: safe in an ingest worker process)."""
+    return core.check(history, target=own_target(history))
+
+
+@transaction.atomic
+def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = False) -> Verdict:
+    """Store (or replace) the verdict of `verdict.target` on `revision`, with its findings."""
+    Verdict.objects.filter(revision=revision, target=verdict.target).delete()
+    Finding.objects.filter(revision=revision, target=verdict.target).delete()
+    errors = [f for f in verdict.findings if f.severity == "error"]
+    row = Verdict.objects.create(
+        revision=revision, target=verdict.target, provider=verdict.provider, accepted=verdict.accepted,
+        errors=len(errors), warnings=sum(f.severity == "warning" for f in verdict.findings),
+        first_rule=(errors or verdict.findings or [None])[0].rule if verdict.findings else "",
+        own_target=own, rules_version=RULES_VERSION)
+    Finding.objects.bulk_create(
+        Finding(revision=revision, target=verdict.target, provider=verdict.provider, rule=f.rule,
+                severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
+                provider_error=f.provider_error or "", explanation=f.explanation, fix=f.fix)
+        for f in verdict.findings)
+    if own:
+        Revision.objects.filter(pk=revision.pk).update(rules_version=RULES_VERSION)
+    return row
+
+
+def revision_verdicts(revision: Revision, target_names: list[str] | None = None) -> list[Verdict]:
+    """Stored verdicts for the given targets (None: the conversation's own), checking the ones
+    missing or stale. Raises targets.UnknownTarget for a name that is not a target."""
+    own = target_names is None
+    history = revision.history
+    if own:
+        target_names = [own_target(history).label]
+    wanted = [targets.resolve(name) if name in TARGETS else None for name in target_names]
+    for name, target in zip(target_names, wanted):
+        if target is None and not own:
+            raise targets.UnknownTarget(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}")
+    stored = {v.target: v for v in revision.verdicts.filter(target__in=target_names, rules_version=RULES_VERSION)}
+    result = []
+    for name in target_names:
+        row = stored.get(name)
+        if row is None:
+            target = own_target(history) if own else targets.resolve(name)
+            row = verdicts_store(revision, core.check(history, target=target), own=own)
+        result.append(row)
+    return result
+
+
+def verdict_findings(revision: Revision, verdict: Verdict) -> list[Finding]:
+    return list(revision.findings.filter(target=verdict.target).order_by("id"))
+
+
+def route_verdicts(revision: Revision, config_text: str, model_group: str) -> list[CoreVerdict]:
+    """One verdict per deployment a call to `model_group` could reach (not stored: a pasted
+    config is the viewer's, not the conversation's). Raises routes.RouteError for a bad config."""
+    return routes.check_route(revision.history, config_text, model_group)
+
+
+def explain_error(revision: Revision, error_text: str | None = None, *, config_text: str | None = None,
+                  model_group: str | None = None) -> dict:
+    """A provider error (pasted, or the one the log carries) against the prediction."""
+    explanation = core_explain.explain(revision.history, error_text, config=config_text or None,
+                                       group=model_group or None)
+    return explanation.to_dict()
+
+
+def wire_request(revision: Revision, target_name: str) -> dict:
+    """The request as litellm would send it to `target_name`: body, what litellm changed, and
+    any error litellm raised while building it."""
+    target = targets.resolve(target_name)
+    built = wire.build(revision.history, target)
+    return {"target": target.label, "format": built.format, "body": built.body, "changes": built.changes,
+            "error": built.error, "exact": built.exact}

@@ -1,0 +1,72 @@
+"""Would this target accept this history? The one entry point the rest of the product calls.
+
+    verdict = check(history, target=resolve("anthropic"))
+    verdict.accepted, verdict.findings
+
+RULES_VERSION changes whenever a rule, a text or the litellm pin changes what a check says; the
+Django side re-checks stored conversations when it differs from what they were checked with
+(`manage.py recheck`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from . import rules
+from .findings import SEVERITIES, Finding, Verdict
+from .model import History
+from .targets import Target, resolve
+from .wire import WireRequest, build, parse_body, simulate
+
+RULES_VERSION = "2026.11.1"  # bump when findings change for the same history (rules, texts, litellm pin)
+
+
+def check(history: History, *, target: Target | str, build_request: bool = True) -> Verdict:
+    """The verdict of `target` on `history`. build_request=True judges the body litellm's own
+    transformations build (litellm imported lazily, offline); False replays litellm's grouping
+    without it (cheaper; the same rules, on a request that can differ in details litellm changes,
+    such as tool-name sanitising or Gemini's signatures)."""
+    if isinstance(target, str):
+        target = resolve(target)
+    wire = build(history, target) if build_request else simulate(history, target)
+    return judge(history, wire)
+
+
+def judge(history: History, wire: WireRequest) -> Verdict:
+    """The verdict on a request already built (by build/simulate, or parsed from a provider
+    body with wire.parse_body)."""
+    target = wire.target
+    findings = _ordered(rules.run(history, target, wire))
+    return Verdict(target=target.label, provider=target.provider, findings=findings)
+
+
+def check_body(history: History, body: dict, *, target: Target | str) -> Verdict:
+    """The verdict on a provider request body as logged (an Anthropic request a client sent
+    directly, not through litellm): its message k is the history's message k."""
+    if isinstance(target, str):
+        target = resolve(target)
+    wire = parse_body(body, target)
+    h = 0
+    for message in wire.messages:
+        if message.role in ("system", "developer"):
+            continue  # OpenAI bodies keep the system prompt in the list; it is no message of ours
+        origin = h if h < len(history.messages) else None
+        h += 1
+        message.sources = [origin] if origin is not None else []
+        for block in message.blocks:
+            block.origin = origin
+    wire.params = {k: v for k, v in body.items() if k not in ("messages", "system")}
+    wire.built = True
+    return judge(history, wire)
+
+
+def check_targets(history: History, targets: Iterable[Target | str], *,
+                  build_request: bool = True) -> list[Verdict]:
+    return [check(history, target=t, build_request=build_request) for t in targets]
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    """Errors first, then warnings, then information; in history order within each."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(findings, key=lambda f: (rank[f.severity],
+                                           -1 if f.message_index is None else f.message_index))

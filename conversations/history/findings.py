@@ -1,0 +1,122 @@
+"""What a check says about a history for one target: findings, and the verdict they add up to.
+
+`to_dict()` gives exactly the JSON contract of `check_history --json` (issue 4), which users'
+scripts read; the Django side stores the same dicts. Keep the keys stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+
+# One repair strategy per code: the repair helper implements them, the pages show the line.
+FIXES: dict[str, str] = {
+    "add-missing-tool-result": "answer each unanswered tool call with a synthetic is_error tool result "
+                               "in the message right after it",
+    "move-tool-results-first": "put the tool results first in the message after the tool call, "
+                               "before any text",
+    "merge-split-tool-results": "gather the results of one assistant turn into the single message "
+                                "that follows it",
+    "drop-orphan-tool-result": "remove tool results whose tool call is not in the message before",
+    "drop-duplicate-tool-use": "remove the second tool call that reuses an id (and its result)",
+    "rewrite-tool-use-ids": "rewrite tool call ids (and their results' ids) to ^[a-zA-Z0-9_-]+$, "
+                            "at most 40 characters",
+    "move-text-before-tool-use": "put an assistant turn's text before its tool calls",
+    "remove-empty-messages": "drop messages that have no content (or fill them with a placeholder)",
+    "remove-empty-blocks": "drop empty or whitespace-only text blocks",
+    "remove-cache-markers": "remove every cache marker (cache_control / cachePoint)",
+    "trim-cache-markers": "keep only the last 4 cache markers",
+    "move-cache-marker": "move the cache marker off a synthetic error result onto the message "
+                         "before it",
+    "reorder-cache-ttl": "give the markers before a 5m marker the 5m TTL too (longer TTLs first)",
+    "fix-role-order": "merge consecutive same-role messages and start with a user message",
+    "fix-role": "map a message with a role the provider does not know onto user or assistant",
+    "strip-trailing-whitespace": "strip trailing whitespace from the final assistant message",
+    "drop-final-assistant": "remove the trailing assistant message (prefill) or add a user turn",
+    "drop-thinking": "remove thinking blocks the request cannot carry (or that lost their "
+                     "signature)",
+    "disable-thinking": "send the request with extended thinking off",
+    "define-tools": "send the tool definitions with the request",
+    "shorten-tool-names": "shorten tool names to at most 64 characters",
+    "truncate-history": "drop or summarise the oldest turns until the request fits the context "
+                        "window",
+    "split-history": "split the conversation so each request stays under the message limit",
+    "shrink-images": "downscale or drop the images over the provider's limits",
+    "set-max-tokens": "pass max_tokens explicitly with the request",
+    "remove-cached-content-markers": "remove the cache markers so litellm does not create a "
+                                     "Gemini cachedContents entry",
+    "none": "nothing to repair: for information",
+}
+
+
+@dataclass(slots=True)
+class Finding:
+    """One thing a rule found.
+
+    message_index: 0-based index into History.messages (the system prompt is never a message);
+    None for the request as a whole. wire_index: the index the provider's error names (into the
+    request litellm would send), None when the error names none. provider_error: the provider's
+    exact text with its indexes filled in, for errors. fix: a code of FIXES. content_index: the
+    block inside the history message, when the finding is about one block.
+    """
+
+    rule: str
+    severity: str
+    message_index: int | None
+    wire_index: int | None
+    provider_error: str | None
+    explanation: str
+    fix: str
+    content_index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+        if self.fix not in FIXES:
+            raise ValueError(f"unknown fix code {self.fix!r}")
+
+    def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
+        """The contract's seven keys; detail=True adds content_index for the pages."""
+        d: dict[str, Any] = {
+            "rule": self.rule, "severity": self.severity, "message_index": self.message_index,
+            "wire_index": self.wire_index, "provider_error": self.provider_error,
+            "explanation": self.explanation, "fix": self.fix,
+        }
+        if detail and self.content_index is not None:
+            d["content_index"] = self.content_index
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Finding":
+        return cls(rule=d["rule"], severity=d["severity"], message_index=d.get("message_index"),
+                   wire_index=d.get("wire_index"), provider_error=d.get("provider_error"),
+                   explanation=d.get("explanation", ""), fix=d.get("fix", "none"),
+                   content_index=d.get("content_index"))
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Whether `target` would accept the history; accepted = no error finding."""
+
+    target: str
+    provider: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
+        return {"target": self.target, "provider": self.provider, "accepted": self.accepted,
+                "findings": [f.to_dict(detail=detail) for f in self.findings]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        return cls(target=d["target"], provider=d["provider"],
+                   findings=[Finding.from_dict(f) for f in d.get("findings", [])])

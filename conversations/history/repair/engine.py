@@ -1,0 +1,160 @@
+"""The repair loop: check, apply the strategies for what the check found, check again.
+
+    result = repair(history, target="anthropic")
+    result = repair(history, route=(config, "claude-3-5-sonnet-20241022"))
+    result.history, result.edits, result.before, result.after
+
+Each round applies, in ORDER, the strategy of every fix code the findings name (errors, and
+warnings with include_warnings), then checks again. It stops when nothing fixable is left, when
+a round changes nothing, when the findings come back to a state already seen (two strategies
+undoing each other), or after MAX_ROUNDS. The input history is never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..edits import Edit
+from ..errors import HistoryError
+from ..findings import Finding, Verdict
+from ..model import History
+from ..targets import Target, resolve, target_for_model
+from .registry import ORDER, STRATEGIES
+from .work import Work
+
+MAX_ROUNDS = 6
+
+
+class RepairError(HistoryError):
+    """A repair asked for in a way that cannot be done (a target and a route at once)."""
+
+Route = tuple  # (config: dict | str | Path, model_group: str)
+
+
+@dataclass
+class Step:
+    """One strategy a round would run, with the findings it answers."""
+
+    fix: str
+    findings: list[Finding]
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    uncovered: list[Finding] = field(default_factory=list)  # fixes without a strategy
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+
+@dataclass
+class RepairResult:
+    history: History
+    edits: list[Edit]
+    before: list[Verdict]
+    after: list[Verdict]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.edits)
+
+    @property
+    def accepted(self) -> bool:
+        return all(v.accepted for v in self.after)
+
+    def remaining(self, include_warnings: bool = False) -> list[Finding]:
+        """What is still wrong after the repair (errors; warnings too when asked)."""
+        return [f for v in self.after for f in v.findings if _counts(f, include_warnings)]
+
+
+def _counts(finding: Finding, include_warnings: bool) -> bool:
+    return finding.severity == "error" or (include_warnings and finding.severity == "warning")
+
+
+def plan(verdicts: list[Verdict], *, include_warnings: bool = False) -> Plan:
+    """The strategies a round would apply for these verdicts, in the order it applies them, and
+    the findings no strategy covers."""
+    by_fix: dict[str, list[Finding]] = {}
+    uncovered: list[Finding] = []
+    for verdict in verdicts:
+        for finding in verdict.findings:
+            if not _counts(finding, include_warnings):
+                continue
+            if finding.fix in STRATEGIES:
+                by_fix.setdefault(finding.fix, []).append(finding)
+            else:
+                uncovered.append(finding)
+    steps = [Step(fix, by_fix[fix]) for fix in ORDER if fix in by_fix]
+    return Plan(steps=steps, uncovered=uncovered)
+
+
+Judge = Callable[[History], list[Verdict]]
+
+
+def repair(history: History, *, target: Target | str | None = None, route: Route | None = None,
+           include_warnings: bool = False, judge: Judge | None = None) -> RepairResult:
+    """A copy of `history` repaired for `target` (default: the conversation's own) or for every
+    deployment of `route` = (router config, model group), with the edits made and the verdicts
+    before and after.
+
+    `judge` replaces the check run each round, for a history that does not go through litellm:
+    e.g. `lambda h: [check_body(h, anthropic.to_request(h), target=t)]` for a client that sends
+    its Anthropic request itself (Claude Code). `target` then only gives the limits strategies
+    read (cache breakpoints, max output)."""
+    if target is not None and route is not None:
+        raise RepairError("repair for a target or for a route, not both")
+    default_judge, targets = _judge(history, target, route)
+    judge = judge or default_judge
+    before = judge(history)
+    work = Work(history, targets)
+    verdicts = before
+    seen: set[frozenset] = set()
+    for _ in range(MAX_ROUNDS):
+        steps = plan(verdicts, include_warnings=include_warnings).steps
+        state = _state(verdicts, include_warnings)
+        if not steps or state in seen:
+            break
+        seen.add(state)
+        work.begin_round()
+        made = len(work.edits)
+        for step in steps:
+            STRATEGIES[step.fix](work, step.findings)
+        if len(work.edits) == made:
+            break  # no strategy could act: what is left is reported, not looped on
+        verdicts = judge(work.history)
+    return RepairResult(history=work.history, edits=list(work.edits), before=before, after=verdicts)
+
+
+def _state(verdicts: list[Verdict], include_warnings: bool) -> frozenset:
+    return frozenset((v.target, f.rule, f.fix, f.message_index, f.content_index)
+                     for v in verdicts for f in v.findings if _counts(f, include_warnings))
+
+
+def _judge(history: History, target: Target | str | None,
+           route: Route | None) -> tuple[Judge, list[Target]]:
+    """The check to run each round, and the targets it judges for (strategies read their limits)."""
+    from ..check import check
+
+    if route is not None:
+        from ..routes import deployment_target, load_config, route_deployments
+
+        config, group = route
+        loaded = load_config(config)
+        targets = [deployment_target(d) for d in route_deployments(loaded, group)]
+        return (lambda h: [check(h, target=t) for t in targets]), targets
+    own = target_for_model(history.model)
+    if target is None:
+        resolved = own
+    else:
+        resolved = resolve(target) if isinstance(target, str) else target
+        # As check_history does: `anthropic` for a conversation that ran on an Anthropic model
+        # means that model (its limits), not the profile's default one.
+        if isinstance(target, str) and own.name == resolved.name:
+            resolved = own
+    return (lambda h: [check(h, target=resolved)]), [resolved]
+
+
+__all__ = ["repair", "plan", "Plan", "Step", "RepairResult", "RepairError", "MAX_ROUNDS"]

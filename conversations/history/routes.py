@@ -1,0 +1,134 @@
+"""Routes: every deployment a call to a litellm model group could reach, judged one by one.
+
+A litellm Router or proxy config (YAML, as litellm reads it) has `model_list` entries
+{model_name: <group>, litellm_params: {model: <litellm model>, ...}, model_info: {...}} and
+fallbacks as a list of {<group>: [<fallback group>, ...]} under `litellm_settings` or
+`router_settings` (`default_fallbacks` applies to a group with no entry of its own). A call to a
+group tries the group's deployments, then each fallback group's, in that order.
+
+A deployment's model_info is passed to litellm as the Router passes it: it changes what is sent
+(litellm 1.110.2 drops Converse cachePoints for `supports_prompt_caching: false`), and it
+overrides the model map's capabilities for the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .check import check
+from .errors import HistoryError
+from .findings import Verdict
+from .model import History
+from .targets import Target, target_for_model
+
+INFO_CAPABILITIES = {"supports_prompt_caching": "prompt_caching", "max_input_tokens": "context_window",
+                     "max_output_tokens": "max_output_tokens", "supports_reasoning": "thinking",
+                     "supports_assistant_prefill": "prefill"}
+
+
+class RouteError(HistoryError):
+    """A config that is not a litellm Router/proxy config, or a group it does not have."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    group: str
+    model: str
+    model_info: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.group} via {self.model}"
+
+
+def load_config(source: str | Path | dict) -> dict:
+    """A config from a dict, a path, or YAML text."""
+    if isinstance(source, dict):
+        config = source
+    else:
+        import yaml
+
+        text = Path(source).read_text(encoding="utf-8") if _is_path(source) else str(source)
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RouteError(f"{source}: not YAML: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_list"), list):
+        raise RouteError(f"{source if not isinstance(source, dict) else 'config'}: "
+                         "no model_list: not a litellm Router/proxy config")
+    return config
+
+
+def _is_path(source: str | Path) -> bool:
+    if isinstance(source, Path):
+        return True
+    return "\n" not in source and len(source) < 4096 and Path(source).exists()
+
+
+def deployments(config: dict) -> list[Deployment]:
+    out = []
+    for k, entry in enumerate(config["model_list"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("litellm_params"), dict):
+            raise RouteError(f"model_list[{k}]: needs model_name and litellm_params")
+        model = entry["litellm_params"].get("model")
+        group = entry.get("model_name")
+        if not isinstance(model, str) or not isinstance(group, str):
+            raise RouteError(f"model_list[{k}]: needs model_name and litellm_params.model")
+        out.append(Deployment(group=group, model=model, model_info=dict(entry.get("model_info") or {})))
+    return out
+
+
+def fallbacks_of(config: dict, group: str) -> list[str]:
+    settings = [config.get("router_settings") or {}, config.get("litellm_settings") or {}]
+    for where in settings:
+        for entry in where.get("fallbacks") or []:
+            if isinstance(entry, dict) and group in entry:
+                value = entry[group]
+                return [value] if isinstance(value, str) else list(value or [])
+    for where in settings:
+        if where.get("default_fallbacks"):
+            return [g for g in where["default_fallbacks"] if g != group]
+    return []
+
+
+def route_deployments(config: dict, model_group: str) -> list[Deployment]:
+    """The group's deployments in the order listed, then each fallback group's, in fallback
+    order (each deployment once)."""
+    config = load_config(config)
+    every = deployments(config)
+    groups = sorted({d.group for d in every})
+    if model_group not in groups:
+        raise RouteError(f"no model group {model_group!r} in the config; groups: {', '.join(groups)}")
+    route: list[Deployment] = []
+    for group in [model_group, *fallbacks_of(config, model_group)]:
+        for deployment in every:
+            if deployment.group == group and deployment not in route:
+                route.append(deployment)
+    return route
+
+
+def deployment_target(deployment: Deployment, *, litellm_reads_model_info: bool = True) -> Target:
+    """The target a deployment sends to, with its model_info's capabilities laid over the
+    model map's. A provider litellm names but we have no profile for is judged as OpenAI
+    (most of litellm's providers speak OpenAI's API). litellm_reads_model_info=False judges the
+    request an older litellm sent, which ignored model_info (the seed's proxy, Feb 2025): the
+    capabilities still apply, the body is built as if the deployment had none."""
+    target = target_for_model(deployment.model, default="openai")
+    overrides: dict[str, Any] = {ours: deployment.model_info[theirs]
+                                 for theirs, ours in INFO_CAPABILITIES.items()
+                                 if deployment.model_info.get(theirs) is not None}
+    sent_info = deployment.model_info if litellm_reads_model_info else {}
+    source = target.capability_source + (" + model_info" if overrides else "")
+    return target.replace(label=deployment.label, model_info=sent_info or None,
+                          capability_source=source, litellm_drops_markers=litellm_reads_model_info,
+                          **overrides)
+
+
+def check_route(history: History, config: dict | str | Path, group: str, *,
+                build_request: bool = True, litellm_reads_model_info: bool = True) -> list[Verdict]:
+    """One verdict per deployment a call to `group` could reach, in the order they are tried."""
+    return [check(history, target=deployment_target(d, litellm_reads_model_info=litellm_reads_model_info),
+                  build_request=build_request)
+            for d in route_deployments(load_config(config), group)]

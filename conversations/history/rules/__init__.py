@@ -1,0 +1,28 @@
+"""The rules: one module per family (pairing, content, roles, cache, thinking, size) and per
+provider's own validation (bedrock, openai, gemini, litellm), a registry of which run for which
+target. `run(history, target, wire)` gives the findings, in wire order.
+"""
+
+from __future__ import annotations
+
+from ..findings import Finding
+from ..model import History
+from ..targets import Target
+from ..wire import WireRequest
+from . import bedrock, cache, content, gemini, litellm, openai, pairing, roles, size, thinking  # noqa: F401
+from .base import RULES, Context, Rule
+from .registry import TARGET_RULES, WRAPPERS
+
+__all__ = ["RULES", "Rule", "Context", "TARGET_RULES", "run", "rules_for"]
+
+
+def rules_for(target: Target) -> list[Rule]:
+    return [RULES[code] for code in TARGET_RULES[target.name]]
+
+
+def run(history: History, target: Target, wire: WireRequest) -> list[Finding]:
+    ctx = Context(history=history, target=target, wire=wire, wrapper=WRAPPERS[target.name])
+    findings: list[Finding] = []
+    for meta in rules_for(target):
+        findings.extend(meta.check(ctx))
+    return findings

@@ -1,0 +1,143 @@
+"""What every rule needs: the rule table, and a Context that turns wire positions into history
+messages and findings.
+
+A rule is a small pure function `check(ctx) -> Iterable[Finding]`, registered with @rule(code,
+severity=..., fix=...). Which rules run for which target is registry.py's business: a rule never
+asks which provider it is judging beyond what the Context tells it (wire format, wrapper text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from ..findings import FIXES, SEVERITIES, Finding
+from ..model import History
+from ..targets import Target
+from ..wire import WireBlock, WireMessage, WireRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    severity: str
+    fix: str
+    family: str
+    check: Callable[["Context"], Iterable[Finding]]
+    doc: str = ""
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, *, severity: str, fix: str):
+    """Register `check` under `code` (the code of provider-rules.md where it has one)."""
+    if severity not in SEVERITIES or fix not in FIXES:
+        raise ValueError(f"rule {code}: bad severity {severity!r} or fix {fix!r}")
+
+    def register(check: Callable[["Context"], Iterable[Finding]]):
+        family = check.__module__.rsplit(".", 1)[-1]
+        if code in RULES:
+            raise ValueError(f"rule {code} registered twice")
+        RULES[code] = Rule(code, severity, fix, family, check, (check.__doc__ or "").strip())
+        return check
+
+    return register
+
+
+@dataclass
+class Context:
+    history: History
+    target: Target
+    wire: WireRequest
+    wrapper: str = "{}"
+    _located: dict = field(default_factory=dict)
+
+    def memo(self, key: str, compute: Callable[[], object]):
+        """A value several rules share (the merged turns), computed once per check."""
+        if key not in self._located:
+            self._located[key] = compute()
+        return self._located[key]
+
+    # -- the provider's own words
+    def said(self, text: str) -> str:
+        """The text as this target's API returns it (Bedrock wraps Anthropic's validation)."""
+        return self.wrapper.format(text)
+
+    # -- positions
+    @property
+    def messages(self) -> list[WireMessage]:
+        return self.wire.messages
+
+    def message_of(self, k: int | None) -> int | None:
+        if k is None or not 0 <= k < len(self.wire.messages):
+            return None
+        return self.wire.messages[k].first_source
+
+    def content_index(self, block: WireBlock) -> int | None:
+        """Where the block sits in its history message (None when litellm made it up)."""
+        if block.origin is None or not 0 <= block.origin < len(self.history.messages):
+            return None
+        key = (block.origin, block.type, block.id, block.text)
+        if key not in self._located:
+            self._located[key] = _locate(self.history, block)
+        return self._located[key]
+
+    def describe(self, message_index: int | None) -> str:
+        """'message 6 (tool)' for explanations; the system prompt when None."""
+        if message_index is None or not 0 <= message_index < len(self.history.messages):
+            return "the request"
+        return f"message {message_index} ({self.history.messages[message_index].role})"
+
+    # -- findings
+    def found(self, code: str, *, explanation: str, wire_index: int | None = None,
+              message_index: int | None = None, provider_error: str | None = None,
+              content_index: int | None = None, severity: str | None = None,
+              fix: str | None = None) -> Finding:
+        meta = RULES[code]
+        return Finding(rule=code, severity=severity or meta.severity, message_index=message_index,
+                       wire_index=wire_index, provider_error=provider_error,
+                       explanation=explanation, fix=fix or meta.fix, content_index=content_index)
+
+
+def _locate(history: History, block: WireBlock) -> int | None:
+    message = history.messages[block.origin]
+    for j, candidate in enumerate(message.blocks):
+        if candidate.type != block.type:
+            continue
+        if block.type == "tool_use" and candidate.id == block.id:
+            return j
+        if block.type == "tool_result" and candidate.tool_use_id == block.id:
+            return j
+        if block.type == "text" and candidate.text == block.text:
+            return j
+        if block.type not in ("tool_use", "tool_result", "text"):
+            return j
+    return None
+
+
+# -- helpers the rule modules share -------------------------------------------------------------
+
+
+def turns(messages: list[WireMessage], merge: bool) -> Iterator[tuple[int, str, list[WireBlock]]]:
+    """(wire index of the turn's first message, role, blocks) for each turn. With merge=True,
+    consecutive same-role messages form one turn, as Anthropic's first-party API now merges them
+    (opencode cassette accepts-malformed-assistant-tool-order-with-default-patch, 2026-05-05)."""
+    k = 0
+    while k < len(messages):
+        start = k
+        blocks = list(messages[k].blocks)
+        role = messages[k].role
+        k += 1
+        while merge and k < len(messages) and messages[k].role == role:
+            blocks.extend(messages[k].blocks)
+            k += 1
+        yield start, role, blocks
+
+
+def ids(blocks: Iterable[WireBlock], kind: str) -> list[str]:
+    return [b.id or "" for b in blocks if b.type == kind]
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -1,0 +1,60 @@
+"""What litellm itself does to a request: refuses to build it, invents a dummy tool, turns tool
+calls into text, or sends a max_tokens the model does not allow (litellm-notes.md)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from .base import Context, rule
+
+MAX_TOKENS = "max_tokens: {sent} > {limit}, which is the maximum allowed number of output tokens for {model}"
+
+
+@rule("litellm-transform-error", severity="error", fix="none")
+def transform_error(ctx: Context) -> Iterator[Finding]:
+    """litellm raised while building the request: nothing reaches the provider."""
+    if ctx.wire.error:
+        yield ctx.found("litellm-transform-error", wire_index=None, message_index=None,
+                        provider_error=ctx.wire.error,
+                        explanation=f"litellm refuses to build the {ctx.target.label} request "
+                                    f"before sending anything; the rest of this verdict judges the "
+                                    f"request as litellm would otherwise have built it.")
+
+
+@rule("litellm-dummy-tool", severity="info", fix="define-tools")
+def dummy_tool(ctx: Context) -> Iterator[Finding]:
+    """No tool definitions but tool blocks in the history: litellm adds `dummy_tool`."""
+    change = next((c for c in ctx.wire.changes if "dummy tool" in c), None)
+    if change:
+        yield ctx.found("litellm-dummy-tool", wire_index=None, message_index=None,
+                        explanation=change + "; the model sees a tool it cannot call.")
+
+
+@rule("litellm-tools-as-text", severity="warning", fix="define-tools")
+def tools_as_text(ctx: Context) -> Iterator[Finding]:
+    """Converse without tool definitions: litellm rewrites every tool call and result as plain
+    text. Accepted, but the model now reads its own tool calls as prose (and may imitate them)."""
+    change = next((c for c in ctx.wire.changes if "plain text" in c), None)
+    if change:
+        yield ctx.found("litellm-tools-as-text", wire_index=None, message_index=None,
+                        explanation=change + "; the model sees its own tool calls as prose.")
+
+
+@rule("max-tokens-too-large", severity="error", fix="set-max-tokens")
+def max_tokens_too_large(ctx: Context) -> Iterator[Finding]:
+    """A max_tokens above the model's output limit. Typically litellm's default for a model its
+    map does not know (128000 for claude-3-5-sonnet-20241022 in 1.110.2) when the caller passed
+    none."""
+    body = ctx.wire.body or {}
+    sent = body.get("max_tokens")
+    limit = ctx.target.max_output_tokens
+    if not isinstance(sent, int) or not limit or sent <= limit:
+        return
+    model = ctx.target.api_model.split("/")[-1]
+    passed = ctx.wire.params.get("max_tokens")
+    why = ("The request sets no max_tokens, so litellm sends its default" if passed is None
+           else "The request asks for")
+    yield ctx.found("max-tokens-too-large", wire_index=None, message_index=None,
+                    provider_error=ctx.said(MAX_TOKENS.format(sent=sent, limit=limit, model=model)),
+                    explanation=f"{why} of {sent:,} output tokens; {model} allows {limit:,}.")

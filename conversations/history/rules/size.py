@@ -1,0 +1,131 @@
+"""Size limits: the context window, images (provider-rules.md s.1 "Size limits", s.3, s.4).
+
+Token counts are estimated from the characters sent (4 per token), and only when that estimate
+comes near the window does litellm's token counter run: the check stays linear and cheap for the
+99% of histories far from the limit. The number in the predicted error is that count, so it is
+approximate; the explanation says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterator
+
+from ..findings import Finding
+from .base import Context, rule
+
+PROMPT_TOO_LONG = "prompt is too long: {n} tokens > {limit} maximum"
+OPENAI_TOO_LONG = ("This model's maximum context length is {limit} tokens. However, your messages "
+                   "resulted in {n} tokens. Please reduce the length of the messages.")
+GEMINI_TOO_LONG = ("The input token count ({n}) exceeds the maximum number of tokens allowed "
+                   "({limit}).")  # paraphrased (commonly reported form)
+IMAGE_TOO_LARGE = ("messages.{n}.content.{m}.image.source.base64: image exceeds 5 MB maximum: "
+                   "{size} bytes > 5242880 bytes")  # paraphrased
+TOO_MANY_IMAGES = "messages: Too many images: {n} > {limit} maximum"  # paraphrased
+IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
+MAX_IMAGES = 100
+NEAR = 0.8  # count precisely between these shares of the window: 4 characters a token is off
+FAR = 1.25  # by less than a quarter for text and code, so outside them the estimate decides
+
+
+def estimated_tokens(ctx: Context) -> int:
+    chars = len(json.dumps(ctx.wire.params.get("tools") or []))
+    chars += sum(len(block.text or "") for block in ctx.wire.system)
+    for message in ctx.messages:
+        for block in message.blocks:
+            chars += len(block.text) if block.text is not None else len(block.name or "") + 40
+    return chars // 4
+
+
+def input_tokens(ctx: Context) -> int | None:
+    """The request's input tokens when it may be over the window; None when clearly under."""
+    window = ctx.target.context_window
+    if not window:
+        return None
+    rough = estimated_tokens(ctx)
+    if rough < NEAR * window:
+        return None
+    if rough > FAR * window:
+        return rough  # over by far more than the estimate can be off: no need to count
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    try:
+        return int(litellm.token_counter(model=ctx.target.model,
+                                         messages=ctx.wire.request.get("messages") or [],
+                                         tools=ctx.wire.params.get("tools")))
+    except Exception:  # a shape the counter does not know: the estimate is what we have
+        return rough
+
+
+def _overflow(ctx: Context, code: str, text: str) -> Iterator[Finding]:
+    n = input_tokens(ctx)
+    limit = ctx.target.context_window
+    if n is None or limit is None or n <= limit:
+        return
+    yield ctx.found(code, wire_index=None, message_index=None,
+                    provider_error=text.format(n=n, limit=limit),
+                    explanation=f"The request is about {n:,} tokens (counted offline, so the "
+                                f"provider's number will differ a little); {ctx.target.model} takes "
+                                f"{limit:,}.")
+
+
+@rule("context-overflow", severity="error", fix="truncate-history")
+def context_overflow(ctx: Context) -> Iterator[Finding]:
+    """More input tokens than the model's context window (Anthropic and Bedrock wording)."""
+    for finding in _overflow(ctx, "context-overflow", PROMPT_TOO_LONG):
+        finding.provider_error = ctx.said(finding.provider_error or "")
+        yield finding
+
+
+@rule("openai-context-overflow", severity="error", fix="truncate-history")
+def openai_context_overflow(ctx: Context) -> Iterator[Finding]:
+    """More input tokens than the model's context window (context_length_exceeded)."""
+    yield from _overflow(ctx, "openai-context-overflow", OPENAI_TOO_LONG)
+
+
+@rule("gemini-context-overflow", severity="error", fix="truncate-history")
+def gemini_context_overflow(ctx: Context) -> Iterator[Finding]:
+    """More input tokens than the model's window (wording commonly reported, not verified)."""
+    yield from _overflow(ctx, "gemini-context-overflow", GEMINI_TOO_LONG)
+
+
+def _image_bytes(raw: object) -> int | None:
+    """Decoded size of a base64 image, from its length (no decoding needed)."""
+    if not isinstance(raw, dict):
+        return None
+    source = raw.get("source")
+    data = source.get("data") if isinstance(source, dict) else None
+    if not isinstance(data, str):
+        return None
+    return (len(data) * 3) // 4 - data[-2:].count("=")
+
+
+@rule("image-too-large", severity="error", fix="shrink-images")
+def image_too_large(ctx: Context) -> Iterator[Finding]:
+    """An image over 5 MB once decoded (Anthropic API limit; wording not verified)."""
+    for k, message in enumerate(ctx.messages):
+        for j, block in enumerate(message.blocks):
+            if block.type != "image":
+                continue
+            size = _image_bytes(block.raw)
+            if size is not None and size > IMAGE_LIMIT_BYTES:
+                at = block.origin if block.origin is not None else ctx.message_of(k)
+                yield ctx.found("image-too-large", wire_index=k, message_index=at,
+                                content_index=ctx.content_index(block),
+                                provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
+                                explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
+                                            f"the limit is 5 MB (the provider's wording for this "
+                                            f"is not confirmed).")
+
+
+@rule("too-many-images", severity="error", fix="shrink-images")
+def too_many_images(ctx: Context) -> Iterator[Finding]:
+    """More than 100 images in one request (Anthropic API; wording not verified)."""
+    n = sum(1 for m in ctx.messages for b in m.blocks if b.type == "image")
+    if n > MAX_IMAGES:
+        yield ctx.found("too-many-images", wire_index=None, message_index=None,
+                        provider_error=ctx.said(TOO_MANY_IMAGES.format(n=n, limit=MAX_IMAGES)),
+                        explanation=f"The request holds {n} images; the API takes at most "
+                                    f"{MAX_IMAGES} (the provider's wording is not confirmed).")

@@ -1,0 +1,716 @@
+"""Bulk jobs: one action (re-check, dry-run repair, repair, repair and write back, export, delete)
+on many conversations, run in the background by any number of workers, with progress and cancel.
+
+    job = job_start(Job.Kind.REPAIR, conversations, user=request.user, options={"reason": "..."})
+    # workers: conversations.tasks.job_run(job.pk) -> job_work(job.pk)
+
+Why our own tables and not just the task backend: django-tasks can neither cancel a task nor give
+a dead worker's task to another. So a task here only says "work on job N"; the work itself is the
+job's items, one per conversation, which workers claim in small batches with a lease:
+
+- claiming is one UPDATE of items that are pending or whose lease expired (SELECT ... FOR UPDATE
+  SKIP LOCKED on PostgreSQL, so two workers never wait for each other; SQLite serializes writers);
+- an item is applied in one transaction that locks the item, checks that the lease is still ours
+  and that the job is not cancelled, checks that the conversation's latest revision is still the
+  one recorded when the job was queued (else the item is skipped and reported), writes, and marks
+  the item done with the revision it produced. A worker killed in the middle leaves nothing half
+  written and its lease expires; the item is then claimed again, and since its conversation has
+  not changed it is applied exactly once;
+- a watchdog task (job_watch) comes back every lease period while the job is unfinished and, when
+  no worker holds a live lease, resumes the work itself: that is how a job whose only worker was
+  killed finishes once a worker runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Iterable, Iterator
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Max, Q, QuerySet
+from django.utils import timezone
+
+from conversations.models import AuditEvent, Conversation, Job, JobItem, Source, Verdict
+
+logger = logging.getLogger(__name__)
+
+# Items a worker claims at once: small enough that two workers share a job evenly and a dead
+# worker strands few items, large enough that claiming costs little next to the work.
+CLAIM_BATCH = 20
+# An item that was started this many times without finishing (its worker died each time) is
+# given up as failed instead of killing every worker that picks it up.
+MAX_ATTEMPTS = 3
+# How long after a lease expires the watchdog looks again (the lease is a deadline, not a signal).
+WATCH_SLACK = timedelta(seconds=2)
+# How long one task works on a job before it hands over to a fresh task (see job_work).
+RUN_SECONDS = 60
+
+ACTIVE = (Job.Status.QUEUED, Job.Status.RUNNING)
+OPEN = (JobItem.Status.PENDING, JobItem.Status.RUNNING)
+
+
+def worker_name() -> str:
+    """Unique per job_work call: two runners in one process must not share leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# --- creating and queueing ------------------------------------------------------------------------
+
+
+def job_create(kind: str, conversations: QuerySet, *, user=None, options: dict | None = None,
+               lease_seconds: int | None = None) -> Job:
+    """A job with one item per conversation, each recording the latest revision as it is now:
+    a conversation that changes before its item runs is skipped, not acted on blindly."""
+    if kind not in Job.Kind.values:
+        raise ValueError(f"unknown job kind {kind!r}")
+    rows = conversations.order_by("pk").values_list("pk", "latest_revision_id")
+    with transaction.atomic():
+        job = Job.objects.create(kind=kind, created_by=_user(user), options=options or {},
+                                 lease_seconds=lease_seconds or getattr(settings, "JOB_LEASE_SECONDS", 60))
+        items = (JobItem(job=job, conversation_id=pk, expected_revision_id=revision) for pk, revision in rows)
+        total = 0
+        for batch in _batches(items, 1000):
+            JobItem.objects.bulk_create(batch)
+            total += len(batch)
+        job.total = total
+        job.save(update_fields=["total"])
+        _audit(job, "job-queue", kind=kind, total=total, options=job.options)
+    return job
+
+
+def job_enqueue(job: Job, *, runners: int | None = None) -> None:
+    """Ask the task backend for `runners` workers on the job, and start its watchdog. Sent after
+    commit: a worker on another connection must find the items."""
+    from conversations import tasks
+
+    wanted = runners or getattr(settings, "JOB_RUNNERS", 2)
+    count = max(1, min(wanted, math.ceil(job.total / CLAIM_BATCH)))
+    job_id = job.pk
+    first_watch = timezone.now() + timedelta(seconds=job.lease_seconds) + WATCH_SLACK
+
+    def send() -> None:
+        for _ in range(count):
+            tasks.job_run.enqueue(job_id)
+        tasks.job_watch.using(run_after=first_watch).enqueue(job_id)
+
+    transaction.on_commit(send)
+
+
+def job_start(kind: str, conversations: QuerySet, *, user=None, options: dict | None = None,
+              runners: int | None = None) -> Job:
+    job = job_create(kind, conversations, user=user, options=options)
+    job_enqueue(job, runners=runners)
+    return job
+
+
+# --- claiming and leases ----------------------------------------------------------------------------
+
+
+def items_claim(job_id: int, *, worker: str, limit: int = CLAIM_BATCH) -> list[int]:
+    """Take up to `limit` items no live worker holds (pending, or leased and expired), in id order.
+    Returns their ids; empty when there is nothing to take (or the job is no longer active)."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.filter(pk=job_id, status__in=ACTIVE).values("lease_seconds").first()
+        if job is None:
+            return []
+        _give_up_stuck(job_id, now)
+        claimable = (JobItem.objects.filter(job_id=job_id)
+                     .filter(Q(status=JobItem.Status.PENDING)
+                             | Q(status=JobItem.Status.RUNNING, lease_expires_at__lt=now))
+                     .order_by("id"))
+        ids = list(claimable.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        if ids:
+            JobItem.objects.filter(id__in=ids).update(
+                status=JobItem.Status.RUNNING, lease_owner=worker,
+                lease_expires_at=now + timedelta(seconds=job["lease_seconds"]))
+            Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(status=Job.Status.RUNNING, started_at=now)
+    return ids
+
+
+def _give_up_stuck(job_id: int, now) -> None:
+    """Items whose worker died MAX_ATTEMPTS times while applying them: failed, with the reason."""
+    JobItem.objects.filter(job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__lt=now,
+                           attempts__gte=MAX_ATTEMPTS).update(
+        status=JobItem.Status.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
+        reason=f"gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time while applying it")
+
+
+def leases_reclaim(job_id: int | None = None) -> int:
+    """Put items whose lease expired back to pending (claiming takes them anyway; this makes the
+    progress page honest about what is really running). Returns how many."""
+    items = JobItem.objects.filter(status=JobItem.Status.RUNNING, lease_expires_at__lt=timezone.now())
+    if job_id is not None:
+        items = items.filter(job_id=job_id)
+    return items.update(status=JobItem.Status.PENDING, lease_owner="", lease_expires_at=None)
+
+
+# --- running -------------------------------------------------------------------------------------------
+
+
+def job_work(job_id: int, *, worker: str | None = None, batch: int = CLAIM_BATCH,
+             seconds: float | None = None) -> int:
+    """Work on the job until no item is left to claim, then finish it if nothing is left at all.
+    With `seconds`, stop at the first batch boundary past that and queue a continuation task:
+    what conversations.tasks.job_run does, so that a task never outlives a backend's timeout
+    (RQ kills a task after 180 s by default) and a worker's queue never waits on one long job.
+    Returns how many items this call applied."""
+    worker = worker or worker_name()
+    stop_at = None if seconds is None else time.monotonic() + seconds
+    applied = 0
+    while ids := items_claim(job_id, worker=worker, limit=batch):
+        for item_id in ids:
+            if item_run(item_id, worker=worker):
+                applied += 1
+            elif not Job.objects.filter(pk=job_id, status__in=ACTIVE).exists():
+                # Cancelled between two items: the rest of the batch was cancelled with it.
+                job_report_store(job_id)
+                return applied
+        if stop_at is not None and time.monotonic() > stop_at:
+            from conversations import tasks
+
+            tasks.job_run.enqueue(job_id)
+            return applied
+    job_finish(job_id)
+    return applied
+
+
+def job_watch(job_id: int) -> str:
+    """The watchdog: while the job is unfinished, come back after the latest lease expires; when
+    no worker holds a live lease (they died, or none was free), do the work here. Its successor is
+    queued first, so a watchdog that is killed too still has one."""
+    from conversations import tasks
+
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.finished:
+        return "finished"
+    now = timezone.now()
+    live = (JobItem.objects.filter(job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__gt=now)
+            .aggregate(last=Max("lease_expires_at"))["last"])
+    tasks.job_watch.using(run_after=(live or now + timedelta(seconds=job.lease_seconds)) + WATCH_SLACK).enqueue(job_id)
+    if live is not None:
+        return "waiting"
+    job_work(job_id, seconds=RUN_SECONDS)
+    return "resumed"
+
+
+def item_run(item_id: int, *, worker: str) -> bool:
+    """Apply one item. True when this worker applied it (done, skipped or failed); False when it
+    was no longer ours (lease taken over, job cancelled) and nothing was written."""
+    started = JobItem.objects.filter(pk=item_id, lease_owner=worker, status=JobItem.Status.RUNNING).update(
+        attempts=F("attempts") + 1)
+    if not started:
+        return False
+    item = JobItem.objects.select_related("job", "job__created_by", "conversation__source",
+                                          "expected_revision").get(pk=item_id)
+    action = ACTIONS[item.job.kind]
+    problem = _state_problem(item, item.conversation)
+    if problem:
+        return _item_close(item_id, worker, JobItem.Status.SKIPPED, reason=problem)
+    try:
+        prepared = action.prepare(item)
+    except Skip as exc:
+        return _item_close(item_id, worker, JobItem.Status.SKIPPED, reason=str(exc))
+    except Exception as exc:  # one bad conversation must not stop the job: it is reported instead
+        return _item_close(item_id, worker, JobItem.Status.FAILED, reason=_reason(exc, item))
+    try:
+        with transaction.atomic():
+            locked = _item_lock(item_id, worker)
+            if locked is None:
+                return False
+            conversation = (Conversation.objects.select_for_update(of=("self",))
+                            .select_related("source", "latest_revision").get(pk=item.conversation_id))
+            problem = _state_problem(item, conversation)
+            if problem:
+                _item_set(locked, JobItem.Status.SKIPPED, reason=problem)
+                return True
+            locked.job = item.job
+            locked.expected_revision = item.expected_revision
+            action.apply(locked, conversation, prepared)
+            _item_set(locked, JobItem.Status.DONE)
+    except Skip as exc:
+        return _item_close(item_id, worker, JobItem.Status.SKIPPED, reason=str(exc))
+    except Exception as exc:
+        return _item_close(item_id, worker, JobItem.Status.FAILED, reason=_reason(exc, item))
+    return True
+
+
+class Skip(Exception):
+    """An item that is not applied, for a reason that is not a failure (shown with the item)."""
+
+
+def _state_problem(item: JobItem, conversation: Conversation | None) -> str | None:
+    if conversation is None:
+        return "the conversation no longer exists"
+    if conversation.deleted_at is not None:
+        return "the conversation was deleted"
+    if conversation.latest_revision_id != item.expected_revision_id:
+        return ("changed after the job was queued (the latest revision is no longer the one the job "
+                "was queued with); run the action again to include it")
+    return None
+
+
+def _item_lock(item_id: int, worker: str) -> JobItem | None:
+    """The item, row-locked, if it is still this worker's and its job still active."""
+    return (JobItem.objects.select_for_update(of=("self",))
+            .filter(pk=item_id, lease_owner=worker, status=JobItem.Status.RUNNING, job__status__in=ACTIVE)
+            .first())
+
+
+def _item_set(item: JobItem, status: str, *, reason: str = "") -> None:
+    item.status = status
+    item.reason = reason[:500] if reason else item.reason
+    item.finished_at = timezone.now()
+    item.lease_expires_at = None
+    item.save()
+
+
+def _item_close(item_id: int, worker: str, status: str, *, reason: str) -> bool:
+    with transaction.atomic():
+        locked = _item_lock(item_id, worker)
+        if locked is None:
+            return False
+        _item_set(locked, status, reason=reason)
+    return True
+
+
+def _reason(exc: Exception, item: JobItem) -> str:
+    from django.core.exceptions import PermissionDenied
+
+    from conversations.history.errors import HistoryError
+
+    if isinstance(exc, (HistoryError, PermissionDenied)):
+        return str(exc)
+    logger.exception("job %s: conversation %s failed", item.job_id, item.conversation_id)
+    return f"internal error: {exc.__class__.__name__}: {exc}"
+
+
+# --- finishing, cancelling, progress ------------------------------------------------------------------
+
+
+def job_finish(job_id: int) -> bool:
+    """Mark the job done when no item is open; True when this call did (one caller wins)."""
+    if JobItem.objects.filter(job_id=job_id, status__in=OPEN).exists():
+        return False
+    job = Job.objects.get(pk=job_id)
+    report = job_report(job)
+    with transaction.atomic():
+        done = Job.objects.filter(pk=job_id, status__in=ACTIVE).update(
+            status=Job.Status.DONE, finished_at=timezone.now(), report=report)
+        if done:
+            job.refresh_from_db()
+            _audit(job, "job-finish", kind=job.kind, **report.get("counts", {}))
+    return bool(done)
+
+
+def job_cancel(job: Job, *, user) -> bool:
+    """Stop the job between two items: the items not started are cancelled at once; one being
+    applied right now completes (it is in its own transaction). False when it had finished."""
+    now = timezone.now()
+    with transaction.atomic():
+        stopped = Job.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+            status=Job.Status.CANCELLED, finished_at=now, cancelled_by=_user(user))
+        if not stopped:
+            return False
+        JobItem.objects.filter(job=job, status__in=OPEN).update(
+            status=JobItem.Status.CANCELLED, finished_at=now, lease_owner="", lease_expires_at=None,
+            reason="cancelled before it ran")
+        job.refresh_from_db()
+        _audit(job, "job-cancel", actor=user, kind=job.kind)
+    job_report_store(job.pk)
+    return True
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    pending: int = 0
+    running: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    changed: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.skipped + self.failed + self.cancelled
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.finished / self.total)
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "pending": self.pending, "running": self.running, "done": self.done,
+                "skipped": self.skipped, "failed": self.failed, "cancelled": self.cancelled,
+                "changed": self.changed, "finished": self.finished, "percent": self.percent}
+
+
+def job_progress(job: Job) -> Progress:
+    """Counts by item status: two small indexed queries (what the progress page polls)."""
+    counts = dict(JobItem.objects.filter(job=job).order_by().values_list("status").annotate(n=Count("id")))
+    changed = JobItem.objects.filter(job=job, changed=True).count()
+    return Progress(total=job.total, changed=changed, **{k: counts.get(k, 0) for k in JobItem.Status.values})
+
+
+def job_problems(job: Job, limit: int = 50) -> QuerySet:
+    """Failed and skipped items with their reasons, failures first (the progress page's list)."""
+    return (JobItem.objects.filter(job=job, status__in=(JobItem.Status.FAILED, JobItem.Status.SKIPPED))
+            .select_related("conversation").order_by("-status", "id")[:limit])
+
+
+# --- reports ------------------------------------------------------------------------------------------
+
+SAMPLES = 3
+
+
+def job_report(job: Job) -> dict:
+    """What the job did, for its page once it is over: counts, and for repairs the rules they fix
+    and a few sample diffs (computed here again for SAMPLES conversations: cheaper than keeping a
+    diff for every item)."""
+    progress = job_progress(job)
+    report: dict[str, Any] = {"counts": progress.to_dict()}
+    by_rule: Counter[str] = Counter()
+    remaining: Counter[str] = Counter()
+    edits = 0
+    for outcome in (JobItem.objects.filter(job=job, changed=True).values_list("outcome", flat=True)
+                    .iterator(chunk_size=500)):
+        by_rule.update(outcome.get("rules", []))
+        remaining.update(outcome.get("remaining", []))
+        edits += outcome.get("edit_count", 0)
+    if job.kind in REPAIRING:
+        report["by_rule"] = dict(by_rule.most_common())
+        report["still_rejected_by_rule"] = dict(remaining.most_common())
+        report["edits"] = edits
+        report["samples"] = _samples(job)
+    if job.kind == Job.Kind.EXPORT:
+        report["files"] = sum(len(o.get("files", [])) for o in JobItem.objects.filter(
+            job=job, status=JobItem.Status.DONE).values_list("outcome", flat=True).iterator(chunk_size=500))
+    return report
+
+
+def job_report_store(job_id: int) -> None:
+    job = Job.objects.get(pk=job_id)
+    Job.objects.filter(pk=job_id).update(report=job_report(job))
+
+
+def _samples(job: Job) -> list[dict]:
+    from conversations.views.diffs import histories_diff
+
+    samples = []
+    items = (JobItem.objects.filter(job=job, changed=True).select_related("conversation", "expected_revision")
+             .order_by("id")[:SAMPLES])
+    for item in items:
+        if item.expected_revision is None or item.conversation is None:
+            continue
+        try:
+            result = repair_preview(item.expected_revision, job.options)
+        except Exception:  # a sample is an illustration: never a reason for the report to fail
+            logger.exception("job %s: no sample diff for conversation %s", job.pk, item.conversation_id)
+            continue
+        samples.append({"conversation": item.conversation_id, "title": str(item.conversation),
+                        "url": item.conversation.get_absolute_url(),
+                        "edits": item.outcome.get("edits", []),
+                        "diff": histories_diff(item.expected_revision.history, result.history)})
+    return samples
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def _user(user):
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _audit(job: Job, action: str, *, actor=None, conversation=None, revision=None, **detail) -> AuditEvent:
+    return AuditEvent.objects.create(actor=_user(actor) or job.created_by, action=action,
+                                     conversation=conversation, revision=revision,
+                                     detail={"job": job.pk, **detail})
+
+
+def _batches(iterable: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for row in iterable:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- actions: what one item does, by job kind ------------------------------------------------------
+# Each action has prepare(item) -> value, run outside any transaction (reading and the pure
+# computation: the slow part, which must not hold locks), and apply(item, conversation, value),
+# run inside the item's transaction with the item and the conversation row-locked. apply sets
+# item.changed/outcome/produced_revision; it raises Skip for an item that is not a failure but
+# is not applied either. Kinds are looked up in ACTIONS (a registry, no if/elif on kinds).
+
+
+@dataclass(frozen=True)
+class Action:
+    prepare: Callable[[JobItem], Any]
+    apply: Callable[[JobItem, Conversation, Any], None]
+
+
+def repair_preview(revision, options: dict):
+    """What the repair the job asks for would do to `revision` (its own target unless the job
+    names one); stores nothing."""
+    from conversations.repairs import repair_preview
+
+    return repair_preview(revision, target=options.get("target") or None,
+                          include_warnings=bool(options.get("include_warnings")))
+
+
+def _needs_no_repair(item: JobItem) -> bool:
+    """A conversation whose own target accepts its latest revision under the current rules needs
+    no repair for that target: the stored verdict says so without checking again. (A bulk job over
+    "everything matching a filter" is mostly such conversations.)"""
+    from conversations.checks import RULES_VERSION
+
+    options = item.job.options
+    if options.get("target") or options.get("include_warnings"):
+        return False
+    return Verdict.objects.filter(revision_id=item.expected_revision_id, own_target=True, accepted=True,
+                                  rules_version=RULES_VERSION).exists()
+
+
+def _outcome(result, options: dict) -> dict:
+    """What the report aggregates: the rules the repair answered (errors, and warnings when asked),
+    the rules still rejecting after it, and the edits in words (the first few)."""
+    counted = ("error", "warning") if options.get("include_warnings") else ("error",)
+    return {
+        "edit_count": len(result.edits),
+        "edits": [e.description for e in result.edits[:20]],
+        "rules": sorted({f.rule for v in result.before for f in v.findings if f.severity in counted}),
+        "remaining": sorted({f.rule for v in result.after for f in v.findings if f.severity == "error"}),
+        "accepted_before": all(v.accepted for v in result.before),
+        "accepted_after": all(v.accepted for v in result.after),
+    }
+
+
+NOTHING_TO_REPAIR = {"edit_count": 0, "note": "nothing to repair"}
+
+
+def _record_repair(item: JobItem, result) -> None:
+    item.changed = bool(result is not None and result.edits)
+    item.outcome = _outcome(result, item.job.options) if item.changed else dict(NOTHING_TO_REPAIR)
+
+
+def _job_tag(item: JobItem, revision, action: str) -> None:
+    """Put the job on the audit event conversations.repairs wrote for this revision (same
+    transaction: the event is never seen without it).
+    TODO(lead): let repair_apply/writeback_apply take `detail` and pass {"job": ...} instead."""
+    for event in AuditEvent.objects.filter(revision=revision, action=action):
+        event.detail = {**event.detail, "job": item.job_id, "reason": item.job.options.get("reason", "")}
+        event.save(update_fields=["detail"])
+
+
+def _recheck_prepare(item: JobItem) -> list[tuple[Any, bool]]:
+    """The own target's verdict, and those of the other targets already stored for the revision
+    (the pages would re-check them when read; a bulk re-check does it ahead of them)."""
+    from conversations.checks import TARGETS, own_target
+    from conversations.history.check import check
+
+    revision = item.expected_revision
+    history = revision.history
+    own = own_target(history)
+    others = (revision.verdicts.filter(own_target=False, target__in=TARGETS).exclude(target=own.label)
+              .values_list("target", flat=True))
+    return [(check(history, target=own), True)] + [(check(history, target=name), False) for name in others]
+
+
+def _recheck_apply(item: JobItem, conversation: Conversation, verdicts: list[tuple[Any, bool]]) -> None:
+    from conversations.checks import verdicts_store
+
+    revision = item.expected_revision
+    old = revision.verdicts.filter(own_target=True).first()
+    before = old.status if old else "unchecked"
+    rows = [verdicts_store(revision, verdict, own=own) for verdict, own in verdicts]
+    after = rows[0].status
+    item.changed = before != after
+    item.outcome = {"before": before, "after": after, "targets": [row.target for row in rows]}
+    if item.changed:
+        _audit(item.job, "recheck", conversation=conversation, revision=revision, before=before, after=after)
+
+
+# dry-run, repair, write back, export -------------------------------------------------------------
+
+
+def _preview_prepare(item: JobItem):
+    return None if _needs_no_repair(item) else repair_preview(item.expected_revision, item.job.options)
+
+
+def _dry_run_apply(item: JobItem, conversation: Conversation, result) -> None:
+    _record_repair(item, result)
+
+
+def _repair_apply(item: JobItem, conversation: Conversation, needed: bool) -> None:
+    """conversations.repairs.repair_apply computes the repair again under the conversation's row
+    lock, so what is written is what the latest revision needed at that moment."""
+    from conversations.repairs import Conflict, repair_apply
+
+    if not needed:
+        _record_repair(item, None)
+        return
+    options = item.job.options
+    try:
+        revision, result = repair_apply(conversation, user=item.job.created_by,
+                                        expected=item.expected_revision.number,
+                                        target=options.get("target") or None,
+                                        include_warnings=bool(options.get("include_warnings")))
+    except Conflict as exc:
+        raise Skip(str(exc)) from None
+    _record_repair(item, result)
+    if revision is not None:
+        item.produced_revision = revision
+        _job_tag(item, revision, "repair")
+
+
+def _write_back_prepare(item: JobItem) -> bool:
+    """Sources that have no file of their own are skipped before any work (a bulk selection
+    mixes them with files); conversations.repairs.writeback_apply refuses them too."""
+    from conversations.writeback import NEVER_REWRITTEN
+
+    conversation = item.conversation
+    source = conversation.source
+    if not source.writable:
+        raise Skip(f"a {source.get_kind_display()} has no file to write back to: export it instead")
+    if conversation.format in NEVER_REWRITTEN:
+        raise Skip(f"a {conversation.format} is a record of requests and is never rewritten: export it instead")
+    if source.conversations.count() > 1:
+        raise Skip("the file holds several conversations: writing one back would overwrite the others")
+    return not _needs_no_repair(item)
+
+
+def _write_back_apply(item: JobItem, conversation: Conversation, needed: bool) -> None:
+    """The new revision and the file in one step: the file is written last, after every row, so
+    only the commit can fail after it. Should it (or the worker die right then), the retry finds
+    the file already holding the repaired history and records it without writing again."""
+    from conversations.repairs import writeback_apply
+
+    _repair_apply(item, conversation, needed)
+    revision = item.produced_revision
+    if revision is None:
+        return
+    if item.attempts > 1 and _written_already(conversation, revision):
+        written = {"path": conversation.source.location, "backup": None, "note": "written by an earlier attempt"}
+        _audit(item.job, "write-back", conversation=conversation, revision=revision, **written)
+    else:
+        done = writeback_apply(conversation, revision, user=item.job.created_by)
+        written = {"path": done.path, "backup": done.backup}
+        _job_tag(item, revision, "write-back")
+    item.outcome["written"] = written
+
+
+def _written_already(conversation: Conversation, revision) -> bool:
+    from conversations.history import formats
+    from conversations.history.formats.document import document_hash
+
+    source = conversation.source
+    try:
+        on_disk = formats.load_path(source.location)
+        if document_hash(formats.write(revision.history, on_disk)) != document_hash(on_disk):
+            return False
+    except Exception:  # unreadable or unwritable now: writeback_apply says why, in its own words
+        return False
+    Source.objects.filter(pk=source.pk).update(content_hash=document_hash(on_disk))
+    return True
+
+
+def _export_prepare(item: JobItem):
+    from conversations.history import formats
+    from conversations.repairs import original_document
+
+    revision = item.expected_revision
+    result = _preview_prepare(item)
+    history = result.history if result is not None and result.edits else revision.history
+    return result, formats.write(history, original_document(revision))
+
+
+def _export_apply(item: JobItem, conversation: Conversation, prepared) -> None:
+    result, doc = prepared
+    _record_repair(item, result)
+    base = _safe_name(os.path.basename(doc.name.rstrip("/")) or f"conversation-{conversation.pk}")
+    names = sorted(doc.files)
+    entries = [(f"{conversation.pk}-{base}/{name}" if doc.is_dir else f"{conversation.pk}-{_safe_name(name)}",
+                doc.files[name]) for name in names]
+    item.outcome["files"] = [[name, len(data)] for name, data in entries]
+    item.output = zlib.compress(b"".join(data for _, data in entries), 6)
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)[:120] or "file"
+
+
+# delete ---------------------------------------------------------------------------------------------
+
+
+def _delete_apply(item: JobItem, conversation: Conversation, _prepared) -> None:
+    conversation.deleted_at = timezone.now()
+    conversation.save(update_fields=["deleted_at"])
+    item.changed = True
+    _audit(item.job, "delete", conversation=conversation, revision=item.expected_revision,
+           reason=item.job.options.get("reason", ""))
+
+
+ACTIONS: dict[str, Action] = {
+    Job.Kind.RECHECK: Action(_recheck_prepare, _recheck_apply),
+    Job.Kind.DRY_RUN: Action(_preview_prepare, _dry_run_apply),
+    Job.Kind.REPAIR: Action(lambda item: not _needs_no_repair(item), _repair_apply),
+    Job.Kind.WRITE_BACK: Action(_write_back_prepare, _write_back_apply),
+    Job.Kind.EXPORT: Action(_export_prepare, _export_apply),
+    Job.Kind.DELETE: Action(lambda item: None, _delete_apply),
+}
+# Kinds whose report counts rules and shows sample diffs.
+REPAIRING = (Job.Kind.DRY_RUN, Job.Kind.REPAIR, Job.Kind.WRITE_BACK, Job.Kind.EXPORT)
+
+
+# --- the export zip ----------------------------------------------------------------------------------
+
+
+class _Sink:
+    """A write-only file for zipfile that hands out what was written so far: the zip streams
+    out as it is built, whatever the number of files (zipfile copes with a file it cannot seek)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def export_stream(job: Job) -> Iterator[bytes]:
+    """The export job's zip, built from its items as it is sent."""
+    import zipfile
+
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        items = (JobItem.objects.filter(job=job, status=JobItem.Status.DONE, output__isnull=False)
+                 .order_by("id").only("outcome", "output"))
+        for item in items.iterator(chunk_size=50):
+            data = zlib.decompress(bytes(item.output))
+            offset = 0
+            for name, size in item.outcome.get("files", []):
+                archive.writestr(name, data[offset:offset + size])
+                offset += size
+            yield sink.take()
+    yield sink.take()

@@ -1,0 +1,164 @@
+"""check_history: predict which provider would reject a conversation log, with the provider's own
+error. A stable contract for users' scripts (issue 4): options, exit codes and --json shape stay.
+
+    python manage.py check_history PATH... [--format F] [--target T]...
+                                   [--router-config FILE --model-group G] [--json]
+
+Exit 2: could not judge (unreadable input, unknown target, bad option; reasons on stderr);
+else 1: some verdict rejects; else 0. Needs no database and no environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from conversations.history import formats
+from conversations.history.check import check
+from conversations.history.errors import HistoryError
+from conversations.history.findings import Verdict
+from conversations.history.model import History
+from conversations.history.routes import check_route, load_config, route_deployments
+from conversations.history.targets import TARGET_NAMES, Target, resolve, target_for_model
+
+EXIT_REJECTED = 1
+EXIT_CANNOT_JUDGE = 2
+
+
+class Command(BaseCommand):
+    help = ("Predict which provider would reject a conversation log, with the error it would "
+            "answer, the message at fault and the repair that fixes it. Run it before resuming a "
+            "stuck conversation, or on a route (--router-config) to see every deployment a call "
+            "could reach. Exit 0: all accepted; 1: some rejected; 2: could not judge.")
+    requires_system_checks: list = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument("--format", choices=formats.FORMAT_NAMES,
+                            help="force a format instead of detecting it")
+        parser.add_argument("--target", action="append", default=[], metavar="T",
+                            help=f"a provider target, repeatable: {', '.join(TARGET_NAMES)} "
+                                 "(default: the conversation's own, from its model)")
+        parser.add_argument("--router-config", metavar="FILE",
+                            help="a litellm Router/proxy config (YAML); judge every deployment "
+                                 "of --model-group and its fallbacks")
+        parser.add_argument("--model-group", metavar="G", help="the model group a call names")
+        parser.add_argument("--json", action="store_true",
+                            help="print only a JSON list (one object per path) on stdout")
+
+    def handle(self, *args, paths, format, target, router_config, model_group, json: bool, **options):
+        # litellm logs its own repairs ("Potential consecutive user/tool blocks...") as warnings;
+        # stderr is for the reasons this command could not judge.
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+        try:
+            targets = [resolve(name) for name in target]
+            route = self._route(router_config, model_group)
+            default = settings.DEFAULT_TARGET
+            resolve(default)
+        except (HistoryError, OSError) as exc:
+            self._fail(str(exc))
+        results: list[dict[str, Any]] = []
+        cannot_judge = False
+        for path in paths:
+            for result in self._judge(path, format, targets, route, default):
+                cannot_judge |= "error" in result
+                results.append(result)
+        if json:
+            self.stdout.write(_dumps([_public(r) for r in results]))
+        else:
+            for result in results:
+                self.stdout.write(_report(result))
+        if cannot_judge:
+            sys.exit(EXIT_CANNOT_JUDGE)
+        if any(not v.accepted for r in results for v in r.get("verdicts", [])):
+            sys.exit(EXIT_REJECTED)
+
+    def _route(self, config_path: str | None, group: str | None) -> tuple[dict, str] | None:
+        if bool(config_path) != bool(group):
+            raise CommandError("--router-config and --model-group go together", returncode=EXIT_CANNOT_JUDGE)
+        if not config_path:
+            return None
+        if not Path(config_path).is_file():
+            raise CommandError(f"{config_path}: no such file", returncode=EXIT_CANNOT_JUDGE)
+        config = load_config(Path(config_path))
+        route_deployments(config, group)  # an unknown group is a bad option: fail before reading
+        return config, group
+
+    def _judge(self, path: str, format: str | None, targets: list[Target],
+               route: tuple[dict, str] | None, default: str):
+        try:
+            doc = formats.load_path(path)
+            histories = formats.read(doc, format=format)
+        except HistoryError as exc:
+            self.stderr.write(f"{path}: {exc}")
+            yield {"path": path, "format": format or "unknown", "messages": 0, "error": str(exc)}
+            return
+        for history in histories:
+            result: dict[str, Any] = {"path": path, "format": history.format,
+                                      "messages": len(history.messages)}
+            try:
+                result["verdicts"] = self._verdicts(history, targets, route, default)
+            except HistoryError as exc:
+                self.stderr.write(f"{path}: {exc}")
+                result["error"] = str(exc)
+            yield result
+
+    @staticmethod
+    def _verdicts(history: History, targets: list[Target], route, default: str) -> list[Verdict]:
+        own = target_for_model(history.model, default=default)
+        chosen = [_same_model(t, own) for t in targets]
+        if not chosen and route is None:
+            chosen = [own]
+        verdicts = [check(history, target=t) for t in chosen]
+        if route is not None:
+            verdicts.extend(check_route(history, route[0], route[1]))
+        return verdicts
+
+    def _fail(self, reason: str) -> None:
+        self.stderr.write(reason)
+        sys.exit(EXIT_CANNOT_JUDGE)
+
+
+def _same_model(target: Target, own: Target) -> Target:
+    """--target anthropic on a conversation that ran on an Anthropic model judges that model."""
+    return own if own.name == target.name else target
+
+
+def _public(result: dict[str, Any]) -> dict[str, Any]:
+    out = {k: result[k] for k in ("path", "format", "messages")}
+    if "error" in result:
+        out["error"] = result["error"]
+    if "verdicts" in result:
+        out["verdicts"] = [v.to_dict() for v in result["verdicts"]]
+    elif "error" not in result:
+        out["verdicts"] = []
+    return out
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def _report(result: dict[str, Any]) -> str:
+    head = f"{result['path']} ({result['format']}, {result['messages']} messages)"
+    if "error" in result and "verdicts" not in result:
+        return f"{head}\n  could not read: {result['error']}\n"
+    lines = [head]
+    for verdict in result.get("verdicts", []):
+        lines.append(f"  {verdict.target}: {'accepted' if verdict.accepted else 'REJECTED'}")
+        for f in verdict.findings:
+            where = "the request" if f.message_index is None else f"message {f.message_index}"
+            wire = "" if f.wire_index is None else f" (sent as messages.{f.wire_index})"
+            lines.append(f"    {f.severity} {f.rule} at {where}{wire}: {f.explanation}")
+            if f.provider_error:
+                lines.append(f"      provider would answer: {f.provider_error}")
+            if f.fix != "none":
+                lines.append(f"      fix: {f.fix}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,178 @@
+"""repair_history: repair one conversation log for a target (or a litellm route) and write the
+repaired log, in the log's own format. A stable contract for users' scripts (issue 6):
+
+    python manage.py repair_history PATH [--format F] (--target T | --router-config FILE
+        --model-group G) [--out FILE] [--json] [--include-warnings]
+
+Exit 2: it could not run (unreadable input, bad option, a result the format cannot hold);
+1: findings remain that no repair covers (the result is still rejected); 0: accepted, or nothing
+needed repair (then the output is the input, byte for byte).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from conversations.history import formats
+from conversations.history.errors import HistoryError
+from conversations.history.formats import FORMAT_NAMES, Document
+from conversations.history.repair import RepairResult, repair
+from conversations.history.targets import TARGET_NAMES
+
+
+class CouldNotRun(Exception):
+    """Exit 2, with the reason on stderr."""
+
+
+class Command(BaseCommand):
+    help = ("Repair a conversation log so a provider (or every deployment of a litellm route) "
+            "accepts it, and write the repaired log in its own format (a litellm log: the OpenAI "
+            "request). Run it on a stuck conversation before resuming it. Needs no database.")
+    requires_system_checks: list = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", metavar="PATH", help="a log file or an OpenHands session directory")
+        parser.add_argument("--format", choices=FORMAT_NAMES, help="force a format instead of detecting it")
+        parser.add_argument("--target", help=f"the provider to repair for: {', '.join(TARGET_NAMES)}")
+        parser.add_argument("--router-config", metavar="FILE", help="a litellm Router/proxy config (YAML)")
+        parser.add_argument("--model-group", metavar="G", help="the model group of --router-config to repair for")
+        parser.add_argument("--out", metavar="FILE",
+                            help="where to write the repaired log (a directory for an OpenHands "
+                                 "session); default: stdout")
+        parser.add_argument("--json", action="store_true",
+                            help="print only a JSON report on stdout (needs --out)")
+        parser.add_argument("--include-warnings", action="store_true",
+                            help="also repair what is accepted but harmful (warnings)")
+
+    def handle(self, *args, **options):
+        try:
+            code = self._run(options)
+        except CouldNotRun as exc:
+            self.stderr.write(f"repair_history: {exc}")
+            sys.exit(2)
+        if code:
+            sys.exit(code)
+
+    # -- the steps
+    def _run(self, options: dict) -> int:
+        target, route, label = _route_or_target(options)
+        if options["json"] and not options["out"]:
+            raise CouldNotRun("--json needs --out: stdout then holds the report, not the log")
+        path = Path(options["path"])
+        doc, history = _read(path, options["format"])
+        if doc.is_dir and not options["out"]:
+            raise CouldNotRun(f"{path} is an OpenHands session directory: give --out DIR")
+        try:
+            result = repair(history, target=target, route=route,
+                            include_warnings=options["include_warnings"])
+        except HistoryError as exc:
+            raise CouldNotRun(str(exc)) from None
+        output = _output(result, doc)
+        if options["out"]:
+            _write(Path(options["out"]), output, source=path)
+        else:
+            _write_stdout(output)
+        if options["json"]:
+            self.stdout.write(json.dumps(_report(options["path"], label, result), ensure_ascii=False))
+        self.stderr.write(_summary(result, label))
+        return 0 if result.accepted else 1
+
+
+def _route_or_target(options: dict) -> tuple[str | None, tuple | None, str]:
+    target, config, group = options["target"], options["router_config"], options["model_group"]
+    if target and (config or group):
+        raise CouldNotRun("give either --target or --router-config with --model-group, not both")
+    if bool(config) != bool(group):
+        raise CouldNotRun("--router-config and --model-group go together")
+    if not target and not config:
+        raise CouldNotRun("give --target T, or --router-config FILE with --model-group G")
+    if target:
+        if target not in TARGET_NAMES:
+            raise CouldNotRun(f"unknown target {target!r}; known targets: {', '.join(TARGET_NAMES)}")
+        return target, None, target
+    if not Path(config).is_file():
+        raise CouldNotRun(f"{config}: no such router config file")
+    return None, (Path(config), group), group
+
+
+def _read(path: Path, format: str | None):
+    try:
+        doc = formats.load_path(path)
+        histories = formats.read(doc, format)
+    except HistoryError as exc:
+        raise CouldNotRun(str(exc)) from None
+    except OSError as exc:
+        raise CouldNotRun(f"{path}: {exc.strerror or exc}") from None
+    if len(histories) != 1:
+        raise CouldNotRun(f"{path} holds {len(histories)} conversations; repair_history repairs one "
+                          "conversation at a time (each litellm log record is its own request)")
+    return doc, histories[0]
+
+
+def _output(result: RepairResult, doc: Document) -> Document:
+    """The repaired log in its own format; the input itself when nothing changed."""
+    if not result.changed:
+        return doc
+    try:
+        return formats.write(result.history, doc)
+    except HistoryError as exc:
+        raise CouldNotRun(f"the repaired history cannot be written in its format: {exc}") from None
+
+
+def _write(out: Path, doc: Document, *, source: Path) -> None:
+    try:
+        if doc.is_dir:
+            _write_dir(out, doc, source)
+        else:
+            _write_file(out, doc.single[1])
+    except OSError as exc:
+        raise CouldNotRun(f"{out}: cannot write: {exc.strerror or exc}") from None
+
+
+def _write_file(out: Path, data: bytes) -> None:
+    # Through a temporary file: --out may name the input itself, and a crash must not cut it.
+    folder = out.parent if str(out.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_dir(out: Path, doc: Document, source: Path) -> None:
+    from conversations.writeback import fill_directory
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CouldNotRun(f"{out}: the output directory must not exist yet (or be empty)")
+    out.mkdir(parents=True, exist_ok=True)
+    fill_directory(out, source, doc)
+
+
+def _write_stdout(doc: Document) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(doc.single[1])
+    sys.stdout.buffer.flush()
+
+
+def _report(path: str, label: str, result: RepairResult) -> dict:
+    return {"path": path, "target": label, "edits": [e.to_dict() for e in result.edits],
+            "before": [v.to_dict() for v in result.before],
+            "after": [v.to_dict() for v in result.after]}
+
+
+def _summary(result: RepairResult, label: str) -> str:
+    verdicts = ", ".join(f"{v.target}: {'accepted' if v.accepted else 'rejected'}" for v in result.after)
+    if not result.changed:
+        return f"nothing repaired for {label} ({verdicts})"
+    return f"{len(result.edits)} edit(s) for {label} ({verdicts})"
+

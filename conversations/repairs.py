@@ -1,0 +1,206 @@
+"""Repair, write back and resume, Django side. The pure repair engine decides what to change
+(conversations.history.repair); these functions check who may do it, keep every revision, write
+the corrected history back where it came from, and audit each step.
+
+Used by the conversation page, the JSON API and the admin's bulk jobs alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+
+from conversations.history import formats
+from conversations.history.errors import FormatError
+from conversations.history.formats.document import Document, document_hash
+from conversations.history.repair import RepairResult, repair
+from conversations.models import AuditEvent, Conversation, Revision, Source
+from conversations.revisions import Conflict, revision_add
+
+REPAIR_PERMISSION = "conversations.repair_conversation"
+
+__all__ = ["Conflict", "REPAIR_PERMISSION", "require_repairer", "repair_preview", "repair_apply",
+           "writeback_apply", "original_document", "download_document", "conversation_resume"]
+
+
+def require_repairer(user) -> None:
+    if not (user and user.is_active and user.has_perm(REPAIR_PERMISSION)):
+        raise PermissionDenied("Repairing, writing back and resuming need the repairer role.")
+
+
+def _route(config_text: str | None, model_group: str | None):
+    return (config_text, model_group) if config_text and model_group else None
+
+
+def repair_preview(revision: Revision, *, target: str | None = None, config_text: str | None = None,
+                   model_group: str | None = None, include_warnings: bool = False) -> RepairResult:
+    """What a repair would change and the verdicts after it; stores nothing."""
+    route = _route(config_text, model_group)
+    if route is None and target is None:
+        from conversations.checks import own_target
+
+        target = own_target(revision.history)
+    return repair(revision.history, target=None if route else target, route=route,
+                  include_warnings=include_warnings)
+
+
+def repair_apply(conversation: Conversation, *, user, expected: int, target: str | None = None,
+                 config_text: str | None = None, model_group: str | None = None,
+                 include_warnings: bool = False) -> tuple[Revision | None, RepairResult]:
+    """Repair the latest revision and store the result as a new revision (None when nothing needed
+    changing). Raises Conflict when the latest revision is no longer `expected`."""
+    require_repairer(user)
+    latest = conversation.latest_revision
+    if latest is None or latest.number != expected:
+        raise Conflict(conversation, expected, latest)
+    result = repair_preview(latest, target=target, config_text=config_text, model_group=model_group,
+                            include_warnings=include_warnings)
+    if not result.changed:
+        return None, result
+    for_what = f"route {model_group}" if _route(config_text, model_group) else (target or "its own target")
+    revision = revision_add(
+        conversation, result.history, user=user, expected=expected, action="repair",
+        reason=f"repaired for {for_what}: " + "; ".join(e.description for e in result.edits)[:400],
+        detail={"target": target, "model_group": model_group,
+                "edits": [e.to_dict() for e in result.edits],
+                "accepted_after": result.accepted})
+    return revision, result
+
+
+# --- the original document, and the repaired one in a format ----------------------------------------
+
+
+def original_document(revision: Revision) -> Document | None:
+    """The document the revision's conversation was read from, as stored (secrets redacted)."""
+    original = revision.original
+    if original is None:
+        return None
+    files = {f.name: bytes(f.data) for f in original.files.all()}
+    return Document(name=original.name, files=files, is_dir=original.is_dir)
+
+
+def download_document(revision: Revision, as_format: str | None = None) -> tuple[str, bytes]:
+    """(file name, bytes) of a revision in its own format (`as_format` None or the same), or
+    converted to an `openai` or `anthropic` request. A directory source comes as a zip."""
+    history = revision.history
+    own = history.format if history.format != "litellm-log" else "openai"
+    target_format = as_format or own
+    original = original_document(revision) if target_format == history.format else None
+    doc = formats.write(history, original, format=target_format)
+    stem = Path(revision.conversation.source.location).stem or "conversation"
+    if doc.is_dir:
+        return f"{stem}-r{revision.number}.zip", _zip(doc)
+    name, data = doc.single
+    suffix = Path(name).suffix or ".json"
+    return f"{stem}-r{revision.number}{'' if target_format == own else '.' + target_format}{suffix}", data
+
+
+def _zip(doc: Document) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(doc.files.items()):
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+# --- write back --------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrittenBack:
+    path: str
+    backup: str | None
+
+
+def writeback_apply(conversation: Conversation, revision: Revision, *, user) -> WrittenBack:
+    """Write `revision` back to the file or directory it was read from, in its own format.
+
+    Only for sources read from a path under settings.WRITE_BACK_ROOTS; refused when the log
+    changed on disk since it was ingested. The writer works from the log as it is on disk (not
+    the stored copy), so records the repair did not touch keep their bytes, secrets included."""
+    from conversations.writeback import WriteBackError, write_back
+
+    require_repairer(user)
+    source = conversation.source
+    if source.kind != Source.Kind.PATH:
+        raise WriteBackError(f"{source.location} was {source.get_kind_display()}ed, not read from a path: "
+                             "download the repaired file instead")
+    if revision.history.format == "litellm-log":
+        raise WriteBackError("a litellm log is a record of requests and is never rewritten: download the "
+                             "corrected OpenAI request instead")
+    if not settings.WRITE_BACK_ROOTS:
+        raise WriteBackError("writing back is off: set WRITE_BACK_ROOTS to the folders the inspector may write")
+    try:
+        on_disk = formats.load_path(source.location)
+        new_doc = formats.write(revision.history, on_disk)
+    except FormatError as exc:
+        raise WriteBackError(f"cannot write this history back: {exc}") from None
+    result = write_back(source.location, new_doc, expected_hash=source.content_hash,
+                        roots=settings.WRITE_BACK_ROOTS)
+    # What is on disk now is this revision: a re-ingest of it is not a change.
+    Source.objects.filter(pk=source.pk).update(content_hash=document_hash(formats.load_path(source.location)))
+    AuditEvent.objects.create(
+        actor=user, action="write-back", conversation=conversation, revision=revision,
+        detail={"path": str(result.path), "backup": str(result.backup) if result.backup else None,
+                "revision": revision.number})
+    return WrittenBack(str(result.path), str(result.backup) if result.backup else None)
+
+
+# --- resume ----------------------------------------------------------------------------------------
+
+
+def conversation_resume(conversation: Conversation, *, user, expected: int, continuation: str,
+                        model: str | None = None) -> Revision:
+    """Send the latest revision to the conversation's model through litellm, store the reply as a
+    new revision, and append it to a writable source. Raises resume.ResumeError with the
+    provider's words (stored in the audit log) and writes nothing when the call fails."""
+    from conversations.resume import ResumeError, resume
+
+    require_repairer(user)
+    latest = conversation.latest_revision
+    if latest is None or latest.number != expected:
+        raise Conflict(conversation, expected, latest)
+    model = (model or conversation.model or "").removeprefix("litellm_proxy/")
+    if not model:
+        raise ResumeError("the conversation has no model: choose one to resume with")
+    try:
+        result = resume(latest.history, model=model, continuation=continuation or None,
+                        api_base=settings.RESUME_API_BASE or None, api_key=settings.RESUME_API_KEY or None,
+                        timeout=settings.RESUME_TIMEOUT)
+    except ResumeError as exc:
+        AuditEvent.objects.create(actor=user, action="resume-failed", conversation=conversation,
+                                  revision=latest, detail={"model": model, "error": str(exc)})
+        raise
+    revision = revision_add(conversation, result.history_with_reply, user=user, expected=expected,
+                            action="resume", reason=f"resumed with {model}",
+                            detail={"model": model, "continuation": continuation[:2000]})
+    if _writable(conversation):
+        # The reply is stored whatever happens next; a refused append is reported, not fatal.
+        from conversations.writeback import WriteBackError
+
+        try:
+            writeback_apply(conversation, revision, user=user)
+        except (WriteBackError, OSError) as exc:
+            AuditEvent.objects.create(actor=user, action="write-back-failed", conversation=conversation,
+                                      revision=revision, detail={"error": str(exc)})
+            revision.writeback_error = str(exc)
+    return revision
+
+
+def _writable(conversation: Conversation) -> bool:
+    from conversations.writeback import WriteBackError, allowed_path
+
+    source = conversation.source
+    if source.kind != Source.Kind.PATH or not settings.WRITE_BACK_ROOTS or source.format == "litellm-log":
+        return False
+    try:
+        allowed_path(source.location, settings.WRITE_BACK_ROOTS)
+    except WriteBackError:
+        return False
+    return True

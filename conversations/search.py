@@ -1,0 +1,219 @@
+"""The list page's filters, sort and search, read from whitelisted query parameters.
+
+Search runs on `Conversation.search_text`, filled at ingest by `conversation_search_text`:
+PostgreSQL full-text search (a GIN index over its `simple` tsvector) on PostgreSQL, a plain
+case-insensitive substring match elsewhere (SQLite, for a first run and quick tests).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import QueryDict
+
+from conversations.history.model import History
+from conversations.models import Conversation, Finding, Source, Verdict
+
+# Enough for every id and tool name of a long session plus the start of its text; the GIN index
+# and the row stay small. PostgreSQL refuses tsvectors over 1 MB, and to_tsvector costs ~80 ms per
+# MB at ingest (200 KB took 15 ms a conversation and halved ingest throughput: bench/ingest.py).
+SEARCH_TEXT_MAX = 32_000
+# The tsvector configuration: `simple` keeps ids, paths and tool names as written (no stemming,
+# no stop words), which is what people paste into the box.
+SEARCH_CONFIG = "simple"
+SEARCH_VECTOR = SearchVector("search_text", config=SEARCH_CONFIG)
+
+VERDICTS = ("rejected", "warnings", "accepted", "unchecked")
+# Sort key in the URL -> ORM ordering. `id` breaks ties so pages never overlap. Each has an index
+# (Conversation.Meta), read forwards or backwards.
+SORTS: dict[str, tuple[str, ...]] = {
+    "-activity": ("-activity_at", "-id"),
+    "activity": ("activity_at", "id"),
+    "-messages": ("-message_count", "-id"),
+    "messages": ("message_count", "id"),
+    "-tools": ("-tool_call_count", "-id"),
+    "tools": ("tool_call_count", "id"),
+    "-tokens": ("-token_count", "-id"),
+    "tokens": ("token_count", "id"),
+}
+SORT_LABELS = {
+    "-activity": "latest activity", "activity": "oldest activity", "-messages": "most messages",
+    "messages": "fewest messages", "-tools": "most tool calls", "tools": "fewest tool calls",
+    "-tokens": "most tokens", "tokens": "fewest tokens",
+}
+DEFAULT_SORT = "-activity"
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+SOURCE_KINDS = tuple(Source.Kind.values)
+# What a rule code, provider, model or target may look like: anything else is ignored, not
+# passed to the database.
+_NAME = re.compile(r"^[\w.:/@+-]{1,255}$")
+SEARCH_MAX = 200
+
+
+def conversation_search_text(history: History) -> str:
+    """What the list's search box looks in: ids and names first (so the cap never cuts them),
+    then the text of every message, tool result and tool input. Called by ingest."""
+    head: list[str] = [history.title or "", history.external_id or "", history.model or ""]
+    body: list[str] = []
+    for message in history.messages:
+        for block in message.blocks:
+            if block.type == "tool_use":
+                head.extend((block.name or "", block.id or ""))
+                body.append(block.arguments if block.arguments is not None else _compact(block.input))
+            elif block.type == "tool_result":
+                head.append(block.tool_use_id or "")
+                body.append(block.result_text)
+            elif block.type in ("text", "thinking") and block.text:
+                body.append(block.text)
+    text = "\n".join(s for s in _unique(head) if s) + "\n" + "\n".join(s for s in body if s)
+    # NUL cannot be stored in a PostgreSQL text column.
+    return text.replace("\x00", " ")[:SEARCH_TEXT_MAX]
+
+
+def _compact(value) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+@dataclass
+class ListQuery:
+    """The list page's state, as the URL carries it. Only known keys and well-formed values
+    survive; `query_string()` gives them back for links (pager, sort headers, shared URLs)."""
+
+    q: str = ""
+    verdict: str = ""
+    rule: str = ""
+    target: str = ""
+    provider: str = ""
+    model: str = ""
+    source: str = ""
+    since: date | None = None
+    until: date | None = None
+    sort: str = DEFAULT_SORT
+    per: int = DEFAULT_PAGE_SIZE
+    page: int = 1
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_params(cls, params: QueryDict) -> "ListQuery":
+        query = cls()
+        query.q = " ".join(params.get("q", "").split())[:SEARCH_MAX]
+        query.verdict = _choice(params.get("verdict", ""), VERDICTS)
+        query.source = _choice(params.get("source", ""), SOURCE_KINDS)
+        for name in ("rule", "target", "provider", "model"):
+            value = params.get(name, "").strip()
+            if value and not _NAME.match(value):
+                query.errors.append(f"{name}: {value[:60]!r} is not a valid name; ignored")
+                value = ""
+            setattr(query, name, value)
+        for name in ("since", "until"):
+            raw = params.get(name, "").strip()
+            try:
+                setattr(query, name, date.fromisoformat(raw) if raw else None)
+            except ValueError:
+                query.errors.append(f"{name}: {raw[:20]!r} is not a date (YYYY-MM-DD); ignored")
+        query.sort = _choice(params.get("sort", ""), tuple(SORTS)) or DEFAULT_SORT
+        query.per = _int_choice(params.get("per"), PAGE_SIZES, DEFAULT_PAGE_SIZE)
+        query.page = max(1, _int(params.get("page"), 1))
+        return query
+
+    @property
+    def filtered(self) -> bool:
+        return any((self.q, self.verdict, self.rule, self.provider, self.model, self.source,
+                    self.since, self.until))
+
+    def params(self, **changes) -> dict[str, str]:
+        """The non-default parameters, with `changes` applied (a value of None drops a key)."""
+        values = {
+            "q": self.q, "verdict": self.verdict, "rule": self.rule, "target": self.target,
+            "provider": self.provider, "model": self.model, "source": self.source,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+            "sort": "" if self.sort == DEFAULT_SORT else self.sort,
+            "per": "" if self.per == DEFAULT_PAGE_SIZE else str(self.per),
+            "page": "" if self.page == 1 else str(self.page),
+        }
+        for key, value in changes.items():
+            values[key] = "" if value is None else str(value)
+        return {k: v for k, v in values.items() if v}
+
+    def query_string(self, **changes) -> str:
+        qd = QueryDict(mutable=True)
+        qd.update(self.params(**changes))
+        return qd.urlencode()
+
+
+def _choice(value: str, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else ""
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _int_choice(value, allowed: tuple[int, ...], default: int) -> int:
+    number = _int(value, default)
+    return number if number in allowed else default
+
+
+def conversations_filter(query: ListQuery, queryset: QuerySet[Conversation] | None = None) -> QuerySet[Conversation]:
+    """The live conversations matching the query, in its order. Verdict and rule filters look at
+    the latest revision only: an older revision's findings are history, not the state."""
+    qs = Conversation.objects.live() if queryset is None else queryset
+    if query.provider:
+        qs = qs.filter(provider=query.provider)
+    if query.model:
+        qs = qs.filter(model=query.model)
+    if query.source:
+        qs = qs.filter(source__kind=query.source)
+    if query.since:
+        qs = qs.filter(activity_at__gte=datetime.combine(query.since, time.min, tzinfo=timezone.utc))
+    if query.until:
+        qs = qs.filter(activity_at__lte=datetime.combine(query.until, time.max, tzinfo=timezone.utc))
+    if query.verdict:
+        qs = _verdict_filter(qs, query.verdict, query.target)
+    if query.rule:
+        findings = Finding.objects.filter(revision=OuterRef("latest_revision"), rule=query.rule)
+        if query.target:
+            findings = findings.filter(target=query.target)
+        qs = qs.filter(Exists(findings))
+    if query.q:
+        qs = text_search(qs, query.q)
+    return qs.order_by(*SORTS[query.sort])
+
+
+def _verdict_filter(qs: QuerySet[Conversation], verdict: str, target: str) -> QuerySet[Conversation]:
+    verdicts = Verdict.objects.filter(revision=OuterRef("latest_revision"))
+    if target:
+        verdicts = verdicts.filter(target=target)
+    if verdict == "unchecked":
+        return qs.filter(~Exists(verdicts))
+    if verdict == "rejected":
+        return qs.filter(Exists(verdicts.filter(accepted=False)))
+    if verdict == "warnings":
+        return qs.filter(Exists(verdicts.filter(accepted=True, warnings__gt=0)))
+    # accepted: every target checked accepts it, without warnings.
+    return qs.filter(Exists(verdicts)).exclude(Exists(verdicts.exclude(accepted=True, warnings=0)))
+
+
+def text_search(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:
+    if connection.vendor == "postgresql":
+        # The same expression as the GIN index (conversations_search_gin), so the index answers.
+        return qs.annotate(search=SEARCH_VECTOR).filter(
+            search=SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch"))
+    return qs.filter(search_text__icontains=text)

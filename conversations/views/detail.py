@@ -1,0 +1,132 @@
+"""The conversation page, its JSON twin, and the two questions asked from it: "what would this
+route answer?" and "what does this provider error mean here?"."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import yaml
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST, require_safe
+
+from conversations.history.routes import RouteError
+from conversations.models import Conversation, Revision
+from conversations.views.common import conversation_for, int_param, render_page, revision_for
+from conversations.views.page import WINDOW, detail_dict
+from conversations.views.verdicts import checks_module, target_names, verdict_dict
+
+ROUTE_CONFIG_MAX = 100_000
+ERROR_TEXT_MAX = 20_000
+GROUP_MAX = 255
+
+
+def _targets(request: HttpRequest) -> list[str]:
+    known = set(target_names())
+    return [t for t in dict.fromkeys(request.GET.getlist("target")) if t in known]
+
+
+def _page_context(request: HttpRequest, conversation: Conversation, revision: Revision, can_repair: bool,
+                  *, start: int = 0, targets: list[str] | None = None, **extra) -> dict:
+    targets = targets or []
+    keep = {"rev": revision.number} if revision.pk != conversation.latest_revision_id else {}
+    keep.update({"target": targets} if targets else {})
+    page = detail_dict(conversation, revision, start=start, targets=targets,
+                       revisions=list(conversation.revisions.select_related("author").order_by("-number")),
+                       link_params=keep)
+    # c and r: short names the template's partials use (they render without the page around them).
+    return {"page": page, "c": page["conversation"], "r": page["revision"], "can_repair": can_repair,
+            "params": keep, "route": None, "explained": None, **extra}
+
+
+@require_safe
+def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation, can_repair = conversation_for(request, pk)
+    revision = revision_for(conversation, request.GET.get("rev"))
+    if request.GET.get("at", "") != "":
+        return _jump(request, conversation, revision)
+    context = _page_context(request, conversation, revision, can_repair,
+                            start=int_param(request.GET.get("start")), targets=_targets(request))
+    # htmx asks for the region it swaps: the whole page body (target picker) or the next turns.
+    partial = "page" if request.htmx and request.htmx.target == "page" else "turns"
+    return render_page(request, "conversations/detail.html", context, partial)
+
+
+def _jump(request: HttpRequest, conversation: Conversation, revision: Revision) -> HttpResponse:
+    """`?at=N`: the window holding message N, scrolled to it (the fragment does the scrolling,
+    with or without JavaScript)."""
+    at = min(int_param(request.GET.get("at")), max(revision.message_count - 1, 0))
+    params = {k: v for k, v in request.GET.lists() if k in ("rev", "target")}
+    params["start"] = [str(at - at % WINDOW)] if at >= WINDOW else []
+    query = urlencode({k: v for k, v in params.items() if v}, doseq=True)
+    return redirect(f"{conversation.get_absolute_url()}{'?' + query if query else ''}#m{at}")
+
+
+@require_safe
+def conversation_json(request: HttpRequest, pk: int) -> JsonResponse:
+    """The page's data as JSON: the same dict, the same parameters (rev, start, target)."""
+    conversation, _ = conversation_for(request, pk)
+    revision = revision_for(conversation, request.GET.get("rev"))
+    page = detail_dict(conversation, revision, start=int_param(request.GET.get("start")),
+                       targets=_targets(request),
+                       revisions=list(conversation.revisions.select_related("author").order_by("-number")))
+    return JsonResponse(page, json_dumps_params={"ensure_ascii": False})
+
+
+@require_POST
+def route_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check the revision against a route: a pasted litellm proxy config and a model group.
+    A POST, not a GET: proxy configs carry keys, which do not belong in URLs and logs."""
+    conversation, can_repair = conversation_for(request, pk)
+    revision = revision_for(conversation, request.POST.get("rev"))
+    config = request.POST.get("config", "")[:ROUTE_CONFIG_MAX]
+    group = request.POST.get("group", "").strip()[:GROUP_MAX]
+    route = {"config": config, "group": group, "verdicts": [], "error": None}
+    checks = checks_module()
+    if not config.strip() or not group:
+        route["error"] = "Paste a proxy config and name the model group the client asked for."
+    elif checks is None:
+        route["error"] = "Route checks are not available in this build (conversations.checks is missing)."
+    else:
+        try:
+            route["verdicts"] = [verdict_dict(v) for v in checks.route_verdicts(revision, _config(config), group)]
+        except RouteError as exc:
+            route["error"] = str(exc)
+    context = _page_context(request, conversation, revision, can_repair, route=route)
+    return render_page(request, "conversations/detail.html", context, "route",
+                       status=400 if route["error"] else 200)
+
+
+def _config(text: str) -> dict:
+    """The pasted YAML as a dict. Parsed here, never handed on as text: the routes module reads a
+    one-line string that names an existing file as a path, and a paste must not read the server's
+    files."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RouteError(f"The config is not YAML{where}.") from None
+    if not isinstance(config, dict):
+        raise RouteError("The config is not a litellm proxy config (no model_list).")
+    return config
+
+
+@require_POST
+def error_explain(request: HttpRequest, pk: int) -> HttpResponse:
+    """Explain an error a provider answered, against the prediction for this revision."""
+    conversation, can_repair = conversation_for(request, pk)
+    revision = revision_for(conversation, request.POST.get("rev"))
+    text = request.POST.get("error", "").strip()[:ERROR_TEXT_MAX]
+    explained = {"error_text": text, "result": None, "problem": None}
+    checks = checks_module()
+    if not text:
+        explained["problem"] = "Paste the error text the provider answered."
+    elif checks is None:
+        explained["problem"] = "Error explanations are not available in this build (conversations.checks is missing)."
+    else:
+        explained["result"] = checks.explain_error(revision, text)
+    context = _page_context(request, conversation, revision, can_repair, explained=explained)
+    return render_page(request, "conversations/detail.html", context, "explain",
+                       status=400 if explained["problem"] else 200)

@@ -1,0 +1,101 @@
+"""A diff between two revisions of a conversation: messages matched by a stable JSON rendering
+(so an inserted message shows as one insertion, not as every later message changed), then a
+line diff inside each changed message."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+
+from conversations.history.model import History, Message
+
+# A diff of two unrelated 5,000-message histories would be a page nobody reads; past this many
+# lines the rest is counted, not shown.
+LINES_MAX = 4_000
+
+
+@dataclass
+class Hunk:
+    title: str
+    a_index: int | None
+    b_index: int | None
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (" ", "+", "-", "@"), text
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "a_index": self.a_index, "b_index": self.b_index,
+                "lines": [{"kind": k, "text": t} for k, t in self.lines]}
+
+
+def stable(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def message_text(message: Message) -> str:
+    """A message as the diff compares it: its content, not where it was read from."""
+    d = message.to_dict()
+    d.pop("source", None)
+    for block in d.get("blocks", []):
+        block.pop("source", None)
+        for inner in block.get("content", []) if isinstance(block.get("content"), list) else []:
+            inner.pop("source", None)
+    return stable(d)
+
+
+def head_text(history: History) -> str:
+    d = history.to_dict()
+    d.pop("messages", None)
+    for part in d.get("system", []) + d.get("tools", []):
+        part.pop("source", None)
+        for block in part.get("blocks", []):
+            block.pop("source", None)
+    return stable(d)
+
+
+def histories_diff(a: History, b: History) -> dict:
+    hunks: list[Hunk] = []
+    shown = 0
+    head = _lines(head_text(a), head_text(b))
+    if head:
+        hunks.append(Hunk("system prompt, tools and request settings", None, None, head))
+        shown += len(head)
+    texts_a = [message_text(m) for m in a.messages]
+    texts_b = [message_text(m) for m in b.messages]
+    matcher = difflib.SequenceMatcher(a=texts_a, b=texts_b, autojunk=False)
+    hidden = 0
+    changed = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        for k in range(max(i2 - i1, j2 - j1)):
+            ai = i1 + k if i1 + k < i2 else None
+            bj = j1 + k if j1 + k < j2 else None
+            changed += 1
+            lines = _lines(texts_a[ai] if ai is not None else "", texts_b[bj] if bj is not None else "")
+            if shown >= LINES_MAX:
+                hidden += len(lines)
+                continue
+            hunks.append(Hunk(_title(ai, bj, a, b), ai, bj, lines))
+            shown += len(lines)
+    return {"hunks": [h.to_dict() for h in hunks], "changed_messages": changed, "hidden_lines": hidden,
+            "a_messages": len(a.messages), "b_messages": len(b.messages)}
+
+
+def _title(ai: int | None, bj: int | None, a: History, b: History) -> str:
+    if ai is None:
+        return f"added message {bj} ({b.messages[bj].role})"
+    if bj is None:
+        return f"removed message {ai} ({a.messages[ai].role})"
+    return f"message {ai} → {bj} ({b.messages[bj].role})" if ai != bj else f"message {ai} ({b.messages[bj].role})"
+
+
+def _lines(old: str, new: str) -> list[tuple[str, str]]:
+    if old == new:
+        return []
+    out = []
+    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=3):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = "@" if line.startswith("@@") else line[:1] or " "
+        out.append((kind, line[1:] if kind != "@" else line))
+    return out

@@ -1,0 +1,110 @@
+"""The home page: every conversation, filtered, searched, sorted and paginated from the URL.
+
+The query count is fixed whatever the page size: the page's rows in one query (source joined),
+the verdict badges of all its revisions in one more, the filter choices from the cache."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import cached_property
+from django.views.decorators.http import require_safe
+from django_htmx.http import push_url
+
+from conversations.history.formats import FORMAT_NAMES
+from conversations.models import Conversation, Finding, Source, Verdict
+from conversations.search import PAGE_SIZES, SORT_LABELS, VERDICTS, ListQuery, conversations_filter
+from conversations.views.common import render_page
+from conversations.views.verdicts import target_names
+
+CHOICES_SECONDS = 300
+# Counting every match of a filter over 100,000 conversations costs more than the page itself;
+# past this many the list says "1,000+" (the cap grows with the page asked for, so deep pages work).
+COUNT_CAP = 1_000  # at least the largest page size
+# The columns a list row shows; search_text (up to 200 KB a row) is never read here.
+LIST_FIELDS = ("id", "title", "external_id", "format", "model", "provider", "last_at", "updated_at",
+               "activity_at", "message_count", "tool_call_count", "token_count", "latest_revision_id",
+               "source__kind", "source__location")
+
+
+@require_safe
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    query = ListQuery.from_params(request.GET)
+    rows = conversations_filter(query).select_related("source").only(*LIST_FIELDS)
+    page = CappedPaginator(rows, query.per, cap=COUNT_CAP + (query.page - 1) * query.per).get_page(query.page)
+    conversations = list(page)
+    badges = verdict_badges([c.latest_revision_id for c in conversations if c.latest_revision_id])
+    context = {
+        "query": query,
+        "params": query.params(page=None),
+        "page": page,
+        "rows": [{"conversation": c, "verdicts": badges.get(c.latest_revision_id, [])} for c in conversations],
+        "choices": list_choices(),
+        "sorts": SORT_LABELS,
+        "page_sizes": PAGE_SIZES,
+        "verdict_choices": VERDICTS,
+        "source_kinds": Source.Kind.choices,
+        "formats": FORMAT_NAMES,
+        "upload_max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
+    }
+    response = render_page(request, "conversations/list.html", context, "table")
+    if request.htmx:
+        # The form sends every field, empty ones too; the address bar gets the short, shareable form.
+        query_string = query.query_string()
+        push_url(response, f"{request.path}?{query_string}" if query_string else request.path)
+    return response
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts at most `cap` + 1 rows: `capped` says the count is a floor."""
+
+    def __init__(self, object_list, per_page, *, cap: int):
+        super().__init__(object_list, per_page)
+        self.cap = cap
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.object_list.order_by()[:self.cap + 1].count(), self.cap + 1)
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
+
+    @property
+    def shown_count(self) -> int:
+        return min(self.count, self.cap)
+
+    @property
+    def shown_pages(self) -> int:
+        return max(1, -(-self.shown_count // self.per_page))
+
+
+def verdict_badges(revision_ids: list[int]) -> dict[int, list[dict]]:
+    """revision id -> its verdicts (own target first), in one query for the whole page."""
+    badges: dict[int, list[dict]] = {}
+    verdicts = (Verdict.objects.filter(revision_id__in=revision_ids)
+                .order_by("revision_id", "-own_target", "target")
+                .values("revision_id", "target", "accepted", "warnings", "errors", "first_rule", "own_target"))
+    for v in verdicts:
+        status = "rejected" if not v["accepted"] else ("warnings" if v["warnings"] else "accepted")
+        badges.setdefault(v["revision_id"], []).append({**v, "status": status})
+    return badges
+
+
+def list_choices() -> dict[str, list[str]]:
+    """The values the filter menus offer. Distinct values over every conversation are not
+    free on a large table: computed at most every few minutes."""
+    choices = cache.get("list-choices")
+    if choices is None:
+        live = Conversation.objects.live()
+        choices = {
+            "providers": sorted(p for p in live.values_list("provider", flat=True).distinct().order_by() if p),
+            "models": sorted(m for m in live.values_list("model", flat=True).distinct().order_by() if m),
+            "rules": sorted(Finding.objects.values_list("rule", flat=True).distinct().order_by()),
+            "targets": sorted(set(target_names()) | set(
+                Verdict.objects.values_list("target", flat=True).distinct().order_by())),
+        }
+        cache.set("list-choices", choices, CHOICES_SECONDS)
+    return choices

@@ -1,0 +1,123 @@
+"""The pages' view of the prediction engine (conversations.checks): verdicts and their findings
+as plain dicts, the same for a stored Verdict row and for a route checked on demand, so the page
+and its JSON twin show them one way.
+
+checks is imported lazily: a build without the engine still shows the verdicts stored at ingest.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Iterable
+
+from conversations.history.findings import FIXES
+from conversations.models import Finding, Revision, Verdict
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def checks_module() -> ModuleType | None:
+    try:
+        from conversations import checks
+    except ImportError:
+        return None
+    return checks
+
+
+def target_names() -> list[str]:
+    checks = checks_module()
+    return list(checks.TARGETS) if checks is not None else []
+
+
+def revision_checked(revision: Revision, extra: Iterable[str] = ()) -> list[dict]:
+    """The revision's verdicts: its own target first, every target already checked, and `extra`
+    targets (checked now, and stored by checks for next time).
+
+    Fresh stored verdicts are read as they are: checks.revision_verdicts reads the whole history,
+    which a 5,000-message conversation cannot afford on every page view. It is called only for
+    what is missing or was stored by older rules."""
+    checks = checks_module()
+    stored = list(Verdict.objects.filter(revision=revision))
+    if checks is not None:
+        fresh = {v.target for v in stored if v.rules_version == checks.RULES_VERSION}
+        stale = [v.target for v in stored if v.target not in fresh and not v.own_target and v.target in checks.TARGETS]
+        checked = False
+        if not any(v.own_target and v.target in fresh for v in stored):
+            checks.revision_verdicts(revision, None)
+            checked = True
+        missing = [t for t in dict.fromkeys([*extra, *stale]) if t not in fresh]
+        if missing:
+            checks.revision_verdicts(revision, missing)
+            checked = True
+        if checked:
+            stored = list(Verdict.objects.filter(revision=revision))
+    findings = _findings_by_target(revision, [v.target for v in stored])
+    ordered = sorted(stored, key=lambda v: (not v.own_target, v.target))
+    return [verdict_dict(v, findings.get(v.target, [])) for v in ordered]
+
+
+def _findings_by_target(revision: Revision, targets: list[str]) -> dict[str, list[Finding]]:
+    grouped: dict[str, list[Finding]] = {}
+    if not targets:
+        return grouped
+    for finding in revision.findings.filter(target__in=targets).order_by("id"):
+        grouped.setdefault(finding.target, []).append(finding)
+    return grouped
+
+
+def verdict_dict(verdict: Any, findings: Iterable[Any] | None = None) -> dict:
+    """One verdict as the page shows it: a stored Verdict with its Finding rows passed in, or a
+    pure-core Verdict (a route checked on demand) carrying its own `findings`."""
+    if findings is None:
+        findings = verdict.findings
+    items = sorted((finding_dict(f) for f in findings),
+                   key=lambda f: (SEVERITY_ORDER.get(f["severity"], 3),
+                                  -1 if f["message_index"] is None else f["message_index"]))
+    errors = [f for f in items if f["severity"] == "error"]
+    warnings = [f for f in items if f["severity"] == "warning"]
+    accepted = bool(verdict.accepted)
+    located = [f["message_index"] for f in errors + warnings if f["message_index"] is not None]
+    return {
+        "target": verdict.target,
+        "label": getattr(verdict, "label", None) or verdict.target,
+        "provider": verdict.provider or "",
+        "own": bool(getattr(verdict, "own_target", False)),
+        "status": "rejected" if not accepted else ("warnings" if warnings else "accepted"),
+        "accepted": accepted,
+        "errors": len(errors),
+        "warnings": len(warnings),
+        # Computed, not the stored first_rule: an info finding is never what a badge should name.
+        "first_rule": next((f["rule"] for f in errors + warnings), ""),
+        "provider_error": next((f["provider_error"] for f in errors if f["provider_error"]), ""),
+        "first_message": min(located) if located else None,
+        "findings": items,
+    }
+
+
+def finding_dict(finding: Any) -> dict:
+    if isinstance(finding, dict):
+        get = finding.get
+    else:
+        def get(name, default=None):
+            return getattr(finding, name, default)
+    fix = get("fix") or ""
+    return {
+        "rule": get("rule"),
+        "severity": get("severity"),
+        "message_index": get("message_index"),
+        "wire_index": get("wire_index"),
+        "provider_error": get("provider_error") or "",
+        "explanation": get("explanation") or "",
+        "fix": fix,
+        "fix_text": FIXES.get(fix, "") if fix != "none" else "",
+    }
+
+
+def findings_by_message(verdicts: list[dict]) -> dict[int, list[dict]]:
+    """message index -> [finding with its target], for the inline notes."""
+    placed: dict[int, list[dict]] = {}
+    for verdict in verdicts:
+        for finding in verdict["findings"]:
+            if finding["message_index"] is not None:
+                placed.setdefault(finding["message_index"], []).append({**finding, "target": verdict["label"]})
+    return placed

@@ -1,0 +1,128 @@
+"""`manage.py check_history`: the command-line contract users' scripts rely on (issue 4)."""
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = sorted((FIXTURES / "seed").glob("openhands-6852-*.json"))
+CONFIG = FIXTURES / "seed" / "proxy-config.yaml"
+UNANSWERED = {"model": "gpt-4o", "messages": [
+    {"role": "user", "content": "list files"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{\"cmd\": \"ls\"}"}}]},
+    {"role": "user", "content": "hello?"}]}
+
+
+def run(*args):
+    """(exit code, stdout, stderr) of the command, in process."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("check_history", *map(str, args), stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
+    code, out, _ = run(*SEEDS, "--format", "openai", "--target", "anthropic", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert [o["path"] for o in result] == [str(p) for p in SEEDS]
+    for item in result:
+        assert set(item) == {"path", "format", "messages", "verdicts"}
+        assert (item["format"], item["messages"]) == ("openai", 8)
+        [verdict] = item["verdicts"]
+        assert set(verdict) == {"target", "provider", "accepted", "findings"} and verdict["accepted"]
+        for finding in verdict["findings"]:
+            assert set(finding) == {"rule", "severity", "message_index", "wire_index",
+                                    "provider_error", "explanation", "fix"}
+
+
+def test_a_rejected_history_exits_1_with_each_targets_error(tmp_path):
+    path = tmp_path / "unanswered.json"
+    path.write_text(json.dumps(UNANSWERED))
+    code, out, _ = run(path, "--format", "openai", "--target", "openai", "--target", "anthropic", "--json")
+    [item] = json.loads(out)
+    assert code == 1
+    assert [(v["target"], v["accepted"]) for v in item["verdicts"]] == [("openai", False), ("anthropic", False)]
+    assert item["verdicts"][1]["findings"][0]["provider_error"].startswith("messages.2: `tool_use` ids")
+
+
+def test_without_a_target_the_conversation_is_judged_where_its_model_goes(tmp_path):
+    path = tmp_path / "unanswered.json"
+    path.write_text(json.dumps(UNANSWERED))
+    _, out, _ = run(path, "--json")
+    assert [v["target"] for v in json.loads(out)[0]["verdicts"]] == ["openai"]   # model gpt-4o
+
+
+def test_a_route_gives_one_verdict_per_deployment_in_the_order_tried():
+    code, out, _ = run(SEEDS[0], "--format", "openai", "--router-config", CONFIG,
+                       "--model-group", "claude-3-5-sonnet-20241022", "--json")
+    verdicts = json.loads(out)[0]["verdicts"]
+    assert [v["provider"] for v in verdicts] == ["bedrock", "anthropic"]
+    assert verdicts[0]["target"] == "claude-3-5-sonnet-20241022 via bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"
+    assert code == 1  # the Anthropic fallback gets litellm's default max_tokens for an unmapped model
+
+
+def test_an_unreadable_input_exits_2_with_the_reason_on_stderr_and_keeps_the_others(tmp_path):
+    missing = tmp_path / "does-not-exist.json"
+    code, out, err = run(missing, SEEDS[2], "--format", "openai", "--json")
+    first, second = json.loads(out)
+    assert code == 2
+    assert set(first) == {"path", "format", "messages", "error"} and "no such file" in first["error"]
+    assert second["verdicts"][0]["accepted"]
+    assert str(missing) in err
+
+
+@pytest.mark.parametrize("args", [
+    ["--target", "no-such-provider"],
+    ["--router-config", str(CONFIG)],
+    ["--router-config", str(CONFIG), "--model-group", "no-such-group"],
+    ["--format", "no-such-format"],
+])
+def test_a_bad_option_exits_2_with_the_reason_on_stderr(args):
+    result = manage("check_history", str(SEEDS[0]), *args, "--json")
+    assert result.returncode == 2
+    assert result.stdout == "" and result.stderr.strip()
+
+
+def test_a_litellm_jsonl_with_several_records_gives_one_object_per_record(tmp_path):
+    record = json.loads((FIXTURES / "formats" / "litellm-standard-logging-failure.json").read_text())
+    path = tmp_path / "calls.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps(record) + "\n")
+    _, out, _ = run(path, "--target", "anthropic", "--json")
+    result = json.loads(out)
+    assert len(result) == 2 and {o["path"] for o in result} == {str(path)}
+
+
+def test_the_human_report_is_short_and_names_the_fix(tmp_path):
+    path = tmp_path / "unanswered.json"
+    path.write_text(json.dumps(UNANSWERED))
+    code, out, _ = run(path, "--target", "anthropic")
+    assert code == 1
+    assert "anthropic: REJECTED" in out
+    assert "error tool-result-missing at message 1 (sent as messages.2)" in out
+    assert "fix: add-missing-tool-result" in out
+
+
+def manage(*args):
+    """The command as users run it: a fresh process with no database and no environment."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_it_runs_with_no_database_and_no_environment():
+    result = manage("check_history", str(SEEDS[2]), "--format", "openai", "--json")
+    assert result.returncode == 0, result.stderr[-500:]
+    assert json.loads(result.stdout)[0]["verdicts"][0]["accepted"]

@@ -1,0 +1,101 @@
+"""Verdicts stored with revisions: the own target at ingest, other targets on demand, re-checked
+when the rules change."""
+
+import pytest
+
+from conversations import checks
+from conversations.history.targets import UnknownTarget
+from conversations.ingest import ingest_path
+from conversations.models import Conversation, Finding, Revision, Verdict
+from tests.conftest import FIXTURES, SEED
+
+pytestmark = pytest.mark.django_db
+
+
+def ingested(path):
+    outcome = ingest_path(path)
+    assert outcome.status == "ingested", outcome.error
+    return Conversation.objects.get(pk=outcome.added[0]).latest_revision
+
+
+def test_ingest_checks_the_conversations_own_target_and_stores_its_findings():
+    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+
+    [verdict] = revision.verdicts.all()
+    assert verdict.own_target and verdict.target == "anthropic"
+    assert not verdict.accepted
+    assert verdict.rules_version == checks.RULES_VERSION
+    missing = revision.findings.get(rule="tool-result-missing")
+    assert missing.message_index == 1
+    assert missing.provider_error.startswith("messages.2: `tool_use` ids were found without `tool_result` blocks")
+
+
+def test_a_seed_with_no_model_is_judged_by_the_default_target_and_accepted():
+    revision = ingested(SEED[0])
+
+    [verdict] = revision.verdicts.all()
+    assert (verdict.target, verdict.accepted) == ("anthropic", True)
+    # The cache marker on the synthetic error result is a warning, not a rejection.
+    assert verdict.warnings >= 1
+    assert verdict.status == "warnings"
+
+
+def test_other_targets_are_checked_on_demand_and_cached():
+    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+
+    [openai] = checks.revision_verdicts(revision, ["openai"])
+    again = checks.revision_verdicts(Revision.objects.get(pk=revision.pk), ["openai"])
+
+    assert not openai.accepted and openai.first_rule == "openai-tool-response-missing"
+    assert again[0].pk == openai.pk
+    assert Verdict.objects.filter(revision=revision).count() == 2
+
+
+def test_a_verdict_from_older_rules_is_checked_again():
+    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+    Verdict.objects.filter(revision=revision).update(rules_version="1999.1.1")
+
+    [verdict] = checks.revision_verdicts(revision)
+
+    assert verdict.rules_version == checks.RULES_VERSION
+    assert Verdict.objects.filter(revision=revision).count() == 1
+    assert Finding.objects.filter(revision=revision, rule="tool-result-missing").count() == 1
+
+
+def test_an_unknown_target_is_refused():
+    revision = ingested(SEED[0])
+
+    with pytest.raises(UnknownTarget):
+        checks.revision_verdicts(revision, ["no-such-provider"])
+
+
+def test_the_seed_route_sends_two_of_three_to_a_bedrock_refusal():
+    config = (FIXTURES / "seed" / "proxy-config.yaml").read_text()
+    refused = {}
+    for path in SEED:
+        revision = ingested(path)
+        verdicts = checks.route_verdicts(revision, config, "claude-3-5-sonnet-20241022")
+        assert [v.provider for v in verdicts] == ["bedrock", "anthropic"]
+        refused[path.name] = any("You do not have access to explicit prompt caching" in (f.provider_error or "")
+                                 for f in verdicts[0].findings)
+
+    assert refused == {p.name: "proxy-vs-direct" not in p.name for p in SEED}
+
+
+def test_a_pasted_error_is_explained_against_the_prediction():
+    revision = ingested(FIXTURES / "formats" / "litellm-standard-logging-failure.json")
+
+    explanation = checks.explain_error(revision)
+
+    assert "messages.26" in explanation["summary"] or any(
+        e["error"]["wire_index"] == 26 for e in explanation["errors"])
+    assert any(e["agrees"] is False for e in explanation["errors"])
+
+
+def test_the_wire_request_is_what_litellm_would_send():
+    revision = ingested(SEED[0])
+
+    request = checks.wire_request(revision, "anthropic")
+
+    assert request["format"] == "anthropic"
+    assert len(request["body"]["messages"]) == 7

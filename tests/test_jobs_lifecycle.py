@@ -1,0 +1,333 @@
+"""Bulk jobs, in process: items, leases, the actions, cancel, reports. Workers are job_work calls
+with their own names; tests/test_jobs_worker.py runs real worker processes."""
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from conversations import jobs
+from conversations.history.formats.document import Document
+from conversations.ingest import ingest_document, ingest_path
+from conversations.models import AuditEvent, Conversation, Job, JobItem, Revision, Source
+
+pytestmark = pytest.mark.django_db
+
+
+def broken_body(n: int) -> dict:
+    """An OpenAI request whose tool call was never answered: every provider rejects it, and the
+    repair answers it with a synthetic error result."""
+    return {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": f"task {n}: list the files"},
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": f"call_{n}", "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls /tmp/{n}"})}}]},
+        {"role": "user", "content": "hello?"}]}
+
+
+def healthy_body(n: int) -> dict:
+    return {"model": "gpt-4o", "messages": [{"role": "user", "content": f"hello {n}"},
+                                             {"role": "assistant", "content": "hi"}]}
+
+
+def ingest_uploads(bodies: list[dict], prefix: str = "log") -> list[Conversation]:
+    ids = []
+    for n, body in enumerate(bodies):
+        name = f"{prefix}-{n}.json"
+        outcome = ingest_document(Document.from_bytes(name, json.dumps(body).encode()),
+                                  kind=Source.Kind.UPLOAD, location=name)
+        assert outcome.status == "ingested", outcome.error
+        ids += outcome.added
+    return list(Conversation.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def broken(count: int) -> list[Conversation]:
+    return ingest_uploads([broken_body(n) for n in range(count)])
+
+
+def revisions_of(conversation: Conversation) -> int:
+    return Revision.objects.filter(conversation=conversation).count()
+
+
+# --- creating and claiming ------------------------------------------------------------------------
+
+
+def test_a_job_has_one_item_per_conversation_recording_its_latest_revision(repairer):
+    conversations = broken(3)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer, options={"reason": "r"})
+    assert job.total == 3 and job.status == Job.Status.QUEUED
+    recorded = dict(job.items.values_list("conversation_id", "expected_revision_id"))
+    assert recorded == {c.pk: c.latest_revision_id for c in conversations}
+    assert AuditEvent.objects.filter(action="job-queue", detail__job=job.pk).count() == 1
+
+
+def test_two_workers_claim_disjoint_items():
+    broken(5)
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all())
+    first = jobs.items_claim(job.pk, worker="a", limit=3)
+    second = jobs.items_claim(job.pk, worker="b", limit=3)
+    assert len(first) == 3 and len(second) == 2
+    assert not set(first) & set(second)
+    assert jobs.items_claim(job.pk, worker="c") == []
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.started_at is not None
+
+
+def test_an_expired_lease_is_claimed_again_by_another_worker():
+    broken(2)
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all())
+    taken = jobs.items_claim(job.pk, worker="dead")
+    assert jobs.items_claim(job.pk, worker="alive") == []  # the leases are still live
+    JobItem.objects.filter(pk__in=taken).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs.items_claim(job.pk, worker="alive") == taken
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(repairer):
+    conversation, = broken(1)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    item_id, = jobs.items_claim(job.pk, worker="slow")
+    JobItem.objects.filter(pk=item_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs.items_claim(job.pk, worker="fast") == [item_id]
+
+    assert jobs.item_run(item_id, worker="slow") is False
+    assert revisions_of(conversation) == 1
+    assert jobs.item_run(item_id, worker="fast") is True
+    assert revisions_of(conversation) == 2
+
+
+def test_an_item_is_never_applied_twice(repairer):
+    conversation, = broken(1)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    item_id, = jobs.items_claim(job.pk, worker="w")
+    assert jobs.item_run(item_id, worker="w")
+    # Whatever happens to the lease afterwards, a done item is not claimable again...
+    JobItem.objects.filter(pk=item_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs.items_claim(job.pk, worker="other") == []
+    # ...and a second item on the same conversation finds it changed since it was queued.
+    JobItem.objects.filter(pk=item_id).update(status=JobItem.Status.RUNNING, lease_owner="other")
+    assert jobs.item_run(item_id, worker="other")
+    item = JobItem.objects.get(pk=item_id)
+    assert item.status == JobItem.Status.SKIPPED and "changed after the job was queued" in item.reason
+    assert revisions_of(conversation) == 2
+
+
+def test_an_item_whose_worker_died_three_times_is_given_up():
+    broken(1)
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all())
+    JobItem.objects.filter(job=job).update(status=JobItem.Status.RUNNING, lease_owner="dead",
+                                           attempts=jobs.MAX_ATTEMPTS,
+                                           lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs.items_claim(job.pk, worker="w") == []
+    item = job.items.get()
+    assert item.status == JobItem.Status.FAILED and "gave up after 3 attempts" in item.reason
+
+
+# --- running ------------------------------------------------------------------------------------------
+
+
+def test_a_repair_job_adds_one_revision_per_broken_conversation_audited_with_the_job(admin_user):
+    conversations = broken(3) + ingest_uploads([healthy_body(9)], prefix="healthy")
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=admin_user,
+                          options={"reason": "stuck after the outage"})
+    assert jobs.job_work(job.pk) == 4
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE and job.finished_at is not None
+    progress = jobs.job_progress(job)
+    assert (progress.done, progress.changed, progress.failed, progress.skipped) == (4, 3, 0, 0)
+    for conversation in conversations[:3]:
+        conversation.refresh_from_db()
+        latest = conversation.latest_revision
+        assert latest.number == 2 and latest.author == admin_user
+        assert latest.reason.startswith("repaired for its own target: added a tool_result")
+        assert [m.role for m in latest.history.messages] == ["user", "assistant", "tool", "user"]
+        item = job.items.get(conversation=conversation)
+        assert item.produced_revision == latest
+    assert revisions_of(conversations[3]) == 1
+    repairs = AuditEvent.objects.filter(action="repair", detail__job=job.pk)
+    assert repairs.count() == 3 and {e.actor for e in repairs} == {admin_user}
+    assert {e.detail["reason"] for e in repairs} == {"stuck after the outage"}
+    assert job.report["by_rule"] and job.report["edits"] == 3
+
+
+def test_a_conversation_changed_after_the_job_was_queued_is_skipped_and_reported(repairer):
+    first, second = broken(2)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    from conversations.revisions import revision_add
+
+    revision_add(second, second.latest_revision.history, user=None, reason="someone else", expected=1,
+                 action="restore")
+    jobs.job_work(job.pk)
+
+    item = job.items.get(conversation=second)
+    assert item.status == JobItem.Status.SKIPPED
+    assert "changed after the job was queued" in item.reason
+    assert revisions_of(second) == 2 and revisions_of(first) == 2
+    assert list(jobs.job_problems(job)) == [item]
+
+
+def test_a_deleted_conversation_is_skipped(repairer):
+    first, second = broken(2)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    Conversation.objects.filter(pk=second.pk).update(deleted_at=timezone.now())
+    jobs.job_work(job.pk)
+    assert job.items.get(conversation=second).reason == "the conversation was deleted"
+
+
+def test_cancel_stops_the_job_between_two_items(repairer):
+    conversations = broken(4)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    claimed = jobs.items_claim(job.pk, worker="w", limit=4)
+    assert jobs.item_run(claimed[0], worker="w")
+
+    assert jobs.job_cancel(job, user=None)
+    assert jobs.item_run(claimed[1], worker="w") is False
+    assert jobs.job_work(job.pk) == 0
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert [revisions_of(c) for c in conversations] == [2, 1, 1, 1]
+    progress = jobs.job_progress(job)
+    assert (progress.done, progress.cancelled) == (1, 3)
+    assert jobs.job_cancel(job, user=None) is False  # already over
+    assert AuditEvent.objects.filter(action="job-cancel", detail__job=job.pk).exists()
+
+
+def test_the_watchdog_resumes_a_job_whose_worker_died(django_capture_on_commit_callbacks, repairer):
+    conversations = broken(3)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer, lease_seconds=30)
+    jobs.items_claim(job.pk, worker="dead", limit=2)
+    assert jobs.job_watch(job.pk) == "waiting"  # a live lease: somebody is on it
+
+    JobItem.objects.filter(job=job).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs.job_watch(job.pk) == "resumed"
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE
+    assert [revisions_of(c) for c in conversations] == [2, 2, 2]
+    assert jobs.job_watch(job.pk) == "finished"
+
+
+def test_starting_a_job_queues_its_runners_and_watchdog_after_commit(django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    broken(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = jobs.job_start(Job.Kind.DRY_RUN, Conversation.objects.all(), runners=3)
+    tasks = list(DBTaskResult.objects.order_by("task_path").values_list("task_path", "args_kwargs"))
+    # One item is one batch: a single runner, whatever was asked, and the watchdog.
+    assert tasks == [("conversations.tasks.job_run", {"args": [job.pk], "kwargs": {}}),
+                     ("conversations.tasks.job_watch", {"args": [job.pk], "kwargs": {}})]
+
+
+# --- the actions ---------------------------------------------------------------------------------------
+
+
+def test_the_dry_run_report_counts_changes_by_rule_with_sample_diffs():
+    broken(4)
+    ingest_uploads([healthy_body(7)], prefix="healthy")
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all(), options={"target": "anthropic"})
+    jobs.job_work(job.pk)
+
+    job.refresh_from_db()
+    report = job.report
+    assert report["counts"]["changed"] == 4 and report["counts"]["done"] == 5
+    assert report["by_rule"] == {"tool-result-missing": 4}
+    assert report["still_rejected_by_rule"] == {}
+    assert len(report["samples"]) == jobs.SAMPLES
+    sample = report["samples"][0]
+    assert sample["edits"][0].startswith("added a tool_result for call_0")
+    added = [h for h in sample["diff"]["hunks"] if h["b_index"] == 2]
+    assert added and any("The tool call was interrupted" in line["text"] for line in added[0]["lines"])
+    assert Revision.objects.count() == 5  # nothing written
+    assert not AuditEvent.objects.filter(action="repair").exists()
+
+
+def test_delete_soft_deletes_and_audits_each_conversation(admin_user):
+    conversations = broken(2)
+    job = jobs.job_create(Job.Kind.DELETE, Conversation.objects.all(), user=admin_user,
+                          options={"reason": "duplicates"})
+    jobs.job_work(job.pk)
+    assert Conversation.objects.live().count() == 0
+    assert Conversation.objects.count() == 2 and revisions_of(conversations[0]) == 1
+    events = AuditEvent.objects.filter(action="delete", detail__job=job.pk)
+    assert sorted(e.conversation_id for e in events) == [c.pk for c in conversations]
+    assert {e.detail["reason"] for e in events} == {"duplicates"}
+
+
+def test_export_is_a_zip_of_the_repaired_files_in_their_own_format():
+    first, second = broken(2)
+    job = jobs.job_create(Job.Kind.EXPORT, Conversation.objects.all())
+    jobs.job_work(job.pk)
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(jobs.export_stream(job))))
+    assert archive.namelist() == [f"{first.pk}-log-0.json", f"{second.pk}-log-1.json"]
+    body = json.loads(archive.read(f"{first.pk}-log-0.json"))
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "user"]
+    assert body["messages"][2]["tool_call_id"] == "call_0"
+    assert revisions_of(first) == 1  # an export stores nothing
+
+
+def test_write_back_replaces_the_file_atomically_and_keeps_a_backup(tmp_path, settings, repairer):
+    settings.WRITE_BACK_ROOTS = [tmp_path]
+    path = tmp_path / "stuck.json"
+    original = json.dumps(broken_body(1)).encode()
+    path.write_bytes(original)
+    conversation = Conversation.objects.get(pk=ingest_path(path).added[0])
+    job = jobs.job_create(Job.Kind.WRITE_BACK, Conversation.objects.all(), user=repairer)
+    jobs.job_work(job.pk)
+
+    item = job.items.get()
+    assert item.status == JobItem.Status.DONE, item.reason
+    written = json.loads(path.read_bytes())
+    assert [m["role"] for m in written["messages"]] == ["user", "assistant", "tool", "user"]
+    backups = list(tmp_path.glob("stuck.json.bak-*"))
+    assert [b.read_bytes() for b in backups] == [original]
+    assert item.outcome["written"]["path"] == str(path.resolve())
+    # Reading the file again finds nothing new: the source knows what it holds now.
+    assert ingest_path(path).status == "unchanged"
+    assert AuditEvent.objects.filter(action="write-back", detail__job=job.pk, conversation=conversation).exists()
+
+
+def test_write_back_outside_the_allowed_roots_fails_and_stores_no_revision(tmp_path, settings, repairer):
+    settings.WRITE_BACK_ROOTS = []
+    path = tmp_path / "stuck.json"
+    path.write_text(json.dumps(broken_body(1)))
+    conversation = Conversation.objects.get(pk=ingest_path(path).added[0])
+    job = jobs.job_create(Job.Kind.WRITE_BACK, Conversation.objects.all(), user=repairer)
+    jobs.job_work(job.pk)
+
+    item = job.items.get()
+    assert item.status == JobItem.Status.FAILED and "writing back is off" in item.reason
+    assert revisions_of(conversation) == 1  # the repair and the write are one step
+
+
+def test_write_back_skips_an_upload(repairer):
+    broken(1)
+    job = jobs.job_create(Job.Kind.WRITE_BACK, Conversation.objects.all(), user=repairer)
+    jobs.job_work(job.pk)
+    item = job.items.get()
+    assert item.status == JobItem.Status.SKIPPED and "export it instead" in item.reason
+
+
+def test_a_repair_job_whose_author_lost_the_repairer_role_repairs_nothing(repairer):
+    conversation, = broken(1)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    repairer.user_permissions.clear()
+    jobs.job_work(job.pk)
+    item = job.items.get()
+    assert item.status == JobItem.Status.FAILED and "need the repairer role" in item.reason
+    assert revisions_of(conversation) == 1
+
+
+def test_a_bad_conversation_fails_alone_with_its_reason(repairer):
+    first, second = broken(2)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
+    # A revision whose stored history cannot be read: the one thing a job cannot repair.
+    Revision.objects.filter(pk=second.latest_revision_id).update(chunks=["0" * 64])
+    jobs.job_work(job.pk)
+    progress = jobs.job_progress(job)
+    assert (progress.done, progress.failed) == (1, 1)
+    assert job.items.get(conversation=second).reason.startswith("internal error: KeyError")
