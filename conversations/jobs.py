@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import AuditEvent, Conversation, Job, JobItem, Source, Verdict
@@ -200,6 +200,7 @@ def job_watch(job_id: int) -> str:
     tasks.job_watch.using(run_after=(live or now + timedelta(seconds=job.lease_seconds)) + WATCH_SLACK).enqueue(job_id)
     if live is not None:
         return "waiting"
+    leases_reclaim(job_id)
     job_work(job_id, seconds=RUN_SECONDS)
     return "resumed"
 
@@ -211,8 +212,7 @@ def item_run(item_id: int, *, worker: str) -> bool:
         attempts=F("attempts") + 1)
     if not started:
         return False
-    item = JobItem.objects.select_related("job", "job__created_by", "conversation__source",
-                                          "expected_revision").get(pk=item_id)
+    item = _item_load(item_id)
     action = ACTIONS[item.job.kind]
     problem = _state_problem(item, item.conversation)
     if problem:
@@ -228,12 +228,14 @@ def item_run(item_id: int, *, worker: str) -> bool:
             locked = _item_lock(item_id, worker)
             if locked is None:
                 return False
-            conversation = (Conversation.objects.select_for_update(of=("self",))
-                            .select_related("source", "latest_revision").get(pk=item.conversation_id))
-            problem = _state_problem(item, conversation)
-            if problem:
-                _item_set(locked, JobItem.Status.SKIPPED, reason=problem)
-                return True
+            conversation = item.conversation
+            if action.writes:
+                conversation = (Conversation.objects.select_for_update(of=("self",))
+                                .select_related("source", "latest_revision").get(pk=item.conversation_id))
+                problem = _state_problem(item, conversation)
+                if problem:
+                    _item_set(locked, JobItem.Status.SKIPPED, reason=problem)
+                    return True
             locked.job = item.job
             locked.expected_revision = item.expected_revision
             action.apply(locked, conversation, prepared)
@@ -243,6 +245,17 @@ def item_run(item_id: int, *, worker: str) -> bool:
     except Exception as exc:
         return _item_close(item_id, worker, JobItem.Status.FAILED, reason=_reason(exc, item))
     return True
+
+
+def _item_load(item_id: int) -> JobItem:
+    """The item with what every action reads, in one query; `accepted_now`: its own target's
+    stored verdict accepts the revision under the current rules (see _needs_no_repair)."""
+    from conversations.checks import RULES_VERSION
+
+    accepted = Verdict.objects.filter(revision=OuterRef("expected_revision"), own_target=True, accepted=True,
+                                      rules_version=RULES_VERSION)
+    return (JobItem.objects.select_related("job", "job__created_by", "conversation__source", "expected_revision")
+            .annotate(accepted_now=Exists(accepted)).get(pk=item_id))
 
 
 class Skip(Exception):
@@ -408,20 +421,22 @@ def _samples(job: Job) -> list[dict]:
     from conversations.views.diffs import histories_diff
 
     samples = []
-    items = (JobItem.objects.filter(job=job, changed=True).select_related("conversation", "expected_revision")
-             .order_by("id")[:SAMPLES])
+    items = (JobItem.objects.filter(job=job, changed=True)
+             .select_related("conversation", "expected_revision", "produced_revision").order_by("id")[:SAMPLES])
     for item in items:
         if item.expected_revision is None or item.conversation is None:
             continue
         try:
-            result = repair_preview(item.expected_revision, job.options)
+            # What was written when the job wrote something; else what the repair would write.
+            after = (item.produced_revision.history if item.produced_revision
+                     else repair_preview(item.expected_revision, job.options).history)
         except Exception:  # a sample is an illustration: never a reason for the report to fail
             logger.exception("job %s: no sample diff for conversation %s", job.pk, item.conversation_id)
             continue
         samples.append({"conversation": item.conversation_id, "title": str(item.conversation),
                         "url": item.conversation.get_absolute_url(),
                         "edits": item.outcome.get("edits", []),
-                        "diff": histories_diff(item.expected_revision.history, result.history)})
+                        "diff": histories_diff(item.expected_revision.history, after)})
     return samples
 
 
@@ -452,15 +467,18 @@ def _batches(iterable: Iterable, size: int) -> Iterator[list]:
 # --- actions: what one item does, by job kind ------------------------------------------------------
 # Each action has prepare(item) -> value, run outside any transaction (reading and the pure
 # computation: the slow part, which must not hold locks), and apply(item, conversation, value),
-# run inside the item's transaction with the item and the conversation row-locked. apply sets
-# item.changed/outcome/produced_revision; it raises Skip for an item that is not a failure but
-# is not applied either. Kinds are looked up in ACTIONS (a registry, no if/elif on kinds).
+# run inside the item's transaction with the item row-locked (and the conversation too, for the
+# actions that write to it). apply sets item.changed/outcome/produced_revision; it raises Skip for
+# an item that is not a failure but is not applied either. Kinds are looked up in ACTIONS (a
+# registry, no if/elif on kinds).
 
 
 @dataclass(frozen=True)
 class Action:
     prepare: Callable[[JobItem], Any]
     apply: Callable[[JobItem, Conversation, Any], None]
+    # False for actions that change nothing but the item (dry-run, export): no conversation lock.
+    writes: bool = True
 
 
 def repair_preview(revision, options: dict):
@@ -476,13 +494,8 @@ def _needs_no_repair(item: JobItem) -> bool:
     """A conversation whose own target accepts its latest revision under the current rules needs
     no repair for that target: the stored verdict says so without checking again. (A bulk job over
     "everything matching a filter" is mostly such conversations.)"""
-    from conversations.checks import RULES_VERSION
-
     options = item.job.options
-    if options.get("target") or options.get("include_warnings"):
-        return False
-    return Verdict.objects.filter(revision_id=item.expected_revision_id, own_target=True, accepted=True,
-                                  rules_version=RULES_VERSION).exists()
+    return not options.get("target") and not options.get("include_warnings") and item.accepted_now
 
 
 def _outcome(result, options: dict) -> dict:
@@ -666,10 +679,10 @@ def _delete_apply(item: JobItem, conversation: Conversation, _prepared) -> None:
 
 ACTIONS: dict[str, Action] = {
     Job.Kind.RECHECK: Action(_recheck_prepare, _recheck_apply),
-    Job.Kind.DRY_RUN: Action(_preview_prepare, _dry_run_apply),
+    Job.Kind.DRY_RUN: Action(_preview_prepare, _dry_run_apply, writes=False),
     Job.Kind.REPAIR: Action(lambda item: not _needs_no_repair(item), _repair_apply),
     Job.Kind.WRITE_BACK: Action(_write_back_prepare, _write_back_apply),
-    Job.Kind.EXPORT: Action(_export_prepare, _export_apply),
+    Job.Kind.EXPORT: Action(_export_prepare, _export_apply, writes=False),
     Job.Kind.DELETE: Action(lambda item: None, _delete_apply),
 }
 # Kinds whose report counts rules and shows sample diffs.

@@ -155,7 +155,7 @@ def test_a_real_worker_runs_a_repair_job_to_the_end(site):
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_no_conversation_is_repaired_twice(site):
-    count = 150
+    count = 80
     load(site, count, turns=40)
     job = queue(site, "repair", lease=2, runners=1)
     first = site.worker()
@@ -187,7 +187,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_no_conversation_is_repaired_twi
 
 
 def test_cancel_stops_a_running_worker_between_items(site):
-    count = 150
+    count = 80
     load(site, count, turns=40)
     job = queue(site, "dry_run", lease=30)
     site.worker()

@@ -115,7 +115,7 @@ def test_a_route_is_repaired_for_each_deployment(tmp_path):
 def test_a_litellm_log_comes_out_as_the_openai_request(tmp_path):
     out = tmp_path / "request.json"
     status, _, _ = run(FIXTURES / "formats" / "litellm-standard-logging-failure.json", "--target", "anthropic",
-                       "--out", out)
+                       "--out", out, "--include-warnings")
     assert status == 0
     request = json.loads(out.read_text())
     assert "standard_logging_object" not in request and request["messages"] and request["max_tokens"]

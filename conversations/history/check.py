@@ -28,8 +28,26 @@ def check(history: History, *, target: Target | str, build_request: bool = True)
     such as tool-name sanitising or Gemini's signatures)."""
     if isinstance(target, str):
         target = resolve(target)
+    if sent_natively(history, target):
+        from .formats import anthropic
+
+        return check_body(history, anthropic.to_request(history), target=target)
     wire = build(history, target) if build_request else simulate(history, target)
     return judge(history, wire)
+
+
+# Formats whose clients build and send the Anthropic request themselves (Claude Code, anything
+# that logs a Messages request): litellm never sees it, and its silent repairs (tool results moved
+# first, ids rewritten, empty text replaced) never happen, so the body is judged as it is.
+NATIVE_ANTHROPIC_FORMATS = ("anthropic", "claude-code")
+
+
+def sent_natively(history: History, target: Target) -> bool:
+    """Whether `history` goes to `target` as its own Anthropic body rather than through litellm:
+    an Anthropic-format history sent straight to Anthropic or Bedrock InvokeModel (a deployment of
+    a litellm route, labelled otherwise, always goes through litellm)."""
+    return (history.format in NATIVE_ANTHROPIC_FORMATS and target.wire_format == "anthropic"
+            and target.label == target.name)
 
 
 def judge(history: History, wire: WireRequest) -> Verdict:

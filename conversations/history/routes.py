@@ -109,7 +109,7 @@ def route_deployments(config: dict, model_group: str) -> list[Deployment]:
     return route
 
 
-def deployment_target(deployment: Deployment, *, litellm_reads_model_info: bool = True) -> Target:
+def deployment_target(deployment: Deployment, *, litellm_reads_model_info: bool = False) -> Target:
     """The target a deployment sends to, with its model_info's capabilities laid over the
     model map's. A provider litellm names but we have no profile for is judged as OpenAI
     (most of litellm's providers speak OpenAI's API). litellm_reads_model_info=False judges the
@@ -127,8 +127,13 @@ def deployment_target(deployment: Deployment, *, litellm_reads_model_info: bool 
 
 
 def check_route(history: History, config: dict | str | Path, group: str, *,
-                build_request: bool = True, litellm_reads_model_info: bool = True) -> list[Verdict]:
-    """One verdict per deployment a call to `group` could reach, in the order they are tried."""
+                build_request: bool = True, litellm_reads_model_info: bool = False) -> list[Verdict]:
+    """One verdict per deployment a call to `group` could reach, in the order they are tried.
+
+    By default a deployment's model_info describes the account (supports_prompt_caching: false =
+    no explicit prompt caching) and the markers are judged as sent, as the seed's proxy sent them
+    (Feb 2025). litellm 1.110.2 reads that flag and drops the markers itself:
+    litellm_reads_model_info=True judges that newer behaviour (accepted, caching silently off)."""
     return [check(history, target=deployment_target(d, litellm_reads_model_info=litellm_reads_model_info),
                   build_request=build_request)
             for d in route_deployments(load_config(config), group)]

@@ -27,14 +27,25 @@ def _targets(request: HttpRequest) -> list[str]:
     return [t for t in dict.fromkeys(request.GET.getlist("target")) if t in known]
 
 
+def _kept(conversation: Conversation, revision: Revision, targets: list[str]) -> dict:
+    """The parameters a link to another window of the page keeps."""
+    keep: dict = {"rev": revision.number} if revision.pk != conversation.latest_revision_id else {}
+    if targets:
+        keep["target"] = targets
+    return keep
+
+
+def _page(conversation: Conversation, revision: Revision, *, start: int, targets: list[str]) -> dict:
+    return detail_dict(conversation, revision, start=start, targets=targets,
+                       revisions=list(conversation.revisions.select_related("author").order_by("-number")),
+                       link_params=_kept(conversation, revision, targets))
+
+
 def _page_context(request: HttpRequest, conversation: Conversation, revision: Revision, can_repair: bool,
                   *, start: int = 0, targets: list[str] | None = None, **extra) -> dict:
     targets = targets or []
-    keep = {"rev": revision.number} if revision.pk != conversation.latest_revision_id else {}
-    keep.update({"target": targets} if targets else {})
-    page = detail_dict(conversation, revision, start=start, targets=targets,
-                       revisions=list(conversation.revisions.select_related("author").order_by("-number")),
-                       link_params=keep)
+    keep = _kept(conversation, revision, targets)
+    page = _page(conversation, revision, start=start, targets=targets)
     # c and r: short names the template's partials use (they render without the page around them).
     return {"page": page, "c": page["conversation"], "r": page["revision"], "can_repair": can_repair,
             "params": keep, "route": None, "explained": None, **extra}
@@ -68,9 +79,7 @@ def conversation_json(request: HttpRequest, pk: int) -> JsonResponse:
     """The page's data as JSON: the same dict, the same parameters (rev, start, target)."""
     conversation, _ = conversation_for(request, pk)
     revision = revision_for(conversation, request.GET.get("rev"))
-    page = detail_dict(conversation, revision, start=int_param(request.GET.get("start")),
-                       targets=_targets(request),
-                       revisions=list(conversation.revisions.select_related("author").order_by("-number")))
+    page = _page(conversation, revision, start=int_param(request.GET.get("start")), targets=_targets(request))
     return JsonResponse(page, json_dumps_params={"ensure_ascii": False})
 
 

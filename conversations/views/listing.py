@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_safe
 from django_htmx.http import push_url
@@ -17,6 +18,7 @@ from conversations.history.formats import FORMAT_NAMES
 from conversations.models import Conversation, Finding, Source, Verdict
 from conversations.search import PAGE_SIZES, SORT_LABELS, VERDICTS, ListQuery, conversations_filter
 from conversations.views.common import render_page
+from conversations.templatetags.inspector import compact
 from conversations.views.verdicts import target_names
 
 CHOICES_SECONDS = 300
@@ -36,11 +38,12 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     page = CappedPaginator(rows, query.per, cap=COUNT_CAP + (query.page - 1) * query.per).get_page(query.page)
     conversations = list(page)
     badges = verdict_badges([c.latest_revision_id for c in conversations if c.latest_revision_id])
+    detail_prefix = reverse("conversations:detail", args=[0]).removesuffix("0/")
     context = {
         "query": query,
         "params": query.params(page=None),
         "page": page,
-        "rows": [{"conversation": c, "verdicts": badges.get(c.latest_revision_id, [])} for c in conversations],
+        "rows": [list_row(c, badges.get(c.latest_revision_id, []), detail_prefix) for c in conversations],
         "choices": list_choices(),
         "sorts": SORT_LABELS,
         "page_sizes": PAGE_SIZES,
@@ -81,15 +84,45 @@ class CappedPaginator(Paginator):
         return max(1, -(-self.shown_count // self.per_page))
 
 
+def list_row(c: Conversation, verdicts: list[dict], detail_prefix: str) -> dict:
+    """One row, formatted here rather than by template filters: a 100-row page spends its time
+    in the template engine, and plain values render several times faster. Long values are cut
+    by CSS (text-overflow), not here."""
+    return {
+        "conversation": c,
+        "id": c.pk,
+        "url": f"{detail_prefix}{c.pk}/",
+        "title": c.title or "(untitled)",
+        "format": c.format,
+        "external_id": c.external_id,
+        "provider": c.provider or "—",
+        "model": c.model or "model unknown",
+        "kind": c.source.kind,
+        "location": c.source.location,
+        "activity": f"{c.activity_at:%Y-%m-%d %H:%M}" if c.activity_at else "—",
+        "messages": f"{c.message_count:,}",
+        "tool_calls": f"{c.tool_call_count:,}",
+        "tokens": compact(c.token_count) if c.token_count else "—",
+        "tokens_title": f"{c.token_count:,} tokens reported by the log",
+        "verdicts": verdicts,
+    }
+
+
 def verdict_badges(revision_ids: list[int]) -> dict[int, list[dict]]:
-    """revision id -> its verdicts (own target first), in one query for the whole page."""
+    """revision id -> its badges (own target first), in one query for the whole page."""
     badges: dict[int, list[dict]] = {}
     verdicts = (Verdict.objects.filter(revision_id__in=revision_ids)
                 .order_by("revision_id", "-own_target", "target")
-                .values("revision_id", "target", "accepted", "warnings", "errors", "first_rule", "own_target"))
-    for v in verdicts:
-        status = "rejected" if not v["accepted"] else ("warnings" if v["warnings"] else "accepted")
-        badges.setdefault(v["revision_id"], []).append({**v, "status": status})
+                .values_list("revision_id", "target", "accepted", "errors", "warnings", "first_rule"))
+    for revision_id, target, accepted, errors, warnings, first_rule in verdicts:
+        status = "rejected" if not accepted else ("warnings" if warnings else "accepted")
+        counts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+        badges.setdefault(revision_id, []).append({
+            "target": target, "status": status,
+            # An accepted verdict names no rule: its first rule can only be an info finding.
+            "label": first_rule if first_rule and status != "accepted" else status,
+            "title": f"{target}: {status}" + (f", {', '.join(counts)}" if counts else ""),
+        })
     return badges
 
 

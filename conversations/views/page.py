@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
+from conversations.history.errors import HistoryError
 from conversations.history.model import Block, History, Message
 from conversations.models import Conversation, Revision
 from conversations.views.outline import Outline, anchor, outline_for
@@ -24,6 +25,8 @@ WINDOW = 50
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 INLINE_IMAGE_MAX = 2 * 1024 * 1024
 CHART_WIDTH, CHART_HEIGHT, CHART_POINTS = 600, 72, 300
+# Cache breakpoints a request may carry (Anthropic, and Bedrock's cache points): "n of 4".
+MAX_BREAKPOINTS = 4
 # When conversations.history.targets cannot say (no model, an unknown one). Anthropic's and
 # OpenAI's published windows for the model families seen in logs.
 CONTEXT_WINDOWS = (("claude", 200_000), ("gpt-4.1", 1_047_576), ("gpt-4o", 128_000),
@@ -74,7 +77,7 @@ def context_window(model: str | None) -> tuple[int | None, str]:
         from conversations.history.targets import target_for_model
 
         target = target_for_model(model, default=settings.DEFAULT_TARGET)
-    except Exception:  # an unknown model or a build without litellm: the small table below
+    except (ImportError, HistoryError):  # a build without litellm, a default that is no target
         target = None
     if target is not None and target.context_window:
         return target.context_window, f"{target.model} ({target.capability_source})"
@@ -120,7 +123,7 @@ def detail_dict(conversation: Conversation, revision: Revision, *, start: int = 
             "chart": chart(outline, window, [f["message_index"] for v in verdicts for f in v["findings"]
                                              if f["message_index"] is not None and f["severity"] == "error"]),
         },
-        "cache": {"markers": [m.__dict__ for m in outline.markers], "limit": 4},
+        "cache": {"markers": [m.to_dict() for m in outline.markers], "limit": MAX_BREAKPOINTS},
         "system": [_system_dict(part, k, outline) for k, part in enumerate(head.system)] if start == 0 else [],
         "tools": [{"name": t.name, "kind": t.kind, "description": t.description or ""} for t in head.tools],
         "window": {"start": start, "stop": stop, "total": total, "size": WINDOW,
@@ -244,7 +247,7 @@ def _marker_dict(marker) -> dict | None:
     if marker is None:
         return None
     return {"ordinal": marker.ordinal, "where": marker.where, "prefix_tokens": marker.prefix_tokens,
-            "ttl": marker.ttl, "over_limit": marker.ordinal > 4}
+            "ttl": marker.ttl, "over_limit": marker.ordinal > MAX_BREAKPOINTS}
 
 
 def _source_dict(ref, blocks: list[Block]) -> dict:

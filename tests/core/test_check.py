@@ -98,8 +98,9 @@ def test_a_finding_refuses_an_unknown_severity_or_fix():
 
 
 def test_errors_come_first_in_a_verdict():
-    verdict = check(seed("openhands-6852-cache-removed-still-failing.json"),
-                    target=resolve("anthropic", "anthropic/claude-3-5-sonnet-20241022"))
+    history = seed("openhands-6852-cache-removed-still-failing.json")
+    history.request["max_tokens"] = 100_000  # asked for explicitly: an error, not a risk
+    verdict = check(history, target=resolve("anthropic", "anthropic/claude-3-5-sonnet-20241022"))
     severities = [f.severity for f in verdict.findings]
     assert severities == sorted(severities, key=["error", "warning", "info"].index)
     assert severities[0] == "error"

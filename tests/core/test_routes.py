@@ -43,7 +43,7 @@ def test_the_seed_as_the_2025_proxy_sent_it_fails_on_bedrock_only_with_cache_mar
 
 @pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem)
 def test_litellm_1_110_drops_the_markers_for_that_deployment_and_bedrock_accepts(path):
-    bedrock = check_route(seed(path), SEED_CONFIG, GROUP)[0]
+    bedrock = check_route(seed(path), SEED_CONFIG, GROUP, litellm_reads_model_info=True)[0]
     assert bedrock.accepted
     dropped = [f for f in bedrock.findings if f.rule == "cache-markers-dropped"]
     assert bool(dropped) == ("proxy-vs-direct" not in path.name)

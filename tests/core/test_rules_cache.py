@@ -99,7 +99,8 @@ def test_cache_markers_reaching_an_account_without_caching_are_rejected():
 
 
 def test_litellm_drops_converse_cache_points_for_such_a_deployment_and_warns_instead():
-    verdict = check(seed("openhands-6852-cache-on-tool-message.json"), target=deployment_target(SEED_BEDROCK))
+    verdict = check(seed("openhands-6852-cache-on-tool-message.json"),
+                    target=deployment_target(SEED_BEDROCK, litellm_reads_model_info=True))
     assert verdict.accepted
     [finding] = [f for f in verdict.findings if f.rule == "cache-markers-dropped"]
     assert finding.severity == "warning" and "You do not have access to explicit prompt caching" in finding.explanation

@@ -191,7 +191,7 @@ def sniff(doc: Document) -> bool:
             return claimed  # a cut-off last line of the sample, or not JSONL at all
         if not isinstance(obj, dict):
             return False
-        if obj.get("type") not in RECORD_TYPES:
+        if not isinstance(obj.get("type"), str) or obj["type"] not in RECORD_TYPES:
             continue
         if ("uuid" in obj and "sessionId" in obj) or (obj["type"] == "summary" and "leafUuid" in obj):
             claimed = True

@@ -124,6 +124,8 @@ def parse_json(text: str, name: str, line: int | None = None) -> Any:
         where = line if line is not None else exc.lineno
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
         raise FormatError(f"{what}: {exc.msg} (column {exc.colno})", file=name, line=where) from None
+    except ValueError as exc:  # an integer literal longer than Python's int_max_str_digits
+        raise FormatError(f"invalid JSON: {exc}", file=name, line=line) from None
     return value
 
 

@@ -168,7 +168,11 @@ def dump_json(obj: Any, like: str | None = None) -> bytes:
         "indent": 2, "separators": (",", ": "), "ensure_ascii": False, "newline": True}
     text = json.dumps(obj, indent=style["indent"], separators=style["separators"],
                       ensure_ascii=style["ensure_ascii"])
-    return (text + ("\n" if style["newline"] else "")).encode("utf-8")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate read from a \ud800 escape: escape it again
+        data = json.dumps(obj, indent=style["indent"], separators=style["separators"]).encode("ascii")
+    return data + (b"\n" if style["newline"] else b"")
 
 
 def usage_from(raw: Any) -> Usage | None:
@@ -861,6 +865,8 @@ def _tool_choice_from_anthropic(choice: Any) -> Any:
     if not isinstance(choice, dict):
         return choice
     kind = choice.get("type")
+    if not isinstance(kind, str):
+        return choice
     if kind == "tool":
         return {"type": "function", "function": {"name": choice.get("name")}}
     return {"auto": "auto", "any": "required", "none": "none"}.get(kind, choice)

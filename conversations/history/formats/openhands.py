@@ -963,7 +963,11 @@ def _emit_trajectory(source: _Source, plan: _Plan) -> Document:
     out = json.dumps(value, indent=_indent(text), ensure_ascii=text.isascii())
     if text.endswith("\n"):
         out += "\n"
-    return Document(name=original.name, files={name: out.encode("utf-8")})
+    try:
+        data = out.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate read from a \ud800 escape: escape it again
+        data = (json.dumps(value, indent=_indent(text)) + ("\n" if text.endswith("\n") else "")).encode("ascii")
+    return Document(name=original.name, files={name: data})
 
 
 def _indent(text: str) -> int | str | None:

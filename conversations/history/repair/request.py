@@ -62,11 +62,19 @@ def shorten_tool_names(work: Work, findings: list[Finding]) -> None:
 
 @strategy("set-max-tokens")
 def set_max_tokens(work: Work, findings: list[Finding]) -> None:
-    """Pass max_tokens explicitly: the targets' smallest known maximum output, else 4096."""
+    """Pass max_tokens explicitly: the targets' smallest known maximum output, else 4096; an
+    explicit value above what a target allows is lowered to it."""
     request = work.history.request
-    if any(isinstance(request.get(k), int) for k in ("max_tokens", "max_completion_tokens")):
-        return
     known = [t.max_output_tokens for t in work.targets if t.max_output_tokens]
+    asked = next((k for k in ("max_tokens", "max_completion_tokens") if isinstance(request.get(k), int)), None)
+    if asked is not None:
+        if not known or request[asked] <= min(known):
+            return
+        value = min(known)
+        request[asked] = value
+        work.note("set-max-tokens", None, f"lowered {asked} from the request's value to {value}, the most "
+                                          "the model allows")
+        return
     value = min(known + [DEFAULT_MAX_TOKENS]) if known else DEFAULT_MAX_TOKENS
     request["max_tokens"] = value
     if work.history.format in REQUEST_FORMATS:

@@ -145,7 +145,9 @@ def bedrock_no_explicit_caching(ctx: Context) -> Iterator[Finding]:
     yield ctx.found("bedrock-no-explicit-caching", wire_index=None, message_index=None,
                     provider_error=NO_EXPLICIT_CACHING,
                     explanation=f"{ctx.target.label} has no explicit prompt caching, and the "
-                                f"request carries {n} cache markers.")
+                                f"request carries {n} cache markers. (A litellm that reads the "
+                                f"deployment's model_info, as 1.110.2 does, drops the markers and "
+                                f"caches nothing instead; the seed's proxy sent them and was refused.)")
 
 
 @rule("cache-markers-dropped", severity="warning", fix="remove-cache-markers")

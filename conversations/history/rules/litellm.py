@@ -55,6 +55,11 @@ def max_tokens_too_large(ctx: Context) -> Iterator[Finding]:
     passed = ctx.wire.params.get("max_tokens")
     why = ("The request sets no max_tokens, so litellm sends its default" if passed is None
            else "The request asks for")
+    # A log without request parameters (most agent logs) does not say what the client passes:
+    # litellm's default is only a risk then, not a certain rejection.
     yield ctx.found("max-tokens-too-large", wire_index=None, message_index=None,
+                    severity="error" if passed is not None else "warning",
                     provider_error=ctx.said(MAX_TOKENS.format(sent=sent, limit=limit, model=model)),
-                    explanation=f"{why} of {sent:,} output tokens; {model} allows {limit:,}.")
+                    explanation=f"{why} of {sent:,} output tokens; {model} allows {limit:,}."
+                                + ("" if passed is not None else " The log does not say which max_tokens the "
+                                   "client passes: if it passes none, this is what the provider answers."))

@@ -1,0 +1,616 @@
+"""Hostile logs: every reader, fed every fixture mutated (bytes flipped, cut at every kind of
+place, keys and lines deleted or doubled, every field given the wrong type, other encodings, NUL
+bytes, OpenHands event files with bad names) and pathological documents (nesting deeper than the
+parser goes, 10 MB strings, 200,000 tiny messages), ends in a correct history or a FormatError:
+never another exception, a hang or memory that grows without bound. A history that comes out can
+be written in every writable format (or the writer says FormatError).
+
+How long the property tests run is a hypothesis settings profile chosen by FUZZ_PROFILE:
+"ci" (default: a few hundred examples, well under a minute), "dev" (a few), "long" (thousands,
+for a night). `python tests/core/test_fuzz_readers.py [SECONDS]` runs the same property under
+atheris (coverage-guided, libFuzzer) for a bounded time instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":  # run as a script (the atheris run): the project root is not on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import codecs
+import json
+import os
+import subprocess
+import time
+import tracemalloc
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conversations.history import formats
+from conversations.history.errors import FormatError
+from conversations.history.formats import FORMAT_NAMES, Document, load_path
+from conversations.history.model import History
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+MUTATED_DIRS = ("formats", "seed", "samples")
+WRITABLE = tuple(name for name in FORMAT_NAMES if formats.module(name).WRITABLE)
+
+settings.register_profile("fuzz-ci", max_examples=150, deadline=timedelta(seconds=5), database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("fuzz-dev", settings.get_profile("fuzz-ci"), max_examples=20)
+settings.register_profile("fuzz-long", settings.get_profile("fuzz-ci"), max_examples=5000)
+FUZZ = settings.get_profile("fuzz-" + os.environ.get("FUZZ_PROFILE", "ci"))
+# Pathological documents are big: fewer of them, and no per-example deadline (their own tests
+# bound the time instead).
+FUZZ_FEW = settings(FUZZ, max_examples=max(5, FUZZ.max_examples // 10))
+
+
+# --- the property ------------------------------------------------------------------------------
+
+
+def copy_of(doc: Document) -> Document:
+    """A fresh Document (readers cache parse trees on the one they read)."""
+    return Document(name=doc.name, files=dict(doc.files), is_dir=doc.is_dir)
+
+
+def read_or_refuse(doc: Document, fmt: str | None) -> list[History] | None:
+    """The histories, or None for a FormatError; any other exception fails the test."""
+    try:
+        histories = formats.read(copy_of(doc), fmt)
+    except FormatError as exc:
+        assert str(exc).strip(), "a FormatError must say what is wrong"
+        return None
+    assert isinstance(histories, list) and all(isinstance(h, History) for h in histories)
+    return histories
+
+
+def assert_correct_history(history: History) -> None:
+    """What the rest of the product relies on: storable as JSON and read back the same."""
+    text = json.dumps(history.to_dict())
+    assert json.dumps(History.from_dict(json.loads(text)).to_dict()) == text
+    assert all(m.role in ("user", "assistant", "tool") for m in history.messages)
+
+
+def assert_writes_or_refuses(history: History, original: Document) -> None:
+    for fmt in WRITABLE:
+        # Into its own format on top of the original (write-back), else as a fresh document.
+        base = copy_of(original) if fmt == history.format else None
+        try:
+            written = formats.write(history, base, format=fmt)
+        except FormatError:
+            continue
+        assert isinstance(written, Document) and written.files
+        assert all(isinstance(data, bytes) for data in written.files.values())
+
+
+def assert_reads_cleanly(doc: Document) -> None:
+    """Detected and forced to every format name: histories or FormatError, and every history
+    out writes or refuses cleanly."""
+    for fmt in (None, *FORMAT_NAMES):
+        for history in read_or_refuse(doc, fmt) or ():
+            assert_correct_history(history)
+            assert_writes_or_refuses(history, doc)
+
+
+# --- the fixtures, and how they are mutated --------------------------------------------------------
+
+
+def fixture_documents() -> list[Document]:
+    """Every fixture file of the mutated folders (logs, and the .md/.yaml beside them: hostile
+    input too), and the OpenHands event directory as one document."""
+    docs = []
+    for folder in MUTATED_DIRS:
+        for path in sorted((FIXTURES / folder).rglob("*")):
+            if path.is_file() and "openhands-events" not in path.parts:
+                docs.append(load_path(path))
+    docs.append(load_path(FIXTURES / "formats" / "openhands-events"))
+    return docs
+
+
+DOCUMENTS = fixture_documents()
+EVENTS_DIR = next(d for d in DOCUMENTS if d.is_dir)
+
+# Values that are the wrong type for some field, wherever they land.
+WRONG_VALUES = (None, True, False, 0, -1, 2**63, 1.5, float("inf"), "", " ", "x", "<script>alert(1)</script>",
+                "\u0000", "\ud800", [], {}, [None], [[]], [{}], {"type": None}, {"role": []},
+                {"type": "text"}, {"type": "tool_use"}, {"type": "tool_result"}, "9" * 5000)
+# Where truncation cuts: every kind of place a reader may stop in the middle of.
+CUT_AFTER = (b"{", b"[", b'"', b":", b",", b"\n", b"\\", b"}", b"]", b"\xe2", b"\xc3")
+BAD_EVENT_NAMES = ("events/abc.json", "events/-1.json", "events/1.5.json", "events/01.json", "events/.json",
+                   "events/3", "events/sub/4.json", "events/ 4.json", "events/\u0663.json", "events/1e3.json",
+                   "events/99999999999999999999999999.json", "events/4.JSON", "events/4.json.bak",
+                   "event_cache/0-25.json", "metadata.json")
+ENCODINGS = ("latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig")
+
+
+def with_file(doc: Document, name: str, data: bytes | None) -> Document:
+    files = dict(doc.files)
+    if data is None:
+        files.pop(name, None)
+    else:
+        files[name] = data
+    return Document(name=doc.name, files=files, is_dir=doc.is_dir)
+
+
+def position(draw, data: bytes) -> int:
+    return draw(st.integers(0, max(len(data), 0)))
+
+
+def flip_bytes(draw, data: bytes) -> bytes:
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 8)) if out else 0):
+        out[draw(st.integers(0, len(out) - 1))] ^= draw(st.integers(1, 255))
+    return bytes(out)
+
+
+def truncate(draw, data: bytes) -> bytes:
+    marker = draw(st.sampled_from((None, *CUT_AFTER)))
+    if marker is None:
+        return data[:position(draw, data)]
+    places = [i for i in range(len(data)) if data.startswith(marker, i)]
+    if not places:
+        return data[:position(draw, data)]
+    at = draw(st.sampled_from(places))
+    # Right after the marker, or on it (a multi-byte character cut in its middle).
+    return data[:at + draw(st.integers(0, len(marker)))]
+
+
+def delete_span(draw, data: bytes) -> bytes:
+    start = position(draw, data)
+    return data[:start] + data[start + draw(st.integers(1, 400)):]
+
+
+def duplicate_span(draw, data: bytes) -> bytes:
+    start = position(draw, data)
+    return data[:start] + data[start:start + draw(st.integers(1, 400))] + data[start:]
+
+
+def insert_bytes(draw, data: bytes) -> bytes:
+    at = position(draw, data)
+    junk = draw(st.one_of(st.just(b"\x00"), st.just(b"\x00" * 64), st.binary(min_size=1, max_size=16),
+                          st.sampled_from((b"\xff\xfe", b"\xef\xbb\xbf", b"\r", b"\n\n", b"\x1b[2J"))))
+    return data[:at] + junk + data[at:]
+
+
+def reencode(draw, data: bytes) -> bytes:
+    """The same text in another encoding (with some non-ASCII in it, so it differs)."""
+    text = data.decode("utf-8", errors="replace")
+    at = draw(st.integers(0, len(text)))
+    text = text[:at] + draw(st.sampled_from(("é", "ünïcode", "✓", "😀", "日本"))) + text[at:]
+    return text.encode(draw(st.sampled_from(ENCODINGS)), errors="replace")
+
+
+def lines_mutated(draw, data: bytes) -> bytes:
+    """JSONL damage: a line deleted, doubled, moved, cut short, blanked, or garbage in between."""
+    lines = data.split(b"\n")
+    i = draw(st.integers(0, len(lines) - 1))
+    op = draw(st.sampled_from(("delete", "duplicate", "swap", "cut", "blank", "garbage", "crlf")))
+    if op == "delete":
+        del lines[i]
+    elif op == "duplicate":
+        lines.insert(i, lines[i])
+    elif op == "swap":
+        j = draw(st.integers(0, len(lines) - 1))
+        lines[i], lines[j] = lines[j], lines[i]
+    elif op == "cut":
+        lines[i] = lines[i][:draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
+    elif op == "blank":
+        lines.insert(i, draw(st.sampled_from((b"", b"   ", b"\t", b"\r"))))
+    elif op == "garbage":
+        lines.insert(i, draw(st.sampled_from((b"null", b"[]", b"42", b'"text"', b"{", b"}", b"{}", b"not json"))))
+    else:
+        return data.replace(b"\n", b"\r\n")
+    return b"\n".join(lines)
+
+
+BYTE_OPS = (flip_bytes, truncate, delete_span, duplicate_span, insert_bytes, reencode, lines_mutated)
+
+
+# JSON-level mutations: a path into the value, then one change there.
+DUPLICATE = "\u0001duplicate-key\u0001"
+
+
+def json_mutated(draw, value):
+    """The value with one change at a random place, and the raw JSON text to splice in for a
+    duplicated key (json.dumps cannot write one)."""
+    if isinstance(value, dict) and value and draw(st.integers(0, 3)):
+        key = draw(st.sampled_from(sorted(value)))
+        inner, splice = json_mutated(draw, value[key])
+        out = dict(value)
+        out[key] = inner
+        op = draw(st.sampled_from(("descend", "delete", "rename", "duplicate")))
+        if op == "delete":
+            del out[key]
+        elif op == "rename":
+            out[draw(st.sampled_from(("", key.upper(), key + " ", "_" + key)))] = out.pop(key)
+        elif op == "duplicate" and splice is None:
+            other = json.dumps(draw(st.sampled_from(WRONG_VALUES)))
+            splice = "{" + ",".join([json.dumps(key) + ":" + other] +
+                                    [json.dumps(k) + ":" + json.dumps(v) for k, v in value.items()]) + "}"
+            return DUPLICATE, splice
+        return out, splice
+    if isinstance(value, list) and value and draw(st.integers(0, 3)):
+        i = draw(st.integers(0, len(value) - 1))
+        inner, splice = json_mutated(draw, value[i])
+        out = list(value)
+        op = draw(st.sampled_from(("descend", "delete", "duplicate", "reverse")))
+        if op == "delete":
+            del out[i]
+        elif op == "duplicate":
+            out.insert(i, value[i])
+        elif op == "reverse":
+            out.reverse()
+        else:
+            out[i] = inner
+        return out, splice
+    op = draw(st.sampled_from(("wrong", "wrong", "nest", "string")))
+    if op == "wrong":
+        return draw(st.sampled_from(WRONG_VALUES)), None
+    if op == "nest":
+        depth = draw(st.sampled_from((2, 50, 900, 5000)))
+        wrapped = value
+        for _ in range(depth):
+            wrapped = [wrapped] if draw(st.booleans()) else {"a": wrapped}
+        return wrapped, None
+    return draw(st.text(max_size=40)), None
+
+
+def dumped(value, splice: str | None) -> bytes:
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):
+        text = "[" * 5000 + "]" * 5000
+    if splice is not None:
+        text = text.replace(json.dumps(DUPLICATE), splice, 1)
+    return text.encode("utf-8", errors="surrogatepass")
+
+
+def json_file_mutated(draw, data: bytes) -> bytes:
+    """One change inside the JSON of a file, or of one line of a JSONL file."""
+    lines = data.split(b"\n")
+    parsed = []
+    try:
+        parsed = [(0, json.loads(data))]
+    except ValueError:
+        for i, line in enumerate(lines):
+            try:
+                parsed.append((i, json.loads(line)))
+            except ValueError:
+                pass
+    if not parsed:
+        return flip_bytes(draw, data)
+    i, value = draw(st.sampled_from(parsed))
+    new = dumped(*json_mutated(draw, value))
+    if len(parsed) == 1 and i == 0 and len(lines) > 1 and not lines[0].strip().startswith(b"{\""):
+        return new
+    try:
+        json.loads(data)
+        return new
+    except ValueError:
+        lines[i] = new
+        return b"\n".join(lines)
+
+
+@st.composite
+def mutants(draw) -> Document:
+    """A fixture with one to three changes to one or more of its files."""
+    doc = draw(st.sampled_from(DOCUMENTS))
+    for _ in range(draw(st.integers(1, 3))):
+        name = draw(st.sampled_from(sorted(doc.files)))
+        data = doc.files[name]
+        if draw(st.booleans()):
+            new = json_file_mutated(draw, data)
+        else:
+            new = draw(st.sampled_from(BYTE_OPS))(draw, data)
+        doc = with_file(doc, name, new)
+    return doc
+
+
+@st.composite
+def event_directories(draw) -> Document:
+    """The OpenHands event directory with events renamed, removed, doubled or added under bad
+    names, junk files beside them, and its files mutated."""
+    doc = EVENTS_DIR
+    events = sorted(n for n in doc.files if n.startswith("events/"))
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(("rename", "remove", "double", "add", "mutate", "junk")))
+        name = draw(st.sampled_from(events))
+        if op == "rename":
+            bad = draw(st.one_of(st.sampled_from(BAD_EVENT_NAMES),
+                                 st.text(min_size=1, max_size=12).map(lambda s: f"events/{s}.json")))
+            doc = with_file(with_file(doc, name, None), bad, doc.files.get(name, b"{}"))
+        elif op == "remove":
+            doc = with_file(doc, name, None)
+        elif op == "double":
+            doc = with_file(doc, f"events/{draw(st.integers(0, 40))}.json", doc.files.get(name, b"{}"))
+        elif op == "add":
+            doc = with_file(doc, draw(st.sampled_from(BAD_EVENT_NAMES)),
+                            draw(st.sampled_from((b"", b"{}", b"[]", b"null", b"\x00", b'{"id": "x"}'))))
+        elif op == "mutate" and name in doc.files:
+            doc = with_file(doc, name, json_file_mutated(draw, doc.files[name]))
+        elif op == "junk":
+            doc = with_file(doc, draw(st.sampled_from(("events/README.md", "agent_state.pkl", "events/.DS_Store"))),
+                            b"\x80\x04junk")
+    return doc
+
+
+# --- the property on mutants -----------------------------------------------------------------------
+
+
+@FUZZ
+@given(mutants())
+def test_a_mutated_fixture_reads_into_histories_or_a_format_error(doc):
+    assert_reads_cleanly(doc)
+
+
+@FUZZ
+@given(event_directories())
+def test_an_event_directory_with_bad_names_reads_or_is_refused(doc):
+    assert_reads_cleanly(doc)
+
+
+@FUZZ
+@given(st.sampled_from(DOCUMENTS), st.data())
+def test_a_fixture_truncated_anywhere_reads_or_is_refused(doc, data):
+    if doc.is_dir:
+        name = data.draw(st.sampled_from(sorted(doc.files)))
+    else:
+        name = doc.single[0]
+    assert_reads_cleanly(with_file(doc, name, truncate(data.draw, doc.files[name])))
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_are_refused_or_read(data):
+    assert_reads_cleanly(Document.from_bytes("random.json", data))
+
+
+def test_every_unmutated_fixture_still_reads():
+    """The baseline the mutants start from: each log fixture reads as its detected format."""
+    logs = [d for d in DOCUMENTS if d.is_dir or d.single[0].endswith((".json", ".jsonl"))]
+    for doc in logs:
+        histories = formats.read(copy_of(doc))
+        assert histories, doc.name
+        for history in histories:
+            assert_correct_history(history)
+            assert_writes_or_refuses(history, doc)
+
+
+# --- pathological documents --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 100_000 + "]" * 100_000,
+    '{"model": "gpt-4o", "messages": [{"role": "user", "content": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}]}",
+    '{"model": "gpt-4o", "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", '
+    '"type": "function", "function": {"name": "f", "arguments": "' + "[" * 50_000 + "]" * 50_000 + '"}}]}]}',
+    '{"type":"user","uuid":"u1","sessionId":"s","message":{"role":"user","content":"hi"}}\n'
+    + '{"a":' * 50_000 + "1" + "}" * 50_000,
+], ids=["top-level", "message-content", "tool-arguments-string", "jsonl-line"])
+def test_json_nested_deeper_than_the_parser_goes_is_refused_or_read(text):
+    assert_reads_cleanly(Document.from_bytes("deep.json", text.encode()))
+
+
+def test_a_deep_openhands_event_is_refused_with_its_file_named():
+    deep = ('{"id": 3, "source": "user", "action": "message", "args": {"content": '
+            + "[" * 50_000 + "]" * 50_000 + "}}").encode()
+    doc = with_file(EVENTS_DIR, "events/3.json", deep)
+    assert_reads_cleanly(doc)
+    with pytest.raises(FormatError, match="nested too deeply"):
+        formats.read(copy_of(doc))
+
+
+def test_a_number_longer_than_python_parses_is_a_format_error():
+    with pytest.raises(FormatError, match="invalid JSON"):
+        formats.read(Document.from_bytes("long.json", b'{"messages": [], "model": ' + b"9" * 10_000 + b"}"))
+    assert_reads_cleanly(Document.from_bytes("long.json", b"9" * 10_000))
+
+
+def test_a_lone_surrogate_escape_reads_and_writes_back_escaped():
+    """JavaScript slices strings by UTF-16 unit, so logs can hold half a surrogate pair."""
+    doc = Document.from_bytes("half.json", b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "cut \\ud83d"}]}')
+    (history,) = formats.read(copy_of(doc))
+    assert history.messages[0].text == "cut \ud83d"
+    written = formats.write(history, copy_of(doc))
+    assert json.loads(written.single[1]) == json.loads(doc.single[1])
+    assert_reads_cleanly(doc)
+
+
+@pytest.mark.parametrize("data", [
+    b"", b" ", b"\n\n\n", b"\t \r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf  \n", b"\x00", b"\x00" * 1000,
+    codecs.BOM_UTF16_LE, codecs.BOM_UTF16_LE + b"{\x00", codecs.BOM_UTF16_BE + b"\x00{\x00", b"\xff" * 10,
+], ids=repr)
+def test_empty_blank_and_binary_files_are_format_errors(data):
+    for fmt in (None, *FORMAT_NAMES):
+        with pytest.raises(FormatError):
+            formats.read(Document.from_bytes("empty.json", data), fmt)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("fixture", ["formats/openai-request.json", "formats/claude-code-session.jsonl",
+                                     "samples/hostile-content.json"])
+def test_other_encodings_read_the_same_history_or_are_refused(fixture, encoding):
+    """UTF-16 with a BOM and UTF-8 with one are text we can read; latin-1, UTF-16 without a BOM
+    and UTF-32 are refused with a clear error, never misread."""
+    original = (FIXTURES / fixture).read_bytes()
+    text = original.decode("utf-8")
+    doc = Document.from_bytes(Path(fixture).name, text.encode(encoding, errors="strict"
+                                                              if encoding.startswith("utf") else "replace"))
+    assert_reads_cleanly(doc)
+    try:
+        histories = formats.read(copy_of(doc))
+    except FormatError:
+        assert encoding not in ("utf-16", "utf-8-sig") or not text.isascii(), f"{encoding} should read"
+        return
+    expected = formats.read(Document.from_bytes(Path(fixture).name, original))
+    assert [h.to_dict() for h in histories] == [h.to_dict() for h in expected]
+
+
+def test_nul_bytes_in_a_file_are_refused_with_the_line_named():
+    data = (FIXTURES / "formats/claude-code-session.jsonl").read_bytes().split(b"\n")
+    data[4] = data[4][:30] + b"\x00" + data[4][30:]
+    with pytest.raises(FormatError, match="NUL") as caught:
+        formats.read(Document.from_bytes("session.jsonl", b"\n".join(data)))
+    assert caught.value.line == 5
+
+
+# --- huge strings and very many messages --------------------------------------------------------
+
+
+def _cc_line(i: int, role: str, content, parent: str | None) -> dict:
+    return {"parentUuid": parent, "isSidechain": False, "type": role, "sessionId": "s-1",
+            "uuid": f"u-{i}", "timestamp": "2025-08-13T09:14:02.118Z",
+            "message": {"role": role, "content": content}}
+
+
+def generated(fmt: str, count: int, first_text: str = "hi") -> Document:
+    """A `fmt` document of `count` alternating user/assistant messages, the first one saying
+    `first_text`: the shape each reader expects, at any size."""
+    def text(i: int) -> str:
+        return first_text if i == 0 else ("q" if i % 2 == 0 else "a")
+
+    def role(i: int) -> str:
+        return "user" if i % 2 == 0 else "assistant"
+
+    if fmt in ("openai", "anthropic", "litellm-log"):
+        messages = [{"role": role(i), "content": text(i)} for i in range(count)]
+        if fmt == "anthropic":
+            messages[0]["content"] = [{"type": "text", "text": text(0)}]
+            body = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": "be brief", "messages": messages}
+        elif fmt == "openai":
+            body = {"model": "gpt-4o", "messages": messages}
+        else:
+            base = json.loads((FIXTURES / "formats/litellm-standard-logging-failure.json").read_bytes())
+            body = {**base, "messages": messages}
+        return Document.from_bytes(f"big-{fmt}.json", json.dumps(body).encode())
+    if fmt == "claude-code":
+        rows = [json.dumps(_cc_line(i, role(i), text(i) if role(i) == "user" else [{"type": "text", "text": text(i)}],
+                                    f"u-{i - 1}" if i else None)) for i in range(count)]
+        return Document.from_bytes("big.jsonl", ("\n".join(rows) + "\n").encode())
+    if fmt == "openhands":
+        events = [{"id": i, "timestamp": "2025-07-14T08:02:05", "source": "user" if i % 2 == 0 else "agent",
+                   "message": text(i), "action": "message", "args": {"content": text(i)}} for i in range(count)]
+        return Document.from_bytes("big-trajectory.json", json.dumps(events).encode())
+    raise AssertionError(fmt)
+
+
+READABLE = ("openai", "anthropic", "litellm-log", "claude-code", "openhands")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", READABLE)
+def test_a_10_mb_string_is_read_whole_and_written_back(fmt):
+    huge = "x" * 10_000_000
+    doc = generated(fmt, 4, first_text=huge)
+    assert formats.detect(copy_of(doc)) == fmt
+    (history,) = formats.read(copy_of(doc))
+    assert history.messages[0].text == huge
+    if fmt in WRITABLE:
+        written = formats.write(history, copy_of(doc))
+        assert huge in written.files[next(iter(written.files))].decode()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", READABLE)
+def test_200000_tiny_messages_read_in_bounded_time(fmt):
+    doc = generated(fmt, 200_000)
+    started = time.monotonic()
+    (history,) = formats.read(copy_of(doc))
+    elapsed = time.monotonic() - started
+    assert len(history.messages) == 200_000
+    assert elapsed < 60, f"{fmt}: {elapsed:.1f} s for 200,000 messages"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["openai", "claude-code"])
+def test_reading_a_50_mb_log_peaks_under_5_times_its_size(fmt):
+    """A 50 MB log of realistic turns (tool calls with their results): what reading allocates
+    on top of the bytes themselves stays under five times their size."""
+    target = 50 * 1024 * 1024
+    turns = 3 * (target // 5000)
+    if fmt == "openai":
+        messages = []
+        for i in range(0, turns, 3):
+            messages += [{"role": "user", "content": "word " * 200},
+                         {"role": "assistant", "content": None, "tool_calls": [{
+                             "id": f"call_{i}", "type": "function",
+                             "function": {"name": "bash", "arguments": json.dumps({"command": "ls " * 50})}}]},
+                         {"role": "tool", "tool_call_id": f"call_{i}", "content": "out " * 300}]
+        data = json.dumps({"model": "gpt-4o", "messages": messages}).encode()
+        del messages
+    else:
+        rows, parent = [], None
+        for i in range(0, turns, 3):
+            use = {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash", "input": {"command": "ls " * 50}}
+            result = {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "out " * 300}
+            for k, (role, content) in enumerate((("user", "word " * 200), ("assistant", [use]), ("user", [result]))):
+                rows.append(json.dumps(_cc_line(i + k, role, content, parent)))
+                parent = f"u-{i + k}"
+        data = ("\n".join(rows) + "\n").encode()
+        del rows
+    assert len(data) > 40 * 1024 * 1024
+    doc = Document.from_bytes(f"big.{'jsonl' if fmt == 'claude-code' else 'json'}", data)
+    tracemalloc.start()
+    try:
+        (history,) = formats.read(doc)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(history.messages) >= turns - 3
+    assert peak < 5 * len(data), f"peak {peak / len(data):.1f}x the {len(data) / 1e6:.0f} MB read"
+
+
+# --- a bounded atheris run ----------------------------------------------------------------------
+
+
+def atheris_one_input(data: bytes) -> None:
+    """libFuzzer's entry point: the first byte picks a fixture to splice into (or none), the rest
+    is the input, as one file or as an OpenHands event."""
+    if not data:
+        return
+    choice, body = data[0], data[1:]
+    if choice % 4 == 0:
+        doc = Document.from_bytes("input.json", body)
+    elif choice % 4 == 1:
+        doc = with_file(EVENTS_DIR, "events/3.json", body)
+    else:
+        base = DOCUMENTS[choice % len(DOCUMENTS)]
+        name = sorted(base.files)[0]
+        old = base.files[name]
+        cut = int.from_bytes(body[:2] or b"\0", "little") % (len(old) + 1)
+        doc = with_file(base, name, old[:cut] + body[2:] + old[cut + len(body[2:]):])
+    assert_reads_cleanly(doc)
+
+
+def run_atheris(seconds: int) -> None:
+    import atheris
+
+    atheris.instrument_all()  # the core is imported already: instrument it in place
+    corpus = Path(os.environ.get("FUZZ_CORPUS", "/tmp/inspector-fuzz-corpus"))
+    corpus.mkdir(parents=True, exist_ok=True)
+    for doc in DOCUMENTS:
+        if not doc.is_dir:
+            (corpus / (Path(doc.name).name + ".seed")).write_bytes(b"\0" + doc.single[1])
+    atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-max_len=65536", "-rss_limit_mb=4096",
+                   str(corpus)], atheris_one_input)
+    atheris.Fuzz()
+
+
+@pytest.mark.slow
+def test_a_short_atheris_run_finds_no_crash(tmp_path):
+    pytest.importorskip("atheris")
+    seconds = int(os.environ.get("FUZZ_ATHERIS_SECONDS", "20"))
+    done = subprocess.run([sys.executable, __file__, str(seconds)], cwd=Path(__file__).parents[2],
+                          env={**os.environ, "FUZZ_CORPUS": str(tmp_path / "corpus")},
+                          capture_output=True, text=True, timeout=seconds + 120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Done" in done.stderr, done.stderr[-2000:]
+
+
+if __name__ == "__main__":
+    run_atheris(int(sys.argv[1]) if len(sys.argv) > 1 else 60)
