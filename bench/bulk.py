@@ -186,7 +186,12 @@ def timed(kind: str, workers: int, log: Path) -> dict:
     finally:
         workers_stop(processes)
     items = JobItem.objects.filter(job=job)
-    per_worker = sorted((n for _, n in items.values_list("lease_owner").annotate(n=Count("id"))), reverse=True)
+    # lease_owner is host:pid:run; a worker process runs several one-minute tasks on a job.
+    by_process: dict[str, int] = {}
+    for owner, n in items.values_list("lease_owner").annotate(n=Count("id")):
+        process = ":".join(owner.split(":")[:2])
+        by_process[process] = by_process.get(process, 0) + n
+    per_worker = sorted(by_process.values(), reverse=True)
     return {
         "kind": kind, "workers": workers, "total": job.total, "seconds": elapsed, "rate": job.total / elapsed,
         "per_worker": per_worker, "statuses": dict(items.values_list("status").annotate(n=Count("id"))),

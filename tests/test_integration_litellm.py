@@ -4,6 +4,7 @@ error; the callback delivers that failure to a live inspector; the guard repairs
 before the call is spent; with the inspector down, the platform's calls are unaffected."""
 
 import asyncio
+import copy
 import json
 import os
 import socket
@@ -33,6 +34,16 @@ CLAUDE = "anthropic/claude-sonnet-4-5"
 def fake():
     with FakeProvider() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def model_map():
+    """A Router writes its deployments into litellm's global model map (max_tokens and friends):
+    give the next tests the map as it was."""
+    saved = copy.deepcopy(litellm.model_cost)
+    yield
+    litellm.model_cost.clear()
+    litellm.model_cost.update(saved)
 
 
 @pytest.fixture

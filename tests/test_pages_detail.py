@@ -9,7 +9,7 @@ import yaml
 
 from conversations import checks
 from conversations.ingest import ingest_path
-from conversations.models import Conversation, Finding, Verdict
+from conversations.models import Conversation
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.django_db

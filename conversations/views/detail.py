@@ -41,7 +41,7 @@ def _page(conversation: Conversation, revision: Revision, *, start: int, targets
                        link_params=_kept(conversation, revision, targets))
 
 
-def _page_context(request: HttpRequest, conversation: Conversation, revision: Revision, can_repair: bool,
+def _page_context(conversation: Conversation, revision: Revision, can_repair: bool,
                   *, start: int = 0, targets: list[str] | None = None, **extra) -> dict:
     targets = targets or []
     keep = _kept(conversation, revision, targets)
@@ -57,7 +57,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     revision = revision_for(conversation, request.GET.get("rev"))
     if request.GET.get("at", "") != "":
         return _jump(request, conversation, revision)
-    context = _page_context(request, conversation, revision, can_repair,
+    context = _page_context(conversation, revision, can_repair,
                             start=int_param(request.GET.get("start")), targets=_targets(request))
     # htmx asks for the region it swaps: the whole page body (target picker) or the next turns.
     partial = "page" if request.htmx and request.htmx.target == "page" else "turns"
@@ -68,9 +68,10 @@ def _jump(request: HttpRequest, conversation: Conversation, revision: Revision) 
     """`?at=N`: the window holding message N, scrolled to it (the fragment does the scrolling,
     with or without JavaScript)."""
     at = min(int_param(request.GET.get("at")), max(revision.message_count - 1, 0))
-    params = {k: v for k, v in request.GET.lists() if k in ("rev", "target")}
-    params["start"] = [str(at - at % WINDOW)] if at >= WINDOW else []
-    query = urlencode({k: v for k, v in params.items() if v}, doseq=True)
+    params = _kept(conversation, revision, _targets(request))
+    if at >= WINDOW:
+        params["start"] = at - at % WINDOW
+    query = urlencode(params, doseq=True)
     return redirect(f"{conversation.get_absolute_url()}{'?' + query if query else ''}#m{at}")
 
 
@@ -102,7 +103,7 @@ def route_check(request: HttpRequest, pk: int) -> HttpResponse:
             route["verdicts"] = [verdict_dict(v) for v in checks.route_verdicts(revision, _config(config), group)]
         except RouteError as exc:
             route["error"] = str(exc)
-    context = _page_context(request, conversation, revision, can_repair, route=route)
+    context = _page_context(conversation, revision, can_repair, route=route)
     return render_page(request, "conversations/detail.html", context, "route",
                        status=400 if route["error"] else 200)
 
@@ -136,6 +137,6 @@ def error_explain(request: HttpRequest, pk: int) -> HttpResponse:
         explained["problem"] = "Error explanations are not available in this build (conversations.checks is missing)."
     else:
         explained["result"] = checks.explain_error(revision, text)
-    context = _page_context(request, conversation, revision, can_repair, explained=explained)
+    context = _page_context(conversation, revision, can_repair, explained=explained)
     return render_page(request, "conversations/detail.html", context, "explain",
                        status=400 if explained["problem"] else 200)

@@ -30,4 +30,15 @@
     var target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
     if (target && target.classList.contains("tool")) flash(target);
   });
+
+  // htmx 2 swaps no 4xx/5xx response by default. These statuses come with the region to show
+  // in place: a form the server refused (400), a conflict with another person's change (409), a
+  // provider's refusal of a resumed call (502). Anything else (403, 500) stays unswapped.
+  var EXPLAINED = { 400: true, 409: true, 502: true };
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (EXPLAINED[event.detail.xhr.status]) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();

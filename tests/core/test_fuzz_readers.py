@@ -22,6 +22,7 @@ if __name__ == "__main__":  # run as a script (the atheris run): the project roo
 import codecs
 import json
 import os
+import re
 import subprocess
 import time
 import tracemalloc
@@ -40,7 +41,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MUTATED_DIRS = ("formats", "seed", "samples")
 WRITABLE = tuple(name for name in FORMAT_NAMES if formats.module(name).WRITABLE)
 
-settings.register_profile("fuzz-ci", max_examples=150, deadline=timedelta(seconds=5), database=None,
+settings.register_profile("fuzz-ci", max_examples=400, deadline=timedelta(seconds=5), database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("fuzz-dev", settings.get_profile("fuzz-ci"), max_examples=20)
 settings.register_profile("fuzz-long", settings.get_profile("fuzz-ci"), max_examples=5000)
@@ -73,7 +74,8 @@ def assert_correct_history(history: History) -> None:
     """What the rest of the product relies on: storable as JSON and read back the same."""
     text = json.dumps(history.to_dict())
     assert json.dumps(History.from_dict(json.loads(text)).to_dict()) == text
-    assert all(m.role in ("user", "assistant", "tool") for m in history.messages)
+    # Any role string is kept as read (a rule, not the reader, says a provider rejects it).
+    assert all(isinstance(m.role, str) for m in history.messages)
 
 
 def assert_writes_or_refuses(history: History, original: Document) -> None:
@@ -212,12 +214,12 @@ BYTE_OPS = (flip_bytes, truncate, delete_span, duplicate_span, insert_bytes, ree
 
 
 # JSON-level mutations: a path into the value, then one change there.
-DUPLICATE = "\u0001duplicate-key\u0001"
+SPLICE = "\u0001splice\u0001"
 
 
 def json_mutated(draw, value):
-    """The value with one change at a random place, and the raw JSON text to splice in for a
-    duplicated key (json.dumps cannot write one)."""
+    """The value with one change at a random place, and the raw JSON text to splice in where
+    SPLICE is (json.dumps cannot write a duplicated key, nor nest deeper than its own limit)."""
     if isinstance(value, dict) and value and draw(st.integers(0, 3)):
         key = draw(st.sampled_from(sorted(value)))
         inner, splice = json_mutated(draw, value[key])
@@ -232,7 +234,7 @@ def json_mutated(draw, value):
             other = json.dumps(draw(st.sampled_from(WRONG_VALUES)))
             splice = "{" + ",".join([json.dumps(key) + ":" + other] +
                                     [json.dumps(k) + ":" + json.dumps(v) for k, v in value.items()]) + "}"
-            return DUPLICATE, splice
+            return SPLICE, splice
         return out, splice
     if isinstance(value, list) and value and draw(st.integers(0, 3)):
         i = draw(st.integers(0, len(value) - 1))
@@ -252,48 +254,40 @@ def json_mutated(draw, value):
     if op == "wrong":
         return draw(st.sampled_from(WRONG_VALUES)), None
     if op == "nest":
+        # Written as text: json.dumps itself stops at its recursion limit.
         depth = draw(st.sampled_from((2, 50, 900, 5000)))
-        wrapped = value
-        for _ in range(depth):
-            wrapped = [wrapped] if draw(st.booleans()) else {"a": wrapped}
-        return wrapped, None
+        opening, closing = draw(st.sampled_from((("[", "]"), ('{"a": ', "}"), ('[{"content": ', "}]"))))
+        return SPLICE, opening * depth + dumped(value, None).decode() + closing * depth
     return draw(st.text(max_size=40)), None
 
 
 def dumped(value, splice: str | None) -> bytes:
-    try:
-        text = json.dumps(value)
-    except (RecursionError, ValueError):
-        text = "[" * 5000 + "]" * 5000
+    text = json.dumps(value)
     if splice is not None:
-        text = text.replace(json.dumps(DUPLICATE), splice, 1)
+        text = text.replace(json.dumps(SPLICE), splice, 1)
     return text.encode("utf-8", errors="surrogatepass")
 
 
 def json_file_mutated(draw, data: bytes) -> bytes:
     """One change inside the JSON of a file, or of one line of a JSONL file."""
+    try:
+        whole = json.loads(data)
+    except (ValueError, RecursionError):
+        pass
+    else:
+        return dumped(*json_mutated(draw, whole))
     lines = data.split(b"\n")
-    parsed = []
-    try:
-        parsed = [(0, json.loads(data))]
-    except ValueError:
-        for i, line in enumerate(lines):
-            try:
-                parsed.append((i, json.loads(line)))
-            except ValueError:
-                pass
-    if not parsed:
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append((i, json.loads(line)))
+        except (ValueError, RecursionError):
+            pass
+    if not rows:
         return flip_bytes(draw, data)
-    i, value = draw(st.sampled_from(parsed))
-    new = dumped(*json_mutated(draw, value))
-    if len(parsed) == 1 and i == 0 and len(lines) > 1 and not lines[0].strip().startswith(b"{\""):
-        return new
-    try:
-        json.loads(data)
-        return new
-    except ValueError:
-        lines[i] = new
-        return b"\n".join(lines)
+    i, value = draw(st.sampled_from(rows))
+    lines[i] = dumped(*json_mutated(draw, value))
+    return b"\n".join(lines)
 
 
 @st.composite
@@ -434,20 +428,21 @@ def test_empty_blank_and_binary_files_are_format_errors(data):
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("fixture", ["formats/openai-request.json", "formats/claude-code-session.jsonl",
                                      "samples/hostile-content.json"])
-def test_other_encodings_read_the_same_history_or_are_refused(fixture, encoding):
-    """UTF-16 with a BOM and UTF-8 with one are text we can read; latin-1, UTF-16 without a BOM
-    and UTF-32 are refused with a clear error, never misread."""
-    original = (FIXTURES / fixture).read_bytes()
-    text = original.decode("utf-8")
-    doc = Document.from_bytes(Path(fixture).name, text.encode(encoding, errors="strict"
-                                                              if encoding.startswith("utf") else "replace"))
-    assert_reads_cleanly(doc)
+def test_other_encodings_are_read_for_what_they_say_or_refused(fixture, encoding):
+    """UTF-16 with a BOM and UTF-8 with one are text we read; latin-1, UTF-16 without a BOM and
+    UTF-32 are refused with a clear error. Whatever is read is what the bytes mean: never a
+    history misread from a wrong guess at the encoding."""
+    text = re.sub(r'"content": ?"', lambda m: m[0] + "caf\u00e9 \u2713 ", (FIXTURES / fixture).read_text("utf-8"),
+                  count=1)
+    data = text.encode(encoding, errors="replace")
+    assert_reads_cleanly(Document.from_bytes(Path(fixture).name, data))
     try:
-        histories = formats.read(copy_of(doc))
+        histories = formats.read(Document.from_bytes(Path(fixture).name, data))
     except FormatError:
-        assert encoding not in ("utf-16", "utf-8-sig") or not text.isascii(), f"{encoding} should read"
+        assert encoding not in ("utf-16", "utf-8-sig"), f"{encoding} with a BOM should read"
         return
-    expected = formats.read(Document.from_bytes(Path(fixture).name, original))
+    meant = data.decode(encoding).encode("utf-8")
+    expected = formats.read(Document.from_bytes(Path(fixture).name, meant))
     assert [h.to_dict() for h in histories] == [h.to_dict() for h in expected]
 
 
@@ -597,7 +592,7 @@ def run_atheris(seconds: int) -> None:
         if not doc.is_dir:
             (corpus / (Path(doc.name).name + ".seed")).write_bytes(b"\0" + doc.single[1])
     atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-max_len=65536", "-rss_limit_mb=4096",
-                   str(corpus)], atheris_one_input)
+                   f"-artifact_prefix={corpus.parent}/", str(corpus)], atheris_one_input)
     atheris.Fuzz()
 
 
