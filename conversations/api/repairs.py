@@ -1,6 +1,7 @@
 """POST /api/conversations/<id>/repair: repair the latest revision for a target, or for every
 deployment of a litellm route; a dry run answers with the edits and the verdicts before and
-after and stores nothing, otherwise the repaired history becomes a new revision."""
+after and stores nothing, otherwise the repaired history becomes a new revision (through
+conversations.repairs, as the pages and the bulk jobs do)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -15,10 +17,10 @@ from conversations.api.auth import ApiError, require_repairer
 from conversations.api.http import json_body, json_response
 from conversations.api.views import conversation_or_404
 from conversations.history.errors import HistoryError
-from conversations.history.repair import RepairResult, repair
+from conversations.history.repair import RepairResult
 from conversations.history.routes import load_config, route_deployments
 from conversations.history.targets import TARGET_NAMES
-from conversations.revisions import Conflict, revision_add
+from conversations.repairs import Conflict, repair_apply, repair_preview
 
 # A repair request is a target name or a pasted router config: small.
 BODY_MAX = 1024 * 1024
@@ -28,14 +30,10 @@ KEYS = {"target", "route", "dry_run", "include_warnings", "revision"}
 @dataclass
 class RepairAsk:
     target: str | None
-    route: tuple[dict, str] | None
+    route: tuple[str, str] | None  # (config YAML text, model group), checked
     dry_run: bool
     include_warnings: bool
     expected: int | None
-
-    @property
-    def label(self) -> str:
-        return f"route {self.route[1]}" if self.route else (self.target or "its own target")
 
 
 def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
@@ -45,25 +43,25 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
     latest = conversation.latest_revision
     if latest is None:
         raise ApiError(409, f"conversation {pk} has no revision to repair")
-    if ask.expected is not None and ask.expected != latest.number:
-        raise ApiError(409, f"conversation {pk} changed since revision {ask.expected}: the latest is "
-                            f"{latest.number}. Nothing was written; read it again and retry.", revision=latest.number)
+    expected = ask.expected or latest.number
+    options = {"target": ask.target, "config_text": ask.route[0] if ask.route else None,
+               "model_group": ask.route[1] if ask.route else None, "include_warnings": ask.include_warnings}
     try:
-        result = repair(latest.history, target=ask.target, route=ask.route, include_warnings=ask.include_warnings)
-    except HistoryError as exc:
-        raise ApiError(400, str(exc)) from None
-    body = repair_dict(result, dry_run=ask.dry_run, revision=latest.number)
-    if ask.dry_run or not result.changed:
-        return json_response(body)
-    try:
-        # TODO(lead): through conversations.repairs.repair_apply once it lands; this is the same
-        # write (revisions.revision_add, which it wraps), audited as a repair.
-        revision = revision_add(conversation, result.history, user=request.user, reason=f"repaired for {ask.label} (API)",
-                                expected=latest.number, action="repair",
-                                detail={"via": "api", "for": ask.label, "edits": [e.to_dict() for e in result.edits]})
+        if ask.dry_run:
+            if expected != latest.number:
+                raise Conflict(conversation, expected, latest)
+            revision, result = None, repair_preview(latest, **options)
+        else:
+            revision, result = repair_apply(conversation, user=request.user, expected=expected, **options)
     except Conflict as exc:
         raise ApiError(409, str(exc), revision=exc.latest.number if exc.latest else None) from None
-    body["revision"] = revision.number
+    except PermissionDenied as exc:
+        raise ApiError(403, str(exc)) from None
+    except HistoryError as exc:
+        raise ApiError(400, str(exc)) from None
+    body = repair_dict(result, dry_run=ask.dry_run, revision=revision.number if revision else latest.number)
+    if revision is None:
+        return json_response(body)
     body["url"] = request.build_absolute_uri(reverse("api:revision", args=[pk, revision.number]))
     return json_response(body, status=201, Location=body["url"])
 
@@ -86,13 +84,13 @@ def repair_ask(body: dict) -> RepairAsk:
                      include_warnings=_flag(body, "include_warnings"), expected=expected)
 
 
-def _route(value: Any) -> tuple[dict, str]:
+def _route(value: Any) -> tuple[str, str]:
     if not isinstance(value, dict) or not isinstance(value.get("config"), str) \
             or not isinstance(value.get("model_group"), str):
         raise ApiError(400, "route: expected {\"config\": <litellm config, YAML text>, \"model_group\": <name>}")
     try:
-        # Parsed here, and handed on as a dict: routes.load_config also reads paths, which an API
-        # client must not be able to point at the server's files.
+        # Parsed here first: routes.load_config also reads a path, and an API client must not
+        # point it at the server's files. Only a YAML mapping goes on.
         config = yaml.safe_load(value["config"])
     except yaml.YAMLError as exc:
         raise ApiError(400, f"route.config: not YAML: {exc}") from None
@@ -102,7 +100,7 @@ def _route(value: Any) -> tuple[dict, str]:
         route_deployments(load_config(config), value["model_group"])
     except HistoryError as exc:
         raise ApiError(400, f"route: {exc}") from None
-    return config, value["model_group"]
+    return value["config"], value["model_group"]
 
 
 def _flag(body: dict, key: str) -> bool:

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 
 from conversations.models import Conversation, Revision
+from conversations.repairs import can_repair
 
 
 def conversation_for(request: HttpRequest, pk: int) -> tuple[Conversation, bool]:
@@ -15,7 +16,7 @@ def conversation_for(request: HttpRequest, pk: int) -> tuple[Conversation, bool]
     which the middleware already asked for."""
     conversation = get_object_or_404(
         Conversation.objects.live().select_related("source", "latest_revision", "latest_revision__author"), pk=pk)
-    return conversation, request.user.has_perm("conversations.repair_conversation")
+    return conversation, can_repair(request.user)
 
 
 def revision_for(conversation: Conversation, number: str | None) -> Revision:

@@ -22,7 +22,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from conversations import repairs
 from conversations.history.errors import HistoryError
+from conversations.history.repair import RepairResult
 from conversations.history.routes import RouteError
+from conversations.history.targets import provider_of
 from conversations.models import Conversation, Revision
 from conversations.resume import ResumeError
 from conversations.revisions import Conflict, revision_restore
@@ -146,11 +148,23 @@ def writable(conversation: Conversation) -> bool:
     return repairs._writable(conversation)  # noqa: SLF001 - see the report: to be made public
 
 
+def resume_model(model: str | None) -> str:
+    """The model the resume form proposes: the conversation's own, named so litellm can route it
+    (a bare retired name like `claude-3-5-sonnet-20241022` is no longer in litellm's model map and
+    is refused as "LLM Provider NOT provided"; `anthropic/claude-3-5-sonnet-20241022` routes)."""
+    model = (model or "").removeprefix("litellm_proxy/")
+    if not model or "/" in model:
+        return model
+    provider, bare = provider_of(model)
+    return f"{provider}/{bare}" if provider else model
+
+
 def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk, **extra) -> dict:
     latest = conversation.latest_revision
     context = {
         "c": conversation_dict(conversation), "r": revision_dict(latest), "can_repair": can_repair,
         "ask": ask, "targets": target_names(), "writable": writable(conversation),
+        "resume_model": resume_model(conversation.model),
         "preview": None, "problem": None, "conflict": None, "resume": None, "restore": None, **extra,
     }
     if context["restore"] is None and context["problem"] is None:
@@ -196,7 +210,9 @@ def _apply(request: HttpRequest, conversation: Conversation) -> HttpResponse:
     repairs.require_repairer(request.user)
     ask = ask_from(request.POST, route=True)
     expected = expected_from(request.POST)
-    problem = ask.problem() or (None if expected else "The form did not say which revision it repairs: reload the page.")
+    problem = ask.problem()
+    if problem is None and expected is None:
+        problem = "The form did not say which revision it repairs: reload the page."
     if problem is None:
         try:
             revision, result = repairs.repair_apply(conversation, user=request.user, expected=expected,
@@ -221,12 +237,13 @@ def _apply(request: HttpRequest, conversation: Conversation) -> HttpResponse:
     return _done(request, url)
 
 
-def applied_message(revision: Revision, ask: RepairAsk, result) -> str:
+def applied_message(revision: Revision, ask: RepairAsk, result: RepairResult) -> str:
     edits = [e.description for e in result.edits]
     listed = "; ".join(edits[:EDITS_LISTED_MAX])
     if len(edits) > EDITS_LISTED_MAX:
         listed += f"; and {len(edits) - EDITS_LISTED_MAX} more (see the diff with revision {revision.number - 1})"
-    outcome = "accepted now" if result.accepted else f"still rejected: {len(result.remaining())} finding(s) no repair covers"
+    outcome = ("accepted now" if result.accepted
+               else f"still rejected: {len(result.remaining())} finding(s) no repair covers")
     return (f"Repaired for {ask.label} as revision {revision.number} ({outcome}). "
             f"{len(edits)} edit{'s' if len(edits) != 1 else ''}: {listed}.")
 
@@ -251,7 +268,8 @@ def revision_writeback(request: HttpRequest, pk: int, number: int) -> HttpRespon
     repairs.require_repairer(request.user)
     revision = get_object_or_404(conversation.revisions, number=number)
     if revision.pk != conversation.latest_revision_id:
-        messages.error(request, f"Revision {number} is not the latest (revision {conversation.latest_revision.number} is): "
+        latest = conversation.latest_revision.number
+        messages.error(request, f"Revision {number} is not the latest (revision {latest} is): "
                                 "restore it first, then write it back.")
     else:
         _write_back(request, conversation, revision)
@@ -333,8 +351,9 @@ def conversation_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
         return render_page(request, "conversations/repair.html", context, "resume", status=status)
     reply_at = revision.message_count - 1
     messages.success(request, f"The model replied: its answer is message #{reply_at} of revision {revision.number}.")
-    if getattr(revision, "writeback_error", None):
-        messages.error(request, f"Revision {revision.number} is stored but was not written back: {revision.writeback_error}")
+    refused = getattr(revision, "writeback_error", None)  # set by conversation_resume when the append failed
+    if refused:
+        messages.error(request, f"Revision {revision.number} is stored but was not written back: {refused}")
     elif writable(conversation):
         messages.success(request, f"Revision {revision.number} written back to {conversation.source.location}.")
     return _done(request, f"{conversation.get_absolute_url()}?at={reply_at}")

@@ -15,7 +15,37 @@ from typing import Any
 from ..errors import FormatError
 
 # json.loads recurses once per nesting level and stops at the interpreter's recursion limit with
-# a RecursionError, which we turn into a clear error. Agent logs nest a few dozen levels at most.
+# a RecursionError, which we turn into a clear error. A value that parses can still be too deep for
+# what comes after (copy.deepcopy takes three frames a level), so readers refuse anything deeper
+# than MAX_DEPTH. Agent logs nest a few dozen levels at most.
+MAX_DEPTH = 200
+
+
+class TooDeep(ValueError):
+    """A JSON value nested deeper than MAX_DEPTH (a ValueError, like any JSON that is refused)."""
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads, refusing values nested deeper than MAX_DEPTH with TooDeep."""
+    value = json.loads(text)
+    if too_deep(value):
+        raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value` nests more than `limit` containers deep: one level at a time, without
+    recursion (a few percent of the parse time)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        deeper: list = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            deeper.extend([c for c in children if isinstance(c, (dict, list))])
+        level = deeper
+    return bool(level)
 
 
 @dataclass
@@ -116,9 +146,9 @@ def parse_json(text: str, name: str, line: int | None = None) -> Any:
     if "\x00" in text:
         raise FormatError("contains NUL bytes: not a JSON log", file=name, line=line)
     try:
-        value = json.loads(text)
-    except RecursionError:
-        raise FormatError("JSON nested too deeply (deeper than this reader's recursion limit)",
+        value = loads(text)
+    except (RecursionError, TooDeep):
+        raise FormatError(f"JSON nested too deeply (deeper than {MAX_DEPTH} levels)",
                           file=name, line=line) from None
     except json.JSONDecodeError as exc:
         where = line if line is not None else exc.lineno

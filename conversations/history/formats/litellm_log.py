@@ -19,7 +19,7 @@ from typing import Any, Iterator
 from ..errors import FormatError
 from ..model import Block, History, Message, SourceRef, Usage
 from . import openai
-from .document import Document
+from .document import Document, loads
 
 NAME = "litellm-log"
 WRITABLE = False
@@ -122,9 +122,9 @@ def _json_field(obj: dict, key: str, prefix: str, file: str, line: int | None) -
     value = obj.get(key)
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
-        except ValueError:
-            raise FormatError(f"{key} is a string that is not valid JSON", file=file, line=line,
+            return loads(value)
+        except (ValueError, RecursionError):
+            raise FormatError(f"{key} is a string that is not valid JSON (or nested too deeply)", file=file, line=line,
                               path=f"{prefix}.{key}") from None
     return value
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import FormatError
 from ..model import Block, CacheControl, History, Message, SourceRef, SystemPart, Tool, Usage
-from .document import Document
+from .document import Document, loads
 
 NAME = "openai"
 WRITABLE = True
@@ -464,7 +464,7 @@ def _read_tool_call(call: Any, here: str, at: Where) -> Block:
 def parse_arguments(arguments: str) -> Any:
     """The parsed arguments string, or None when it is not valid JSON (a rule reports it)."""
     try:
-        return json.loads(arguments)
+        return loads(arguments)
     except (ValueError, RecursionError):
         return None
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import FormatError
 from ..model import Block, History, Message, SourceRef, SystemPart, Tool, Usage
-from .document import Document
+from .document import Document, loads
 
 NAME = "openhands"
 WRITABLE = True
@@ -503,7 +503,7 @@ def _tool_use(call: dict, ref: SourceRef) -> Block:
     arguments = function.get("arguments")
     if isinstance(arguments, str):
         try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
+            parsed = loads(arguments) if arguments.strip() else {}
         except (ValueError, RecursionError):
             parsed = None  # kept as written in `arguments`, for the checker to name
         return Block.tool_use(call["id"], function["name"], parsed, arguments=arguments, source=ref)
