@@ -38,10 +38,12 @@ def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = Fals
     Verdict.objects.filter(revision=revision, target=verdict.target).delete()
     Finding.objects.filter(revision=revision, target=verdict.target).delete()
     errors = [f for f in verdict.findings if f.severity == "error"]
+    warnings = [f for f in verdict.findings if f.severity == "warning"]
+    # The badge names the first rule that matters: the first error, else the first warning.
+    first = (errors or warnings or [None])[0]
     row = Verdict.objects.create(
         revision=revision, target=verdict.target, provider=verdict.provider, accepted=verdict.accepted,
-        errors=len(errors), warnings=sum(f.severity == "warning" for f in verdict.findings),
-        first_rule=(errors or verdict.findings or [None])[0].rule if verdict.findings else "",
+        errors=len(errors), warnings=len(warnings), first_rule=first.rule if first else "",
         own_target=own, rules_version=RULES_VERSION)
     Finding.objects.bulk_create(
         Finding(revision=revision, target=verdict.target, provider=verdict.provider, rule=f.rule,
@@ -57,20 +59,22 @@ def revision_verdicts(revision: Revision, target_names: list[str] | None = None)
     """Stored verdicts for the given targets (None: the conversation's own), checking the ones
     missing or stale. Raises targets.UnknownTarget for a name that is not a target."""
     own = target_names is None
-    history = revision.history
     if own:
-        target_names = [own_target(history).label]
-    wanted = [targets.resolve(name) if name in TARGETS else None for name in target_names]
-    for name, target in zip(target_names, wanted):
-        if target is None and not own:
+        # The own verdict was stored at ingest: find it without decoding the history.
+        row = revision.verdicts.filter(own_target=True, rules_version=RULES_VERSION).first()
+        if row is not None:
+            return [row]
+        history = revision.history
+        return [verdicts_store(revision, core.check(history, target=own_target(history)), own=True)]
+    for name in target_names:
+        if name not in TARGETS:
             raise targets.UnknownTarget(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}")
     stored = {v.target: v for v in revision.verdicts.filter(target__in=target_names, rules_version=RULES_VERSION)}
     result = []
     for name in target_names:
         row = stored.get(name)
         if row is None:
-            target = own_target(history) if own else targets.resolve(name)
-            row = verdicts_store(revision, core.check(history, target=target), own=own)
+            row = verdicts_store(revision, core.check(revision.history, target=targets.resolve(name)))
         result.append(row)
     return result
 

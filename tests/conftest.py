@@ -44,3 +44,10 @@ def fixture_copy(tmp_path):
             shutil.copyfile(source, target)
         return target
     return copy
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API leaves an event loop in the main thread for the
+    rest of the session, which breaks any later test that calls asyncio.run."""
+    browser = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: browser in item.path.parents)

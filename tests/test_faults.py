@@ -524,11 +524,12 @@ def assert_every_conversation_whole(site: Site) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not _is_postgres(), reason="pg_terminate_backend needs PostgreSQL; SQLite has no "
                                                "connection to cut")
-def test_the_database_connection_cut_during_an_ingest_loses_nothing_and_a_rerun_completes_it(site):
-    count = 300
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_database_connection_cut_during_an_ingest_loses_nothing_and_a_rerun_completes_it(site, jobs):
+    count = 250
     folder = site.tmp / "logs"
     many_logs(folder, count)
-    ingest = subprocess.Popen([PYTHON, "manage.py", "ingest", str(folder), "--json", "--jobs", "1"], cwd=ROOT,
+    ingest = subprocess.Popen([PYTHON, "manage.py", "ingest", str(folder), "--json", "--jobs", jobs], cwd=ROOT,
                               env=site.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -547,11 +548,18 @@ def test_the_database_connection_cut_during_an_ingest_loses_nothing_and_a_rerun_
     stored = site.sql("SELECT COUNT(*) FROM conversations_conversation")[0][0]
     assert 0 < stored < count, "the cut came too late: give the ingest more files"
     assert ingest.returncode != 0, "an ingest that lost its database must not exit 0"
-    assert "terminating connection" in stderr or "connection" in stderr.lower(), stderr[-2000:]
+    assert "terminating connection due to administrator command" in stderr, stderr[-2000:]
     assert_every_conversation_whole(site)
 
-    again = site.manage("ingest", str(folder), "--json", "--jobs", "1")
+    again = site.manage("ingest", str(folder), "--json", "--jobs", jobs)
     summary = json.loads(again.stdout)
     assert summary["failed"] == [] and summary["ingested"] + summary["unchanged"] == count
     assert site.sql("SELECT COUNT(*) FROM conversations_conversation")[0][0] == count
     assert_every_conversation_whole(site)
+
+    # What the person sees: today a Django traceback ending in psycopg's words (the cause is
+    # there, but buried). Once the command catches DatabaseError this turns into a pass.
+    if "Traceback" in stderr:
+        pytest.xfail("manage.py ingest shows a raw traceback when the database connection is cut, "
+                     "not a one-line message saying to run it again")
+    assert "again" in stderr

@@ -44,7 +44,8 @@ class Deployment:
 
 
 def load_config(source: str | Path | dict) -> dict:
-    """A config from a dict, a path, or YAML text."""
+    """A config from a dict, a Path, or YAML text. A str is always YAML text, never a file name:
+    configs pasted into a page or an API call must not be able to name a file on the server."""
     if isinstance(source, dict):
         config = source
     else:
@@ -62,9 +63,7 @@ def load_config(source: str | Path | dict) -> dict:
 
 
 def _is_path(source: str | Path) -> bool:
-    if isinstance(source, Path):
-        return True
-    return "\n" not in source and len(source) < 4096 and Path(source).exists()
+    return isinstance(source, Path)
 
 
 def deployments(config: dict) -> list[Deployment]:

@@ -197,9 +197,8 @@ def _without_gc_pauses(build):
 
 def revision_message_dicts(revision) -> list[dict]:
     """Every message of a revision in its stored form, without building Message objects."""
-    from conversations.models import _chunks_load
 
-    return [m for chunk in _chunks_load(revision.chunks) for m in chunk]
+    return revision.message_dicts()
 
 
 def anchor(kind: str, tool_id: str | None) -> str:
