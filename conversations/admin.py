@@ -6,10 +6,10 @@ Django's "select all N"), each a confirmation page first and then a background j
 (conversations.jobs) whose page shows live progress:
 
     re-check                 conversations.change_conversation
-    dry-run repair           conversations.repair_conversation   (changes nothing: a report)
-    repair                   conversations.repair_conversation
-    repair and write back    conversations.repair_conversation
-    export repaired files    conversations.repair_conversation
+    dry-run repair           the repairer role (conversations.repairs.can_repair: the repair
+    repair                     permission, or staff), as on the pages and in the API
+    repair and write back
+    export repaired files
     delete (soft)            conversations.delete_conversation
 
 Django's own delete_selected is removed: it would delete rows for good, past the audit log and
@@ -257,7 +257,10 @@ class ConversationAdmin(admin.ModelAdmin):
         return request.user.has_perm("conversations.change_conversation")
 
     def has_repair_permission(self, request) -> bool:
-        return request.user.has_perm("conversations.repair_conversation")
+        # The one repairer rule of pages, API and domain (conversations.repairs.can_repair).
+        from conversations.repairs import can_repair
+
+        return can_repair(request.user)
 
     def has_soft_delete_permission(self, request) -> bool:
         return request.user.has_perm("conversations.delete_conversation")

@@ -22,7 +22,7 @@ from conversations.revisions import Conflict, revision_add
 
 REPAIR_PERMISSION = "conversations.repair_conversation"
 
-__all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "repair_preview", "repair_apply",
+__all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "source_writable", "repair_preview", "repair_apply",
            "writeback_apply", "original_document", "download_document", "conversation_resume"]
 
 
@@ -41,7 +41,7 @@ def _route(config_text: str | None, model_group: str | None):
     return (config_text, model_group) if config_text and model_group else None
 
 
-def repair_preview(revision: Revision, *, target: str | None = None, config_text: str | None = None,
+def repair_preview(revision: Revision, *, target: str | None = None, config_text: str | dict | None = None,
                    model_group: str | None = None, include_warnings: bool = False) -> RepairResult:
     """What a repair would change and the verdicts after it; stores nothing."""
     route = _route(config_text, model_group)
@@ -54,7 +54,7 @@ def repair_preview(revision: Revision, *, target: str | None = None, config_text
 
 
 def repair_apply(conversation: Conversation, *, user, expected: int, target: str | None = None,
-                 config_text: str | None = None, model_group: str | None = None,
+                 config_text: str | dict | None = None, model_group: str | None = None,
                  include_warnings: bool = False) -> tuple[Revision | None, RepairResult]:
     """Repair the latest revision and store the result as a new revision (None when nothing needed
     changing). Raises Conflict when the latest revision is no longer `expected`."""
@@ -175,6 +175,11 @@ def conversation_resume(conversation: Conversation, *, user, expected: int, cont
     model = (model or conversation.model or "").removeprefix("litellm_proxy/")
     if not model:
         raise ResumeError("the conversation has no model: choose one to resume with")
+    if "/" not in model:
+        # litellm needs the provider for models its map no longer knows (claude-3-5-sonnet-20241022).
+        from conversations.history.targets import target_for_model
+
+        model = target_for_model(model, default=settings.DEFAULT_TARGET).model
     try:
         result = resume(latest.history, model=model, continuation=continuation or None,
                         api_base=settings.RESUME_API_BASE or None, api_key=settings.RESUME_API_KEY or None,
@@ -186,7 +191,7 @@ def conversation_resume(conversation: Conversation, *, user, expected: int, cont
     revision = revision_add(conversation, result.history_with_reply, user=user, expected=expected,
                             action="resume", reason=f"resumed with {model}",
                             detail={"model": model, "continuation": continuation[:2000]})
-    if _writable(conversation):
+    if source_writable(conversation):
         # The reply is stored whatever happens next; a refused append is reported, not fatal.
         from conversations.writeback import WriteBackError
 
@@ -199,7 +204,8 @@ def conversation_resume(conversation: Conversation, *, user, expected: int, cont
     return revision
 
 
-def _writable(conversation: Conversation) -> bool:
+def source_writable(conversation: Conversation) -> bool:
+    """Whether the conversation's source can be written back (a path under WRITE_BACK_ROOTS)."""
     from conversations.writeback import WriteBackError, allowed_path
 
     source = conversation.source

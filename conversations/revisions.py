@@ -69,6 +69,9 @@ def _store_own_verdict(revision: Revision) -> None:
 
 def revision_restore(conversation: Conversation, number: int, *, user, expected: int) -> Revision:
     """Make an earlier revision's history the latest again (as a new revision: nothing is lost)."""
+    from conversations.repairs import require_repairer
+
+    require_repairer(user)
     old = conversation.revisions.get(number=number)
     return revision_add(conversation, old.history, user=user, reason=f"restored revision {number}",
                         expected=expected, action="restore", detail={"restored": number})

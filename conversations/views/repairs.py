@@ -145,7 +145,7 @@ def preview_dict(revision: Revision, ask: RepairAsk) -> dict:
 def writable(conversation: Conversation) -> bool:
     """Whether "Repair and write back" can be offered: a path source under WRITE_BACK_ROOTS,
     in a format that is rewritten (the same test conversation_resume applies)."""
-    return repairs._writable(conversation)  # noqa: SLF001 - see the report: to be made public
+    return repairs.source_writable(conversation)
 
 
 def resume_model(model: str | None) -> str:
