@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Two pytest workers: the machines here (and CI) have two cores.
+TEST_WORKERS ?= 2
 SAMPLES := tests/fixtures/seed tests/fixtures/formats tests/fixtures/samples
 
 .PHONY: run test serve worker lint bench clean
@@ -33,7 +35,7 @@ run: $(VENV)/.installed var/secret_key
 
 test: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/ingest.py
