@@ -35,7 +35,10 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """The environment of notes/production.md: DEBUG unset, a long random key, the public host
     name, HTTPS enforced (redirect, HSTS, secure cookies) behind a proxy that sets
     X-Forwarded-Proto."""
-    env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "SECRET_KEY")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests' conftest for their live server; a
+    # production process never has it (and check --deploy rightly warns about it).
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update({
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": HOST,

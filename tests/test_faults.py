@@ -34,7 +34,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
 from conversations import repairs
 from conversations.history import formats
@@ -228,6 +227,10 @@ def test_a_session_write_back_killed_leaves_the_old_session_or_the_new_one_whole
     if now == old:
         result = write_back(session, new_doc, expected_hash=expected, roots=[logs])
         assert tree(session) == new and tree(result.backup) == old
+    else:
+        with pytest.raises(ChangedOnDisk):
+            write_back(session, new_doc, expected_hash=expected, roots=[logs])
+        assert tree(session) == new
 
 
 # --- the disk full while writing back --------------------------------------------------------------
@@ -287,9 +290,11 @@ def test_a_full_disk_fails_the_write_back_cleanly_and_a_retry_after_freeing_spac
         real_write = os.write
 
         def no_space(fd, data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if len(data) > 100:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
 
-        monkeypatch.setattr(os, "write", lambda fd, data: no_space(fd, data) if len(data) > 100 else real_write(fd, data))
+        monkeypatch.setattr(os, "write", no_space)
     with pytest.raises(WriteBackError, match="No space left on device") as failed:
         write_back(target, new_doc, expected_hash=expected, roots=[logs])
     assert "unchanged" in str(failed.value) and str(target) in str(failed.value)
@@ -548,7 +553,10 @@ def test_the_database_connection_cut_during_an_ingest_loses_nothing_and_a_rerun_
     stored = site.sql("SELECT COUNT(*) FROM conversations_conversation")[0][0]
     assert 0 < stored < count, "the cut came too late: give the ingest more files"
     assert ingest.returncode != 0, "an ingest that lost its database must not exit 0"
-    assert "terminating connection due to administrator command" in stderr, stderr[-2000:]
+    # Which of the two texts psycopg reports depends on whether the server's goodbye arrived
+    # before the next query: both mean the backend was terminated under us.
+    assert ("terminating connection due to administrator command" in stderr
+            or "server closed the connection unexpectedly" in stderr), stderr[-2000:]
     assert_every_conversation_whole(site)
 
     again = site.manage("ingest", str(folder), "--json", "--jobs", jobs)

@@ -6,8 +6,8 @@ never another exception, a hang or memory that grows without bound. A history th
 be written in every writable format (or the writer says FormatError).
 
 How long the property tests run is a hypothesis settings profile chosen by FUZZ_PROFILE:
-"ci" (default: a few hundred examples, well under a minute), "dev" (a few), "long" (thousands,
-for a night). `python tests/core/test_fuzz_readers.py [SECONDS]` runs the same property under
+"ci" (the default: 400 examples a test, a few seconds in all), "dev" (20) or "long" (5,000 a
+test, a few minutes). `python tests/core/test_fuzz_readers.py [SECONDS]` runs the same property under
 atheris (coverage-guided, libFuzzer) for a bounded time instead.
 """
 
@@ -54,9 +54,6 @@ settings.register_profile("fuzz-ci", max_examples=400, deadline=timedelta(second
 settings.register_profile("fuzz-dev", settings.get_profile("fuzz-ci"), max_examples=20)
 settings.register_profile("fuzz-long", settings.get_profile("fuzz-ci"), max_examples=5000)
 FUZZ = settings.get_profile("fuzz-" + os.environ.get("FUZZ_PROFILE", "ci"))
-# Pathological documents are big: fewer of them, and no per-example deadline (their own tests
-# bound the time instead).
-FUZZ_FEW = settings(FUZZ, max_examples=max(5, FUZZ.max_examples // 10))
 
 
 # --- the property ------------------------------------------------------------------------------
@@ -275,7 +272,7 @@ def dumped(value, splice: str | None) -> bytes:
     text = json.dumps(value)
     if splice is not None:
         text = text.replace(json.dumps(SPLICE), splice, 1)
-    return text.encode("utf-8", errors="surrogatepass")
+    return text.encode()
 
 
 def json_file_mutated(draw, data: bytes) -> bytes:
@@ -388,16 +385,30 @@ def test_every_unmutated_fixture_still_reads():
 # --- pathological documents --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 100_000 + "]" * 100_000,
-    '{"model": "gpt-4o", "messages": [{"role": "user", "content": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}]}",
-    '{"model": "gpt-4o", "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", '
-    '"type": "function", "function": {"name": "f", "arguments": "' + "[" * 50_000 + "]" * 50_000 + '"}}]}]}',
-    '{"type":"user","uuid":"u1","sessionId":"s","message":{"role":"user","content":"hi"}}\n'
-    + '{"a":' * 50_000 + "1" + "}" * 50_000,
-], ids=["top-level", "message-content", "tool-arguments-string", "jsonl-line"])
-def test_json_nested_deeper_than_the_parser_goes_is_refused_or_read(text):
-    assert_reads_cleanly(Document.from_bytes("deep.json", text.encode()))
+@pytest.mark.parametrize("text, line", [
+    ("[" * 100_000 + "]" * 100_000, None),
+    ('{"model": "gpt-4o", "messages": [{"role": "user", "content": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000
+     + "}]}", None),
+    ('{"type":"user","uuid":"u1","sessionId":"s","message":{"role":"user","content":"hi"}}\n'
+     + '{"a":' * 50_000 + "1" + "}" * 50_000, 2),
+], ids=["top-level", "message-content", "jsonl-line"])
+def test_json_nested_deeper_than_the_parser_goes_is_refused_by_name(text, line):
+    doc = Document.from_bytes("deep.json", text.encode())
+    assert_reads_cleanly(doc)
+    with pytest.raises(FormatError, match="nested too deeply") as refused:
+        formats.read(copy_of(doc))
+    assert refused.value.file == "deep.json" and refused.value.line == line
+
+
+def test_tool_arguments_nested_deeper_than_the_parser_goes_are_kept_as_written():
+    arguments = "[" * 50_000 + "]" * 50_000
+    text = ('{"model": "gpt-4o", "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", '
+            '"type": "function", "function": {"name": "f", "arguments": "' + arguments + '"}}]}]}')
+    doc = Document.from_bytes("deep.json", text.encode())
+    assert_reads_cleanly(doc)
+    (history,) = formats.read(doc)
+    (call,) = history.messages[0].tool_uses()
+    assert call.input is None and call.arguments == arguments
 
 
 def test_json_deeper_than_the_limit_is_refused_even_where_python_could_parse_it():
@@ -439,12 +450,27 @@ def test_a_number_longer_than_python_parses_is_a_format_error():
 
 def test_a_lone_surrogate_escape_reads_and_writes_back_escaped():
     """JavaScript slices strings by UTF-16 unit, so logs can hold half a surrogate pair."""
-    doc = Document.from_bytes("half.json", b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "cut \\ud83d"}]}')
+    doc = Document.from_bytes("half.json",
+                              b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "caf\xc3\xa9 \\ud83d"}]}')
     (history,) = formats.read(copy_of(doc))
-    assert history.messages[0].text == "cut \ud83d"
+    assert history.messages[0].text == "caf\u00e9 \ud83d"
     written = formats.write(history, copy_of(doc))
     assert json.loads(written.single[1]) == json.loads(doc.single[1])
     assert_reads_cleanly(doc)
+
+
+def test_a_trajectory_with_a_lone_surrogate_is_written_back_after_a_repair():
+    from conversations.history.repair import repair
+
+    events = json.loads((FIXTURES / "formats/openhands-trajectory.json").read_bytes())[:-1]  # the lost observation
+    events[1]["message"] = events[1]["args"]["content"] = "caf\u00e9 \ud83d"
+    text = json.dumps(events, indent=2, ensure_ascii=False).replace("\ud83d", "\\ud83d")
+    doc = Document.from_bytes("trajectory.json", text.encode())
+    (history,) = formats.read(copy_of(doc))
+    result = repair(history, target="openai")
+    assert result.edits
+    written = formats.write(result.history, copy_of(doc))
+    assert json.loads(written.single[1])[1]["message"] == "caf\u00e9 \ud83d"
 
 
 @pytest.mark.parametrize("data", [
@@ -550,42 +576,49 @@ def test_200000_tiny_messages_read_in_bounded_time(fmt):
     (history,) = formats.read(copy_of(doc))
     elapsed = time.monotonic() - started
     assert len(history.messages) == 200_000
-    assert elapsed < 60, f"{fmt}: {elapsed:.1f} s for 200,000 messages"
+    # A bound against a hang or a quadratic walk (a few seconds each today), loose enough for a
+    # busy CI machine.
+    assert elapsed < 120, f"{fmt}: {elapsed:.1f} s for 200,000 messages"
+
+
+def realistic_turn(fmt: str, i: int) -> str:
+    """One user request, the tool call it got and the call's result, as `fmt` text (for OpenAI:
+    three messages of a list, comma-separated; for Claude Code: three JSONL lines)."""
+    if fmt == "openai":
+        return ",".join(json.dumps(m) for m in (
+            {"role": "user", "content": "word " * 200},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
+                "name": "bash", "arguments": json.dumps({"command": "ls " * 50})}}]},
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": "out " * 300}))
+    use = {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash", "input": {"command": "ls " * 50}}
+    result = {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "out " * 300}
+    turn = (("user", "word " * 200), ("assistant", [use]), ("user", [result]))
+    return "\n".join(json.dumps(_cc_line(3 * i + k, role, content, f"u-{3 * i + k - 1}" if i or k else None))
+                     for k, (role, content) in enumerate(turn))
+
+
+def realistic_log(fmt: str, size: int) -> tuple[bytes, int]:
+    """A log of at least `size` bytes made of realistic turns, and how many turns it holds."""
+    count = size // len(realistic_turn(fmt, 0)) + 1
+    turns = (realistic_turn(fmt, i) for i in range(count))
+    if fmt == "openai":
+        return ('{"model": "gpt-4o", "messages": [' + ",".join(turns) + "]}").encode(), count
+    return ("\n".join(turns) + "\n").encode(), count
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["openai", "claude-code"])
 def test_reading_a_50_mb_log_peaks_under_5_times_its_size(fmt):
-    """A 50 MB log of realistic turns (tool calls with their results): what reading allocates
-    on top of the bytes themselves stays under five times their size."""
-    target = 50 * 1024 * 1024
-    if fmt == "openai":
-        def turn(i: int) -> list:
-            return [{"role": "user", "content": "word " * 200},
-                    {"role": "assistant", "content": None, "tool_calls": [{
-                        "id": f"call_{i}", "type": "function",
-                        "function": {"name": "bash", "arguments": json.dumps({"command": "ls " * 50})}}]},
-                    {"role": "tool", "tool_call_id": f"call_{i}", "content": "out " * 300}]
-        count = target // len(json.dumps(turn(0))) + 1
-        data = json.dumps({"model": "gpt-4o", "messages": [m for i in range(count) for m in turn(i)]}).encode()
-    else:
-        def turn(i: int) -> list:
-            use = {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash", "input": {"command": "ls " * 50}}
-            result = {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "out " * 300}
-            return [json.dumps(_cc_line(3 * i + k, role, content, f"u-{3 * i + k - 1}" if i or k else None))
-                    for k, (role, content) in enumerate((("user", "word " * 200), ("assistant", [use]),
-                                                         ("user", [result])))]
-        count = target // len("\n".join(turn(0))) + 1
-        data = ("\n".join(line for i in range(count) for line in turn(i)) + "\n").encode()
-    assert len(data) >= target
-    doc = Document.from_bytes(f"big.{'jsonl' if fmt == 'claude-code' else 'json'}", data)
+    """What reading a 50 MB log allocates, on top of its bytes, stays under five times their size."""
+    data, turns = realistic_log(fmt, 50 * 1024 * 1024)
+    doc = Document.from_bytes("big.jsonl" if fmt == "claude-code" else "big.json", data)
     tracemalloc.start()
     try:
         (history,) = formats.read(doc)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert history.tool_call_count == count
+    assert history.tool_call_count == turns
     assert peak < 5 * len(data), f"peak {peak / len(data):.1f}x the {len(data) / 1e6:.0f} MB read"
 
 

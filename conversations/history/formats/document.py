@@ -28,7 +28,9 @@ class TooDeep(ValueError):
 def loads(text: str | bytes) -> Any:
     """json.loads, refusing values nested deeper than MAX_DEPTH with TooDeep."""
     value = json.loads(text)
-    if too_deep(value):
+    # No deeper than its count of opening brackets: most records (a JSONL line) skip the walk.
+    opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    if text.count(opening[0]) + text.count(opening[1]) > MAX_DEPTH and too_deep(value):
         raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
 

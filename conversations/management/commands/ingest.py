@@ -3,6 +3,7 @@ import os
 import sys
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -32,13 +33,20 @@ class Command(BaseCommand):
                       MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                       disable=len(found) < 2, transient=True) as progress:
             task = progress.add_task("ingesting", total=len(found))
-            for candidate, outcome in ingest_candidates(found, format=format, jobs=jobs):
-                progress.update(task, description=candidate.path.name[:40])
-                if outcome is None:
-                    totals["skipped"] += 1
-                else:
-                    self._count(totals, outcome)
-                progress.advance(task)
+            try:
+                for candidate, outcome in ingest_candidates(found, format=format, jobs=jobs):
+                    progress.update(task, description=candidate.path.name[:40])
+                    if outcome is None:
+                        totals["skipped"] += 1
+                    else:
+                        self._count(totals, outcome)
+                    progress.advance(task)
+            except DatabaseError as exc:
+                # Each batch commits as a whole: the one in progress was rolled back, everything
+                # committed before it stays, and a rerun skips what is stored.
+                totals["failed"].append({"path": None, "error": (
+                    f"the database failed: {exc}".strip() + " (the files in progress were not stored; "
+                    "run the same command again to finish: it skips what is stored)")})
 
         failed = totals["failed"]
         if json:
@@ -46,6 +54,8 @@ class Command(BaseCommand):
         else:
             for item in failed:
                 self.stderr.write(f"failed: {item['error']}")
+        if json and failed and failed[-1]["path"] is None:
+            self.stderr.write(failed[-1]["error"])
             self.stdout.write(
                 f"{totals['ingested']} ingested, {totals['unchanged']} unchanged, "
                 f"{totals['skipped']} skipped, {len(failed)} failed")
