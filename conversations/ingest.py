@@ -128,7 +128,19 @@ def history_summary(history: History) -> dict[str, Any]:
     search_text = _search_text(history)
     if search_text is not None:
         summary["search_text"] = search_text
-    return summary
+    return {k: _storable(v) if isinstance(v, str) else v for k, v in summary.items()}
+
+
+def _storable(text: str) -> str:
+    """Text a database column takes: PostgreSQL refuses NUL characters, and UTF-8 refuses half
+    a surrogate pair. These are summaries (the history itself keeps every character)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _search_text(history: History) -> str | None:

@@ -240,7 +240,12 @@ def _chunks_load(hashes: list[str]) -> list[list[dict]]:
 
 
 def _json_bytes(value) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        # Half a surrogate pair (JavaScript string slicing makes them) cannot be UTF-8: escaped
+        # JSON keeps it exactly, and reads back the same.
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 class Finding(models.Model):

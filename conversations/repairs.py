@@ -150,7 +150,8 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user) -> 
     result = write_back(source.location, new_doc, expected_hash=source.content_hash,
                         roots=settings.WRITE_BACK_ROOTS)
     # What is on disk now is this revision: a re-ingest of it is not a change.
-    Source.objects.filter(pk=source.pk).update(content_hash=document_hash(formats.load_path(source.location)))
+    source.content_hash = document_hash(formats.load_path(source.location))
+    Source.objects.filter(pk=source.pk).update(content_hash=source.content_hash)
     AuditEvent.objects.create(
         actor=user, action="write-back", conversation=conversation, revision=revision,
         detail={"path": str(result.path), "backup": str(result.backup) if result.backup else None,

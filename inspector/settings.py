@@ -190,7 +190,7 @@ REDACT_SECRETS = env_bool("REDACT_SECRETS", True)
 # TASKS_BACKEND=rq (and REDIS_URL) to share the work between workers on several machines.
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database")
 if TASKS_BACKEND == "rq":
-    INSTALLED_APPS.append("django_tasks_rq")
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
     RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}}
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
 elif TASKS_BACKEND == "database":

@@ -66,8 +66,6 @@ def test_check_deploy_passes_with_the_production_settings(tmp_path):
     assert "no issues" in done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="settings.py installs django_tasks_rq without django_rq for "
-                                       "TASKS_BACKEND=rq (see the lead's notes): remove this mark with the fix")
 def test_check_deploy_passes_with_workers_on_redis(tmp_path):
     done = check_deploy(production_env(tmp_path, TASKS_BACKEND="rq", REDIS_URL="redis://127.0.0.1:6379/14"))
     assert done.returncode == 0, done.stderr

@@ -51,11 +51,11 @@ class Command(BaseCommand):
         failed = totals["failed"]
         if json:
             self.stdout.write(_json_dumps(totals))
+            if failed and failed[-1]["path"] is None:
+                self.stderr.write(failed[-1]["error"])
         else:
             for item in failed:
                 self.stderr.write(f"failed: {item['error']}")
-        if json and failed and failed[-1]["path"] is None:
-            self.stderr.write(failed[-1]["error"])
             self.stdout.write(
                 f"{totals['ingested']} ingested, {totals['unchanged']} unchanged, "
                 f"{totals['skipped']} skipped, {len(failed)} failed")
