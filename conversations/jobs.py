@@ -532,15 +532,16 @@ def _job_tag(item: JobItem, revision, action: str) -> None:
 def _recheck_prepare(item: JobItem) -> list[tuple[Any, bool]]:
     """The own target's verdict, and those of the other targets already stored for the revision
     (the pages would re-check them when read; a bulk re-check does it ahead of them)."""
-    from conversations.checks import TARGETS, own_target
+    from conversations.checks import TARGETS, own_target, own_verdict
     from conversations.history.check import check
 
     revision = item.expected_revision
     history = revision.history
-    own = own_target(history)
-    others = (revision.verdicts.filter(own_target=False, target__in=TARGETS).exclude(target=own.label)
-              .values_list("target", flat=True))
-    return [(check(history, target=own), True)] + [(check(history, target=name), False) for name in others]
+    others = (revision.verdicts.filter(own_target=False, target__in=TARGETS)
+              .exclude(target=own_target(history).label).values_list("target", flat=True))
+    # Checked as ingest and the pages check them: the own target with own_verdict, the others
+    # through litellm's own request building (conversations.checks.revision_verdicts).
+    return [(own_verdict(history), True)] + [(check(history, target=name), False) for name in others]
 
 
 def _recheck_apply(item: JobItem, conversation: Conversation, verdicts: list[tuple[Any, bool]]) -> None:

@@ -48,6 +48,20 @@ def test_recheck_now_checks_only_the_conversations_checked_with_other_rules():
     assert "nothing to re-check" in run("recheck")
 
 
+def test_recheck_refreshes_the_other_targets_already_checked_too():
+    from conversations.checks import revision_verdicts
+
+    conversation, = broken(1)
+    revision_verdicts(conversation.latest_revision, ["anthropic"])
+    make_stale(conversation)
+
+    run("recheck", "--now")
+
+    verdicts = set(Verdict.objects.filter(revision_id=conversation.latest_revision_id)
+                   .values_list("target", "own_target", "rules_version"))
+    assert verdicts == {("openai", True, RULES_VERSION), ("anthropic", False, RULES_VERSION)}
+
+
 def test_recheck_audits_a_verdict_that_changed_with_its_job():
     conversation, = broken(1)
     make_stale(conversation, accepted=True, errors=0)  # what an older, more lenient rule said
