@@ -18,7 +18,7 @@ from typing import Any
 from ..model import Block, CacheControl, History, Message, SystemPart, Tool
 from .document import Document
 from .openai import (DEFAULT_FILE, Where, cache_out, dump_json, is_native as is_openai_dialect,
-                     json_or_none, kind_of, reorder_like, rest, raw_out, with_extra)
+                     json_or_none, kind_of, reorder_like, rest, raw_out, rewritten, with_extra)
 
 NAME = "anthropic"
 WRITABLE = True
@@ -257,10 +257,7 @@ def write(history: History, original: Document | None = None) -> Document:
     order, its shape and layout; without: a complete request body."""
     if original is None or history.format != NAME:
         return Document.from_bytes(DEFAULT_FILE, dump_json(to_request(history)))
-    file_name, _ = original.single
-    text = original.text(file_name)
-    source = original.json(file_name)
-    return Document(name=original.name, files={file_name: dump_json(_rewrite(source, history), like=text)})
+    return rewritten(original, history, _rewrite)
 
 
 def _rewrite(source: Any, history: History) -> Any:

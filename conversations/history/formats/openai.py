@@ -570,10 +570,16 @@ def write(history: History, original: Document | None = None) -> Document:
     its shape and layout, with `messages`/`tools` regenerated; without: a clean request."""
     if original is None or not is_native(history):
         return Document.from_bytes(DEFAULT_FILE, dump_json(to_request(history)))
+    return rewritten(original, history, _rewrite)
+
+
+def rewritten(original: Document, history: History, rewrite) -> Document:
+    """The original request file with `rewrite(parsed, history)` in place of its content, in the
+    original's own layout (indentation, key order, escaping). Shared by the request writers."""
     file_name, _ = original.single
     text = original.text(file_name)
     source = original.json(file_name)
-    return Document(name=original.name, files={file_name: dump_json(_rewrite(source, history), like=text)})
+    return Document(name=original.name, files={file_name: dump_json(rewrite(source, history), like=text)})
 
 
 def _rewrite(source: Any, history: History) -> Any:
