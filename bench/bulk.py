@@ -61,10 +61,12 @@ def dumped(args: tuple[int, int]):
     from conversations.history.formats.document import Document, document_hash
     from conversations.models import history_dump
 
+    from conversations.search import conversation_search_text
+
     data = json.dumps(stuck_body(n, messages)).encode()
     doc = Document.from_bytes(f"bench-{n:05}.json", data)
     history = formats.read(doc, "openai")[0]
-    return n, document_hash(doc), len(data), history_dump(history)
+    return n, document_hash(doc), len(data), history_dump(history), conversation_search_text(history)
 
 
 def _setup_child() -> None:
@@ -75,8 +77,6 @@ def _setup_child() -> None:
 
 
 def seed(count: int, messages: int) -> int:
-    from conversations.models import Chunk, Conversation, Revision, Source
-
     total_bytes = 0
     with Pool(2, initializer=_setup_child) as pool:
         batch = []
@@ -84,27 +84,30 @@ def seed(count: int, messages: int) -> int:
             batch.append(row)
             total_bytes += row[2]
             if len(batch) == 200:
-                _insert(batch, Chunk, Conversation, Revision, Source)
+                _insert(batch)
                 batch = []
         if batch:
-            _insert(batch, Chunk, Conversation, Revision, Source)
+            _insert(batch)
     return total_bytes
 
 
-def _insert(batch, Chunk, Conversation, Revision, Source) -> None:
+def _insert(batch) -> None:
+    from conversations.models import Chunk, Conversation, Revision, SearchText, Source
+
     sources = Source.objects.bulk_create([
         Source(kind=Source.Kind.UPLOAD, location=f"bench-{n:05}.json", format="openai", content_hash=sha, size=size)
-        for n, sha, size, _ in batch])
+        for n, sha, size, *_ in batch])
     conversations = Conversation.objects.bulk_create([
         Conversation(source=source, format="openai", title=f"Task {n}", model="gpt-4o", provider="openai",
                      message_count=d.message_count)
-        for source, (n, _, _, d) in zip(sources, batch)])
-    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for *_, d in batch for sha, data in d.chunks],
+        for source, (n, _, _, d, _) in zip(sources, batch)])
+    SearchText.objects.bulk_create([SearchText(conversation=c, text=text) for c, (*_, text) in zip(conversations, batch)])
+    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for *_, d, _ in batch for sha, data in d.chunks],
                               ignore_conflicts=True)
     revisions = Revision.objects.bulk_create([
         Revision(conversation=c, number=1, head_data=d.head, chunks=[sha for sha, _ in d.chunks],
                  message_count=d.message_count, content_hash=d.content_hash, reason="ingested (bench)")
-        for c, (*_, d) in zip(conversations, batch)])
+        for c, (*_, d, _) in zip(conversations, batch)])
     for conversation, revision in zip(conversations, revisions):
         conversation.latest_revision = revision
     Conversation.objects.bulk_update(conversations, ["latest_revision"])

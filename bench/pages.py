@@ -13,6 +13,17 @@ prints:
   - in Chromium, the time to the load event of that page (Playwright against a runserver it starts).
 Aims: list p95 < 100 ms, first render < 300 ms, load event < 1 s. The database is dropped at the
 end unless --keep.
+
+    .venv/bin/python bench/pages.py --cpu [--conversations 2000] [--messages 30] [--runs 60] [--keep] [--reuse]
+
+The server cost of the pages bench/load.py mixes, one request at a time: creates inspector_pages_cpu
+the way bench/load.py does (its generated logs through `manage.py ingest`), logs in with a session
+cookie (the real path through SessionMiddleware, as the load bench's requests take) and prints, for
+the list page (load.py's mix of /, later pages and a verdict filter) and for a conversation page,
+the server CPU time per request (time.process_time around the whole handler), the wall time and
+the query count. Aims (issue 9): list <= 12 ms and conversation page <= 15 ms of CPU. CPU time is
+inflated by other work on the machine too (shared cores and caches): compare p10 figures taken
+at the same time.
 """
 
 from __future__ import annotations
@@ -21,10 +32,12 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DB = "inspector_pages_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
+CPU_DB = "inspector_pages_cpu"
+CPU_AIMS = {"list": 12.0, "conversation": 15.0}  # ms of server CPU per request (issue 9)
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", "postgres", "-c"]
 PASSWORD = "bench-pass-1"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,8 +57,8 @@ def psql(sql: str) -> None:
     subprocess.run([*PSQL, sql], check=True)
 
 
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DB_URL
+def setup_django(url: str = DB_URL) -> None:
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inspector.settings")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -83,7 +98,7 @@ def fill(count: int, messages: int):
 
     from conversations.history.formats.document import Document
     from conversations.ingest import ingest_document
-    from conversations.models import Conversation, Finding, Revision, Source, Verdict
+    from conversations.models import Conversation, Finding, Revision, SearchText, Source, Verdict
 
     user = get_user_model().objects.create_user("bench", password=PASSWORD)
     started = time.perf_counter()
@@ -111,7 +126,7 @@ def fill(count: int, messages: int):
     batch = 5_000
     for start in range(0, count, batch):
         n = min(batch, count - start)
-        conversations = []
+        conversations, texts = [], []
         for i in range(start, start + n):
             provider, model = models[i % len(models)]
             picked = rng.sample(words, 3)
@@ -120,9 +135,11 @@ def fill(count: int, messages: int):
                 model=model, provider=provider, external_id=f"session-{i:06d}",
                 last_at=now - timedelta(minutes=rng.randint(0, 525_600)),
                 message_count=rng.randint(2, 400), tool_call_count=rng.randint(0, 150),
-                token_count=rng.randint(0, 300_000),
-                search_text=f"{' '.join(picked)} call_{i:06d} execute_bash session-{i:06d}"))
+                token_count=rng.randint(0, 300_000)))
+            texts.append(f"{' '.join(picked)} call_{i:06d} execute_bash session-{i:06d}")
         conversations = Conversation.objects.bulk_create(conversations, batch_size=2_000)
+        SearchText.objects.bulk_create([SearchText(conversation=c, text=t) for c, t in zip(conversations, texts)],
+                                       batch_size=2_000)
         revisions = Revision.objects.bulk_create([
             Revision(conversation=c, number=1, head_data=template.head_data, chunks=template.chunks,
                      message_count=template.message_count, content_hash=template.content_hash,
@@ -274,15 +291,112 @@ def measure_browser(big, runs: int = 7) -> None:
         server.wait(timeout=10)
 
 
+# --- server CPU per request (the load bench's pages) ------------------------------------------------
+
+
+def fill_like_load(url: str, count: int, messages: int) -> None:
+    """bench/load.py's data: its generated logs through `manage.py ingest`."""
+    import load
+
+    folder = Path(tempfile.mkdtemp(prefix="inspector-pages-cpu-"))
+    try:
+        started = time.perf_counter()
+        load.write_logs(folder, 0, count, messages)
+        subprocess.run([sys.executable, "manage.py", "ingest", str(folder), "--jobs", "2"], cwd=ROOT, check=True,
+                       env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.DEVNULL)
+        print(f"  ingested {count:,} conversations of {messages} messages in {time.perf_counter() - started:.0f} s")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def served(client, path: str) -> tuple[float, float, int, int]:
+    """(server CPU ms, wall ms, queries, bytes) of one request through the whole handler."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        cpu, wall = time.process_time(), time.perf_counter()
+        response = client.get(path)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert response.status_code == 200, (path, response.status_code)
+    return cpu * 1000, wall * 1000, len(queries), len(response.content)
+
+
+def measure_cpu(runs: int) -> None:
+    import load
+    from django.test import Client
+
+    cookie, ids = load.session_cookie()
+    name, _, value = cookie.partition("=")
+    client = Client()
+    client.cookies[name] = value  # the real path: SessionMiddleware loads it, auth checks its hash
+    rng = random.Random(9)
+
+    def list_path() -> str:
+        while True:
+            path = load.paths(ids, rng)
+            if not path.startswith("/conversations/"):
+                return path
+
+    pages = {"list": list_path, "conversation": lambda: f"/conversations/{rng.choice(ids)}/"}
+    for _ in range(5):  # warm: templates compiled, filter choices cached, litellm imported
+        for make in pages.values():
+            served(client, make())
+    print(f"Server cost per request, one at a time, in-process (load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs: other work inflates CPU time too):")
+    for label, make in pages.items():
+        cpu, wall, queries, sizes = [], [], set(), []
+        for _ in range(runs):
+            c, w, q, n = served(client, make())
+            cpu.append(c), wall.append(w), queries.add(q), sizes.append(n)
+        mark = "ok" if statistics.median(cpu) <= CPU_AIMS[label] else "OVER"
+        print(f"  {label:<13} CPU median {statistics.median(cpu):5.1f} ms  p10 {p10(cpu):5.1f} ms   "
+              f"wall median {statistics.median(wall):5.1f} ms   {'-'.join(map(str, sorted(queries)))} queries  "
+              f"{statistics.median(sizes) / 1024:4.0f} KB  [{mark}: CPU <= {CPU_AIMS[label]:.0f} ms]")
+
+
+def p10(values: list[float]) -> float:
+    return sorted(values)[len(values) // 10]
+
+
+def main_cpu(args) -> None:
+    url = f"postgres://postgres@127.0.0.1:5432/{CPU_DB}"
+    sys.path.insert(0, str(ROOT / "bench"))
+    if not args.reuse:
+        psql(f"DROP DATABASE IF EXISTS {CPU_DB} WITH (FORCE)")
+        psql(f"CREATE DATABASE {CPU_DB}")
+    try:
+        setup_django(url)
+        from django.core.management import call_command
+        from django.db import connections
+
+        if not args.reuse:
+            call_command("migrate", verbosity=0)
+            print(f"Filling {CPU_DB}:")
+            fill_like_load(url, args.conversations or 2000, args.messages or 30)
+        measure_cpu(args.runs)
+        connections.close_all()
+    finally:
+        if not args.keep:
+            psql(f"DROP DATABASE IF EXISTS {CPU_DB} WITH (FORCE)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conversations", type=int, default=100_000)
-    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--conversations", type=int, help="default 100,000 (2,000 with --cpu)")
+    parser.add_argument("--messages", type=int, help="of the long conversation (of each one with --cpu): "
+                                                     "default 5,000 (30 with --cpu)")
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="measure a database kept by an earlier --keep run")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="the server CPU per request of the load bench's pages")
     args = parser.parse_args()
+    if args.cpu:
+        main_cpu(args)
+        return
+    args.conversations = args.conversations or 100_000
+    args.messages = args.messages or 5_000
 
     if not args.reuse:
         psql(f"DROP DATABASE IF EXISTS {DB}")

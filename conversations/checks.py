@@ -37,11 +37,15 @@ def own_verdict(history: History) -> CoreVerdict:
     return core.check(history, target=own_target(history), build_request=False)
 
 
-@transaction.atomic
-def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = False) -> Verdict:
-    """Store (or replace) the verdict of `verdict.target` on `revision`, with its findings."""
-    Verdict.objects.filter(revision=revision, target=verdict.target).delete()
-    Finding.objects.filter(revision=revision, target=verdict.target).delete()
+@transaction.atomic(savepoint=False)
+def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = False,
+                   new_revision: bool = False) -> Verdict:
+    """Store (or replace) the verdict of `verdict.target` on `revision`, with its findings.
+    new_revision: `revision` was created in this transaction with rules_version set, so there is
+    nothing to replace (a revision is added with a repair's verdict in hand: three queries less)."""
+    if not new_revision:
+        Verdict.objects.filter(revision=revision, target=verdict.target).delete()
+        Finding.objects.filter(revision=revision, target=verdict.target).delete()
     errors = [f for f in verdict.findings if f.severity == "error"]
     warnings = [f for f in verdict.findings if f.severity == "warning"]
     # The badge names the first rule that matters: the first error, else the first warning.
@@ -55,7 +59,7 @@ def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = Fals
                 severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
                 provider_error=f.provider_error or "", explanation=f.explanation, fix=f.fix)
         for f in verdict.findings)
-    if own:
+    if own and not new_revision:
         Revision.objects.filter(pk=revision.pk).update(rules_version=RULES_VERSION)
     return row
 

@@ -26,7 +26,7 @@ from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
 from conversations.models import (AuditEvent, Conversation, DumpedHistory, Original, OriginalFile, Revision,
-                                  Source, chunks_store, history_dump)
+                                  Source, chunks_store, history_dump, search_text_store)
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -265,11 +265,13 @@ def _conversation_revise(source: Source, item: PreparedConversation, *, original
     latest = conversation.latest_revision if conversation else None
     if latest is not None and latest.content_hash == item.dumped.content_hash:
         return conversation, None
-    if conversation is None:
+    new = conversation is None
+    if new:
         conversation = Conversation(source=source, locator=item.locator)
     summary_apply(conversation, item.summary)
     conversation.deleted_at = None
     conversation.save()
+    search_summary_store(conversation, item.summary, new=new)
     revision = Revision.objects.create(
         conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
         head_data=item.dumped.head, chunks=chunks_store(item.dumped.chunks),
@@ -282,16 +284,29 @@ def _conversation_revise(source: Source, item: PreparedConversation, *, original
     return conversation, revision
 
 
-def summary_apply(conversation: Conversation, summary: dict[str, Any]) -> None:
-    for name, value in summary.items():
-        setattr(conversation, name, value)
-    if not conversation.title:
-        conversation.title = Path(conversation.source.location).name[:500]
+def summary_apply(conversation: Conversation, summary: dict[str, Any]) -> list[str]:
+    """Set the summary's fields on the conversation (all but the search text, which has a table of
+    its own: search_summary_store); the names of those whose value changed."""
+    fields = {name: value for name, value in summary.items() if name != "search_text"}
+    if not fields.get("title", conversation.title):
+        fields["title"] = Path(conversation.source.location).name[:500]
+    changed = [name for name, value in fields.items() if getattr(conversation, name) != value]
+    for name in changed:
+        setattr(conversation, name, fields[name])
+    return changed
 
 
-def conversation_summarize(conversation: Conversation, history: History) -> None:
-    """Copy what the list page filters and sorts on out of the history (used by new revisions)."""
-    summary_apply(conversation, history_summary(history))
+def search_summary_store(conversation: Conversation, summary: dict[str, Any], *, new: bool = False) -> None:
+    if summary.get("search_text") is not None:
+        search_text_store(conversation.pk, summary["search_text"], new=new)
+
+
+def conversation_summarize(conversation: Conversation, history: History) -> list[str]:
+    """Copy what the list page filters, sorts and searches on out of the history (for a new
+    revision of a stored conversation); the names of the conversation's fields that changed."""
+    summary = history_summary(history)
+    search_summary_store(conversation, summary)
+    return summary_apply(conversation, summary)
 
 
 # --- walking paths ---------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from conversations.revisions import Conflict, revision_add
 
 REPAIR_PERMISSION = "conversations.repair_conversation"
 
-__all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "source_writable", "repair_preview", "repair_apply",
-           "writeback_apply", "original_document", "download_document", "conversation_resume"]
+__all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "source_writable", "repair_preview",
+           "repair_apply", "repair_store", "writeback_apply", "original_document", "download_document", "conversation_resume"]
 
 
 def can_repair(user) -> bool:
@@ -42,20 +42,22 @@ def _route(config_text: str | None, model_group: str | None):
 
 
 def repair_preview(revision: Revision, *, target: str | None = None, config_text: str | dict | None = None,
-                   model_group: str | None = None, include_warnings: bool = False) -> RepairResult:
-    """What a repair would change and the verdicts after it; stores nothing."""
+                   model_group: str | None = None, include_warnings: bool = False,
+                   build_request: bool = True) -> RepairResult:
+    """What a repair would change and the verdicts after it; stores nothing. build_request=False
+    judges on litellm's replayed grouping, as ingest does (bulk jobs: a third of the cost)."""
     route = _route(config_text, model_group)
     if route is None and target is None:
         from conversations.checks import own_target
 
         target = own_target(revision.history)
     return repair(revision.history, target=None if route else target, route=route,
-                  include_warnings=include_warnings)
+                  include_warnings=include_warnings, build_request=build_request)
 
 
 def repair_apply(conversation: Conversation, *, user, expected: int, target: str | None = None,
                  config_text: str | dict | None = None, model_group: str | None = None,
-                 include_warnings: bool = False) -> tuple[Revision | None, RepairResult]:
+                 include_warnings: bool = False, detail: dict | None = None) -> tuple[Revision | None, RepairResult]:
     """Repair the latest revision and store the result as a new revision (None when nothing needed
     changing). Raises Conflict when the latest revision is no longer `expected`."""
     require_repairer(user)
@@ -66,14 +68,26 @@ def repair_apply(conversation: Conversation, *, user, expected: int, target: str
                             include_warnings=include_warnings)
     if not result.changed:
         return None, result
-    for_what = f"route {model_group}" if _route(config_text, model_group) else (target or "its own target")
-    revision = revision_add(
+    revision = repair_store(conversation, result, user=user, expected=expected, target=target,
+                            model_group=model_group if _route(config_text, model_group) else None, detail=detail)
+    return revision, result
+
+
+def repair_store(conversation: Conversation, result: RepairResult, *, user, expected: int,
+                 target: str | None = None, model_group: str | None = None,
+                 detail: dict | None = None) -> Revision:
+    """Store a repair already computed from revision `expected` as the next revision (Conflict if
+    the latest is no longer `expected`): what bulk jobs do after computing outside the lock.
+    `detail` joins the audit event (the job that made it, its reason)."""
+    require_repairer(user)
+    for_what = f"route {model_group}" if model_group else (target or "its own target")
+    return revision_add(
         conversation, result.history, user=user, expected=expected, action="repair",
         reason=f"repaired for {for_what}: " + "; ".join(e.description for e in result.edits)[:400],
         detail={"target": target, "model_group": model_group,
                 "edits": [e.to_dict() for e in result.edits],
-                "accepted_after": result.accepted})
-    return revision, result
+                "accepted_after": result.accepted, **(detail or {})},
+        verdicts=result.after)
 
 
 # --- the original document, and the repaired one in a format ----------------------------------------
@@ -124,12 +138,14 @@ class WrittenBack:
     backup: str | None
 
 
-def writeback_apply(conversation: Conversation, revision: Revision, *, user) -> WrittenBack:
+def writeback_apply(conversation: Conversation, revision: Revision, *, user,
+                    detail: dict | None = None) -> WrittenBack:
     """Write `revision` back to the file or directory it was read from, in its own format.
 
     Only for sources read from a path under settings.WRITE_BACK_ROOTS; refused when the log
     changed on disk since it was ingested. The writer works from the log as it is on disk (not
-    the stored copy), so records the repair did not touch keep their bytes, secrets included."""
+    the stored copy), so records the repair did not touch keep their bytes, secrets included.
+    `detail` joins the audit event."""
     from conversations.writeback import WriteBackError, write_back
 
     require_repairer(user)
@@ -155,7 +171,7 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user) -> 
     AuditEvent.objects.create(
         actor=user, action="write-back", conversation=conversation, revision=revision,
         detail={"path": str(result.path), "backup": str(result.backup) if result.backup else None,
-                "revision": revision.number})
+                "revision": revision.number, **(detail or {})})
     return WrittenBack(str(result.path), str(result.backup) if result.backup else None)
 
 

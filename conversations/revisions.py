@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from conversations.history.check import RULES_VERSION
+from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.ingest import conversation_summarize
 from conversations.models import AuditEvent, Conversation, Revision, chunks_store, history_dump
@@ -30,12 +32,14 @@ class Conflict(Exception):
 
 @transaction.atomic
 def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
-                 action: str, detail: dict | None = None) -> Revision:
-    """A new immutable revision holding `history`, after revision number `expected`.
+                 action: str, detail: dict | None = None, verdicts: list[CoreVerdict] = ()) -> Revision:
+    """A new immutable revision holding `history`, after revision number `expected`, with its own
+    target's verdict: taken from `verdicts` when the caller already judged `history` for that
+    target (a repair's verdicts after it), else checked here.
 
     The row lock on the conversation serializes concurrent writers; the second one sees a latest
     revision other than the one it expected and gets Conflict."""
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    locked = Conversation.objects.select_for_update(of=("self",)).select_related("latest_revision").get(pk=conversation.pk)
     latest = locked.latest_revision
     if expected is not None and (latest is None or latest.number != expected):
         raise Conflict(conversation, expected, latest)
@@ -45,26 +49,27 @@ def revision_add(conversation: Conversation, history: History, *, user, reason: 
         head_data=dumped.head, chunks=chunks_store(dumped.chunks), message_count=dumped.message_count,
         content_hash=dumped.content_hash, original=latest.original if latest else None,
         record=latest.record if latest else None, redactions=latest.redactions if latest else [],
+        rules_version=RULES_VERSION,  # its own verdict is stored below, in this transaction
         author=user if getattr(user, "is_authenticated", False) else None, reason=reason[:500])
     revision._history = history
-    conversation_summarize(locked, history)
+    changed = conversation_summarize(locked, history)
     locked.latest_revision = revision
-    locked.save()
+    locked.save(update_fields=[*changed, "latest_revision", "updated_at"])
     AuditEvent.objects.create(
         actor=revision.author, action=action, conversation=locked, revision=revision,
         detail={"from_revision": latest.number if latest else None, "to_revision": revision.number,
                 **(detail or {})})
-    _store_own_verdict(revision)
+    _store_own_verdict(revision, verdicts)
     conversation.latest_revision = revision
     return revision
 
 
-def _store_own_verdict(revision: Revision) -> None:
-    try:
-        from conversations.checks import own_verdict, verdicts_store
-    except ImportError:
-        return
-    verdicts_store(revision, own_verdict(revision.history), own=True)
+def _store_own_verdict(revision: Revision, known: list[CoreVerdict]) -> None:
+    from conversations.checks import own_target, own_verdict, verdicts_store
+
+    label = own_target(revision.history).label
+    verdict = next((v for v in known if v.target == label), None) or own_verdict(revision.history)
+    verdicts_store(revision, verdict, own=True, new_revision=True)
 
 
 def revision_restore(conversation: Conversation, number: int, *, user, expected: int) -> Revision:

@@ -1,6 +1,6 @@
 """The list page's filters, sort and search, read from whitelisted query parameters.
 
-Search runs on `Conversation.search_text`, filled at ingest by `conversation_search_text`:
+Search runs on `SearchText.text` (a table beside the conversations), filled at ingest by `conversation_search_text`:
 PostgreSQL full-text search (a GIN index over its `simple` tsvector) on PostgreSQL, a plain
 case-insensitive substring match elsewhere (SQLite, for a first run and quick tests).
 """
@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
 
 from conversations.history.model import History
-from conversations.models import Conversation, Finding, Source, Verdict
+from conversations.models import Conversation, Finding, SearchText, Source, Verdict
 
 # Enough for every id and tool name of a long session plus the start of its text; the GIN index
 # and the row stay small. PostgreSQL refuses tsvectors over 1 MB, and to_tsvector costs ~80 ms per
@@ -27,7 +27,7 @@ SEARCH_TEXT_MAX = 32_000
 # The tsvector configuration: `simple` keeps ids, paths and tool names as written (no stemming,
 # no stop words), which is what people paste into the box.
 SEARCH_CONFIG = "simple"
-SEARCH_VECTOR = SearchVector("search_text", config=SEARCH_CONFIG)
+SEARCH_VECTOR = SearchVector("text", config=SEARCH_CONFIG)
 
 VERDICTS = ("rejected", "warnings", "accepted", "unchecked")
 # Sort key in the URL -> ORM ordering. `id` breaks ties so pages never overlap. Each has an index
@@ -213,7 +213,8 @@ def _verdict_filter(qs: QuerySet[Conversation], verdict: str, target: str) -> Qu
 
 def text_search(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:
     if connection.vendor == "postgresql":
-        # The same expression as the GIN index (conversations_search_gin), so the index answers.
-        return qs.annotate(search=SEARCH_VECTOR).filter(
+        # The same expression as the GIN index (conversations_searchtext_gin), so the index answers.
+        matching = SearchText.objects.annotate(search=SEARCH_VECTOR).filter(
             search=SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch"))
-    return qs.filter(search_text__icontains=text)
+        return qs.filter(pk__in=matching.values("conversation_id"))
+    return qs.filter(search_entry__text__icontains=text)

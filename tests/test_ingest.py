@@ -221,3 +221,38 @@ def test_a_seed_history_counts_messages_without_the_system_prompt():
     conversation = Conversation.objects.get()
     assert conversation.message_count == 8
     assert len(conversation.latest_revision.history.system) == 1
+
+
+def searched(text):
+    from conversations.search import text_search
+
+    return list(text_search(Conversation.objects.all(), text).values_list("pk", flat=True))
+
+
+def test_search_follows_the_latest_revision_of_a_re_ingested_file(fixture_copy):
+    path = fixture_copy("formats/openai-request.json")
+    ingest(path)
+    conversation = Conversation.objects.get()
+    assert searched("kumquat") == []
+    document = json.loads(path.read_text())
+    document["messages"].append({"role": "user", "content": "Ship the kumquat fix."})
+    path.write_text(json.dumps(document))
+
+    ingest(path)
+
+    assert searched("kumquat") == [conversation.pk]
+
+
+def test_a_revision_added_by_a_person_is_searchable_by_its_new_text():
+    from conversations.history.model import Block, Message
+    from conversations.revisions import revision_add
+
+    ingest(FIXTURES / "formats" / "openai-request.json")
+    conversation = Conversation.objects.get()
+    history = conversation.latest_revision.history
+    history.messages.append(Message(role="user", blocks=[Block.text_block("Try the quince route.")]))
+
+    revision_add(conversation, history, user=None, reason="test", expected=1, action="edit")
+
+    assert searched("quince") == [conversation.pk]
+    assert conversation.search_entry.text.count("quince") == 1

@@ -95,7 +95,8 @@ Judge = Callable[[History], list[Verdict]]
 
 
 def repair(history: History, *, target: Target | str | None = None, route: Route | None = None,
-           include_warnings: bool = False, judge: Judge | None = None) -> RepairResult:
+           include_warnings: bool = False, judge: Judge | None = None,
+           build_request: bool = True) -> RepairResult:
     """A copy of `history` repaired for `target` (default: the conversation's own) or for every
     deployment of `route` = (router config, model group), with the edits made and the verdicts
     before and after.
@@ -103,10 +104,12 @@ def repair(history: History, *, target: Target | str | None = None, route: Route
     `judge` replaces the check run each round, for a history that does not go through litellm:
     e.g. `lambda h: [check_body(h, anthropic.to_request(h), target=t)]` for a client that sends
     its Anthropic request itself (Claude Code). `target` then only gives the limits strategies
-    read (cache breakpoints, max output)."""
+    read (cache breakpoints, max output). build_request=False checks each round on litellm's
+    replayed grouping instead of its transformation (check.check's option; a third of the cost,
+    what ingest and bulk jobs judge with)."""
     if target is not None and route is not None:
         raise RepairError("repair for a target or for a route, not both")
-    default_judge, targets = _judge(history, target, route)
+    default_judge, targets = _judge(history, target, route, build_request)
     judge = judge or default_judge
     before = judge(history)
     work = Work(history, targets)
@@ -133,8 +136,8 @@ def _state(verdicts: list[Verdict], include_warnings: bool) -> frozenset:
                      for v in verdicts for f in v.findings if _counts(f, include_warnings))
 
 
-def _judge(history: History, target: Target | str | None,
-           route: Route | None) -> tuple[Judge, list[Target]]:
+def _judge(history: History, target: Target | str | None, route: Route | None,
+           build_request: bool = True) -> tuple[Judge, list[Target]]:
     """The check to run each round, and the targets it judges for (strategies read their limits)."""
     from ..check import check
 
@@ -144,7 +147,7 @@ def _judge(history: History, target: Target | str | None,
         config, group = route
         loaded = load_config(config)
         targets = [deployment_target(d) for d in route_deployments(loaded, group)]
-        return (lambda h: [check(h, target=t) for t in targets]), targets
+        return (lambda h: [check(h, target=t, build_request=build_request) for t in targets]), targets
     own = target_for_model(history.model)
     if target is None:
         resolved = own
@@ -154,7 +157,7 @@ def _judge(history: History, target: Target | str | None,
         # means that model (its limits), not the profile's default one.
         if isinstance(target, str) and own.name == resolved.name:
             resolved = own
-    return (lambda h: [check(h, target=resolved)]), [resolved]
+    return (lambda h: [check(h, target=resolved, build_request=build_request)]), [resolved]
 
 
 __all__ = ["repair", "plan", "Plan", "Step", "RepairResult", "RepairError", "MAX_ROUNDS"]
