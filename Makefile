@@ -23,13 +23,14 @@ var/secret_key:
 	chmod 600 $@
 
 # A local instance: DEBUG on, the embedded SQLite database under var/, the samples loaded, a first
-# admin printed once, the background-job worker beside the web server.
+# admin printed once, the background-job worker beside the web server (at a lower CPU priority, so
+# bulk jobs never slow the pages down).
 run: $(VENV)/.installed var/secret_key
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py ingest $(SAMPLES) || true
 	DEBUG=1 $(PY) manage.py create_first_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
-	DEBUG=1 $(PY) manage.py db_worker --interval 1 & worker=$$!; \
+	DEBUG=1 nice -n 10 $(PY) manage.py db_worker --interval 1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -61,12 +61,14 @@ def dumped(args: tuple[int, int]):
     from conversations.history.formats.document import Document, document_hash
     from conversations.models import history_dump
 
+    from conversations.checks import own_verdict
     from conversations.search import conversation_search_text
 
     data = json.dumps(stuck_body(n, messages)).encode()
     doc = Document.from_bytes(f"bench-{n:05}.json", data)
     history = formats.read(doc, "openai")[0]
-    return n, document_hash(doc), len(data), history_dump(history), conversation_search_text(history)
+    return (n, document_hash(doc), len(data), history_dump(history), own_verdict(history),
+            conversation_search_text(history))
 
 
 def _setup_child() -> None:
@@ -92,7 +94,8 @@ def seed(count: int, messages: int) -> int:
 
 
 def _insert(batch) -> None:
-    from conversations.models import Chunk, Conversation, Revision, SearchText, Source
+    from conversations.checks import RULES_VERSION
+    from conversations.models import Chunk, Conversation, Finding, Revision, SearchText, Source, Verdict
 
     sources = Source.objects.bulk_create([
         Source(kind=Source.Kind.UPLOAD, location=f"bench-{n:05}.json", format="openai", content_hash=sha, size=size)
@@ -100,14 +103,27 @@ def _insert(batch) -> None:
     conversations = Conversation.objects.bulk_create([
         Conversation(source=source, format="openai", title=f"Task {n}", model="gpt-4o", provider="openai",
                      message_count=d.message_count)
-        for source, (n, _, _, d, _) in zip(sources, batch)])
+        for source, (n, _, _, d, *_) in zip(sources, batch)])
     SearchText.objects.bulk_create([SearchText(conversation=c, text=text) for c, (*_, text) in zip(conversations, batch)])
-    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for *_, d, _ in batch for sha, data in d.chunks],
+    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for _, _, _, d, *_ in batch for sha, data in d.chunks],
                               ignore_conflicts=True)
     revisions = Revision.objects.bulk_create([
         Revision(conversation=c, number=1, head_data=d.head, chunks=[sha for sha, _ in d.chunks],
-                 message_count=d.message_count, content_hash=d.content_hash, reason="ingested (bench)")
-        for c, (*_, d, _) in zip(conversations, batch)])
+                 message_count=d.message_count, content_hash=d.content_hash, reason="ingested (bench)",
+                 rules_version=RULES_VERSION)
+        for c, (_, _, _, d, *_) in zip(conversations, batch)])
+    # The own target's verdict, as ingest stores it (a bulk repair starts from it).
+    verdicts = [(r, v) for r, (_, _, _, _, v, _) in zip(revisions, batch)]
+    Verdict.objects.bulk_create([
+        Verdict(revision=r, target=v.target, provider=v.provider, accepted=v.accepted, own_target=True,
+                errors=len(v.errors), warnings=sum(f.severity == "warning" for f in v.findings),
+                rules_version=RULES_VERSION, first_rule=(v.errors or v.findings or [None])[0].rule if v.findings else "")
+        for r, v in verdicts])
+    Finding.objects.bulk_create([
+        Finding(revision=r, target=v.target, provider=v.provider, rule=f.rule, severity=f.severity,
+                message_index=f.message_index, wire_index=f.wire_index, content_index=f.content_index,
+                provider_error=f.provider_error or "", explanation=f.explanation, fix=f.fix)
+        for r, v in verdicts for f in v.findings])
     for conversation, revision in zip(conversations, revisions):
         conversation.latest_revision = revision
     Conversation.objects.bulk_update(conversations, ["latest_revision"])

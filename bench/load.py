@@ -43,6 +43,9 @@ ENV = {**os.environ, "DATABASE_URL": URL, "DEBUG": "0", "SECRET_KEY": "bench-loa
        "SECURE_COOKIES": "0", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
        "DJANGO_SETTINGS_MODULE": "inspector.settings", "TASKS_BACKEND": "database"}
 PYTHON = sys.executable
+# Background work runs at a lower CPU priority than the web processes, as the README advises for
+# a machine that serves pages and runs workers: a bulk job then takes what the pages leave.
+BACKGROUND = ["nice", "-n", "10"]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
@@ -299,7 +302,7 @@ def main() -> None:
         port = free_port()
         processes.append(start([GUNICORN, "inspector.wsgi:application", "--workers", "2", "--bind",
                                 f"{HOST}:{port}", "--access-logfile", "-"], log))
-        processes.append(start([PYTHON, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay",
+        processes.append(start([*BACKGROUND, PYTHON, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay",
                                 "--no-reload", "--worker-id", "load-1"], log))
         wait_up(port, cookie)
         for _ in range(20):  # warm both workers' caches and imports
@@ -308,7 +311,7 @@ def main() -> None:
 
         # 1. the fixed rate, with an ingest and a re-check job running
         extra = write_logs(work / "extra", args.conversations, max(50, args.conversations // 10), args.messages)
-        ingest = start([PYTHON, "manage.py", "ingest", str(extra), "--jobs", "1"], log)
+        ingest = start([*BACKGROUND, PYTHON, "manage.py", "ingest", str(extra), "--jobs", "1"], log)
         processes.append(ingest)
         job_id = recheck_job()
         step = run_step(port, cookie, ids, args.rate, args.seconds)

@@ -360,11 +360,12 @@ def p10(values: list[float]) -> float:
 
 
 def main_cpu(args) -> None:
-    url = f"postgres://postgres@127.0.0.1:5432/{CPU_DB}"
+    db = args.database or CPU_DB
+    url = f"postgres://postgres@127.0.0.1:5432/{db}"
     sys.path.insert(0, str(ROOT / "bench"))
     if not args.reuse:
-        psql(f"DROP DATABASE IF EXISTS {CPU_DB} WITH (FORCE)")
-        psql(f"CREATE DATABASE {CPU_DB}")
+        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        psql(f"CREATE DATABASE {db}")
     try:
         setup_django(url)
         from django.core.management import call_command
@@ -372,13 +373,13 @@ def main_cpu(args) -> None:
 
         if not args.reuse:
             call_command("migrate", verbosity=0)
-            print(f"Filling {CPU_DB}:")
+            print(f"Filling {db}:")
             fill_like_load(url, args.conversations or 2000, args.messages or 30)
         measure_cpu(args.runs)
         connections.close_all()
     finally:
         if not args.keep:
-            psql(f"DROP DATABASE IF EXISTS {CPU_DB} WITH (FORCE)")
+            psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
 def main() -> None:
@@ -391,6 +392,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="measure a database kept by an earlier --keep run")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="the server CPU per request of the load bench's pages")
+    parser.add_argument("--database", help=f"with --cpu: the database to create or --reuse (default {CPU_DB}; "
+                                           "bench/load.py --keep leaves inspector_load_bench)")
     args = parser.parse_args()
     if args.cpu:
         main_cpu(args)

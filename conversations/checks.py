@@ -15,6 +15,7 @@ from django.db import transaction
 from conversations.history import check as core
 from conversations.history import explain as core_explain
 from conversations.history import routes, targets, wire
+from conversations.history.findings import Finding as CoreFinding
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.models import Finding, Revision, Verdict
@@ -57,11 +58,29 @@ def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = Fals
     Finding.objects.bulk_create(
         Finding(revision=revision, target=verdict.target, provider=verdict.provider, rule=f.rule,
                 severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
-                provider_error=f.provider_error or "", explanation=f.explanation, fix=f.fix)
+                content_index=f.content_index, provider_error=f.provider_error or "",
+                explanation=f.explanation, fix=f.fix)
         for f in verdict.findings)
     if own and not new_revision:
         Revision.objects.filter(pk=revision.pk).update(rules_version=RULES_VERSION)
     return row
+
+
+def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
+    """The own target's current verdicts stored for these revisions, as the check returned them
+    (findings in order), by revision id; two queries for any number. A revision missing here was
+    never checked under the current rules."""
+    rows = {v.revision_id: v for v in Verdict.objects.filter(revision__in=revisions, own_target=True,
+                                                             rules_version=RULES_VERSION)}
+    found: dict[int, list] = {revision_id: [] for revision_id in rows}
+    for f in Finding.objects.filter(revision__in=list(rows)).order_by("id"):
+        if f.target == rows[f.revision_id].target:
+            found[f.revision_id].append(CoreFinding(
+                rule=f.rule, severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
+                provider_error=f.provider_error or None, explanation=f.explanation, fix=f.fix,
+                content_index=f.content_index))
+    return {revision_id: CoreVerdict(target=row.target, provider=row.provider, findings=found[revision_id])
+            for revision_id, row in rows.items()}
 
 
 def revision_verdicts(revision: Revision, target_names: list[str] | None = None) -> list[Verdict]:

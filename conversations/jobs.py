@@ -285,7 +285,7 @@ def _items_load(ids: list[int]) -> dict[int, JobItem]:
     """The items with what every action reads, in two queries for a whole batch (the items, then
     their revisions' chunks); `accepted_now`: the own target's stored verdict accepts the revision
     under the current rules (see _needs_no_repair)."""
-    from conversations.checks import RULES_VERSION
+    from conversations.checks import RULES_VERSION, own_verdicts_stored
     from conversations.models import chunks_prefetch
 
     accepted = Verdict.objects.filter(revision=OuterRef("expected_revision"), own_target=True, accepted=True,
@@ -296,8 +296,12 @@ def _items_load(ids: list[int]) -> dict[int, JobItem]:
     jobs = {}
     for item in items.values():  # one Job instance for the batch: its options are read per item
         item.job = jobs.setdefault(item.job_id, item.job)
-    chunks_prefetch([item.expected_revision for item in items.values()
-                     if item.expected_revision is not None and not item.accepted_now])
+    revisions = [item.expected_revision for item in items.values()
+                 if item.expected_revision is not None and not item.accepted_now]
+    chunks_prefetch(revisions)
+    stored = own_verdicts_stored(revisions)
+    for item in items.values():
+        item.stored_verdict = stored.get(item.expected_revision_id)
     return items
 
 
@@ -532,14 +536,16 @@ class Action:
     writes: bool = True
 
 
-def repair_preview(revision, options: dict):
+def repair_preview(revision, options: dict, stored=None):
     """What the repair the job asks for would do to `revision` (its own target unless the job
     names one); stores nothing. Judged on litellm's replayed grouping, as ingest judges: the
-    same verdicts on every fixture (tests/core/test_check.py) at a third of the cost."""
+    same verdicts on every fixture (tests/core/test_check.py) at a third of the cost. `stored`:
+    the revision's own verdict as ingest stored it, which stands in for the first check."""
     from conversations.repairs import repair_preview
 
     return repair_preview(revision, target=options.get("target") or None,
-                          include_warnings=bool(options.get("include_warnings")), build_request=False)
+                          include_warnings=bool(options.get("include_warnings")), build_request=False,
+                          before=[stored] if stored is not None and not options.get("target") else None)
 
 
 def _needs_no_repair(item: JobItem) -> bool:
@@ -610,7 +616,9 @@ def _recheck_apply(item: JobItem, conversation: Conversation, verdicts: list[tup
 
 
 def _preview_prepare(item: JobItem):
-    return None if _needs_no_repair(item) else repair_preview(item.expected_revision, item.job.options)
+    if _needs_no_repair(item):
+        return None
+    return repair_preview(item.expected_revision, item.job.options, getattr(item, "stored_verdict", None))
 
 
 def _dry_run_apply(item: JobItem, conversation: Conversation, result) -> None:
@@ -629,7 +637,7 @@ def _repair_apply(item: JobItem, conversation: Conversation, result) -> None:
     try:
         item.produced_revision = repair_store(
             conversation, result, user=item.job.created_by, expected=item.expected_revision.number,
-            target=item.job.options.get("target") or None, detail=_job_detail(item))
+            target=item.job.options.get("target") or None, detail=_job_detail(item), locked=True)
     except Conflict as exc:
         raise Skip(str(exc)) from None
 

@@ -305,6 +305,7 @@ class Finding(models.Model):
     severity = models.CharField(max_length=8, choices=Severity.choices)
     message_index = models.IntegerField(null=True, blank=True)
     wire_index = models.IntegerField(null=True, blank=True)
+    content_index = models.IntegerField(null=True, blank=True)
     provider_error = models.TextField(blank=True)
     explanation = models.TextField(blank=True)
     fix = models.CharField(max_length=64, blank=True)

@@ -43,16 +43,17 @@ def _route(config_text: str | None, model_group: str | None):
 
 def repair_preview(revision: Revision, *, target: str | None = None, config_text: str | dict | None = None,
                    model_group: str | None = None, include_warnings: bool = False,
-                   build_request: bool = True) -> RepairResult:
+                   build_request: bool = True, before=None) -> RepairResult:
     """What a repair would change and the verdicts after it; stores nothing. build_request=False
-    judges on litellm's replayed grouping, as ingest does (bulk jobs: a third of the cost)."""
+    judges on litellm's replayed grouping, as ingest does (bulk jobs: a third of the cost);
+    `before`: the revision's verdicts already stored for what is asked (the engine's `before`)."""
     route = _route(config_text, model_group)
     if route is None and target is None:
         from conversations.checks import own_target
 
         target = own_target(revision.history)
     return repair(revision.history, target=None if route else target, route=route,
-                  include_warnings=include_warnings, build_request=build_request)
+                  include_warnings=include_warnings, build_request=build_request, before=before)
 
 
 def repair_apply(conversation: Conversation, *, user, expected: int, target: str | None = None,
@@ -75,10 +76,10 @@ def repair_apply(conversation: Conversation, *, user, expected: int, target: str
 
 def repair_store(conversation: Conversation, result: RepairResult, *, user, expected: int,
                  target: str | None = None, model_group: str | None = None,
-                 detail: dict | None = None) -> Revision:
+                 detail: dict | None = None, locked: bool = False) -> Revision:
     """Store a repair already computed from revision `expected` as the next revision (Conflict if
     the latest is no longer `expected`): what bulk jobs do after computing outside the lock.
-    `detail` joins the audit event (the job that made it, its reason)."""
+    `detail` joins the audit event (the job that made it, its reason); `locked` as revision_add."""
     require_repairer(user)
     for_what = f"route {model_group}" if model_group else (target or "its own target")
     return revision_add(
@@ -87,7 +88,7 @@ def repair_store(conversation: Conversation, result: RepairResult, *, user, expe
         detail={"target": target, "model_group": model_group,
                 "edits": [e.to_dict() for e in result.edits],
                 "accepted_after": result.accepted, **(detail or {})},
-        verdicts=result.after)
+        verdicts=result.after, locked=locked)
 
 
 # --- the original document, and the repaired one in a format ----------------------------------------

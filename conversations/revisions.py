@@ -32,35 +32,41 @@ class Conflict(Exception):
 
 @transaction.atomic
 def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
-                 action: str, detail: dict | None = None, verdicts: list[CoreVerdict] = ()) -> Revision:
+                 action: str, detail: dict | None = None, verdicts: list[CoreVerdict] = (),
+                 locked: bool = False) -> Revision:
     """A new immutable revision holding `history`, after revision number `expected`, with its own
     target's verdict: taken from `verdicts` when the caller already judged `history` for that
     target (a repair's verdicts after it), else checked here.
 
     The row lock on the conversation serializes concurrent writers; the second one sees a latest
-    revision other than the one it expected and gets Conflict."""
-    locked = Conversation.objects.select_for_update(of=("self",)).select_related("latest_revision").get(pk=conversation.pk)
-    latest = locked.latest_revision
+    revision other than the one it expected and gets Conflict. locked=True: the caller took that
+    lock in its transaction and read `conversation` under it (a bulk job's item), so it is not
+    read again."""
+    callers = conversation
+    if not locked:
+        conversation = (Conversation.objects.select_for_update(of=("self",)).select_related("latest_revision")
+                        .get(pk=conversation.pk))
+    latest = conversation.latest_revision
     if expected is not None and (latest is None or latest.number != expected):
-        raise Conflict(conversation, expected, latest)
+        raise Conflict(callers, expected, latest)
     dumped = history_dump(history)
     revision = Revision.objects.create(
-        conversation=locked, number=(latest.number + 1) if latest else 1, parent=latest,
+        conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
         head_data=dumped.head, chunks=chunks_store(dumped.chunks), message_count=dumped.message_count,
-        content_hash=dumped.content_hash, original=latest.original if latest else None,
+        content_hash=dumped.content_hash, original_id=latest.original_id if latest else None,
         record=latest.record if latest else None, redactions=latest.redactions if latest else [],
         rules_version=RULES_VERSION,  # its own verdict is stored below, in this transaction
         author=user if getattr(user, "is_authenticated", False) else None, reason=reason[:500])
     revision._history = history
-    changed = conversation_summarize(locked, history)
-    locked.latest_revision = revision
-    locked.save(update_fields=[*changed, "latest_revision", "updated_at"])
+    changed = conversation_summarize(conversation, history)
+    conversation.latest_revision = revision
+    conversation.save(update_fields=[*changed, "latest_revision", "updated_at"])
     AuditEvent.objects.create(
-        actor=revision.author, action=action, conversation=locked, revision=revision,
+        actor=revision.author, action=action, conversation=conversation, revision=revision,
         detail={"from_revision": latest.number if latest else None, "to_revision": revision.number,
                 **(detail or {})})
     _store_own_verdict(revision, verdicts)
-    conversation.latest_revision = revision
+    callers.latest_revision = revision
     return revision
 
 

@@ -99,3 +99,24 @@ def test_the_wire_request_is_what_litellm_would_send():
 
     assert request["format"] == "anthropic"
     assert len(request["body"]["messages"]) == 7
+
+
+@pytest.mark.parametrize("sample", [FIXTURES / "samples" / "unanswered-tool-call.json",
+                                    FIXTURES / "samples" / "user-text-before-tool-result.json", *SEED])
+def test_a_stored_own_verdict_reads_back_as_the_check_returned_it(sample):
+    from conversations.history.check import check
+
+    revision = ingested(sample)
+    history = revision.history
+
+    stored = checks.own_verdicts_stored([revision])[revision.pk]
+
+    fresh = check(history, target=checks.own_target(history), build_request=False)
+    assert stored.to_dict(detail=True) == fresh.to_dict(detail=True)
+
+
+def test_a_verdict_stored_under_older_rules_is_not_read_back():
+    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+    Verdict.objects.filter(revision=revision).update(rules_version="2026.11.1")
+
+    assert checks.own_verdicts_stored([revision]) == {}

@@ -18,7 +18,9 @@ from .model import History
 from .targets import Target, resolve
 from .wire import WireRequest, build, parse_body, simulate
 
-RULES_VERSION = "2026.11.1"  # bump when findings change for the same history (rules, texts, litellm pin)
+# Bump when findings change for the same history (rules, texts, litellm pin, or what is stored of
+# them: 2026.11.2 stores content_index, so a stored verdict can stand in for a check).
+RULES_VERSION = "2026.11.2"
 
 
 def check(history: History, *, target: Target | str, build_request: bool = True) -> Verdict:

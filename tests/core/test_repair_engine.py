@@ -153,3 +153,32 @@ def test_a_ten_thousand_message_history_repairs_in_well_under_a_second():
     for i, message in enumerate(messages):
         for use in message.tool_uses():
             assert messages[i + 1].role == "tool" and messages[i + 1].blocks[0].tool_use_id == use.id
+
+
+def test_verdicts_already_known_stand_in_for_the_first_check():
+    from conversations.history.check import check
+
+    (history,) = formats.read(load_path(SAMPLES / "user-text-before-tool-result.json"))
+    known = check(history, target="openai", build_request=False)
+    judged = []
+
+    def judge(h):
+        judged.append(h)
+        return [check(h, target="openai", build_request=False)]
+
+    result = repair(history, target="openai", judge=judge, before=[known])
+
+    assert result.before == [known]
+    assert history not in judged  # only the repaired history was checked
+    assert result.edits and result.accepted
+    assert result.history.to_dict() == repair(history, target="openai").history.to_dict()
+
+
+def test_known_verdicts_for_another_target_are_not_trusted():
+    (history,) = formats.read(load_path(SAMPLES / "user-text-before-tool-result.json"))
+    accepted_elsewhere = Verdict(target="gemini", provider="gemini", findings=[])
+
+    result = repair(history, target="openai", before=[accepted_elsewhere])
+
+    assert [v.target for v in result.before] == ["openai"]
+    assert result.edits

@@ -96,7 +96,7 @@ Judge = Callable[[History], list[Verdict]]
 
 def repair(history: History, *, target: Target | str | None = None, route: Route | None = None,
            include_warnings: bool = False, judge: Judge | None = None,
-           build_request: bool = True) -> RepairResult:
+           build_request: bool = True, before: list[Verdict] | None = None) -> RepairResult:
     """A copy of `history` repaired for `target` (default: the conversation's own) or for every
     deployment of `route` = (router config, model group), with the edits made and the verdicts
     before and after.
@@ -106,12 +106,15 @@ def repair(history: History, *, target: Target | str | None = None, route: Route
     its Anthropic request itself (Claude Code). `target` then only gives the limits strategies
     read (cache breakpoints, max output). build_request=False checks each round on litellm's
     replayed grouping instead of its transformation (check.check's option; a third of the cost,
-    what ingest and bulk jobs judge with)."""
+    what ingest and bulk jobs judge with). `before`: the verdicts the first check would give,
+    when the caller has them already (stored at ingest), so it is not run; verdicts for other
+    targets than the ones judged are ignored."""
     if target is not None and route is not None:
         raise RepairError("repair for a target or for a route, not both")
     default_judge, targets = _judge(history, target, route, build_request)
     judge = judge or default_judge
-    before = judge(history)
+    if before is None or [v.target for v in before] != [t.label for t in targets]:
+        before = judge(history)
     work = Work(history, targets)
     verdicts = before
     seen: set[frozenset] = set()
