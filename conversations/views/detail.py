@@ -36,9 +36,17 @@ def _kept(conversation: Conversation, revision: Revision, targets: list[str]) ->
 
 
 def _page(conversation: Conversation, revision: Revision, *, start: int, targets: list[str]) -> dict:
-    return detail_dict(conversation, revision, start=start, targets=targets,
-                       revisions=list(conversation.revisions.select_related("author").order_by("-number")),
+    return detail_dict(conversation, revision, start=start, targets=targets, revisions=_revisions(conversation),
                        link_params=_kept(conversation, revision, targets))
+
+
+def _revisions(conversation: Conversation) -> list[Revision]:
+    """Every revision, newest first. Numbers start at 1 and each new revision takes the latest's
+    number + 1, so a latest revision numbered 1 is the only one (most conversations): no query."""
+    latest = conversation.latest_revision
+    if latest is not None and latest.number == 1:
+        return [latest]
+    return list(conversation.revisions.select_related("author").order_by("-number"))
 
 
 def _page_context(conversation: Conversation, revision: Revision, can_repair: bool,

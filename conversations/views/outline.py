@@ -169,16 +169,18 @@ def outline_cached(revision) -> Outline | None:
     return Outline.from_dict(cached) if cached is not None else None
 
 
-def outline_for(revision, head: dict | None = None) -> Outline:
-    """The revision's outline, from the cache or computed from its stored chunks."""
-    outline = outline_cached(revision)
-    if outline is None:
-        if head is None:
-            from conversations.views.page import revision_head_dict
-            head = revision_head_dict(revision)
-        outline = _without_gc_pauses(lambda: outline_from_dicts(head, revision_message_dicts(revision)))
-        cache.set(_key(revision), outline.to_dict(), CACHE_SECONDS)
-    return outline
+def outline_computed(revision, head: dict) -> tuple[Outline, list[dict]]:
+    """(the outline computed from every stored message, cached for next time; those messages).
+    A caller that shows some of them takes them from here rather than reading the chunks again."""
+    messages: list[dict] = []
+
+    def build() -> Outline:
+        messages.extend(revision_message_dicts(revision))
+        return outline_from_dicts(head, messages)
+
+    outline = _without_gc_pauses(build)
+    cache.set(_key(revision), outline.to_dict(), CACHE_SECONDS)
+    return outline, messages
 
 
 def _without_gc_pauses(build):

@@ -15,7 +15,7 @@ from django.conf import settings
 from conversations.history.errors import HistoryError
 from conversations.history.model import Block, History, Message
 from conversations.models import Conversation, Revision
-from conversations.views.outline import Outline, anchor, outline_for
+from conversations.views.outline import Outline, anchor, outline_cached, outline_computed
 from conversations.views.verdicts import findings_by_message, revision_checked, target_names
 
 # Messages per screen: the first screen, and each step of "load more".
@@ -97,8 +97,14 @@ def detail_dict(conversation: Conversation, revision: Revision, *, start: int = 
     stop = min(start + WINDOW, total)
     head_dict = revision_head_dict(revision)
     head = History.from_dict({**head_dict, "messages": []})
-    outline = outline_for(revision, head_dict)
-    messages = revision.messages(start, stop)
+    outline = outline_cached(revision)
+    if outline is None:
+        # The first view of a revision reads every message for its outline: the window comes from
+        # those, not from a second read of the same chunks.
+        outline, every = outline_computed(revision, head_dict)
+        messages = [Message.from_dict(d) for d in every[start:stop]]
+    else:
+        messages = revision.messages(start, stop)
     verdicts = revision_checked(revision, targets or [])
     placed = findings_by_message(verdicts)
     window, window_source = context_window(head.model or conversation.model)
