@@ -65,18 +65,35 @@ def redact(data: bytes, file: str = "") -> tuple[bytes, list[Redaction]]:
     found: list[Redaction] = []
     out = data
     if _has_key_hint(data):
-        out = _PAIR.sub(lambda m: _keyed(m, out_source=data, found=found, file=file), data)
+        lines = _LineCounter(data)
+        out = _PAIR.sub(lambda m: _keyed(m, lines=lines, found=found, file=file), data)
     for kind, literals, pattern in _SHAPES:
         if not any(literal in out for literal in literals):
             continue
-        source = out
+        lines = _LineCounter(out)
 
-        def shaped(m: re.Match[bytes], kind: str = kind, source: bytes = source) -> bytes:
-            found.append(Redaction(kind, file, source.count(b"\n", 0, m.start()) + 1))
+        def shaped(m: re.Match[bytes], kind: str = kind, lines: _LineCounter = lines) -> bytes:
+            found.append(Redaction(kind, file, lines.at(m.start())))
             return MARKER
 
         out = pattern.sub(shaped, out)
     return out, found
+
+
+class _LineCounter:
+    """The line number of each match, counting on from the previous match: re.sub finds them
+    in order, and counting from the start of the file each time made redaction quadratic (a
+    1.4 MB log holding 20,000 keys took 40 s)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.offset, self.line = data, 0, 1
+
+    def at(self, offset: int) -> int:
+        if offset < self.offset:
+            self.offset, self.line = 0, 1
+        self.line += self.data.count(b"\n", self.offset, offset)
+        self.offset = offset
+        return self.line
 
 
 def _has_key_hint(data: bytes, step: int = 1 << 20) -> bool:
@@ -90,11 +107,11 @@ def _has_key_hint(data: bytes, step: int = 1 << 20) -> bool:
     return False
 
 
-def _keyed(m: re.Match[bytes], *, out_source: bytes, found: list[Redaction], file: str) -> bytes:
+def _keyed(m: re.Match[bytes], *, lines: _LineCounter, found: list[Redaction], file: str) -> bytes:
     key, value = m.group(1), m.group(3)
     if not _SECRET_KEY.fullmatch(key.lower()) or _is_placeholder(value):
         return m.group(0)
-    found.append(Redaction("keyed", file, out_source.count(b"\n", 0, m.start()) + 1, key.decode()))
+    found.append(Redaction("keyed", file, lines.at(m.start()), key.decode()))
     return b'"' + key + b'"' + m.group(2) + b'"' + MARKER + b'"'
 
 

@@ -323,6 +323,21 @@ def test_a_synthetic_result_for_a_leaf_tool_use_is_appended_after_it():
     assert len(again.messages) == len(h.messages)
 
 
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00+01:00"])
+def test_a_result_after_a_record_dated_at_the_end_of_time_is_still_written(stamp):
+    """One millisecond after the year 9999 (or year 1 moved to UTC) does not exist: the new
+    record gets the current time instead of an OverflowError."""
+    lines = fixture_lines()[:20] + [b""]
+    leaf = record(lines, 20)
+    leaf["timestamp"] = stamp
+    lines[19] = json.dumps(leaf).encode()
+    h = read_one(lines)
+    h.messages.append(type(h.messages[0])(role="user", blocks=[
+        Block.tool_result(h.messages[-1].blocks[0].id, "never ran", is_error=True)]))
+    new = json.loads(write(h, doc_of(lines)).single[1].split(b"\n")[20])
+    assert datetime.fromisoformat(new["timestamp"].replace("Z", "+00:00")).year > 2000
+
+
 def test_removing_a_record_s_only_block_drops_the_line_and_reparents_its_child():
     lines = fixture_lines()
     h = read_one(lines)

@@ -7,8 +7,9 @@ be written in every writable format (or the writer says FormatError).
 
 How long the property tests run is a hypothesis settings profile chosen by FUZZ_PROFILE:
 "ci" (the default: 400 examples a test, a few seconds in all), "dev" (20) or "long" (5,000 a
-test, a few minutes). `python tests/core/test_fuzz_readers.py [SECONDS]` runs the same property under
-atheris (coverage-guided, libFuzzer) for a bounded time instead.
+test, a few minutes). `python tests/core/test_fuzz_readers.py [SECONDS [LIBFUZZER FLAGS]]` runs
+the same property under atheris (coverage-guided, libFuzzer) for a bounded time instead; given
+the path of a crashing input libFuzzer kept, it runs that input alone and prints its traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import re
 import subprocess
 import time
 import tracemalloc
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -42,8 +44,9 @@ from hypothesis import strategies as st
 from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats import FORMAT_NAMES, Document, load_path
-from conversations.history.formats.document import MAX_DEPTH
+from conversations.history.formats.document import MAX_DEPTH, json_indent
 from conversations.history.model import History
+from conversations.history.redact import redact
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MUTATED_DIRS = ("formats", "seed", "samples")
@@ -83,6 +86,26 @@ def assert_correct_history(history: History) -> None:
     assert json.dumps(History.from_dict(json.loads(text)).to_dict()) == text
     # Any role string is kept as read (a rule, not the reader, says a provider rejects it).
     assert all(isinstance(m.role, str) for m in history.messages)
+    assert_declared_types(history)
+
+
+def assert_declared_types(history: History) -> None:
+    """The string fields the pages, the database and the rules use hold a string or None,
+    whatever type the log had there."""
+    def text_or_none(owner, *names):
+        for name in names:
+            value = getattr(owner, name)
+            assert value is None or isinstance(value, str), f"{type(owner).__name__}.{name} = {value!r:.80}"
+
+    text_or_none(history, "model", "provider", "external_id", "title", "started_at", "ended_at", "error")
+    for message in history.messages:
+        text_or_none(message, "name", "model", "timestamp", "id")
+    for _, _, block in history.blocks():
+        text_or_none(block, "type", "id", "name", "tool_use_id")
+    for tool in history.tools:
+        text_or_none(tool, "name", "kind")
+    if history.usage is not None:
+        assert history.usage.to_dict()
 
 
 def assert_writes_or_refuses(history: History, original: Document) -> None:
@@ -622,6 +645,120 @@ def test_reading_a_50_mb_log_peaks_under_5_times_its_size(fmt):
     assert peak < 5 * len(data), f"peak {peak / len(data):.1f}x the {len(data) / 1e6:.0f} MB read"
 
 
+# --- found while hunting the atheris crash (its traceback was lost): the inputs that escaped ----
+# --- as another exception, a memory blow-up or a wrong history, and their kin ------------------
+
+
+def test_an_indentation_no_formatter_writes_is_not_copied_onto_every_line():
+    """A 40 KB request whose second line is indented by 20,000 spaces: writing it back in its
+    "own layout" put 20,000 spaces per level on each of its 6,000 lines (267 MB, 530 MB peak)."""
+    body = (b'{"model": "gpt-4o",\n' + b" " * 20_000 + b'"messages": [{"role": "user", "content": "hi"}], "x": ['
+            + b"[]," * 6_000 + b"[]]}")
+    doc = Document.from_bytes("request.json", body)
+    (history,) = formats.read(copy_of(doc))
+    tracemalloc.start()
+    try:
+        written = formats.write(history, copy_of(doc)).single[1]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(written) < 2 * len(body) and peak < 50 * len(body)  # was 14,000 times its size
+    assert json.loads(written)["x"] == [[]] * 6_001
+
+
+def test_a_trajectory_indented_like_no_formatter_is_written_in_a_plain_layout():
+    events = json.loads((FIXTURES / "formats/openhands-trajectory.json").read_bytes())
+    text = json.dumps(events, indent=4).replace("\n    {", "\n" + " " * 5_000 + "{", 1)
+    doc = Document.from_bytes("trajectory.json", text.encode())
+    (history,) = formats.read(copy_of(doc))
+    history.messages[0].blocks[0].text = "changed, so the file is written again"
+    written = formats.write(history, copy_of(doc)).single[1]
+    assert len(written) < len(text)
+    assert json.loads(written)[1]["args"]["content"] == "changed, so the file is written again"
+
+
+@pytest.mark.parametrize("text, indent", [
+    ('{"a": 1}', None), ('{\n  "a": 1\n}', 2), ('{\n    "a": 1\n}', 4), ('{\n\t"a": 1\n}', "\t"),
+    ('{\n\t\t "a": 1\n}', "\t"), ('{\n' + " " * 9 + '"a": 1\n}', 2), ('{\n' + " " * 30_000 + '"a": 1}', 2),
+], ids=["one-line", "2", "4", "tab", "tabs", "9-spaces", "30000-spaces"])
+def test_the_layout_copied_is_one_a_formatter_writes(text, indent):
+    assert json_indent(text) == indent
+
+
+def test_an_openhands_usage_without_counts_is_no_usage():
+    """A model_response `usage` holding no token count read as an empty Usage, which is stored as
+    {} and read back from storage as no usage at all: the stored history was not the one read."""
+    event = json.loads(EVENTS_DIR.files["events/5.json"])
+    event["tool_call_metadata"]["model_response"]["usage"] = {"prompt_tokens": "7412", "total_tokens": None}
+    doc = with_file(EVENTS_DIR, "events/5.json", json.dumps(event).encode())
+    assert_reads_cleanly(doc)
+    (history,) = formats.read(copy_of(doc))
+    assert all(m.usage is None or m.usage.to_dict() for m in history.messages)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_an_openhands_event_dated_past_the_calendar_in_local_time_is_written_back(stamp):
+    """The writer takes the latest event time as local time: for these two, a time Python cannot
+    hold, which escaped the writer as an OverflowError on a document the reader had accepted."""
+    event = json.loads(EVENTS_DIR.files["events/3.json"])
+    event["timestamp"] = stamp
+    doc = with_file(EVENTS_DIR, "events/3.json", json.dumps(event).encode())
+    assert_reads_cleanly(doc)
+    (history,) = formats.read(copy_of(doc))
+    assert formats.write(history, copy_of(doc)).files == doc.files
+
+
+def test_an_event_cache_page_with_an_id_that_is_a_list_is_only_noted():
+    """The event files are what counts; a cache page is compared with them. An id that is a list
+    cannot be looked up, which failed the whole session with a TypeError."""
+    page = json.dumps([{"id": []}, {"id": True}, json.loads(EVENTS_DIR.files["events/1.json"])]).encode()
+    doc = with_file(EVENTS_DIR, "event_cache/0-25.json", page)
+    assert_reads_cleanly(doc)
+    (history,) = formats.read(copy_of(doc))
+    assert history.meta["event_cache_notes"] == ["event_cache/0-25.json: event [] is cached but has no events/ file",
+                                                 "event_cache/0-25.json: event True is cached but has no events/ file"]
+
+
+def test_claude_code_fields_of_the_wrong_type_are_not_taken_as_strings():
+    lines = (FIXTURES / "formats/claude-code-session.jsonl").read_bytes().split(b"\n")
+    number = next(i for i, line in enumerate(lines) if line and json.loads(line)["type"] == "assistant")
+    record = json.loads(lines[number])
+    record["timestamp"], record["message"]["id"], record["message"]["model"] = {"t": 1}, 5, ["x"]
+    lines[number] = json.dumps(record).encode()
+    doc = Document.from_bytes("session.jsonl", b"\n".join(lines))
+    assert_reads_cleanly(doc)   # assert_declared_types: was Message.timestamp = {'t': 1}
+
+
+def test_openhands_fields_of_the_wrong_type_are_not_taken_as_strings():
+    event = json.loads(EVENTS_DIR.files["events/5.json"])
+    event["timestamp"], event["tool_call_metadata"]["function_name"] = [], 7
+    event["tool_call_metadata"]["model_response"]["model"] = {"m": 1}
+    doc = with_file(EVENTS_DIR, "events/5.json", json.dumps(event).encode())
+    assert_reads_cleanly(doc)   # assert_declared_types: was Message.model = {'m': 1}
+
+
+def test_openhands_metadata_of_the_wrong_types_is_not_used():
+    metadata = json.loads(EVENTS_DIR.files["metadata.json"])
+    metadata.update(title=["not", "a", "title"], llm_model={"name": "x"}, conversation_id=7,
+                    prompt_tokens=True, completion_tokens=[283])
+    doc = with_file(EVENTS_DIR, "metadata.json", json.dumps(metadata).encode())
+    assert_reads_cleanly(doc)
+    (history,) = formats.read(copy_of(doc))
+    assert history.title is None and history.usage is None
+    assert isinstance(history.model, str) and isinstance(history.external_id, str)
+
+
+def test_redacting_a_log_full_of_keys_takes_linear_time():
+    """Each redaction counted the lines from the start of the file to name its line: 20,000 keys
+    in a 1.4 MB log took 40 s, and a 50 MB log full of them would not finish."""
+    line = b'{"role": "user", "content": "key sk-abcdefghijklmnopqrstuvwxyz0123", "api_key": "abc"}\n'
+    started = time.monotonic()
+    _, found = redact(line * 40_000)
+    elapsed = time.monotonic() - started
+    assert sorted(r.line for r in found) == [n for n in range(1, 40_001) for _ in (0, 1)]
+    assert elapsed < 30, f"{elapsed:.1f} s to redact 80,000 keys"   # 2 s today; 170 s before
+
+
 # --- a bounded atheris run ----------------------------------------------------------------------
 
 
@@ -644,31 +781,64 @@ def atheris_one_input(data: bytes) -> None:
     assert_reads_cleanly(doc)
 
 
-def run_atheris(seconds: int) -> None:
+def run_atheris(seconds: int, flags: Sequence[str] = ()) -> None:
+    """FUZZ_CORPUS is the corpus folder, FUZZ_ARTIFACTS where a crashing input is kept (beside
+    the corpus unless set), FUZZ_RSS_LIMIT_MB the memory past which libFuzzer calls it a crash;
+    `flags` are more libFuzzer flags (-seed=N, -len_control=0...), or a crashing input to rerun."""
     import atheris
 
     corpus = Path(os.environ.get("FUZZ_CORPUS", "/tmp/inspector-fuzz-corpus"))
+    artifacts = Path(os.environ.get("FUZZ_ARTIFACTS", corpus.parent / "artifacts"))
     corpus.mkdir(parents=True, exist_ok=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    # Seeds for each way atheris_one_input reads its input: every fixture file as one file, and
+    # every event of the session directory in place of events/3.json.
     for doc in DOCUMENTS:
         if not doc.is_dir:
             (corpus / (Path(doc.name).name + ".seed")).write_bytes(b"\0" + doc.single[1])
-    atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-max_len=65536", "-rss_limit_mb=4096",
-                   f"-artifact_prefix={corpus.parent}/", str(corpus)], atheris_one_input)
+    for name, data in EVENTS_DIR.files.items():
+        if name.startswith("events/"):
+            (corpus / ("event-" + Path(name).name + ".seed")).write_bytes(b"\1" + data)
+    rss_limit = int(os.environ.get("FUZZ_RSS_LIMIT_MB", "2048"))
+    print(f"atheris: corpus {corpus}, crashing inputs kept in {artifacts}/", file=sys.stderr, flush=True)
+    atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-max_len=65536", f"-rss_limit_mb={rss_limit}",
+                   "-timeout=60", f"-artifact_prefix={artifacts}/", *flags,
+                   *([] if any(Path(f).is_file() for f in flags) else [str(corpus)])], atheris_one_input)
     atheris.Fuzz()
+
+
+def atheris_findings(stderr: str) -> str:
+    """What a failed atheris run found, for the CI log: the Python traceback, libFuzzer's verdict
+    and where it kept the input. libFuzzer prints the input itself after the traceback (a 64 KB
+    input as some 400 KB of hex, text and base64), so the end of stderr alone loses the traceback."""
+    lines = stderr.splitlines()
+    kept = [line for line in lines if line.startswith("#")][-1:]   # the last stats line: execs, rss
+    in_traceback = False
+    for line in lines:
+        if "Uncaught Python exception" in line:
+            in_traceback = True
+        if "ERROR: libFuzzer" in line:
+            in_traceback = False
+        if in_traceback or "libFuzzer" in line or "Test unit written to" in line or "Python stack" in line:
+            kept.append(line[:2000])
+    return "\n".join(kept)[-20_000:] or stderr[-4000:]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("FUZZ_ATHERIS"), reason="coverage-guided and random: set FUZZ_ATHERIS=1 "
                     "to run it (kept out of CI so a run's result does not depend on luck)")
 def test_a_short_atheris_run_finds_no_crash(tmp_path):
+    """FUZZ_ATHERIS_SECONDS sets how long; a crashing input is kept in FUZZ_ARTIFACTS (default: a
+    folder of this test's tmp_path), and the failure says where."""
     pytest.importorskip("atheris")
     seconds = int(os.environ.get("FUZZ_ATHERIS_SECONDS", "20"))
+    artifacts = os.environ.get("FUZZ_ARTIFACTS", str(tmp_path / "artifacts"))
     done = subprocess.run([sys.executable, __file__, str(seconds)], cwd=Path(__file__).parents[2],
-                          env={**os.environ, "FUZZ_CORPUS": str(tmp_path / "corpus")},
+                          env={**os.environ, "FUZZ_CORPUS": str(tmp_path / "corpus"), "FUZZ_ARTIFACTS": artifacts},
                           capture_output=True, text=True, timeout=seconds + 120)
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, f"atheris exit code {done.returncode}:\n{atheris_findings(done.stderr)}"
     assert "Done" in done.stderr, done.stderr[-2000:]
 
 
 if __name__ == "__main__":
-    run_atheris(int(sys.argv[1]) if len(sys.argv) > 1 else 60)
+    run_atheris(int(sys.argv[1]) if len(sys.argv) > 1 else 60, sys.argv[2:])

@@ -332,8 +332,8 @@ def _message(records: list[Record], file: str) -> Message:
         content_form=form,
         usage=_usage(body.get("usage")),
         model=body.get("model") if isinstance(body.get("model"), str) else None,
-        timestamp=first.obj.get("timestamp"),
-        id=body.get("id") if first.type == "assistant" else None,
+        timestamp=_text(first.obj.get("timestamp")),
+        id=_text(body.get("id")) if first.type == "assistant" else None,
         source=SourceRef(file=file, line=first.line, path="$.message"),
         extra={"uuids": [r.uuid for r in records]},
     )
@@ -346,6 +346,11 @@ def _message(records: list[Record], file: str) -> Message:
             if len(records) > 1:
                 message.extra[flag + "_lines"] = flagged
     return message
+
+
+def _text(value: Any) -> str | None:
+    """A string field of the model; a value of another type in the log is not one."""
+    return value if isinstance(value, str) else None
 
 
 def _usage(raw: Any) -> Usage | None:
@@ -663,7 +668,10 @@ def _after(stamp: str | None) -> str:
         moment = datetime.now(timezone.utc)
     elif moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc) + timedelta(milliseconds=1)
+    try:
+        moment = moment.astimezone(timezone.utc) + timedelta(milliseconds=1)
+    except OverflowError:  # the parent says year 1 or 9999: no later instant to give
+        moment = datetime.now(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -8,6 +8,7 @@ import codecs
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,13 @@ from ..errors import FormatError
 # what comes after (copy.deepcopy takes three frames a level), so readers refuse anything deeper
 # than MAX_DEPTH. Agent logs nest a few dozen levels at most.
 MAX_DEPTH = 200
+
+
+# Pretty-printers indent a level by 2 or 4 spaces or a tab. A wider indentation is not a layout to
+# copy: json.dumps repeats the indent on every line once per level, so the 30,000 spaces that open
+# one line of a 64 KB file would make every line of the written file that long (gigabytes).
+MAX_INDENT = 8
+_INDENTED = re.compile(r"\n([ \t]+)\S")
 
 
 class TooDeep(ValueError):
@@ -48,6 +56,18 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
             deeper.extend([c for c in children if isinstance(c, (dict, list))])
         level = deeper
     return bool(level)
+
+
+def json_indent(text: str) -> int | str | None:
+    """json.dumps's `indent` that reproduces the layout of `text`: None for JSON on one line, a tab,
+    or 1 to MAX_INDENT spaces; an indentation no formatter writes gets the default of 2."""
+    match = _INDENTED.search(text)
+    if not match:
+        return None
+    if match[1].startswith("\t"):
+        return "\t"
+    width = len(match[1])
+    return width if width <= MAX_INDENT else 2
 
 
 @dataclass

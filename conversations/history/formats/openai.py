@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import FormatError
 from ..model import Block, CacheControl, History, Message, SourceRef, SystemPart, Tool, Usage
-from .document import Document, loads
+from .document import Document, json_indent, loads
 
 NAME = "openai"
 WRITABLE = True
@@ -147,13 +147,10 @@ def reorder_like(new: Any, old: Any) -> Any:
 def json_style(text: str) -> dict:
     """json.dumps arguments that reproduce the layout of `text`: indent 2/4/tab or one line,
     separators, and whether non-ASCII was escaped."""
-    match = re.search(r"\n([ \t]+)\S", text)
-    if match:
-        ws = match.group(1)
-        indent: int | str | None = "\t" if ws.startswith("\t") else len(ws)
+    indent = json_indent(text)
+    if indent is not None:
         separators = (",", ": ")
     else:
-        indent = None
         # Look at the structure only: a string value may hold '": ' of its own.
         structure = _STRING.sub('""', text)
         separators = (", ", ": ") if re.search(r'"\s*:\s', structure) else (",", ":")

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import FormatError
 from ..model import Block, History, Message, SourceRef, SystemPart, Tool, Usage
-from .document import Document, loads
+from .document import Document, json_indent, loads
 
 NAME = "openhands"
 WRITABLE = True
@@ -223,7 +223,7 @@ def _compare_cache(doc: Document, by_id: dict[int, _Event]) -> list[str]:
             continue
         for item in page:
             eid = item.get("id") if isinstance(item, dict) else None
-            if eid not in by_id:
+            if isinstance(eid, (bool, dict, list)) or eid not in by_id:  # a list cannot be looked up
                 notes.append(f"{name}: event {_short(eid)} is cached but has no events/ file")
             elif item != by_id[eid].data:
                 notes.append(f"{name}: event {eid} differs from events/{eid}.json "
@@ -403,8 +403,9 @@ def _message_action(event: _Event) -> Message:
         blocks.append(Block(type="image", media=_media(event, url, f".args.image_urls[{k}]"),
                             source=event.ref(f".args.image_urls[{k}]")))
     return Message(role="user" if event.data.get("source") == "user" else "assistant", blocks=blocks,
-                   content_form="string" if not urls else "blocks", timestamp=event.data.get("timestamp"),
-                   source=event.ref(), extra={"action": MESSAGE})
+                   content_form="string" if not urls else "blocks",
+                   timestamp=_text_or_none(event.data.get("timestamp")), source=event.ref(),
+                   extra={"action": MESSAGE})
 
 
 def _media(event: _Event, url: Any, path: str) -> dict:
@@ -449,7 +450,7 @@ def _finish_text(data: dict) -> str:
 def _finish(event: _Event) -> Message:
     return Message(role="user" if event.data.get("source") == "user" else "assistant",
                    blocks=[Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))],
-                   content_form="string", timestamp=event.data.get("timestamp"), source=event.ref(),
+                   content_form="string", timestamp=_text_or_none(event.data.get("timestamp")), source=event.ref(),
                    extra={"action": "finish"})
 
 
@@ -476,12 +477,12 @@ def _response_message(actions: list[_Event]) -> Message:
         if action.call_id not in listed:
             # An action whose call its own response does not list: keep it visible, not fixed.
             tcm = action.data["tool_call_metadata"]
-            blocks.append(Block.tool_use(action.call_id, tcm.get("function_name") or action.type, None,
+            blocks.append(Block.tool_use(action.call_id, _text_or_none(tcm.get("function_name")) or action.type, None,
                                          source=action.ref(".tool_call_metadata"),
                                          extra={"action": action.type, "not_in_model_response": True}))
     return Message(role="assistant", blocks=blocks, content_form="string",
-                   usage=_usage(response.get("usage")), model=response.get("model"),
-                   timestamp=first.data.get("timestamp"), id=response["id"],
+                   usage=_usage(response.get("usage")), model=_text_or_none(response.get("model")),
+                   timestamp=_text_or_none(first.data.get("timestamp")), id=response["id"],
                    source=first.ref(RESPONSE_MESSAGE), extra={"action": first.type})
 
 
@@ -521,10 +522,12 @@ def _usage(value: Any) -> Usage | None:
     cache_read = number(value.get("cache_read_input_tokens"))
     if cache_read is None and isinstance(details, dict):
         cache_read = number(details.get("cached_tokens"))
-    return Usage(input_tokens=number(value.get("prompt_tokens")),
-                 output_tokens=number(value.get("completion_tokens")),
-                 cache_creation_input_tokens=number(value.get("cache_creation_input_tokens")),
-                 cache_read_input_tokens=cache_read)
+    usage = Usage(input_tokens=number(value.get("prompt_tokens")),
+                  output_tokens=number(value.get("completion_tokens")),
+                  cache_creation_input_tokens=number(value.get("cache_creation_input_tokens")),
+                  cache_read_input_tokens=cache_read)
+    # A usage object without one count is no usage: stored as {}, it would read back as None.
+    return usage if usage.to_dict() else None
 
 
 def _tool_message(event: _Event) -> Message:
@@ -536,8 +539,8 @@ def _tool_message(event: _Event) -> Message:
     extra = {"observation": data["observation"]}
     if "cause" in data:
         extra["cause"] = data["cause"]
-    return Message(role="tool", blocks=[block], name=tcm.get("function_name"), content_form="string",
-                   timestamp=data.get("timestamp"), source=event.ref(), extra=extra)
+    return Message(role="tool", blocks=[block], name=_text_or_none(tcm.get("function_name")), content_form="string",
+                   timestamp=_text_or_none(data.get("timestamp")), source=event.ref(), extra=extra)
 
 
 def _note_state(event: _Event, meta: dict) -> None:
@@ -560,15 +563,19 @@ def _describe(history: History, source: _Source, counts: Counter) -> None:
     if stamps:
         history.started_at, history.ended_at = stamps[0], stamps[-1]
     metadata = source.metadata or {}
-    history.title = metadata.get("title")
-    history.model = metadata.get("llm_model") or _model_from_events(events)
+    # metadata.json is not checked like events are: a value of the wrong type is not used.
+    history.title = _text_or_none(metadata.get("title"))
+    history.model = _text_or_none(metadata.get("llm_model")) or _model_from_events(events)
     for key in ("created_at", "selected_repository", "selected_branch", "trigger"):
         if metadata.get(key) is not None:
             meta[key] = metadata[key]
-    if isinstance(metadata.get("prompt_tokens"), int):
-        history.usage = Usage(input_tokens=metadata["prompt_tokens"],
-                              output_tokens=metadata.get("completion_tokens"))
-    history.external_id = metadata.get("conversation_id") or _external_id(source)
+    history.usage = _usage({"prompt_tokens": metadata.get("prompt_tokens"),
+                            "completion_tokens": metadata.get("completion_tokens")})
+    history.external_id = _text_or_none(metadata.get("conversation_id")) or _external_id(source)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _model_from_events(events: list[_Event]) -> str | None:
@@ -913,9 +920,9 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+    except (ValueError, OverflowError):  # not a time, or year 1 or 9999 in another time zone
         return None
-    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
 # --- emitting documents -------------------------------------------------------------------------
@@ -960,19 +967,11 @@ def _emit_trajectory(source: _Source, plan: _Plan) -> Document:
         value = dict(original.json(name))
         value[source.container_key] = items
     text = original.text(name)
-    out = json.dumps(value, indent=_indent(text), ensure_ascii=text.isascii())
+    out = json.dumps(value, indent=json_indent(text), ensure_ascii=text.isascii())
     if text.endswith("\n"):
         out += "\n"
     try:
         data = out.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate read from a \ud800 escape: escape it again
-        data = (json.dumps(value, indent=_indent(text)) + ("\n" if text.endswith("\n") else "")).encode("ascii")
+        data = (json.dumps(value, indent=json_indent(text)) + ("\n" if text.endswith("\n") else "")).encode("ascii")
     return Document(name=original.name, files={name: data})
-
-
-def _indent(text: str) -> int | str | None:
-    """The indentation the export used: 4 from json.dump, 2 from the UI's JSON.stringify."""
-    match = re.search(r"\n([ \t]+)\S", text)
-    if not match:
-        return None
-    return len(match[1]) if match[1][0] == " " else match[1]
