@@ -335,12 +335,17 @@ def _item_lock(item_id: int, worker: str, *, with_conversation: bool = False) ->
     return items.first()
 
 
+# What finishing an item writes (the actions set the last four).
+FINISHED_FIELDS = ["status", "reason", "finished_at", "lease_expires_at", "changed", "outcome", "produced_revision",
+                   "output"]
+
+
 def _item_set(item: JobItem, status: str, *, reason: str = "") -> None:
     item.status = status
     item.reason = reason[:500] if reason else item.reason
     item.finished_at = timezone.now()
     item.lease_expires_at = None
-    item.save()
+    item.save(update_fields=FINISHED_FIELDS)
 
 
 def _item_close(item_id: int, worker: str, status: str, *, reason: str) -> bool:

@@ -4,6 +4,7 @@ compressed JSON in chunks of messages, shared between revisions."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
@@ -245,7 +246,7 @@ class DumpedHistory:
 def history_dump(history: History) -> DumpedHistory:
     """Serialize a history chunk by chunk (never the whole JSON text at once) and hash it."""
     digest = hashlib.sha256()
-    head = history.to_dict()
+    head = dataclasses.replace(history, messages=[]).to_dict()  # the messages go in the chunks
     del head["messages"]
     head_text = _json_bytes(head)
     digest.update(head_text)
