@@ -198,10 +198,15 @@ def _commits_unflushed(job_id: int):
 
 def _job_work(job_id: int, worker: str, batch: int, stop_at: float | None) -> int:
     applied = 0
+    rest = getattr(settings, "JOB_REST_PERCENT", 0) / 100
     while ids := items_claim(job_id, worker=worker, limit=batch):
         loaded = _items_load(ids)
         for item_id in ids:
-            if item_run(item_id, worker=worker, item=loaded.pop(item_id, None)):
+            began = time.monotonic()
+            ran = item_run(item_id, worker=worker, item=loaded.pop(item_id, None))
+            if rest > 0:
+                time.sleep(rest * (time.monotonic() - began))
+            if ran:
                 applied += 1
             elif not Job.objects.filter(pk=job_id, status__in=ACTIVE).exists():
                 # Cancelled between two items: the rest of the batch was cancelled with it.

@@ -194,6 +194,12 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
 REDACT_SECRETS = env_bool("REDACT_SECRETS", True)
 
+# After each item of a bulk job, a worker rests this share (in percent) of the time the item took:
+# 0 runs flat out (workers on machines of their own); 100 leaves about half a core to a web
+# server on the same small machine, whose pages slow down beside a busy worker even at the
+# lowest CPU priority (the two share the processor's caches and cores: bench/load.py).
+JOB_REST_PERCENT = env_int("JOB_REST_PERCENT", 0)
+
 # Background jobs through the django-tasks API: the database backend by default; set
 # TASKS_BACKEND=rq (and REDIS_URL) to share the work between workers on several machines.
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database")

@@ -331,3 +331,22 @@ def test_a_bad_conversation_fails_alone_with_its_reason(repairer):
     progress = jobs.job_progress(job)
     assert (progress.done, progress.failed) == (1, 1)
     assert job.items.get(conversation=second).reason.startswith("internal error: KeyError")
+
+
+# --- resting between items ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("percent", [0, 100])
+def test_a_worker_rests_the_share_of_each_item_it_is_told_to(repairer, settings, monkeypatch, percent):
+    broken(3)
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all(), user=repairer)
+    settings.JOB_REST_PERCENT = percent
+    clock = iter(range(0, 1000, 5))  # each item takes 5 "seconds" on this clock
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: next(clock))
+    rests = []
+    monkeypatch.setattr(jobs.time, "sleep", rests.append)
+
+    jobs.job_work(job.pk)
+
+    assert JobItem.objects.filter(job=job, status=JobItem.Status.DONE).count() == 3
+    assert rests == ([] if percent == 0 else [5.0, 5.0, 5.0])
