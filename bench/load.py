@@ -43,8 +43,8 @@ P95_LIMIT_MS = 250.0
 ENV = {**os.environ, "DATABASE_URL": URL, "DEBUG": "0", "SECRET_KEY": "bench-load-only",
        "SECURE_COOKIES": "0", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
        "DJANGO_SETTINGS_MODULE": "inspector.settings", "TASKS_BACKEND": "database",
-       # The worker shares this small machine with the web server: it rests as long as each item
-       # took (the README's advice for such a machine), leaving the pages about half a core.
+       # The worker and the ingest share this small machine with the web server: they rest as long
+       # as each item or file took (the README's advice for such a machine).
        "JOB_REST_PERCENT": os.environ.get("JOB_REST_PERCENT", "100")}
 PYTHON = sys.executable
 # Background work runs in Linux's idle scheduling class, as the README advises for a machine that
@@ -268,6 +268,19 @@ def recheck_job(user_name: str = "load") -> int:
     return job.pk
 
 
+def background_started(job_id: int, conversations: int, timeout: float = 60) -> float:
+    """Seconds until the ingest has stored a conversation and the job has finished an item."""
+    from conversations.models import Conversation, JobItem
+
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if (Conversation.objects.count() > conversations
+                and JobItem.objects.filter(job_id=job_id, finished_at__isnull=False).exists()):
+            break
+        time.sleep(0.1)
+    return time.monotonic() - began
+
+
 def job_state(job_id: int) -> str:
     from conversations.jobs import job_progress
     from conversations.models import Job
@@ -338,9 +351,14 @@ def main() -> None:
 
         # 1. the fixed rate, with an ingest and a re-check job running
         extra = write_logs(work / "extra", args.conversations, max(50, args.conversations // 10), args.messages)
-        ingest = start([*BACKGROUND, PYTHON, "manage.py", "ingest", str(extra), "--jobs", "1"], log)
+        ingest = start([*BACKGROUND, PYTHON, "manage.py", "ingest", str(extra), "--jobs", "1",
+                        "--rest", ENV["JOB_REST_PERCENT"]], log)
         processes.append(ingest)
         job_id = recheck_job()
+        # Measured while both run: from the moment each has done some work (their Python start-up,
+        # a few seconds of imports, is not paced and is printed apart).
+        started = background_started(job_id, len(ids))
+        print(f"{'':>14}  the ingest and the job were running after {started:.1f} s", flush=True)
         step = run_step(port, cookie, ids, args.rate, args.seconds)
         print(step.line("with jobs"), flush=True)
         print(f"{'':>14}  {step.timeline()}", flush=True)

@@ -256,3 +256,30 @@ def test_a_revision_added_by_a_person_is_searchable_by_its_new_text():
 
     assert searched("quince") == [conversation.pk]
     assert conversation.search_entry.text.count("quince") == 1
+
+
+def test_an_ingest_told_to_rest_rests_after_each_file_as_long_as_it_took(monkeypatch):
+    import time
+
+    rests = []
+    monkeypatch.setattr(time, "sleep", rests.append)  # record the rests instead of taking them
+    out = StringIO()
+    began = time.monotonic()
+
+    call_command("ingest", str(FIXTURES / "samples"), "--jobs", "1", "--rest", "100", stdout=out, stderr=StringIO())
+
+    assert "3 ingested" in out.getvalue()
+    assert len(rests) == 4  # after each of the three logs and the PROVENANCE file the walk skips
+    # Each rest is the time its file took: together, no more than the whole run.
+    assert 0 < sum(rests) <= time.monotonic() - began
+
+
+def test_an_ingest_rests_only_when_told(monkeypatch):
+    import time
+
+    rests = []
+    monkeypatch.setattr(time, "sleep", rests.append)
+
+    call_command("ingest", str(FIXTURES / "samples"), "--jobs", "1", stdout=StringIO(), stderr=StringIO())
+
+    assert rests == []

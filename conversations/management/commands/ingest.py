@@ -1,6 +1,7 @@
 import json
 import os
 import sys
+import time
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
@@ -22,10 +23,14 @@ class Command(BaseCommand):
         parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                             help="worker processes that read and check files in parallel (default: "
                                  "the number of cores, at most 4)")
+        parser.add_argument("--rest", type=int, default=0, metavar="PERCENT",
+                            help="after each file, rest this share of the time it took (100: about half "
+                                 "a core), for an ingest beside a web server on a small machine; as "
+                                 "JOB_REST_PERCENT for bulk jobs")
         parser.add_argument("--json", action="store_true",
                             help="print only a JSON summary on stdout; progress goes to stderr")
 
-    def handle(self, *args, paths, format, jobs: int, json: bool, **options):
+    def handle(self, *args, paths, format, jobs: int, json: bool, rest: int = 0, **options):
         found = list(candidates(paths))
         totals = {"ingested": 0, "unchanged": 0, "skipped": 0, "failed": []}
         console = Console(stderr=True)
@@ -34,7 +39,11 @@ class Command(BaseCommand):
                       disable=len(found) < 2, transient=True) as progress:
             task = progress.add_task("ingesting", total=len(found))
             try:
+                last = time.monotonic()
                 for candidate, outcome in ingest_candidates(found, format=format, jobs=jobs):
+                    if rest > 0:
+                        time.sleep(rest / 100 * (time.monotonic() - last))
+                        last = time.monotonic()
                     progress.update(task, description=candidate.path.name[:40])
                     if outcome is None:
                         totals["skipped"] += 1
