@@ -287,8 +287,9 @@ def item_run(item_id: int, *, worker: str, item: JobItem | None = None) -> bool:
 
 
 def _items_load(ids: list[int]) -> dict[int, JobItem]:
-    """The items with what every action reads, in two queries for a whole batch (the items, then
-    their revisions' chunks); `accepted_now`: the own target's stored verdict accepts the revision
+    """The items with what their action reads, in at most four queries for a whole batch: the
+    items; their revisions' chunks, for actions that read the history; the own verdicts stored
+    with them (`stored_verdict`), for repairs. `accepted_now`: that verdict accepts the revision
     under the current rules (see _needs_no_repair)."""
     from conversations.checks import RULES_VERSION, own_verdicts_stored
     from conversations.models import chunks_prefetch
@@ -298,13 +299,15 @@ def _items_load(ids: list[int]) -> dict[int, JobItem]:
     items = {item.pk: item for item in
              JobItem.objects.select_related("job", "job__created_by", "conversation__source", "expected_revision")
              .annotate(accepted_now=Exists(accepted)).filter(pk__in=ids)}
-    jobs = {}
+    by_id: dict[int, Job] = {}
     for item in items.values():  # one Job instance for the batch: its options are read per item
-        item.job = jobs.setdefault(item.job_id, item.job)
+        item.job = by_id.setdefault(item.job_id, item.job)
+    kinds = {job.kind for job in by_id.values()}
     revisions = [item.expected_revision for item in items.values()
                  if item.expected_revision is not None and not item.accepted_now]
-    chunks_prefetch(revisions)
-    stored = own_verdicts_stored(revisions)
+    if any(ACTIONS[kind].reads_history for kind in kinds):
+        chunks_prefetch(revisions)
+    stored = own_verdicts_stored(revisions) if kinds & set(REPAIRING) else {}
     for item in items.values():
         item.stored_verdict = stored.get(item.expected_revision_id)
     return items
@@ -544,6 +547,8 @@ class Action:
     apply: Callable[[JobItem, Conversation, Any], None]
     # False for actions that change nothing but the item (dry-run, export): no conversation lock.
     writes: bool = True
+    # False for actions that never read the conversation's history (delete): no chunks are read.
+    reads_history: bool = True
 
 
 def repair_preview(revision, options: dict, stored=None):
@@ -628,7 +633,7 @@ def _recheck_apply(item: JobItem, conversation: Conversation, verdicts: list[tup
 def _preview_prepare(item: JobItem):
     if _needs_no_repair(item):
         return None
-    return repair_preview(item.expected_revision, item.job.options, getattr(item, "stored_verdict", None))
+    return repair_preview(item.expected_revision, item.job.options, item.stored_verdict)
 
 
 def _dry_run_apply(item: JobItem, conversation: Conversation, result) -> None:
@@ -744,7 +749,7 @@ ACTIONS: dict[str, Action] = {
     Job.Kind.REPAIR: Action(_preview_prepare, _repair_apply),
     Job.Kind.WRITE_BACK: Action(_write_back_prepare, _write_back_apply),
     Job.Kind.EXPORT: Action(_export_prepare, _export_apply, writes=False),
-    Job.Kind.DELETE: Action(lambda item: None, _delete_apply),
+    Job.Kind.DELETE: Action(lambda item: None, _delete_apply, reads_history=False),
 }
 # Kinds whose report counts rules and shows sample diffs.
 REPAIRING = (Job.Kind.DRY_RUN, Job.Kind.REPAIR, Job.Kind.WRITE_BACK, Job.Kind.EXPORT)
