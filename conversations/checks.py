@@ -39,31 +39,37 @@ def own_verdict(history: History) -> CoreVerdict:
 
 
 @transaction.atomic(savepoint=False)
-def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = False,
-                   new_revision: bool = False) -> Verdict:
-    """Store (or replace) the verdict of `verdict.target` on `revision`, with its findings.
-    new_revision: `revision` was created in this transaction with rules_version set, so there is
-    nothing to replace (a revision is added with a repair's verdict in hand: three queries less)."""
-    if not new_revision:
-        Verdict.objects.filter(revision=revision, target=verdict.target).delete()
-        Finding.objects.filter(revision=revision, target=verdict.target).delete()
-    errors = [f for f in verdict.findings if f.severity == "error"]
-    warnings = [f for f in verdict.findings if f.severity == "warning"]
-    # The badge names the first rule that matters: the first error, else the first warning.
-    first = (errors or warnings or [None])[0]
-    row = Verdict.objects.create(
-        revision=revision, target=verdict.target, provider=verdict.provider, accepted=verdict.accepted,
-        errors=len(errors), warnings=len(warnings), first_rule=first.rule if first else "",
-        own_target=own, rules_version=RULES_VERSION)
+def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = False) -> Verdict:
+    """Store (or replace) the verdict of `verdict.target` on `revision`, with its findings."""
+    Verdict.objects.filter(revision=revision, target=verdict.target).delete()
+    Finding.objects.filter(revision=revision, target=verdict.target).delete()
+    row, = verdicts_insert([(revision, verdict)], own=own)
+    if own:
+        Revision.objects.filter(pk=revision.pk).update(rules_version=RULES_VERSION)
+    return row
+
+
+def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = False) -> list[Verdict]:
+    """Store verdicts that have none to replace (revisions created in this transaction with
+    rules_version set, as revisions_write creates them): two statements for any number."""
+    verdicts = []
+    for revision, verdict in rows:
+        errors = [f for f in verdict.findings if f.severity == "error"]
+        warnings = [f for f in verdict.findings if f.severity == "warning"]
+        # The badge names the first rule that matters: the first error, else the first warning.
+        first = (errors or warnings or [None])[0]
+        verdicts.append(Verdict(
+            revision=revision, target=verdict.target, provider=verdict.provider, accepted=verdict.accepted,
+            errors=len(errors), warnings=len(warnings), first_rule=first.rule if first else "",
+            own_target=own, rules_version=RULES_VERSION))
+    stored = Verdict.objects.bulk_create(verdicts)
     Finding.objects.bulk_create(
         Finding(revision=revision, target=verdict.target, provider=verdict.provider, rule=f.rule,
                 severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
                 content_index=f.content_index, provider_error=f.provider_error or "",
                 explanation=f.explanation, fix=f.fix)
-        for f in verdict.findings)
-    if own and not new_revision:
-        Revision.objects.filter(pk=revision.pk).update(rules_version=RULES_VERSION)
-    return row
+        for revision, verdict in rows for f in verdict.findings)
+    return stored
 
 
 def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:

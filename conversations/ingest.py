@@ -301,14 +301,6 @@ def search_summary_store(conversation: Conversation, summary: dict[str, Any], *,
         search_text_store(conversation.pk, summary["search_text"], new=new)
 
 
-def conversation_summarize(conversation: Conversation, history: History) -> list[str]:
-    """Copy what the list page filters, sorts and searches on out of the history (for a new
-    revision of a stored conversation); the names of the conversation's fields that changed."""
-    summary = history_summary(history)
-    search_summary_store(conversation, summary)
-    return summary_apply(conversation, summary)
-
-
 # --- walking paths ---------------------------------------------------------------------------------
 
 

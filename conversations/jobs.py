@@ -23,6 +23,7 @@ job's items, one per conversation, which workers claim in small batches with a l
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -118,29 +119,33 @@ def job_start(kind: str, conversations: QuerySet, *, user=None, options: dict | 
 
 
 def items_claim(job_id: int, *, worker: str, limit: int = CLAIM_BATCH) -> list[int]:
-    """Take up to `limit` items no live worker holds (pending, or leased and expired), in id order.
-    Returns their ids; empty when there is nothing to take (or the job is no longer active)."""
+    """Take up to `limit` items no live worker holds, in id order, and count the attempt. Returns
+    their ids; empty when there is nothing to take (or the job is no longer active).
+
+    An item whose lease expired (its worker died, maybe while applying it) is taken alone: a
+    conversation that kills every worker then uses up its own attempts (MAX_ATTEMPTS), never
+    those of the items claimed in the same batch as it."""
     now = timezone.now()
     with transaction.atomic():
         job = Job.objects.filter(pk=job_id, status__in=ACTIVE).values("lease_seconds").first()
         if job is None:
             return []
         _give_up_stuck(job_id, now)
-        claimable = (JobItem.objects.filter(job_id=job_id)
-                     .filter(Q(status=JobItem.Status.PENDING)
-                             | Q(status=JobItem.Status.RUNNING, lease_expires_at__lt=now))
-                     .order_by("id"))
-        ids = list(claimable.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        items = JobItem.objects.filter(job_id=job_id).order_by("id").select_for_update(skip_locked=True)
+        ids = list(items.filter(status=JobItem.Status.RUNNING, lease_expires_at__lt=now).values_list("id", flat=True)[:1])
+        if not ids:
+            ids = list(items.filter(status=JobItem.Status.PENDING).values_list("id", flat=True)[:limit])
         if ids:
             JobItem.objects.filter(id__in=ids).update(
-                status=JobItem.Status.RUNNING, lease_owner=worker,
+                status=JobItem.Status.RUNNING, lease_owner=worker, attempts=F("attempts") + 1,
                 lease_expires_at=now + timedelta(seconds=job["lease_seconds"]))
             Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(status=Job.Status.RUNNING, started_at=now)
     return ids
 
 
 def _give_up_stuck(job_id: int, now) -> None:
-    """Items whose worker died MAX_ATTEMPTS times while applying them: failed, with the reason."""
+    """Items claimed MAX_ATTEMPTS times by workers that died before finishing them: failed, with
+    the reason."""
     JobItem.objects.filter(job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__lt=now,
                            attempts__gte=MAX_ATTEMPTS).update(
         status=JobItem.Status.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
@@ -168,8 +173,31 @@ def job_work(job_id: int, *, worker: str | None = None, batch: int = CLAIM_BATCH
     Returns how many items this call applied."""
     worker = worker or worker_name()
     stop_at = None if seconds is None else time.monotonic() + seconds
-    with _commits_unflushed(job_id):
+    with _commits_unflushed(job_id), _collector_settled():
         return _job_work(job_id, worker, batch, stop_at)
+
+
+_settled = False
+
+
+@contextmanager
+def _collector_settled():
+    """Python's cyclic collector scans every object of a generation each time it collects it, and
+    a worker holds a few hundred thousand long-lived ones (Django, litellm's tables): a bulk job
+    spent a sixth of its CPU scanning them again and again. Once per process they are collected
+    and moved out of its sight (gc.freeze); while a job runs, young collections are rarer too
+    (its histories are freed by reference counting: they hold no cycles)."""
+    global _settled
+    if not _settled:
+        gc.collect()
+        gc.freeze()
+        _settled = True
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 20_000), max(thresholds[1], 50), max(thresholds[2], 50))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 @contextmanager
@@ -201,17 +229,16 @@ def _job_work(job_id: int, worker: str, batch: int, stop_at: float | None) -> in
     rest = getattr(settings, "JOB_REST_PERCENT", 0) / 100
     while ids := items_claim(job_id, worker=worker, limit=batch):
         loaded = _items_load(ids)
-        for item_id in ids:
-            began = time.monotonic()
-            ran = item_run(item_id, worker=worker, item=loaded.pop(item_id, None))
-            if rest > 0:
-                time.sleep(rest * (time.monotonic() - began))
-            if ran:
-                applied += 1
-            elif not Job.objects.filter(pk=job_id, status__in=ACTIVE).exists():
-                # Cancelled between two items: the rest of the batch was cancelled with it.
-                job_report_store(job_id)
-                return applied
+        kinds = {item.job.kind for item in loaded.values()}
+        if len(ids) > 1 and all(ACTIONS[kind].batched for kind in kinds):
+            ran, lost = _batch_run([loaded[i] for i in ids if i in loaded], worker, rest)
+        else:
+            ran, lost = _one_by_one(ids, loaded, worker, rest)
+        applied += ran
+        if (lost or len(loaded) < len(ids)) and not Job.objects.filter(pk=job_id, status__in=ACTIVE).exists():
+            # Cancelled while the batch ran: the rest of it was cancelled with the job.
+            job_report_store(job_id)
+            return applied
         if stop_at is not None and time.monotonic() > stop_at:
             from conversations import tasks
 
@@ -219,6 +246,24 @@ def _job_work(job_id: int, worker: str, batch: int, stop_at: float | None) -> in
             return applied
     job_finish(job_id)
     return applied
+
+
+def _one_by_one(ids: list[int], loaded: dict[int, JobItem], worker: str, rest: float) -> tuple[int, bool]:
+    """Apply the items one transaction each (actions that are not batched, such as writing files
+    back). Returns how many were applied, and whether one was no longer ours (stops the batch)."""
+    applied = 0
+    for item_id in ids:
+        began = time.monotonic()
+        if not item_run(item_id, worker=worker, item=loaded.pop(item_id, None)):
+            return applied, True
+        applied += 1
+        _rest(rest, began)
+    return applied, False
+
+
+def _rest(rest: float, began: float) -> None:
+    if rest > 0:
+        time.sleep(rest * (time.monotonic() - began))
 
 
 def job_watch(job_id: int) -> str:
@@ -242,27 +287,18 @@ def job_watch(job_id: int) -> str:
 
 
 def item_run(item_id: int, *, worker: str, item: JobItem | None = None) -> bool:
-    """Apply one item. True when this worker applied it (done, skipped or failed); False when it
-    was no longer ours (lease taken over, job cancelled) and nothing was written. `item`: the
-    item as _items_load read it with its batch (what it reads is checked again under the locks)."""
-    started = JobItem.objects.filter(pk=item_id, lease_owner=worker, status=JobItem.Status.RUNNING).update(
-        attempts=F("attempts") + 1)
-    if not started:
-        return False
+    """Apply one item in its own transaction. True when this worker applied it (done, skipped or
+    failed); False when it was no longer ours (lease taken over, job cancelled) and nothing was
+    written. `item`: the item as _items_load read it with its batch (what it reads is checked
+    again under the locks)."""
     if item is None:
-        item = _items_load([item_id])[item_id]
-    else:
-        item.attempts += 1  # what the update above did: this worker holds the lease
+        item = _items_load([item_id]).get(item_id)
+        if item is None:
+            return False
     action = ACTIONS[item.job.kind]
-    problem = _state_problem(item, item.conversation)
-    if problem:
-        return _item_close(item_id, worker, JobItem.Status.SKIPPED, reason=problem)
-    try:
-        prepared = action.prepare(item)
-    except Skip as exc:
-        return _item_close(item_id, worker, JobItem.Status.SKIPPED, reason=str(exc))
-    except Exception as exc:  # one bad conversation must not stop the job: it is reported instead
-        return _item_close(item_id, worker, JobItem.Status.FAILED, reason=_reason(exc, item))
+    prepared = _prepare(item, action)
+    if prepared.status:
+        return _item_close(item_id, worker, prepared.status, reason=prepared.reason)
     try:
         with transaction.atomic():
             locked = _item_lock(item_id, worker, with_conversation=action.writes)
@@ -275,15 +311,105 @@ def item_run(item_id: int, *, worker: str, item: JobItem | None = None) -> bool:
                 if problem:
                     _item_set(locked, JobItem.Status.SKIPPED, reason=problem)
                     return True
-            locked.job = item.job
-            locked.expected_revision = item.expected_revision
-            action.apply(locked, conversation, prepared)
+            _adopt(locked, item)
+            action.apply(locked, conversation, prepared.value)
             _item_set(locked, JobItem.Status.DONE)
     except Skip as exc:
         return _item_close(item_id, worker, JobItem.Status.SKIPPED, reason=str(exc))
     except Exception as exc:
         return _item_close(item_id, worker, JobItem.Status.FAILED, reason=_reason(exc, item))
     return True
+
+
+@dataclass
+class Prepared:
+    """An item after its action's prepare: the value apply takes, or why it ends there (a status
+    and a reason)."""
+
+    item: JobItem
+    value: Any = None
+    status: str = ""
+    reason: str = ""
+
+
+def _prepare(item: JobItem, action: Action) -> Prepared:
+    """The action's prepare, outside any transaction (the slow part must hold no lock). A
+    conversation gone or changed since the job was queued ends here, skipped."""
+    problem = _state_problem(item, item.conversation)
+    if problem:
+        return Prepared(item, status=JobItem.Status.SKIPPED, reason=problem)
+    try:
+        return Prepared(item, action.prepare(item))
+    except Skip as exc:
+        return Prepared(item, status=JobItem.Status.SKIPPED, reason=str(exc))
+    except Exception as exc:  # one bad conversation must not stop the job: it is reported instead
+        return Prepared(item, status=JobItem.Status.FAILED, reason=_reason(exc, item))
+
+
+def _adopt(locked: JobItem, item: JobItem) -> None:
+    """What the item read with its batch, onto the row read under the lock."""
+    locked.job = item.job
+    locked.expected_revision = item.expected_revision
+
+
+# Messages a batch holds prepared in memory before it writes them (a batch of long
+# conversations is written in several transactions).
+BATCH_MESSAGES = 10_000
+
+
+def _batch_run(items: list[JobItem], worker: str, rest: float) -> tuple[int, bool]:
+    """Apply a batch of items: each prepared outside any transaction, then all written in one
+    transaction (a repair batch writes its revisions, verdicts, audit events and items in a dozen
+    statements instead of a dozen per item). A transaction is all or nothing, so each conversation
+    is written whole or not at all. Should the batch's transaction fail, its items are applied
+    again one at a time, so that one bad item fails alone. Returns as _one_by_one."""
+    applied, lost, group, held = 0, False, [], 0
+    for item in items:
+        began = time.monotonic()
+        group.append(_prepare(item, ACTIONS[item.job.kind]))
+        held += item.expected_revision.message_count if item.expected_revision else 0
+        _rest(rest, began)
+        if held >= BATCH_MESSAGES or item is items[-1]:
+            began = time.monotonic()
+            done, missing = _batch_write(group, worker)
+            applied, lost, group, held = applied + done, lost or missing, [], 0
+            _rest(rest, began)
+    return applied, lost
+
+
+def _batch_write(group: list[Prepared], worker: str) -> tuple[int, bool]:
+    action = ACTIONS[group[0].item.job.kind]
+    try:
+        with transaction.atomic():
+            locked = _items_lock([p.item.pk for p in group], worker, with_conversations=action.writes)
+            finished, ready = [], []
+            for p in group:
+                row = locked.get(p.item.pk)
+                if row is None:
+                    continue
+                finished.append(row)
+                if p.status:
+                    _item_finish(row, p.status, reason=p.reason)
+                    continue
+                problem = _state_problem(p.item, row.conversation) if action.writes else None
+                if problem:
+                    _item_finish(row, JobItem.Status.SKIPPED, reason=problem)
+                    continue
+                _adopt(row, p.item)
+                ready.append((row, row.conversation if action.writes else p.item.conversation, p.value))
+            action.apply_many(ready)
+            for row, _, _ in ready:
+                _item_finish(row, JobItem.Status.DONE)
+            JobItem.objects.bulk_update(finished, FINISHED_FIELDS)
+    except Exception as exc:
+        logger.info("job %s: a batch of %d items is applied one at a time: %s", group[0].item.job_id, len(group), exc)
+        applied = 0
+        for p in group:
+            if not item_run(p.item.pk, worker=worker, item=p.item):
+                return applied, True
+            applied += 1
+        return applied, False
+    return len(finished), len(finished) < len(group)
 
 
 def _items_load(ids: list[int]) -> dict[int, JobItem]:
@@ -331,8 +457,7 @@ def _state_problem(item: JobItem, conversation: Conversation | None) -> str | No
 def _item_lock(item_id: int, worker: str, *, with_conversation: bool = False) -> JobItem | None:
     """The item, row-locked, if it is still this worker's and its job still active; with its
     conversation locked too (in the same query) for the actions that write to it."""
-    items = JobItem.objects.filter(pk=item_id, lease_owner=worker, status=JobItem.Status.RUNNING,
-                                   job__status__in=ACTIVE)
+    items = _ours([item_id], worker)
     if with_conversation:
         # conversation__isnull=False makes the join an inner one, which PostgreSQL can lock.
         items = (items.filter(conversation__isnull=False)
@@ -343,16 +468,39 @@ def _item_lock(item_id: int, worker: str, *, with_conversation: bool = False) ->
     return items.first()
 
 
+def _items_lock(ids: list[int], worker: str, *, with_conversations: bool) -> dict[int, JobItem]:
+    """The items still this worker's, row-locked, by id; with their conversations locked too, in
+    id order (two writers lock shared conversations in the same order, so they cannot deadlock).
+    An item whose conversation is gone gets None as its conversation."""
+    items = {item.pk: item for item in _ours(ids, worker).select_for_update(of=("self",))}
+    if with_conversations:
+        conversations = {c.pk: c for c in Conversation.objects.select_for_update(of=("self",))
+                         .select_related("source", "latest_revision").order_by("pk")
+                         .filter(pk__in=[item.conversation_id for item in items.values()])}
+        for item in items.values():
+            item.conversation = conversations.get(item.conversation_id)
+    return items
+
+
+def _ours(ids: list[int], worker: str) -> QuerySet:
+    return JobItem.objects.filter(pk__in=ids, lease_owner=worker, status=JobItem.Status.RUNNING,
+                                  job__status__in=ACTIVE)
+
+
 # What finishing an item writes (the actions set the last four).
 FINISHED_FIELDS = ["status", "reason", "finished_at", "lease_expires_at", "changed", "outcome", "produced_revision",
                    "output"]
 
 
-def _item_set(item: JobItem, status: str, *, reason: str = "") -> None:
+def _item_finish(item: JobItem, status: str, *, reason: str = "") -> None:
     item.status = status
     item.reason = reason[:500] if reason else item.reason
     item.finished_at = timezone.now()
     item.lease_expires_at = None
+
+
+def _item_set(item: JobItem, status: str, *, reason: str = "") -> None:
+    _item_finish(item, status, reason=reason)
     item.save(update_fields=FINISHED_FIELDS)
 
 
@@ -549,6 +697,19 @@ class Action:
     writes: bool = True
     # False for actions that never read the conversation's history (delete): no chunks are read.
     reads_history: bool = True
+    # False: each item in a transaction of its own, never a batch's (writing files back: a file
+    # written cannot be taken back with a batch that fails after it).
+    batched: bool = True
+    # apply for a whole batch at once, taking [(item, conversation, prepared), ...]; by default
+    # apply for each in turn.
+    apply_batch: Callable[[list[tuple[JobItem, Conversation, Any]]], None] | None = None
+
+    def apply_many(self, rows: list[tuple[JobItem, Conversation, Any]]) -> None:
+        if self.apply_batch is not None:
+            self.apply_batch(rows)
+        else:
+            for row in rows:
+                self.apply(*row)
 
 
 def repair_preview(revision, options: dict, stored=None):
@@ -657,6 +818,23 @@ def _repair_apply(item: JobItem, conversation: Conversation, result) -> None:
         raise Skip(str(exc)) from None
 
 
+def _repair_apply_batch(rows: list[tuple[JobItem, Conversation, Any]]) -> None:
+    """_repair_apply for a batch: its revisions stored together (revisions_write). Each
+    conversation was locked and found unchanged by _batch_write."""
+    from conversations.repairs import repair_addition
+    from conversations.revisions import revisions_write
+
+    changed = []
+    for item, conversation, result in rows:
+        _record_repair(item, result)
+        if item.changed:
+            changed.append((item, repair_addition(conversation, result, user=item.job.created_by,
+                                                  target=item.job.options.get("target") or None,
+                                                  detail=_job_detail(item))))
+    for (item, _), revision in zip(changed, revisions_write([addition for _, addition in changed])):
+        item.produced_revision = revision
+
+
 def _write_back_prepare(item: JobItem):
     """Sources that have no file of their own are skipped before any work (a bulk selection
     mixes them with files); conversations.repairs.writeback_apply refuses them too."""
@@ -746,8 +924,8 @@ def _delete_apply(item: JobItem, conversation: Conversation, _prepared) -> None:
 ACTIONS: dict[str, Action] = {
     Job.Kind.RECHECK: Action(_recheck_prepare, _recheck_apply),
     Job.Kind.DRY_RUN: Action(_preview_prepare, _dry_run_apply, writes=False),
-    Job.Kind.REPAIR: Action(_preview_prepare, _repair_apply),
-    Job.Kind.WRITE_BACK: Action(_write_back_prepare, _write_back_apply),
+    Job.Kind.REPAIR: Action(_preview_prepare, _repair_apply, apply_batch=_repair_apply_batch),
+    Job.Kind.WRITE_BACK: Action(_write_back_prepare, _write_back_apply, batched=False),
     Job.Kind.EXPORT: Action(_export_prepare, _export_apply, writes=False),
     Job.Kind.DELETE: Action(lambda item: None, _delete_apply, reads_history=False),
 }

@@ -147,17 +147,26 @@ class SearchText(models.Model):
 
 
 def search_text_store(conversation_id: int, text: str, *, new: bool = False) -> None:
-    """Keep a conversation's search text. One statement, which rewrites the row (and its index
-    entry) only when the text changed: a repair seldom changes what search sees."""
+    """Keep a conversation's search text (`new`: the conversation has none yet)."""
     if new:
         SearchText.objects.create(conversation_id=conversation_id, text=text)
+    else:
+        search_texts_store([(conversation_id, text)])
+
+
+def search_texts_store(texts: list[tuple[int, str]]) -> None:
+    """Keep several conversations' search texts, given as (conversation id, text). One statement,
+    which rewrites a row (and its index entry) only when its text changed: a repair seldom changes
+    what search sees."""
+    if not texts:
         return
     table = connection.ops.quote_name(SearchText._meta.db_table)
+    rows = ", ".join(["(%s, %s)"] * len(texts))
     with connection.cursor() as cursor:
         # PostgreSQL and SQLite (3.24+) both take this upsert.
-        cursor.execute(f"INSERT INTO {table} (conversation_id, text) VALUES (%s, %s) "
+        cursor.execute(f"INSERT INTO {table} (conversation_id, text) VALUES {rows} "
                        f"ON CONFLICT (conversation_id) DO UPDATE SET text = excluded.text "
-                       f"WHERE {table}.text <> excluded.text", [conversation_id, text])
+                       f"WHERE {table}.text <> excluded.text", [v for pair in texts for v in pair])
 
 
 class Chunk(models.Model):

@@ -18,12 +18,12 @@ from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.repair import RepairResult, repair
 from conversations.models import AuditEvent, Conversation, Revision, Source
-from conversations.revisions import Conflict, revision_add
+from conversations.revisions import Addition, Conflict, addition_store, revision_add
 
 REPAIR_PERMISSION = "conversations.repair_conversation"
 
 __all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "source_writable", "repair_preview",
-           "repair_apply", "repair_store", "writeback_apply", "original_document", "download_document", "conversation_resume"]
+           "repair_apply", "repair_store", "repair_addition", "writeback_apply", "original_document", "download_document", "conversation_resume"]
 
 
 def can_repair(user) -> bool:
@@ -78,17 +78,25 @@ def repair_store(conversation: Conversation, result: RepairResult, *, user, expe
                  target: str | None = None, model_group: str | None = None,
                  detail: dict | None = None, locked: bool = False) -> Revision:
     """Store a repair already computed from revision `expected` as the next revision (Conflict if
-    the latest is no longer `expected`): what bulk jobs do after computing outside the lock.
-    `detail` joins the audit event (the job that made it, its reason); `locked` as revision_add."""
+    the latest is no longer `expected`). `detail` joins the audit event (the job that made it, its
+    reason); `locked` as addition_store."""
+    addition = repair_addition(conversation, result, user=user, target=target, model_group=model_group, detail=detail)
+    return addition_store(addition, expected=expected, locked=locked)
+
+
+def repair_addition(conversation: Conversation, result: RepairResult, *, user, target: str | None = None,
+                    model_group: str | None = None, detail: dict | None = None) -> Addition:
+    """The revision a computed repair adds, for revisions_write (a bulk job stores a batch of
+    them at once) or addition_store. Refuses a user without the repairer role."""
     require_repairer(user)
     for_what = f"route {model_group}" if model_group else (target or "its own target")
-    return revision_add(
-        conversation, result.history, user=user, expected=expected, action="repair",
+    return Addition(
+        conversation, result.history, action="repair", user=user,
         reason=f"repaired for {for_what}: " + "; ".join(e.description for e in result.edits)[:400],
         detail={"target": target, "model_group": model_group,
                 "edits": [e.to_dict() for e in result.edits],
                 "accepted_after": result.accepted, **(detail or {})},
-        verdicts=result.after, locked=locked)
+        verdicts=result.after)
 
 
 # --- the original document, and the repaired one in a format ----------------------------------------

@@ -7,13 +7,18 @@ another one by the time we write, nothing is written and Conflict says who got t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
 from django.db import transaction
+from django.utils import timezone
 
 from conversations.history.check import RULES_VERSION
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
-from conversations.ingest import conversation_summarize
-from conversations.models import AuditEvent, Conversation, Revision, chunks_store, history_dump
+from conversations.ingest import history_summary, summary_apply
+from conversations.models import (AuditEvent, Conversation, DumpedHistory, Revision, chunks_store, history_dump,
+                                  search_texts_store)
 
 
 class Conflict(Exception):
@@ -30,52 +35,112 @@ class Conflict(Exception):
             f"Nothing was written; reload to see the latest revision and try again.")
 
 
-@transaction.atomic
+@dataclass
+class Addition:
+    """One revision to add: what revisions_write stores for it. `conversation` was read under its
+    row lock in the current transaction (its latest revision is the new one's parent)."""
+
+    conversation: Conversation
+    history: History
+    action: str
+    reason: str
+    user: Any = None
+    detail: dict | None = None
+    # The repair's verdicts after it, when the caller judged `history` already.
+    verdicts: Sequence[CoreVerdict] = ()
+    # history_dump(history), when the caller serialized it before taking the locks.
+    dumped: DumpedHistory | None = None
+
+
 def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
-                 action: str, detail: dict | None = None, verdicts: list[CoreVerdict] = (),
+                 action: str, detail: dict | None = None, verdicts: Sequence[CoreVerdict] = (),
                  locked: bool = False) -> Revision:
     """A new immutable revision holding `history`, after revision number `expected`, with its own
     target's verdict: taken from `verdicts` when the caller already judged `history` for that
-    target (a repair's verdicts after it), else checked here.
+    target (a repair's verdicts after it), else checked here."""
+    return addition_store(Addition(conversation, history, action=action, reason=reason, user=user,
+                                   detail=detail, verdicts=verdicts), expected=expected, locked=locked)
+
+
+@transaction.atomic
+def addition_store(addition: Addition, *, expected: int | None, locked: bool = False) -> Revision:
+    """Store one addition after revision number `expected`.
 
     The row lock on the conversation serializes concurrent writers; the second one sees a latest
     revision other than the one it expected and gets Conflict. locked=True: the caller took that
-    lock in its transaction and read `conversation` under it (a bulk job's item), so it is not
+    lock in its transaction and read the conversation under it (a bulk job's item), so it is not
     read again."""
-    callers = conversation
+    callers = addition.conversation
     if not locked:
-        conversation = (Conversation.objects.select_for_update(of=("self",)).select_related("latest_revision")
-                        .get(pk=conversation.pk))
-    latest = conversation.latest_revision
+        addition = replace(addition, conversation=Conversation.objects.select_for_update(of=("self",))
+                           .select_related("latest_revision").get(pk=callers.pk))
+    latest = addition.conversation.latest_revision
     if expected is not None and (latest is None or latest.number != expected):
         raise Conflict(callers, expected, latest)
-    dumped = history_dump(history)
-    revision = Revision.objects.create(
-        conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        head_data=dumped.head, chunks=chunks_store(dumped.chunks), message_count=dumped.message_count,
-        content_hash=dumped.content_hash, original_id=latest.original_id if latest else None,
-        record=latest.record if latest else None, redactions=latest.redactions if latest else [],
-        rules_version=RULES_VERSION,  # its own verdict is stored below, in this transaction
-        author=user if getattr(user, "is_authenticated", False) else None, reason=reason[:500])
-    revision._history = history
-    changed = conversation_summarize(conversation, history)
-    conversation.latest_revision = revision
-    conversation.save(update_fields=[*changed, "latest_revision", "updated_at"])
-    AuditEvent.objects.create(
-        actor=revision.author, action=action, conversation=conversation, revision=revision,
-        detail={"from_revision": latest.number if latest else None, "to_revision": revision.number,
-                **(detail or {})})
-    _store_own_verdict(revision, verdicts)
+    revision, = revisions_write([addition])
     callers.latest_revision = revision
     return revision
 
 
-def _store_own_verdict(revision: Revision, known: list[CoreVerdict]) -> None:
-    from conversations.checks import own_target, own_verdict, verdicts_store
+@transaction.atomic(savepoint=False)
+def revisions_write(additions: list[Addition]) -> list[Revision]:
+    """A new revision for each addition's conversation (each locked by the caller, and each
+    conversation once), with the conversation's summary, its search text, an audit event and the
+    own target's verdict: the same eight statements for one addition or for a bulk job's batch."""
+    if not additions:
+        return []
+    dumped = [a.dumped or history_dump(a.history) for a in additions]
+    chunks_store([chunk for d in dumped for chunk in d.chunks])
+    now = timezone.now()
+    revisions = Revision.objects.bulk_create([_revision(a, d) for a, d in zip(additions, dumped)])
+    changed: set[str] = set()
+    searched = []
+    for addition, revision in zip(additions, revisions):
+        revision._history = addition.history
+        conversation = addition.conversation
+        summary = history_summary(addition.history)
+        if summary.get("search_text") is not None:
+            searched.append((conversation.pk, summary["search_text"]))
+        changed.update(summary_apply(conversation, summary))
+        conversation.latest_revision = revision
+        conversation.updated_at = now
+    conversations = [a.conversation for a in additions]
+    fields = [*sorted(changed), "latest_revision", "updated_at"]
+    if len(conversations) == 1:
+        conversations[0].save(update_fields=fields)
+    else:
+        Conversation.objects.bulk_update(conversations, fields)
+    search_texts_store(searched)
+    AuditEvent.objects.bulk_create([
+        AuditEvent(actor=revision.author, action=a.action, conversation=a.conversation, revision=revision,
+                   detail={"from_revision": revision.number - 1 if revision.parent_id else None,
+                           "to_revision": revision.number, **(a.detail or {})})
+        for a, revision in zip(additions, revisions)])
+    _own_verdicts_store(additions, revisions)
+    return revisions
 
-    label = own_target(revision.history).label
-    verdict = next((v for v in known if v.target == label), None) or own_verdict(revision.history)
-    verdicts_store(revision, verdict, own=True, new_revision=True)
+
+def _revision(addition: Addition, dumped: DumpedHistory) -> Revision:
+    latest = addition.conversation.latest_revision
+    user = addition.user
+    return Revision(
+        conversation=addition.conversation, number=(latest.number + 1) if latest else 1, parent=latest,
+        head_data=dumped.head, chunks=[sha for sha, _ in dumped.chunks], message_count=dumped.message_count,
+        content_hash=dumped.content_hash, original_id=latest.original_id if latest else None,
+        record=latest.record if latest else None, redactions=latest.redactions if latest else [],
+        rules_version=RULES_VERSION,  # its own verdict is stored with it, in this transaction
+        author=user if getattr(user, "is_authenticated", False) else None, reason=addition.reason[:500])
+
+
+def _own_verdicts_store(additions: list[Addition], revisions: list[Revision]) -> None:
+    from conversations.checks import own_target, own_verdict, verdicts_insert
+
+    rows = []
+    for addition, revision in zip(additions, revisions):
+        label = own_target(addition.history).label
+        known = next((v for v in addition.verdicts if v.target == label), None)
+        rows.append((revision, known or own_verdict(addition.history)))
+    verdicts_insert(rows, own=True)
 
 
 def revision_restore(conversation: Conversation, number: int, *, user, expected: int) -> Revision:

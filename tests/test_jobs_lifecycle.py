@@ -76,13 +76,35 @@ def test_two_workers_claim_disjoint_items():
     assert job.status == Job.Status.RUNNING and job.started_at is not None
 
 
-def test_an_expired_lease_is_claimed_again_by_another_worker():
+def expire(ids: list[int]) -> None:
+    JobItem.objects.filter(pk__in=ids).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_an_expired_lease_is_claimed_again_by_another_worker_one_item_at_a_time():
     broken(2)
     job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all())
     taken = jobs.items_claim(job.pk, worker="dead")
+    assert len(taken) == 2
     assert jobs.items_claim(job.pk, worker="alive") == []  # the leases are still live
-    JobItem.objects.filter(pk__in=taken).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert jobs.items_claim(job.pk, worker="alive") == taken
+    expire(taken)
+    assert jobs.items_claim(job.pk, worker="alive") == taken[:1]
+    assert jobs.items_claim(job.pk, worker="alive") == taken[1:]
+    assert list(JobItem.objects.filter(pk__in=taken).values_list("attempts", flat=True)) == [2, 2]
+
+
+def test_a_conversation_that_kills_its_workers_uses_up_its_own_attempts_not_its_batchs():
+    broken(3)
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all())
+    poison, *others = jobs.items_claim(job.pk, worker="dead-1")  # dies applying the first of three
+    expire([poison, *others])
+    for n in (2, 3):  # taken again alone, it kills two more workers
+        assert jobs.items_claim(job.pk, worker=f"dead-{n}") == [poison]
+        expire([poison])
+
+    assert jobs.job_work(job.pk, worker="alive") == 2
+    given_up = JobItem.objects.get(pk=poison)
+    assert given_up.status == JobItem.Status.FAILED and "gave up after 3 attempts" in given_up.reason
+    assert set(JobItem.objects.filter(pk__in=others).values_list("status", "attempts")) == {(JobItem.Status.DONE, 2)}
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(repairer):
@@ -353,5 +375,6 @@ def test_a_worker_rests_the_share_of_each_item_it_is_told_to(repairer, settings,
     if percent == 0:
         assert rests == []
     else:
-        # One rest per item, each as long as the item took: together, no more than the whole run.
-        assert len(rests) == 3 and 0 < sum(rests) <= time.monotonic() - began
+        # A rest after each item, and after the batch's write, each as long as what it follows
+        # took: together, no more than the whole run.
+        assert len(rests) == 4 and 0 < sum(rests) <= time.monotonic() - began
