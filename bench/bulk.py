@@ -95,7 +95,7 @@ def seed(count: int, messages: int) -> int:
 
 def _insert(batch) -> None:
     from conversations.checks import RULES_VERSION
-    from conversations.models import Chunk, Conversation, Finding, Revision, SearchText, Source, Verdict
+    from conversations.models import Conversation, Finding, Revision, SearchText, Source, Verdict, chunks_store
 
     sources = Source.objects.bulk_create([
         Source(kind=Source.Kind.UPLOAD, location=f"bench-{n:05}.json", format="openai", content_hash=sha, size=size)
@@ -105,11 +105,9 @@ def _insert(batch) -> None:
                      message_count=d.message_count)
         for source, (n, _, _, d, *_) in zip(sources, batch)])
     SearchText.objects.bulk_create([SearchText(conversation=c, text=text) for c, (*_, text) in zip(conversations, batch)])
-    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for _, _, _, d, *_ in batch for sha, data in d.chunks],
-                              ignore_conflicts=True)
+    chunks_store([chunk for _, _, _, d, *_ in batch for chunk in d.chunks])
     revisions = Revision.objects.bulk_create([
-        Revision(conversation=c, number=1, head_data=d.head, chunks=[sha for sha, _ in d.chunks],
-                 message_count=d.message_count, content_hash=d.content_hash, reason="ingested (bench)",
+        Revision(conversation=c, number=1, **d.revision_fields(), reason="ingested (bench)",
                  rules_version=RULES_VERSION)
         for c, (_, _, _, d, *_) in zip(conversations, batch)])
     # The own target's verdict, as ingest stores it (a bulk repair starts from it).

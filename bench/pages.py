@@ -142,7 +142,7 @@ def fill(count: int, messages: int):
                                        batch_size=2_000)
         revisions = Revision.objects.bulk_create([
             Revision(conversation=c, number=1, head_data=template.head_data, chunks=template.chunks,
-                     message_count=template.message_count, content_hash=template.content_hash,
+                     chunk_sizes=template.chunk_sizes, message_count=template.message_count, content_hash=template.content_hash,
                      original=template.original, reason="ingested")
             for c in conversations], batch_size=2_000)
         verdicts, findings = [], []

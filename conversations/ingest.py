@@ -26,7 +26,7 @@ from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
 from conversations.models import (AuditEvent, Conversation, DumpedHistory, Original, OriginalFile, Revision,
-                                  Source, chunks_store, history_dump, search_text_store)
+                                  Source, chunks_store, dumped_same, history_dump, search_text_store)
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -263,7 +263,7 @@ def _conversation_revise(source: Source, item: PreparedConversation, *, original
                          redactions: list[dict], user) -> tuple[Conversation, Revision | None]:
     conversation = Conversation.objects.filter(source=source, locator=item.locator).first()
     latest = conversation.latest_revision if conversation else None
-    if latest is not None and latest.content_hash == item.dumped.content_hash:
+    if latest is not None and dumped_same(latest, item.dumped):
         return conversation, None
     new = conversation is None
     if new:
@@ -272,11 +272,10 @@ def _conversation_revise(source: Source, item: PreparedConversation, *, original
     conversation.deleted_at = None
     conversation.save()
     search_summary_store(conversation, item.summary, new=new)
+    chunks_store(item.dumped.chunks)
     revision = Revision.objects.create(
         conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        head_data=item.dumped.head, chunks=chunks_store(item.dumped.chunks),
-        message_count=item.dumped.message_count, content_hash=item.dumped.content_hash,
-        original=original, record=item.record, redactions=redactions,
+        **item.dumped.revision_fields(), original=original, record=item.record, redactions=redactions,
         author=user if getattr(user, "is_authenticated", False) else None,
         reason="ingested" if latest is None else "re-ingested: the source changed")
     conversation.latest_revision = revision

@@ -813,7 +813,8 @@ def _repair_apply(item: JobItem, conversation: Conversation, result) -> None:
     try:
         item.produced_revision = repair_store(
             conversation, result, user=item.job.created_by, expected=item.expected_revision.number,
-            target=item.job.options.get("target") or None, detail=_job_detail(item), locked=True)
+            target=item.job.options.get("target") or None, detail=_job_detail(item), locked=True,
+            base=item.expected_revision)
     except Conflict as exc:
         raise Skip(str(exc)) from None
 
@@ -830,7 +831,7 @@ def _repair_apply_batch(rows: list[tuple[JobItem, Conversation, Any]]) -> None:
         if item.changed:
             changed.append((item, repair_addition(conversation, result, user=item.job.created_by,
                                                   target=item.job.options.get("target") or None,
-                                                  detail=_job_detail(item))))
+                                                  detail=_job_detail(item), base=item.expected_revision)))
     for (item, _), revision in zip(changed, revisions_write([addition for _, addition in changed])):
         item.produced_revision = revision
 

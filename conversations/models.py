@@ -170,15 +170,18 @@ def search_texts_store(texts: list[tuple[int, str]]) -> None:
 
 
 class Chunk(models.Model):
-    """A run of CHUNK_SIZE consecutive messages, zlib-compressed JSON, addressed by its content.
-    A page of a long conversation reads only the chunks it shows, and a repair that touches one
-    message stores one new chunk: the revisions share the rest."""
+    """A run of at most CHUNK_SIZE consecutive messages, zlib-compressed JSON, addressed by its
+    content. A page of a long conversation reads only the chunks it shows, and a repair stores
+    only the chunks holding what it changed: the revisions share the rest (history_dump)."""
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     data = models.BinaryField()
 
 
-CHUNK_SIZE = 100
+# Messages a chunk holds at most. Revisions stored before chunk_sizes existed hold
+# LEGACY_CHUNK_SIZE messages in each chunk but the last.
+CHUNK_SIZE = 50
+LEGACY_CHUNK_SIZE = 100
 
 
 class Revision(models.Model):
@@ -193,6 +196,8 @@ class Revision(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     head_data = models.BinaryField(help_text="zlib-compressed JSON of the history without its messages")
     chunks = models.JSONField(default=list, help_text="sha256 of each Chunk of messages, in order")
+    chunk_sizes = models.JSONField(default=list, blank=True,
+                                   help_text="messages in each chunk; empty: 100 in each but the last")
     message_count = models.PositiveIntegerField(default=0)
     content_hash = models.CharField(max_length=64, help_text="sha256 over the head and the chunks")
     original = models.ForeignKey(Original, null=True, blank=True, on_delete=models.PROTECT, related_name="revisions")
@@ -238,40 +243,109 @@ class Revision(models.Model):
         stop = min(stop, self.message_count)
         if start >= stop:
             return []
-        first, last = start // CHUNK_SIZE, (stop - 1) // CHUNK_SIZE
-        rows = [m for chunk in _chunks_load(self.chunks[first:last + 1]) for m in chunk]
-        offset = first * CHUNK_SIZE
+        spans = self.chunk_spans()
+        wanted = [k for k, (first, end) in enumerate(spans) if first < stop and end > start]
+        rows = [m for chunk in _chunks_load([self.chunks[k] for k in wanted]) for m in chunk]
+        offset = spans[wanted[0]][0]
         return [Message.from_dict(d) for d in rows[start - offset:stop - offset]]
+
+    def chunk_spans(self) -> list[tuple[int, int]]:
+        """(start, stop) of the messages each chunk holds, in order."""
+        sizes = self.chunk_sizes or [min(LEGACY_CHUNK_SIZE, self.message_count - start)
+                                     for start in range(0, self.message_count, LEGACY_CHUNK_SIZE)]
+        spans, start = [], 0
+        for size in sizes:
+            spans.append((start, start + size))
+            start += size
+        return spans
 
 
 @dataclass
 class DumpedHistory:
     head: bytes
-    chunks: list[tuple[str, bytes]]
-    content_hash: str
+    chunks: list[tuple[str, bytes]]  # (sha256, data) of the chunks to store: all but those shared
+    hashes: list[str]  # every chunk's sha256, in order
+    sizes: list[int]  # the messages in each
+    content_hash: str  # over the head and the chunks' hashes: two chunkings of one history differ
     message_count: int
 
+    def revision_fields(self) -> dict:
+        return {"head_data": self.head, "chunks": self.hashes, "chunk_sizes": self.sizes,
+                "message_count": self.message_count, "content_hash": self.content_hash}
 
-def history_dump(history: History) -> DumpedHistory:
-    """Serialize a history chunk by chunk (never the whole JSON text at once) and hash it."""
+
+def history_dump(history: History, *, base: Revision | None = None,
+                 origins: list[int | None] | None = None) -> DumpedHistory:
+    """Serialize a history chunk by chunk (never the whole JSON text at once) and hash it.
+
+    With `base`, the revision a repair started from (its history read), and `origins`, for each
+    message the index in that history of the message it is a copy of (RepairResult.origins): the
+    base's chunks whose messages all come back unchanged and in order are shared, not serialized
+    again. A repair that answers one tool call writes one new chunk."""
     digest = hashlib.sha256()
     head = dataclasses.replace(history, messages=[]).to_dict()  # the messages go in the chunks
     del head["messages"]
     head_text = _json_bytes(head)
     digest.update(head_text)
-    chunks = []
-    for start in range(0, len(history.messages), CHUNK_SIZE):
-        text = _json_bytes([m.to_dict() for m in history.messages[start:start + CHUNK_SIZE]])
-        sha = hashlib.sha256(text).hexdigest()
+    chunks, hashes, sizes = [], [], []
+    for sha, start, stop in _chunk_runs(history.messages, base, origins):
+        if sha is None:
+            text = _json_bytes([m.to_dict() for m in history.messages[start:stop]])
+            sha = hashlib.sha256(text).hexdigest()
+            chunks.append((sha, zlib.compress(text, 1)))
         digest.update(sha.encode())
-        chunks.append((sha, zlib.compress(text, 1)))
-    return DumpedHistory(zlib.compress(head_text, 1), chunks, digest.hexdigest(), len(history.messages))
+        hashes.append(sha)
+        sizes.append(stop - start)
+    return DumpedHistory(zlib.compress(head_text, 1), chunks, hashes, sizes, digest.hexdigest(), len(history.messages))
 
 
-def chunks_store(chunks: list[tuple[str, bytes]]) -> list[str]:
-    """Store the chunks not stored yet; the list of their hashes for Revision.chunks."""
-    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for sha, data in chunks], ignore_conflicts=True)
-    return [sha for sha, _ in chunks]
+def _chunk_runs(messages: list[Message], base: Revision | None,
+                origins: list[int | None] | None) -> list[tuple[str | None, int, int]]:
+    """How to cut `messages` into chunks, as (sha256 of a base chunk holding exactly these
+    messages, or None for a new chunk; start; stop). A base chunk of fewer than CHUNK_SIZE / 2
+    messages is not shared but written again with its new neighbours, so that repeated small
+    changes (a reply added at each resume) do not leave a trail of tiny chunks."""
+    shared: dict[int, tuple[str, int]] = {}
+    if base is not None and origins is not None:
+        old = base.history.messages
+        at = {origin: p for p, origin in enumerate(origins) if origin is not None}
+        for sha, (first, end) in zip(base.chunks, base.chunk_spans()):
+            p = at.get(first)
+            size = end - first
+            if size < CHUNK_SIZE // 2 or p is None or p + size > len(messages):
+                continue
+            if all(origins[p + k] == first + k and messages[p + k] == old[first + k] for k in range(size)):
+                shared[p] = (sha, p + size)
+    runs: list[tuple[str | None, int, int]] = []
+    p = fresh = 0
+    while p < len(messages):
+        if p in shared:
+            runs += _new_chunks(fresh, p)
+            sha, stop = shared[p]
+            runs.append((sha, p, stop))
+            p = fresh = stop
+        else:
+            p += 1
+    return runs + _new_chunks(fresh, len(messages))
+
+
+def _new_chunks(start: int, stop: int) -> list[tuple[None, int, int]]:
+    return [(None, first, min(first + CHUNK_SIZE, stop)) for first in range(start, stop, CHUNK_SIZE)]
+
+
+def dumped_same(revision: Revision, dumped: DumpedHistory) -> bool:
+    """Whether `dumped` holds the history `revision` stores, however each is cut into chunks."""
+    if revision.content_hash == dumped.content_hash:
+        return True
+    if revision.message_count != dumped.message_count or revision.chunk_sizes == dumped.sizes:
+        return False
+    return history_dump(revision.history).content_hash == dumped.content_hash
+
+
+def chunks_store(chunks: list[tuple[str, bytes]]) -> None:
+    """Store the chunks not stored yet (the same chunk may come twice)."""
+    Chunk.objects.bulk_create([Chunk(sha256=sha, data=data) for sha, data in dict(chunks).items()],
+                              ignore_conflicts=True)
 
 
 def chunks_prefetch(revisions: list[Revision]) -> None:

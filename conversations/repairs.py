@@ -70,24 +70,28 @@ def repair_apply(conversation: Conversation, *, user, expected: int, target: str
     if not result.changed:
         return None, result
     revision = repair_store(conversation, result, user=user, expected=expected, target=target,
-                            model_group=model_group if _route(config_text, model_group) else None, detail=detail)
+                            model_group=model_group if _route(config_text, model_group) else None, detail=detail,
+                            base=latest)
     return revision, result
 
 
 def repair_store(conversation: Conversation, result: RepairResult, *, user, expected: int,
                  target: str | None = None, model_group: str | None = None,
-                 detail: dict | None = None, locked: bool = False) -> Revision:
+                 detail: dict | None = None, locked: bool = False, base: Revision | None = None) -> Revision:
     """Store a repair already computed from revision `expected` as the next revision (Conflict if
     the latest is no longer `expected`). `detail` joins the audit event (the job that made it, its
-    reason); `locked` as addition_store."""
-    addition = repair_addition(conversation, result, user=user, target=target, model_group=model_group, detail=detail)
+    reason); `locked` as addition_store; `base` as repair_addition."""
+    addition = repair_addition(conversation, result, user=user, target=target, model_group=model_group,
+                               detail=detail, base=base)
     return addition_store(addition, expected=expected, locked=locked)
 
 
 def repair_addition(conversation: Conversation, result: RepairResult, *, user, target: str | None = None,
-                    model_group: str | None = None, detail: dict | None = None) -> Addition:
+                    model_group: str | None = None, detail: dict | None = None,
+                    base: Revision | None = None) -> Addition:
     """The revision a computed repair adds, for revisions_write (a bulk job stores a batch of
-    them at once) or addition_store. Refuses a user without the repairer role."""
+    them at once) or addition_store. Refuses a user without the repairer role. `base`: the
+    revision the repair was computed from, whose unchanged chunks the new revision shares."""
     require_repairer(user)
     for_what = f"route {model_group}" if model_group else (target or "its own target")
     return Addition(
@@ -96,7 +100,7 @@ def repair_addition(conversation: Conversation, result: RepairResult, *, user, t
         detail={"target": target, "model_group": model_group,
                 "edits": [e.to_dict() for e in result.edits],
                 "accepted_after": result.accepted, **(detail or {})},
-        verdicts=result.after)
+        verdicts=result.after, base=base, origins=result.origins)
 
 
 # --- the original document, and the repaired one in a format ----------------------------------------

@@ -48,8 +48,10 @@ class Addition:
     detail: dict | None = None
     # The repair's verdicts after it, when the caller judged `history` already.
     verdicts: Sequence[CoreVerdict] = ()
-    # history_dump(history), when the caller serialized it before taking the locks.
-    dumped: DumpedHistory | None = None
+    # The revision `history` was computed from, and for each of its messages the index of the
+    # base message it copies (a repair's): history_dump shares the base's unchanged chunks.
+    base: Revision | None = None
+    origins: list[int | None] | None = None
 
 
 def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
@@ -89,7 +91,7 @@ def revisions_write(additions: list[Addition]) -> list[Revision]:
     own target's verdict: the same eight statements for one addition or for a bulk job's batch."""
     if not additions:
         return []
-    dumped = [a.dumped or history_dump(a.history) for a in additions]
+    dumped = [history_dump(a.history, base=a.base, origins=a.origins) for a in additions]
     chunks_store([chunk for d in dumped for chunk in d.chunks])
     now = timezone.now()
     revisions = Revision.objects.bulk_create([_revision(a, d) for a, d in zip(additions, dumped)])
@@ -125,8 +127,7 @@ def _revision(addition: Addition, dumped: DumpedHistory) -> Revision:
     user = addition.user
     return Revision(
         conversation=addition.conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        head_data=dumped.head, chunks=[sha for sha, _ in dumped.chunks], message_count=dumped.message_count,
-        content_hash=dumped.content_hash, original_id=latest.original_id if latest else None,
+        **dumped.revision_fields(), original_id=latest.original_id if latest else None,
         record=latest.record if latest else None, redactions=latest.redactions if latest else [],
         rules_version=RULES_VERSION,  # its own verdict is stored with it, in this transaction
         author=user if getattr(user, "is_authenticated", False) else None, reason=addition.reason[:500])

@@ -135,7 +135,8 @@ def killed_during_write_back(point: str, target: Path, new: Path, expected: str,
     child = subprocess.Popen([PYTHON, "-c", CHILD, point, str(ready), str(target), str(new), expected, str(root)],
                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+    # The file exists a moment before its text is in it: wait for the text.
+    while not (ready.exists() and ready.read_text()) and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     reached = ready.read_text() if ready.exists() else None
     if child.poll() is None:

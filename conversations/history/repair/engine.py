@@ -56,6 +56,9 @@ class RepairResult:
     edits: list[Edit]
     before: list[Verdict]
     after: list[Verdict]
+    # For each message of `history`, the index of the input's message it is a copy of (None for a
+    # message the repair made): what storage needs to share the unchanged ones.
+    origins: list[int | None] | None = None
 
     @property
     def changed(self) -> bool:
@@ -131,7 +134,8 @@ def repair(history: History, *, target: Target | str | None = None, route: Route
         if len(work.edits) == made:
             break  # no strategy could act: what is left is reported, not looped on
         verdicts = judge(work.history)
-    return RepairResult(history=work.history, edits=list(work.edits), before=before, after=verdicts)
+    return RepairResult(history=work.history, edits=list(work.edits), before=before, after=verdicts,
+                        origins=work.origins())
 
 
 def _state(verdicts: list[Verdict], include_warnings: bool) -> frozenset:

@@ -130,6 +130,12 @@ class Work:
             return None
         return found[1] if found[1] >= 0 else None
 
+    def origins(self) -> list[int | None]:
+        """For each message of the history now, the index of the original it is a copy of (None
+        for a message the repair made)."""
+        found = [self._where.get(id(m)) for m in self.history.messages]
+        return [f[1] if f is not None and not f[2] else None for f in found]
+
     def name(self, message: Message) -> str:
         found = self._where.get(id(message))
         if found is None:

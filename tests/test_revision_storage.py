@@ -1,0 +1,116 @@
+"""How revisions store a history: chunks of messages shared between revisions, so a repair that
+answers one tool call of a long conversation writes one new chunk, and every revision reads back
+the history it was given."""
+
+import hashlib
+import json
+import zlib
+from dataclasses import replace
+
+import pytest
+
+from conversations import repairs
+from conversations.history.formats.document import Document
+from conversations.history.model import Block, Message
+from conversations.ingest import ingest_document
+from conversations.models import (CHUNK_SIZE, Chunk, Conversation, Revision, Source, _json_bytes, chunks_store,
+                                  dumped_same, history_dump)
+
+pytestmark = pytest.mark.django_db
+
+
+def agent_body(turns: int, unanswered: int | None = None) -> dict:
+    """An agent's OpenAI request: a task, then `turns` tool calls each answered by a tool message
+    (but call number `unanswered`), then a nudge from the user."""
+    messages = [{"role": "user", "content": "fix the failing test"}]
+    for n in range(turns):
+        messages.append({"role": "assistant", "content": f"step {n}", "tool_calls": [{
+            "id": f"call_{n}", "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"cmd": f"pytest -k case_{n}"})}}]})
+        if n != unanswered:
+            messages.append({"role": "tool", "tool_call_id": f"call_{n}", "content": f"case_{n}: passed"})
+    messages.append({"role": "user", "content": "are you still there?"})
+    return {"model": "gpt-4o", "messages": messages}
+
+
+def ingested(body: dict) -> Conversation:
+    outcome = ingest_document(Document.from_bytes("agent.json", json.dumps(body).encode()),
+                              kind=Source.Kind.UPLOAD, location="agent.json")
+    assert outcome.status == "ingested", outcome.error
+    return Conversation.objects.get(pk=outcome.added[0])
+
+
+def stored(revision: Revision) -> Revision:
+    """The revision as another process reads it: from the database, nothing cached."""
+    return Revision.objects.get(pk=revision.pk)
+
+
+def test_a_repair_stores_only_the_chunk_holding_what_it_changed(repairer):
+    # 1 + 2 * 90 - 1 + 1 = 181 messages; the unanswered call is message 121, in the third chunk.
+    conversation = ingested(agent_body(90, unanswered=60))
+    first = conversation.latest_revision
+    assert first.chunk_sizes == [50, 50, 50, 31]
+
+    revision, result = repairs.repair_apply(conversation, user=repairer, expected=1)
+
+    assert result.accepted and [e.op for e in result.edits] == ["add-tool-result"]
+    assert revision.chunks[:2] == first.chunks[:2] and revision.chunks[-1] == first.chunks[-1]
+    assert revision.chunk_sizes == [50, 50, 50, 1, 31]
+    assert not set(revision.chunks[2:4]) & set(first.chunks)
+    assert stored(revision).history.to_dict() == result.history.to_dict()
+
+
+def test_every_range_of_messages_reads_across_chunks_of_any_size(repairer):
+    conversation = ingested(agent_body(90, unanswered=60))
+    revision, result = repairs.repair_apply(conversation, user=repairer, expected=1)
+    expected = [m.to_dict() for m in result.history.messages]
+
+    for start, stop in [(0, 10), (45, 55), (99, 152), (149, 151), (150, 182), (170, 500), (0, 182)]:
+        got = [m.to_dict() for m in stored(revision).messages(start, stop)]
+        assert got == expected[start:stop], (start, stop)
+
+
+def test_a_revision_stored_before_chunk_sizes_reads_its_hundred_message_chunks(repairer):
+    template = ingested(agent_body(120)).latest_revision
+    history = template.history
+    dicts = [m.to_dict() for m in history.messages]
+    hashes = []
+    for start in range(0, len(dicts), 100):  # as revisions were stored before: 100 a chunk
+        text = _json_bytes(dicts[start:start + 100])
+        hashes.append(hashlib.sha256(text).hexdigest())
+        Chunk.objects.get_or_create(sha256=hashes[-1], defaults={"data": zlib.compress(text)})
+    legacy = Revision.objects.create(conversation=template.conversation, number=2, head_data=template.head_data,
+                                     chunks=hashes, message_count=len(dicts), content_hash="legacy",
+                                     reason="stored by an earlier version")
+
+    assert legacy.chunk_spans() == [(0, 100), (100, 200), (200, 242)]
+    assert [m.to_dict() for m in stored(legacy).history.messages] == dicts
+    assert [m.to_dict() for m in stored(legacy).messages(95, 205)] == dicts[95:205]
+
+
+def test_the_same_history_cut_into_other_chunks_is_the_same_content(repairer):
+    conversation = ingested(agent_body(90, unanswered=60))
+    revision, result = repairs.repair_apply(conversation, user=repairer, expected=1)
+    fresh = history_dump(result.history)  # what a re-ingest of the repaired file would store
+    assert fresh.sizes != revision.chunk_sizes and fresh.content_hash != revision.content_hash
+
+    assert dumped_same(stored(revision), fresh)
+    assert not dumped_same(stored(conversation.revisions.get(number=1)), fresh)
+
+
+def test_a_short_chunk_is_written_again_with_what_follows_it():
+    """A reply added at each resume shares the full chunks before it and writes the short tail
+    again, so that resumes do not leave a trail of one-message chunks."""
+    revision = ingested(agent_body(24)).latest_revision  # 50 messages: one full chunk
+    for n in range(1, 4):
+        base = stored(revision)
+        history = base.history
+        reply = Message(role="assistant", blocks=[Block.text_block(f"reply {n}")])
+        dumped = history_dump(replace(history, messages=[*history.messages, reply]), base=base,
+                              origins=[*range(len(history.messages)), None])
+
+        assert dumped.sizes == [CHUNK_SIZE, n] and dumped.hashes[0] == base.chunks[0]
+        assert [sha for sha, _ in dumped.chunks] == dumped.hashes[1:]  # only the tail is new
+        chunks_store(dumped.chunks)
+        revision = Revision.objects.create(conversation=base.conversation, number=base.number + 1,
+                                           reason="resumed", **dumped.revision_fields())
