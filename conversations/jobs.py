@@ -42,7 +42,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import AuditEvent, Conversation, Job, JobItem, Source, Verdict
+from conversations.models import AuditEvent, Conversation, Job, JobItem, Source, Verdict, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ def _batch_write(group: list[Prepared], worker: str) -> tuple[int, bool]:
             action.apply_many(ready)
             for row, _, _ in ready:
                 _item_finish(row, JobItem.Status.DONE)
-            JobItem.objects.bulk_update(finished, FINISHED_FIELDS)
+            rows_update(finished, FINISHED_FIELDS)
     except Exception as exc:
         logger.info("job %s: a batch of %d items is applied one at a time: %s", group[0].item.job_id, len(group), exc)
         applied = 0

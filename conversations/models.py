@@ -364,6 +364,23 @@ def _chunks_load(hashes: list[str], known: dict | None = None) -> list[list[dict
     return [json.loads(zlib.decompress(bytes(rows[sha]))) for sha in hashes]
 
 
+def rows_update(objs: list[models.Model], fields: list[str]) -> None:
+    """Save `fields` of several rows of one model in one round trip (psycopg pipelines an
+    executemany). Django's bulk_update writes one CASE per field and row, which cost a bulk job
+    about a millisecond of CPU per row. Like bulk_update, it calls no save() and sets no auto_now
+    field: the caller sets every value."""
+    if not objs:
+        return
+    meta = type(objs[0])._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in columns)} "
+           f"WHERE {quote(meta.pk.column)} = %s")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk]
+                                 for obj in objs])
+
+
 def _json_bytes(value) -> bytes:
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

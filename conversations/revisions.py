@@ -18,7 +18,7 @@ from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.ingest import history_summary, summary_apply
 from conversations.models import (AuditEvent, Conversation, DumpedHistory, Revision, chunks_store, history_dump,
-                                  search_texts_store)
+                                  rows_update, search_texts_store)
 
 
 class Conflict(Exception):
@@ -106,12 +106,7 @@ def revisions_write(additions: list[Addition]) -> list[Revision]:
         changed.update(summary_apply(conversation, summary))
         conversation.latest_revision = revision
         conversation.updated_at = now
-    conversations = [a.conversation for a in additions]
-    fields = [*sorted(changed), "latest_revision", "updated_at"]
-    if len(conversations) == 1:
-        conversations[0].save(update_fields=fields)
-    else:
-        Conversation.objects.bulk_update(conversations, fields)
+    rows_update([a.conversation for a in additions], [*sorted(changed), "latest_revision", "updated_at"])
     search_texts_store(searched)
     AuditEvent.objects.bulk_create([
         AuditEvent(actor=revision.author, action=a.action, conversation=a.conversation, revision=revision,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import fields, replace
+from operator import attrgetter
 from typing import Iterable
 
 from ..edits import Edit
@@ -44,20 +45,13 @@ def style_of(history: History) -> str:
 # dataclasses, lists and `extra` dicts (what strategies change) and share what no strategy changes
 # in place: SourceRefs (replaced, never edited), tool inputs, media payloads, parameter values.
 
-_new = object.__new__
-_BLOCK_FIELDS = tuple(f.name for f in fields(Block))
-_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
-
-
-def _copy(obj, names):
-    c = _new(type(obj))
-    for name in names:
-        setattr(c, name, getattr(obj, name))
-    return c
+# Every field's value, in the constructor's order: a copy is the constructor called with them.
+_block_values = attrgetter(*(f.name for f in fields(Block)))
+_message_values = attrgetter(*(f.name for f in fields(Message)))
 
 
 def _block(b: Block) -> Block:
-    c = _copy(b, _BLOCK_FIELDS)
+    c = Block(*_block_values(b))
     c.extra = dict(b.extra)
     if b.cache_control is not None:
         c.cache_control = copy.copy(b.cache_control)
@@ -67,7 +61,7 @@ def _block(b: Block) -> Block:
 
 
 def _message(m: Message) -> Message:
-    c = _copy(m, _MESSAGE_FIELDS)
+    c = Message(*_message_values(m))
     c.blocks = [_block(b) for b in m.blocks]
     c.extra = dict(m.extra)
     if m.cache_control is not None:
