@@ -634,7 +634,7 @@ def job_report_store(job_id: int) -> None:
 
 
 def _samples(job: Job) -> list[dict]:
-    from conversations.views.diffs import histories_diff
+    from conversations.history.diff import histories_diff
 
     samples = []
     items = (JobItem.objects.filter(job=job, changed=True)

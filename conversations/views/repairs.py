@@ -29,7 +29,7 @@ from conversations.models import Conversation, Revision
 from conversations.resume import ResumeError
 from conversations.revisions import Conflict, revision_restore
 from conversations.views.common import conversation_for, render_page
-from conversations.views.diffs import histories_diff
+from conversations.history.diff import histories_diff
 from conversations.views.page import conversation_dict, revision_dict
 from conversations.views.verdicts import finding_dict, target_names, verdict_dict
 from conversations.writeback import WriteBackError

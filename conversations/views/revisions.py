@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from conversations.views.common import conversation_for, render_page, revision_for
-from conversations.views.diffs import histories_diff
+from conversations.history.diff import histories_diff
 from conversations.views.page import revision_dict
 
 

@@ -289,6 +289,13 @@ BAD_INPUTS = {
                                 "$.messages[0].content[0].content"),
     "system-a-number": (b'{"system": 3, "messages": []}', "$.system"),
     "tool-without-name": (b'{"messages": [], "tools": [{"input_schema": {}}]}', "$.tools[0]"),
+    "tool-description-a-list": (b'{"messages": [], "tools": [{"name": "f", "description": ["a"]}]}', "$.tools[0]"),
+    "thinking-a-number": (b'{"messages": [{"role": "assistant", "content": [{"type": "thinking", "thinking": 5}]}]}',
+                          "$.messages[0].content[0]"),
+    "signature-an-object": (b'{"messages": [{"role": "assistant", "content": '
+                            b'[{"type": "thinking", "thinking": "t", "signature": {}}]}]}', "$.messages[0].content[0]"),
+    "redacted-data-a-list": (b'{"messages": [{"role": "assistant", "content": '
+                             b'[{"type": "redacted_thinking", "data": []}]}]}', "$.messages[0].content[0]"),
 }
 
 

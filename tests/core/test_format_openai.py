@@ -415,3 +415,18 @@ def test_parse_request_names_the_line_and_path_it_was_given():
     assert str(caught.value) == "proxy.jsonl: line 7: $.messages[1].tool_calls[0]: tool call without an id"
     history = openai.parse_request(record["messages"][:1], file="proxy.jsonl", path="$.messages", line=7)
     assert str(history.messages[0].source) == "proxy.jsonl: line 7: $.messages[0]"
+
+
+def test_thinking_blocks_of_a_shape_litellm_would_not_take_stay_as_read():
+    """A thinking text that is not a string is no thinking block of ours: the list is kept in
+    the message as it was, and written back unchanged."""
+    odd = [{"type": "thinking", "thinking": 5, "signature": "s"}, {"type": "redacted_thinking", "data": "x"}]
+    source = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"},
+                                              {"role": "assistant", "content": "ok", "thinking_blocks": odd}]}
+    doc = from_json(source, "odd.json", indent=2)
+
+    history = openai.read(doc)[0]
+
+    assert [b.type for b in history.messages[1].blocks] == ["text"]
+    assert history.messages[1].extra["thinking_blocks"] == odd
+    assert openai.write(history, doc).files["odd.json"] == doc.files["odd.json"]

@@ -166,10 +166,13 @@ def read_block(raw: Any, here: str, at: Where) -> Block:
     if kind == "tool_result":
         return _read_tool_result(raw, cache, here, at)
     if kind == "thinking":
+        _optional_str(raw, "thinking", here, at)
+        _optional_str(raw, "signature", here, at)
         return Block(type="thinking", text=raw.get("thinking"), signature=raw.get("signature"),
                      cache_control=cache, source=ref,
                      extra=rest(raw, ("type", "thinking", "signature", "cache_control")))
     if kind == "redacted_thinking":
+        _optional_str(raw, "data", here, at)
         return Block(type="redacted_thinking", data=raw.get("data"), cache_control=cache, source=ref,
                      extra=rest(raw, ("type", "data", "cache_control")))
     # server_tool_use, web_search_tool_result, container_upload...: kept whole.
@@ -179,6 +182,11 @@ def read_block(raw: Any, here: str, at: Where) -> Block:
 def _require_str(raw: dict, key: str, here: str, at: Where, what: str | None = None) -> None:
     if not isinstance(raw.get(key), str):
         raise at.error(what or f"`{key}` must be a string, got {kind_of(raw.get(key))}", here)
+
+
+def _optional_str(raw: dict, key: str, here: str, at: Where) -> None:
+    if raw.get(key) is not None:
+        _require_str(raw, key, here, at)
 
 
 def _read_tool_result(raw: dict, cache: CacheControl | None, here: str, at: Where) -> Block:
@@ -219,6 +227,7 @@ def _read_tools(raw: Any, at: Where, path: str) -> list[Tool]:
         if not isinstance(tool, dict):
             raise at.error(f"a tool must be an object, got {kind_of(tool)}", here)
         _require_str(tool, "name", here, at, what="tool without a name")
+        _optional_str(tool, "description", here, at)
         kind = tool.get("type")
         server = isinstance(kind, str) and kind != "custom"
         # A custom tool keeps `type: "custom"` in extra; a server tool's type is its kind.

@@ -399,8 +399,7 @@ def _read_chat_message(item: dict, here: str, at: Where) -> Message:
 
 
 def _read_thinking(raw: Any, here: str, at: Where) -> list[Block]:
-    if not isinstance(raw, list) or not raw or not all(
-            isinstance(t, dict) and t.get("type") in ("thinking", "redacted_thinking") for t in raw):
+    if not isinstance(raw, list) or not raw or not all(_thinking_shaped(t) for t in raw):
         return []
     blocks = []
     for k, item in enumerate(raw):
@@ -414,6 +413,14 @@ def _read_thinking(raw: Any, here: str, at: Where) -> list[Block]:
                                 source=at.ref(f"{here}[{k}]"),
                                 extra=rest(item, ("type", "data", "cache_control"))))
     return blocks
+
+
+def _thinking_shaped(item: Any) -> bool:
+    """A thinking block litellm would take: its text, signature or data a string when present."""
+    if not isinstance(item, dict) or item.get("type") not in ("thinking", "redacted_thinking"):
+        return False
+    keys = ("thinking", "signature") if item["type"] == "thinking" else ("data",)
+    return all(isinstance(item.get(k), (str, type(None))) for k in keys)
 
 
 def _read_tool_calls(item: dict, here: str, at: Where) -> list[Block]:

@@ -8,7 +8,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 
-from conversations.history.model import History, Message
+from .model import History, Message
 
 # A diff of two unrelated 5,000-message histories would be a page nobody reads; past this many
 # lines the rest is counted, not shown.
