@@ -10,12 +10,14 @@ job's items, one per conversation, which workers claim in small batches with a l
 
 - claiming is one UPDATE of items that are pending or whose lease expired (SELECT ... FOR UPDATE
   SKIP LOCKED on PostgreSQL, so two workers never wait for each other; SQLite serializes writers);
-- an item is applied in one transaction that locks the item, checks that the lease is still ours
-  and that the job is not cancelled, checks that the conversation's latest revision is still the
-  one recorded when the job was queued (else the item is skipped and reported), writes, and marks
-  the item done with the revision it produced. A worker killed in the middle leaves nothing half
-  written and its lease expires; the item is then claimed again, and since its conversation has
-  not changed it is applied exactly once;
+- a batch's items are computed outside any transaction, then written in one transaction that
+  locks them, checks that their leases are still ours and that the job is not cancelled, checks
+  that each conversation's latest revision is still the one recorded when the job was queued
+  (else that item is skipped and reported), writes, and marks each item done with the revision it
+  produced (writing files back goes one item per transaction: a file cannot be rolled back). A
+  worker killed in the middle leaves nothing half written and its leases expire; the items are
+  then claimed again, one at a time, and since their conversations have not changed each is
+  applied exactly once;
 - a watchdog task (job_watch) comes back every lease period while the job is unfinished and, when
   no worker holds a live lease, resumes the work itself: that is how a job whose only worker was
   killed finishes once a worker runs again.
@@ -543,8 +545,9 @@ def job_finish(job_id: int) -> bool:
 
 
 def job_cancel(job: Job, *, user) -> bool:
-    """Stop the job between two items: the items not started are cancelled at once; one being
-    applied right now completes (it is in its own transaction). False when it had finished."""
+    """Stop the job between two items: the items not written are cancelled at once; a batch being
+    written right now completes (it is one transaction), one being computed writes nothing. False
+    when it had finished."""
     now = timezone.now()
     with transaction.atomic():
         stopped = Job.objects.filter(pk=job.pk, status__in=ACTIVE).update(
