@@ -218,9 +218,13 @@ def conversation_resume(conversation: Conversation, *, user, expected: int, cont
         AuditEvent.objects.create(actor=user, action="resume-failed", conversation=conversation,
                                   revision=latest, detail={"model": model, "error": str(exc)})
         raise
+    # The history before the reply is a copy of the latest one: its chunks are shared.
+    kept = len(latest.history.messages)
+    added = len(result.history_with_reply.messages) - kept
     revision = revision_add(conversation, result.history_with_reply, user=user, expected=expected,
                             action="resume", reason=f"resumed with {model}",
-                            detail={"model": model, "continuation": continuation[:2000]})
+                            detail={"model": model, "continuation": continuation[:2000]},
+                            base=latest, origins=[*range(kept), *[None] * added])
     if source_writable(conversation):
         # The reply is stored whatever happens next; a refused append is reported, not fatal.
         from conversations.writeback import WriteBackError

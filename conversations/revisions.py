@@ -56,12 +56,14 @@ class Addition:
 
 def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
                  action: str, detail: dict | None = None, verdicts: Sequence[CoreVerdict] = (),
-                 locked: bool = False) -> Revision:
+                 locked: bool = False, base: Revision | None = None,
+                 origins: list[int | None] | None = None) -> Revision:
     """A new immutable revision holding `history`, after revision number `expected`, with its own
     target's verdict: taken from `verdicts` when the caller already judged `history` for that
-    target (a repair's verdicts after it), else checked here."""
+    target (a repair's verdicts after it), else checked here. `base` and `origins` as Addition's."""
     return addition_store(Addition(conversation, history, action=action, reason=reason, user=user,
-                                   detail=detail, verdicts=verdicts), expected=expected, locked=locked)
+                                   detail=detail, verdicts=verdicts, base=base, origins=origins),
+                          expected=expected, locked=locked)
 
 
 @transaction.atomic

@@ -114,3 +114,18 @@ def test_a_short_chunk_is_written_again_with_what_follows_it():
         chunks_store(dumped.chunks)
         revision = Revision.objects.create(conversation=base.conversation, number=base.number + 1,
                                            reason="resumed", **dumped.revision_fields())
+
+
+def test_a_resume_shares_every_chunk_before_the_reply(repairer, settings):
+    from tests.fakeprovider import FakeProvider
+
+    conversation = ingested(agent_body(90))  # 182 messages, every call answered
+    first = conversation.latest_revision
+    with FakeProvider(reply="All tests pass now.") as fake:
+        settings.RESUME_API_BASE = fake.api_base("anthropic")
+        settings.RESUME_API_KEY = "sk-test-not-a-real-key"
+        revision = repairs.conversation_resume(conversation, user=repairer, expected=1,
+                                               continuation="Please go on.", model="anthropic/claude-sonnet-4-5")
+
+    assert revision.chunks[:4] == first.chunks and revision.chunk_sizes == [50, 50, 50, 32, 2]
+    assert [m.text for m in stored(revision).messages(182, 184)] == ["Please go on.", "All tests pass now."]
