@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from conversations.models import AuditEvent, Conversation, Job, JobItem, Source, Verdict, rows_update
@@ -134,7 +134,8 @@ def items_claim(job_id: int, *, worker: str, limit: int = CLAIM_BATCH) -> list[i
             return []
         _give_up_stuck(job_id, now)
         items = JobItem.objects.filter(job_id=job_id).order_by("id").select_for_update(skip_locked=True)
-        ids = list(items.filter(status=JobItem.Status.RUNNING, lease_expires_at__lt=now).values_list("id", flat=True)[:1])
+        expired = items.filter(status=JobItem.Status.RUNNING, lease_expires_at__lt=now)
+        ids = list(expired.values_list("id", flat=True)[:1])
         if not ids:
             ids = list(items.filter(status=JobItem.Status.PENDING).values_list("id", flat=True)[:limit])
         if ids:

@@ -23,7 +23,8 @@ from conversations.revisions import Addition, Conflict, addition_store, revision
 REPAIR_PERMISSION = "conversations.repair_conversation"
 
 __all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "source_writable", "repair_preview",
-           "repair_apply", "repair_store", "repair_addition", "writeback_apply", "original_document", "download_document", "conversation_resume"]
+           "repair_apply", "repair_store", "repair_addition", "writeback_apply", "original_document",
+           "download_document", "conversation_resume"]
 
 
 def can_repair(user) -> bool:

@@ -191,7 +191,8 @@ def many_conversations(count, *, verdicts_each=2):
                      provider="openai", message_count=4) for i in range(count))
     revisions = Revision.objects.bulk_create(
         Revision(conversation=c, number=1, head_data=template.head_data, chunks=template.chunks,
-                 chunk_sizes=template.chunk_sizes, message_count=template.message_count, content_hash=template.content_hash, reason="bulk")
+                 chunk_sizes=template.chunk_sizes, message_count=template.message_count,
+                 content_hash=template.content_hash, reason="bulk")
         for c in conversations)
     for c, r in zip(conversations, revisions):
         c.latest_revision = r
