@@ -231,12 +231,14 @@ def _job_work(job_id: int, worker: str, batch: int, stop_at: float | None) -> in
     applied = 0
     rest = getattr(settings, "JOB_REST_PERCENT", 0) / 100
     while ids := items_claim(job_id, worker=worker, limit=batch):
+        claimed_at = time.monotonic()
         loaded = _items_load(ids)
+        lease = _Lease(ids, worker, next(iter(loaded.values())).job.lease_seconds if loaded else 0, claimed_at)
         kinds = {item.job.kind for item in loaded.values()}
         if len(ids) > 1 and all(ACTIONS[kind].batched for kind in kinds):
-            ran, lost = _batch_run([loaded[i] for i in ids if i in loaded], worker, rest)
+            ran, lost = _batch_run([loaded[i] for i in ids if i in loaded], worker, rest, lease)
         else:
-            ran, lost = _one_by_one(ids, loaded, worker, rest)
+            ran, lost = _one_by_one(ids, loaded, worker, rest, lease)
         applied += ran
         if (lost or len(loaded) < len(ids)) and not Job.objects.filter(pk=job_id, status__in=ACTIVE).exists():
             # Cancelled while the batch ran: the rest of it was cancelled with the job.
@@ -251,11 +253,30 @@ def _job_work(job_id: int, worker: str, batch: int, stop_at: float | None) -> in
     return applied
 
 
-def _one_by_one(ids: list[int], loaded: dict[int, JobItem], worker: str, rest: float) -> tuple[int, bool]:
+class _Lease:
+    """Keeps a claimed batch's items this worker's while it works on them: past half the lease,
+    the items not finished yet get a fresh one. A batch of very long conversations can outlast a
+    lease, and another worker would then take its items over and this one's work be lost."""
+
+    def __init__(self, ids: list[int], worker: str, seconds: int, claimed_at: float):
+        self.ids, self.worker, self.seconds = ids, worker, seconds
+        self.renew_at = claimed_at + seconds / 2
+
+    def keep(self) -> None:
+        if time.monotonic() < self.renew_at:
+            return
+        JobItem.objects.filter(pk__in=self.ids, lease_owner=self.worker, status=JobItem.Status.RUNNING).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=self.seconds))
+        self.renew_at = time.monotonic() + self.seconds / 2
+
+
+def _one_by_one(ids: list[int], loaded: dict[int, JobItem], worker: str, rest: float,
+                lease: _Lease) -> tuple[int, bool]:
     """Apply the items one transaction each (actions that are not batched, such as writing files
     back). Returns how many were applied, and whether one was no longer ours (stops the batch)."""
     applied = 0
     for item_id in ids:
+        lease.keep()
         began = time.monotonic()
         if not item_run(item_id, worker=worker, item=loaded.pop(item_id, None)):
             return applied, True
@@ -360,7 +381,7 @@ def _adopt(locked: JobItem, item: JobItem) -> None:
 BATCH_MESSAGES = 10_000
 
 
-def _batch_run(items: list[JobItem], worker: str, rest: float) -> tuple[int, bool]:
+def _batch_run(items: list[JobItem], worker: str, rest: float, lease: _Lease) -> tuple[int, bool]:
     """Apply a batch of items: each prepared outside any transaction, then all written in one
     transaction (a repair batch writes its revisions, verdicts, audit events and items in a dozen
     statements instead of a dozen per item). A transaction is all or nothing, so each conversation
@@ -368,6 +389,7 @@ def _batch_run(items: list[JobItem], worker: str, rest: float) -> tuple[int, boo
     again one at a time, so that one bad item fails alone. Returns as _one_by_one."""
     applied, lost, group, held = 0, False, [], 0
     for item in items:
+        lease.keep()
         began = time.monotonic()
         group.append(_prepare(item, ACTIONS[item.job.kind]))
         held += item.expected_revision.message_count if item.expected_revision else 0

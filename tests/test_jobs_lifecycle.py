@@ -378,3 +378,33 @@ def test_a_worker_rests_the_share_of_each_item_it_is_told_to(repairer, settings,
         # A rest after each item, and after the batch's write, each as long as what it follows
         # took: together, no more than the whole run.
         assert len(rests) == 4 and 0 < sum(rests) <= time.monotonic() - began
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_outlasts_its_lease_keeps_its_items(repairer, settings, monkeypatch):
+    """A batch of long conversations may take longer than a lease: past half of it the worker
+    renews the lease of the items it has not finished, so no other worker takes them over."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    broken(3)
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all(), user=repairer, lease_seconds=1)
+    settings.JOB_REST_PERCENT = 1
+    real_sleep = time.sleep
+    monkeypatch.setattr(time, "sleep", lambda seconds: real_sleep(0.4))  # each item now takes 0.4 s
+    taken = []
+
+    def another_worker():
+        real_sleep(1.3)  # past the lease the batch was claimed with
+        taken.extend(jobs.items_claim(job.pk, worker="another"))
+        connection.close()
+
+    thief = threading.Thread(target=another_worker)
+    thief.start()
+    applied = jobs.job_work(job.pk, worker="slow")
+    thief.join()
+
+    assert taken == [] and applied == 3
+    assert set(job.items.values_list("status", "lease_owner", "attempts")) == {(JobItem.Status.DONE, "slow", 1)}
