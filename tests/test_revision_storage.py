@@ -12,6 +12,7 @@ import pytest
 from conversations import repairs
 from conversations.history.formats.document import Document
 from conversations.history.model import Block, Message
+from conversations.history.repair.work import clone
 from conversations.ingest import ingest_document
 from conversations.models import (CHUNK_SIZE, Chunk, Conversation, Revision, Source, _json_bytes, chunks_store,
                                   dumped_same, history_dump)
@@ -129,3 +130,44 @@ def test_a_resume_shares_every_chunk_before_the_reply(repairer, settings):
 
     assert revision.chunks[:4] == first.chunks and revision.chunk_sizes == [50, 50, 50, 32, 2]
     assert [m.text for m in stored(revision).messages(182, 184)] == ["Please go on.", "All tests pass now."]
+
+
+def test_whatever_a_change_does_the_stored_chunks_read_back_as_the_changed_history():
+    """Chunks are shared only when their messages come back unchanged and in order: random
+    insertions, removals, edits in place and swaps, with the origins a repair would give, always
+    read back exactly (a wrong share would silently store the old text)."""
+    import random
+
+    from conversations.history import formats
+
+    history = formats.read(Document.from_bytes("agent.json", json.dumps(agent_body(150)).encode()), "openai")[0]
+    base = Revision(chunks=[], chunk_sizes=[], message_count=len(history.messages))
+    first = history_dump(history)
+    base.chunks, base.chunk_sizes, base._history = first.hashes, first.sizes, history
+    stored = dict(first.chunks)
+    rng = random.Random(7)
+    for _ in range(60):
+        copy = clone(history)
+        messages, origins = copy.messages, list(range(len(copy.messages)))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(messages))
+            op = rng.choice(["insert", "remove", "edit", "swap"])
+            if op == "insert":
+                messages.insert(at, Message(role="user", blocks=[Block.text_block(f"new {rng.random()}")]))
+                origins.insert(at, None)
+            elif op == "remove":
+                del messages[at], origins[at]
+            elif op == "edit":  # changed in place: the origin still names the message it was
+                messages[at].blocks.append(Block.text_block("edited"))
+            else:
+                other = rng.randrange(len(messages))
+                messages[at], messages[other] = messages[other], messages[at]
+                origins[at], origins[other] = origins[other], origins[at]
+
+        dumped = history_dump(copy, base=base, origins=origins)
+
+        chunks = {**stored, **dict(dumped.chunks)}
+        read = [m for sha in dumped.hashes for m in json.loads(zlib.decompress(chunks[sha]))]
+        assert read == [m.to_dict() for m in messages]
+        assert [len(json.loads(zlib.decompress(chunks[sha]))) for sha in dumped.hashes] == dumped.sizes
+        assert set(dumped.hashes) & set(first.hashes), "some chunk should survive a few small changes"
