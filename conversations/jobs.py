@@ -263,7 +263,7 @@ class _Lease:
         self.renew_at = claimed_at + seconds / 2
 
     def keep(self) -> None:
-        if time.monotonic() < self.renew_at:
+        if not self.seconds or time.monotonic() < self.renew_at:  # no seconds: no item was loaded
             return
         JobItem.objects.filter(pk__in=self.ids, lease_owner=self.worker, status=JobItem.Status.RUNNING).update(
             lease_expires_at=timezone.now() + timedelta(seconds=self.seconds))

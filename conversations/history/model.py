@@ -23,12 +23,19 @@ from typing import Any, Iterator
 ROLES = ("user", "assistant", "tool")
 
 
-def _built(cls, kw: dict, names: frozenset):
-    """cls(**kw), leaving out the keys that name no field (a dict not written by to_dict)."""
+def _built(cls, kw: dict):
+    """cls(**kw) for a stored dict (to_dict's keys are the field names), with the values every
+    element keeps as objects (cache marker, source) made so, and keys that name no field (a dict
+    not written by to_dict) left out."""
+    if "cache_control" in kw:
+        kw["cache_control"] = CacheControl.from_wire(kw["cache_control"])
+    kw["source"] = SourceRef.from_dict(kw.get("source"))
+    if not kw.get("extra"):
+        kw["extra"] = {}
     try:
         return cls(**kw)
     except TypeError:
-        return cls(**{k: v for k, v in kw.items() if k in names})
+        return cls(**{k: v for k, v in kw.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(slots=True)
@@ -174,15 +181,7 @@ class Block:
         content = kw.get("content")
         if isinstance(content, list):
             kw["content"] = [cls.from_dict(b) for b in content]
-        if "cache_control" in kw:
-            kw["cache_control"] = CacheControl.from_wire(kw["cache_control"])
-        kw["source"] = SourceRef.from_dict(kw.get("source"))
-        if not kw.get("extra"):
-            kw["extra"] = {}
-        return _built(cls, kw, _BLOCK_FIELDS)
-
-
-_BLOCK_FIELDS = frozenset(Block.__dataclass_fields__)
+        return _built(cls, kw)
 
 BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking",
                "redacted_thinking", "other")
@@ -267,17 +266,9 @@ class Message:
     def from_dict(cls, d: dict) -> "Message":
         kw = dict(d)  # as Block.from_dict does
         kw["blocks"] = [Block.from_dict(b) for b in kw.get("blocks", ())]
-        if "cache_control" in kw:
-            kw["cache_control"] = CacheControl.from_wire(kw["cache_control"])
         if "usage" in kw:
             kw["usage"] = Usage.from_dict(kw["usage"])
-        kw["source"] = SourceRef.from_dict(kw.get("source"))
-        if not kw.get("extra"):
-            kw["extra"] = {}
-        return _built(cls, kw, _MESSAGE_FIELDS)
-
-
-_MESSAGE_FIELDS = frozenset(Message.__dataclass_fields__)
+        return _built(cls, kw)
 
 
 @dataclass(slots=True)
