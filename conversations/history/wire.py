@@ -90,7 +90,20 @@ class WireRequest:
     error: str | None = None
     params: dict = field(default_factory=dict)
     history_markers: int = 0
-    request: dict = field(default_factory=dict, repr=False)
+    # The OpenAI request the wire was made from (litellm's token counter reads it); the replay
+    # for OpenAI makes it from `_history` only when asked.
+    _request: dict | None = field(default=None, repr=False)
+    _history: History | None = field(default=None, repr=False)
+
+    @property
+    def request(self) -> dict:
+        if self._request is None:
+            self._request = openai_request(self._history)[0] if self._history is not None else {}
+        return self._request
+
+    @request.setter
+    def request(self, value: dict) -> None:
+        self._request = value
 
     @property
     def thinking(self) -> bool:
@@ -158,6 +171,8 @@ def origins_of(history: History, messages: list[dict]) -> list[int | None]:
 
 
 def simulate(history: History, target: Target) -> WireRequest:
+    if target.wire_format == "openai":
+        return _simulate_openai(history, target)
     request, origins = openai_request(history)
     return from_request(request, origins, target, use_litellm=False)
 
@@ -179,9 +194,8 @@ def from_request(request: dict, origins: list[int | None], target: Target, *,
     sim.tool_markers = sum(1 for t in request.get("tools") or []
                            if isinstance(t, dict) and t.get("cache_control") is not None
                            and target.wire_format == "anthropic")
-    sim.tools = [((t.get("function") or {}).get("name") or t.get("name") or "")
-                 for t in request.get("tools") or [] if isinstance(t, dict)]
-    sim.changes = _changes(sim, request)
+    sim.tools = _tool_names(request.get("tools"))
+    sim.changes = _changes(sim)
     if not sim.tools and target.wire_format == "anthropic" and any("dummy tool" in c for c in sim.changes):
         sim.tools = [DUMMY_TOOL]
     if not use_litellm:
@@ -197,8 +211,70 @@ def from_request(request: dict, origins: list[int | None], target: Target, *,
     wire.history_markers = sim.history_markers
     wire.built = True
     wire.exact = _assign_sources(wire, sim)
-    wire.changes = _changes(wire, request)
+    wire.changes = _changes(wire)
     return wire
+
+
+def _tool_names(tools: Any) -> list[str]:
+    return [((t.get("function") or {}).get("name") or t.get("name") or "")
+            for t in tools or [] if isinstance(t, dict)]
+
+
+def _simulate_openai(history: History, target: Target) -> WireRequest:
+    """simulate() for OpenAI, whose wire is the request's own message list (system messages
+    included) without cache markers. A message the request writes plainly (most of an agent's
+    history: text, tool calls, tool results) becomes wire messages straight from the history;
+    the others go through their request dicts, as from_request takes them. The request itself
+    is made only if a rule asks for it (the token counter, near the context window)."""
+    from .formats import openai as openai_format
+
+    native = openai_format.is_native(history)
+    params = openai_format.request_params(history)
+    count = len(history.messages)
+    parts_at: dict[int, list] = {}
+    for part in history.system:
+        parts_at.setdefault(min(max(part.before, 0), count), []).append(part)
+    wire: list[WireMessage] = []
+    markers = _count_markers([], params.get("tools"))
+
+    def from_dicts(dicts: list[dict], origin: int | None) -> None:
+        nonlocal markers
+        markers += _count_markers(dicts, None)
+        for raw in dicts:
+            message = _openai_message(raw)
+            message.sources = [origin] if origin is not None else []
+            for block in message.blocks:
+                block.origin = origin
+                block.cache = None  # litellm strips cache_control for OpenAI
+            wire.append(message)
+
+    for i in range(count + 1):
+        if i in parts_at:
+            from_dicts([openai_format.system_out(p, native) for p in parts_at[i]], None)
+        if i == count:
+            break
+        plain = openai_format.plain_out(history.messages[i], native)
+        if plain is None:
+            from_dicts(openai_format.message_out(history.messages[i], native), i)
+        else:
+            wire.extend(_plain_wire(p, i) for p in plain)
+    sim = WireRequest(target=target, format="openai", messages=wire, built=False, params=params,
+                      history_markers=markers, tools=_tool_names(params.get("tools")))
+    sim._history = history
+    sim.changes = _changes(sim)
+    return sim
+
+
+def _plain_wire(plain, i: int) -> WireMessage:
+    """The wire message of a formats.openai.Plain message: what _openai_message reads from its
+    request dict."""
+    if plain.role == "tool":
+        return WireMessage("tool", [WireBlock("tool_result", 0, origin=i, id=plain.tool_call_id,
+                                              text=plain.texts[0])], [i])
+    blocks = [WireBlock("text", k, origin=i, text=text) for k, text in enumerate(plain.texts)]
+    blocks += [WireBlock("tool_use", len(blocks) + k, origin=i, id=id, name=name)
+               for k, (id, name) in enumerate(plain.calls)]
+    return WireMessage(plain.role, blocks, [i])
 
 
 # --- litellm ------------------------------------------------------------------------------------
@@ -739,17 +815,14 @@ def _assign_origins(actual: WireMessage, simulated: WireMessage) -> None:
         last = block.origin
 
 
-def _changes(wire: WireRequest, request: dict) -> list[str]:
+def _changes(wire: WireRequest) -> list[str]:
     """What litellm changed on the way, in words a person reads in a report."""
     changes = []
-    had_tools = bool(request.get("tools"))
-    has_tool_blocks = any(m.get("tool_calls") or m.get("role") == "tool"
-                          for m in request.get("messages") or [])
-    if wire.format == "anthropic" and not had_tools and has_tool_blocks:
+    if wire.format in ("anthropic", "converse") and not wire.params.get("tools") and any(
+            m.get("tool_calls") or m.get("role") == "tool" for m in wire.request.get("messages") or []):
         changes.append("litellm added a dummy tool definition (the history has tool calls but the "
-                       "request defines no tools)")
-    if wire.format == "converse" and not had_tools and has_tool_blocks:
-        changes.append("litellm rewrote every tool call and tool result as plain text (no tools "
+                       "request defines no tools)" if wire.format == "anthropic" else
+                       "litellm rewrote every tool call and tool result as plain text (no tools "
                        "defined, so Converse would refuse toolUse blocks)")
     sent = wire.tool_markers + sum(1 for _ in wire.markers())
     if wire.history_markers and not sent:
