@@ -78,7 +78,8 @@ caches = st.sampled_from([None, None, None, CacheControl()])
 texts = st.sampled_from(["", " ", "hello", "done\n"])
 forms = st.sampled_from(["string", "string", "blocks", "null", "missing", "empty"])
 extras = st.sampled_from([{}, {}, {}, {}, {HINT: {}}, {"x": 1}, {HINT: {"role": "function"}},
-                          {HINT: {"function": {"name": "n"}}}, {HINT: {"arguments": "object"}}, {HINT: {"no_type": True}}])
+                          {HINT: {"function": {"name": "n"}}}, {HINT: {"arguments": "object"}},
+                          {HINT: {"no_type": True}}])
 
 
 @st.composite
