@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.db import connection, models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from conversations.compression import pack, unpack
 from conversations.history.model import History, Message
 
 
@@ -170,8 +170,8 @@ def search_texts_store(texts: list[tuple[int, str]]) -> None:
 
 
 class Chunk(models.Model):
-    """A run of at most CHUNK_SIZE consecutive messages, zlib-compressed JSON, addressed by its
-    content. A page of a long conversation reads only the chunks it shows, and a repair stores
+    """A run of consecutive messages (about CHUNK_SIZE), compressed JSON (compression.py),
+    addressed by the sha256 of its text. A page of a long conversation reads only the chunks it shows, and a repair stores
     only the chunks holding what it changed: the revisions share the rest (history_dump)."""
 
     sha256 = models.CharField(max_length=64, primary_key=True)
@@ -194,7 +194,7 @@ class Revision(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
-    head_data = models.BinaryField(help_text="zlib-compressed JSON of the history without its messages")
+    head_data = models.BinaryField(help_text="compressed JSON of the history without its messages")
     chunks = models.JSONField(default=list, help_text="sha256 of each Chunk of messages, in order")
     chunk_sizes = models.JSONField(default=list, blank=True,
                                    help_text="messages in each chunk; empty: 100 in each but the last")
@@ -226,12 +226,17 @@ class Revision(models.Model):
         """The whole canonical history (cached on the instance: a revision never changes)."""
         cached = getattr(self, "_history", None)
         if cached is None:
-            head = json.loads(zlib.decompress(bytes(self.head_data)))
+            head = self.head()
             head["messages"] = [m for chunk in _chunks_load(self.chunks, getattr(self, "_chunk_data", None))
                                 for m in chunk]
             cached = self._history = History.from_dict(head)
             self._chunk_data = None
         return cached
+
+    def head(self) -> dict:
+        """The stored history without its messages (system prompt, tools, model, request, meta):
+        cheap, unlike `history`, which reads every chunk of a long conversation."""
+        return json.loads(unpack(self.head_data))
 
     def message_dicts(self) -> list[dict]:
         """Every message as its stored dict, without building Message objects (the page outline
@@ -292,11 +297,11 @@ def history_dump(history: History, *, base: Revision | None = None,
         if sha is None:
             text = _json_bytes([m.to_dict() for m in history.messages[start:stop]])
             sha = hashlib.sha256(text).hexdigest()
-            chunks.append((sha, zlib.compress(text, 1)))
+            chunks.append((sha, pack(text)))
         digest.update(sha.encode())
         hashes.append(sha)
         sizes.append(stop - start)
-    return DumpedHistory(zlib.compress(head_text, 1), chunks, hashes, sizes, digest.hexdigest(), len(history.messages))
+    return DumpedHistory(pack(head_text), chunks, hashes, sizes, digest.hexdigest(), len(history.messages))
 
 
 def _chunk_runs(messages: list[Message], base: Revision | None,
@@ -361,7 +366,7 @@ def _chunks_load(hashes: list[str], known: dict | None = None) -> list[list[dict
     rows = known if known is not None and all(sha in known for sha in hashes) else None
     if rows is None:
         rows = dict(Chunk.objects.filter(sha256__in=set(hashes)).values_list("sha256", "data"))
-    return [json.loads(zlib.decompress(bytes(rows[sha]))) for sha in hashes]
+    return [json.loads(unpack(rows[sha])) for sha in hashes]
 
 
 def rows_update(objs: list[models.Model], fields: list[str]) -> None:

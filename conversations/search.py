@@ -62,17 +62,24 @@ def conversation_search_text(history: History) -> str:
     then the text of every message, tool result and tool input. Called by ingest."""
     head: list[str] = [history.title or "", history.external_id or "", history.model or ""]
     body: list[str] = []
+    room = SEARCH_TEXT_MAX  # the body past the cap is cut anyway: it is not gathered
     for message in history.messages:
         for block in message.blocks:
+            text = None
             if block.type == "tool_use":
                 head.extend((block.name or "", block.id or ""))
-                body.append(block.arguments if block.arguments is not None else _compact(block.input))
+                if room > 0:
+                    text = block.arguments if block.arguments is not None else _compact(block.input)
             elif block.type == "tool_result":
                 head.append(block.tool_use_id or "")
-                body.append(block.result_text)
-            elif block.type in ("text", "thinking") and block.text:
-                body.append(block.text)
-    text = "\n".join(s for s in _unique(head) if s) + "\n" + "\n".join(s for s in body if s)
+                if room > 0:
+                    text = block.result_text
+            elif block.type in ("text", "thinking") and room > 0:
+                text = block.text
+            if text:
+                body.append(text)
+                room -= len(text) + 1
+    text = "\n".join(s for s in _unique(head) if s) + "\n" + "\n".join(body)
     # NUL cannot be stored in a PostgreSQL text column.
     return text.replace("\x00", " ")[:SEARCH_TEXT_MAX]
 

@@ -154,3 +154,20 @@ def test_search_text_is_capped_and_storable():
 
     assert len(text) == SEARCH_TEXT_MAX and "\x00" not in text
     assert "call_last" in text and "late_tool" in text  # ids come first, so the cap never cuts them
+
+
+def test_the_capped_search_text_is_the_whole_text_cut_at_the_cap():
+    """The body past the cap is never gathered: what is kept is exactly the start of the whole."""
+    messages = []
+    for n in range(400):
+        messages.append(Message("assistant", [Block.text_block(f"step {n} " * 20),
+                                              Block.tool_use(f"call_{n}", f"tool_{n % 7}", {"n": n})]))
+        messages.append(Message("tool", [Block.tool_result(f"call_{n}", f"output {n} " * 30)]))
+    history = History(format="openai", model="gpt-4o", messages=messages)
+    head = ["gpt-4o"] + [s for n in range(400) for s in (f"tool_{n % 7}", f"call_{n}")]
+    body = [s for n in range(400) for s in (f"step {n} " * 20, json.dumps({"n": n}, separators=(",", ":")),
+                                             f"output {n} " * 30)]
+    whole = "\n".join(dict.fromkeys(head)) + "\n" + "\n".join(body)
+
+    assert len(whole) > 3 * SEARCH_TEXT_MAX
+    assert conversation_search_text(history) == whole[:SEARCH_TEXT_MAX]

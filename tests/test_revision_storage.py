@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from conversations import repairs
+from conversations.compression import ZSTD_MAGIC, pack, unpack
 from conversations.history.formats.document import Document
 from conversations.history.model import Block, Message
 from conversations.history.repair.work import clone
@@ -76,17 +77,29 @@ def test_a_revision_stored_before_chunk_sizes_reads_its_hundred_message_chunks(r
     history = template.history
     dicts = [m.to_dict() for m in history.messages]
     hashes = []
-    for start in range(0, len(dicts), 100):  # as revisions were stored before: 100 a chunk
+    for start in range(0, len(dicts), 100):  # as revisions were stored before: 100 a chunk, zlib
         text = _json_bytes(dicts[start:start + 100])
         hashes.append(hashlib.sha256(text).hexdigest())
         Chunk.objects.get_or_create(sha256=hashes[-1], defaults={"data": zlib.compress(text)})
-    legacy = Revision.objects.create(conversation=template.conversation, number=2, head_data=template.head_data,
+    legacy = Revision.objects.create(conversation=template.conversation, number=2,
+                                     head_data=zlib.compress(unpack(template.head_data)),
                                      chunks=hashes, message_count=len(dicts), content_hash="legacy",
                                      reason="stored by an earlier version")
 
     assert legacy.chunk_spans() == [(0, 100), (100, 200), (200, 242)]
     assert [m.to_dict() for m in stored(legacy).history.messages] == dicts
     assert [m.to_dict() for m in stored(legacy).messages(95, 205)] == dicts[95:205]
+
+
+def test_what_is_stored_now_is_zstandard_and_what_earlier_versions_stored_with_zlib_still_reads():
+    revision = ingested(agent_body(30)).latest_revision
+    datas = [bytes(revision.head_data)] + [bytes(c.data) for c in Chunk.objects.filter(sha256__in=revision.chunks)]
+    assert all(data.startswith(ZSTD_MAGIC) for data in datas)
+
+    text = _json_bytes({"format": "openai", "model": "gpt-4o"})
+    assert unpack(pack(text)) == unpack(zlib.compress(text)) == text
+    with pytest.raises(zlib.error):
+        unpack(b"neither zstandard nor zlib")
 
 
 def test_the_same_history_cut_into_other_chunks_is_the_same_content(repairer):
@@ -167,7 +180,7 @@ def test_whatever_a_change_does_the_stored_chunks_read_back_as_the_changed_histo
         dumped = history_dump(copy, base=base, origins=origins)
 
         chunks = {**stored, **dict(dumped.chunks)}
-        read = [m for sha in dumped.hashes for m in json.loads(zlib.decompress(chunks[sha]))]
+        read = [m for sha in dumped.hashes for m in json.loads(unpack(chunks[sha]))]
         assert read == [m.to_dict() for m in messages]
-        assert [len(json.loads(zlib.decompress(chunks[sha]))) for sha in dumped.hashes] == dumped.sizes
+        assert [len(json.loads(unpack(chunks[sha]))) for sha in dumped.hashes] == dumped.sizes
         assert set(dumped.hashes) & set(first.hashes), "some chunk should survive a few small changes"

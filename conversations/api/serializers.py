@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import zlib
 from typing import Any, Iterable
 
 from django.http import HttpRequest
@@ -84,12 +82,6 @@ def _page_url(request: HttpRequest, conversation: Conversation) -> str | None:
         return None
 
 
-def revision_head(revision: Revision) -> dict[str, Any]:
-    """The stored history without its messages (error, meta, model...): cheap to read, unlike
-    Revision.history, which loads every chunk of a long conversation."""
-    return json.loads(zlib.decompress(bytes(revision.head_data)))
-
-
 def revision_summary(request: HttpRequest, revision: Revision) -> dict[str, Any]:
     return {
         "number": revision.number,
@@ -105,7 +97,7 @@ def revision_summary(request: HttpRequest, revision: Revision) -> dict[str, Any]
 
 def conversation_detail(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
     latest = conversation.latest_revision
-    head = revision_head(latest) if latest else {}
+    head = latest.head() if latest else {}
     detail = conversation_summary(request, conversation, verdicts=verdict_dicts(latest))
     detail["error"] = head.get("error")
     detail["meta"] = head.get("meta") or {}

@@ -5,8 +5,6 @@ handles datetimes), no HTML: escaping and Markdown happen in the template.
 
 from __future__ import annotations
 
-import json
-import zlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -63,14 +61,6 @@ def revision_dict(revision: Revision) -> dict:
     }
 
 
-def revision_head_dict(revision: Revision) -> dict:
-    """The stored history without its messages (system prompt, tools, model, request...): cheap,
-    it is the revision's head record alone."""
-    head = json.loads(zlib.decompress(bytes(revision.head_data)))
-    head.pop("messages", None)
-    return head
-
-
 def context_window(model: str | None) -> tuple[int | None, str]:
     """(the model's context window in tokens, where that figure comes from)."""
     try:
@@ -95,7 +85,7 @@ def detail_dict(conversation: Conversation, revision: Revision, *, start: int = 
     total = revision.message_count
     start = max(0, min(start, max(total - 1, 0)))
     stop = min(start + WINDOW, total)
-    head_dict = revision_head_dict(revision)
+    head_dict = revision.head()
     head = History.from_dict({**head_dict, "messages": []})
     outline = outline_cached(revision)
     if outline is None:
