@@ -172,7 +172,7 @@ def warm_up(workers: int) -> None:
     from conversations import jobs
     from conversations.models import Conversation, Job
 
-    few = Conversation.objects.filter(pk__in=Conversation.objects.order_by("pk").values("pk")[:jobs.CLAIM_BATCH * workers])
+    few = Conversation.objects.filter(pk__in=Conversation.objects.order_by("pk").values("pk")[:jobs.claim_batch() * workers])
     job = jobs.job_create(Job.Kind.DRY_RUN, few)
     jobs.job_enqueue(job, runners=workers)
     job_wait(job.pk)

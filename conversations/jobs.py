@@ -48,9 +48,6 @@ from conversations.models import AuditEvent, Conversation, Job, JobItem, Source,
 
 logger = logging.getLogger(__name__)
 
-# Items a worker claims at once: small enough that two workers share a job evenly and a dead
-# worker strands few items, large enough that claiming costs little next to the work.
-CLAIM_BATCH = 20
 # An item that was started this many times without finishing (its worker died each time) is
 # given up as failed instead of killing every worker that picks it up.
 MAX_ATTEMPTS = 3
@@ -61,6 +58,11 @@ RUN_SECONDS = 60
 
 ACTIVE = (Job.Status.QUEUED, Job.Status.RUNNING)
 OPEN = (JobItem.Status.PENDING, JobItem.Status.RUNNING)
+
+
+def claim_batch() -> int:
+    """Items a worker claims at once (settings.JOB_CLAIM_BATCH)."""
+    return max(1, getattr(settings, "JOB_CLAIM_BATCH", 50))
 
 
 def worker_name() -> str:
@@ -98,7 +100,7 @@ def job_enqueue(job: Job, *, runners: int | None = None) -> None:
     from conversations import tasks
 
     wanted = runners or getattr(settings, "JOB_RUNNERS", 2)
-    count = max(1, min(wanted, math.ceil(job.total / CLAIM_BATCH)))
+    count = max(1, min(wanted, math.ceil(job.total / claim_batch())))
     job_id = job.pk
     first_watch = timezone.now() + timedelta(seconds=job.lease_seconds) + WATCH_SLACK
 
@@ -120,13 +122,14 @@ def job_start(kind: str, conversations: QuerySet, *, user=None, options: dict | 
 # --- claiming and leases ----------------------------------------------------------------------------
 
 
-def items_claim(job_id: int, *, worker: str, limit: int = CLAIM_BATCH) -> list[int]:
+def items_claim(job_id: int, *, worker: str, limit: int | None = None) -> list[int]:
     """Take up to `limit` items no live worker holds, in id order, and count the attempt. Returns
     their ids; empty when there is nothing to take (or the job is no longer active).
 
     An item whose lease expired (its worker died, maybe while applying it) is taken alone: a
     conversation that kills every worker then uses up its own attempts (MAX_ATTEMPTS), never
     those of the items claimed in the same batch as it."""
+    limit = limit or claim_batch()
     now = timezone.now()
     with transaction.atomic():
         job = Job.objects.filter(pk=job_id, status__in=ACTIVE).values("lease_seconds").first()
@@ -167,7 +170,7 @@ def leases_reclaim(job_id: int | None = None) -> int:
 # --- running -------------------------------------------------------------------------------------------
 
 
-def job_work(job_id: int, *, worker: str | None = None, batch: int = CLAIM_BATCH,
+def job_work(job_id: int, *, worker: str | None = None, batch: int | None = None,
              seconds: float | None = None) -> int:
     """Work on the job until no item is left to claim, then finish it if nothing is left at all.
     With `seconds`, stop at the first batch boundary past that and queue a continuation task:
@@ -175,6 +178,7 @@ def job_work(job_id: int, *, worker: str | None = None, batch: int = CLAIM_BATCH
     (RQ kills a task after 180 s by default) and a worker's queue never waits on one long job.
     Returns how many items this call applied."""
     worker = worker or worker_name()
+    batch = batch or claim_batch()
     stop_at = None if seconds is None else time.monotonic() + seconds
     with _commits_unflushed(job_id), _collector_settled():
         return _job_work(job_id, worker, batch, stop_at)

@@ -200,6 +200,12 @@ REDACT_SECRETS = env_bool("REDACT_SECRETS", True)
 # lowest CPU priority (the two share the processor's caches and cores: bench/load.py).
 JOB_REST_PERCENT = env_int("JOB_REST_PERCENT", 0)
 
+# How many items of a bulk job a worker takes at once, works on one by one and writes in one
+# transaction. Larger batches cost less per item (the per-batch queries are spread thinner); a
+# worker that dies leaves its batch to others once the leases expire, and two workers still share
+# a job evenly while it has several batches each.
+JOB_CLAIM_BATCH = env_int("JOB_CLAIM_BATCH", 50)
+
 # Background jobs through the django-tasks API: the database backend by default; set
 # TASKS_BACKEND=rq (and REDIS_URL) to share the work between workers on several machines.
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database")

@@ -54,7 +54,10 @@ class Site:
         else:
             self.url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
         self.env = {**os.environ, "DATABASE_URL": self.url, "SECRET_KEY": "worker-tests", "DEBUG": "0",
-                    "INSPECTOR_VAR_DIR": str(tmp_path / "var"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+                    "INSPECTOR_VAR_DIR": str(tmp_path / "var"), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                    # Several batches in a job of 80 small conversations, so a kill or a cancel
+                    # lands in the middle of it.
+                    "JOB_CLAIM_BATCH": "10"}
         self.workers: list[subprocess.Popen] = []
 
     def _pg_admin(self, sql: str) -> None:
