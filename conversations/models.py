@@ -335,7 +335,13 @@ def _chunk_runs(messages: list[Message], base: Revision | None,
 
 
 def _new_chunks(start: int, stop: int) -> list[tuple[None, int, int]]:
-    return [(None, first, min(first + CHUNK_SIZE, stop)) for first in range(start, stop, CHUNK_SIZE)]
+    """Messages start..stop-1 cut into chunks of CHUNK_SIZE, a short rest (under half of it)
+    joining the last of them: a repair that adds one message to a full chunk writes one chunk of
+    51, not one of 50 and one of 1."""
+    cuts = list(range(start, stop, CHUNK_SIZE)) + [stop]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < CHUNK_SIZE // 2:
+        del cuts[-2]
+    return [(None, first, end) for first, end in zip(cuts, cuts[1:])]
 
 
 def dumped_same(revision: Revision, dumped: DumpedHistory) -> bool:
