@@ -28,12 +28,18 @@ MAX_ID = 40
 MAX_NAME = 64
 
 
-def _runs(ctx: Context):
-    """(assistant index, its call ids, [(tool index, id)], index of the first message after)."""
-    msgs = ctx.messages
+def _runs(ctx: Context) -> list[tuple[int, list[str], list[tuple[int, str | None]], int]]:
+    """(assistant index, its call ids, [(tool index, id)], index of the first message after),
+    for each assistant message with tool calls; shared by the rules that read them."""
+    return ctx.memo("openai-runs", lambda: list(_find_runs(ctx.messages)))
+
+
+def _find_runs(msgs):
     for k, message in enumerate(msgs):
+        if message.role != "assistant":
+            continue
         calls = [b.id or "" for b in message.blocks if b.type == "tool_use"]
-        if message.role != "assistant" or not calls:
+        if not calls:
             continue
         j = k + 1
         answers = []
