@@ -171,8 +171,9 @@ def search_texts_store(texts: list[tuple[int, str]]) -> None:
 
 class Chunk(models.Model):
     """A run of consecutive messages (about CHUNK_SIZE), compressed JSON (compression.py),
-    addressed by the sha256 of its text. A page of a long conversation reads only the chunks it shows, and a repair stores
-    only the chunks holding what it changed: the revisions share the rest (history_dump)."""
+    addressed by the sha256 of its text. A page of a long conversation reads only the chunks it
+    shows, and a repair stores only the chunks holding what it changed: the revisions share the
+    rest (history_dump)."""
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     data = models.BinaryField()

@@ -87,6 +87,12 @@ def test_check_deploy_fails_with_debug_on(tmp_path):
     assert done.returncode != 0 and "security.W018" in done.stderr
 
 
+def test_every_model_change_has_its_migration(tmp_path):
+    done = subprocess.run([PYTHON, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=ROOT,
+                          env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 # --- gunicorn serving the pages --------------------------------------------------------------------
 
 

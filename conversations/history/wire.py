@@ -11,9 +11,12 @@ Two ways to get it, one shape out (a WireRequest the rules read):
   is checked against litellm's output (same length, same roles) and then trusted.
 
 Both start from the OpenAI request dict of the history (formats.openai.to_request), which is what
-a client hands litellm. Every wire message lists the history messages it came from (`sources`),
-and every block the history message it came from (`origin`): that is how an index in a provider's
-error ("messages.6") becomes a message of the history. Everything here is linear in the history.
+a client hands litellm; simulate() for OpenAI itself takes the plainest messages (text, tool calls,
+tool results) straight from the history instead, as their dicts would give them (formats.openai.
+plain_out), and makes the request dict only if a rule asks for it. Every wire message lists the
+history messages it came from (`sources`), and every block the history message it came from
+(`origin`): that is how an index in a provider's error ("messages.6") becomes a message of the
+history. Everything here is linear in the history.
 """
 
 from __future__ import annotations
@@ -272,8 +275,8 @@ def _plain_wire(plain, i: int) -> WireMessage:
         return WireMessage("tool", [WireBlock("tool_result", 0, origin=i, id=plain.tool_call_id,
                                               text=plain.texts[0])], [i])
     blocks = [WireBlock("text", k, origin=i, text=text) for k, text in enumerate(plain.texts)]
-    blocks += [WireBlock("tool_use", len(blocks) + k, origin=i, id=id, name=name)
-               for k, (id, name) in enumerate(plain.calls)]
+    blocks += [WireBlock("tool_use", len(blocks) + k, origin=i, id=call_id, name=name)
+               for k, (call_id, name) in enumerate(plain.calls)]
     return WireMessage(plain.role, blocks, [i])
 
 
