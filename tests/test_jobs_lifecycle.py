@@ -1,6 +1,7 @@
 """Bulk jobs, in process: items, leases, the actions, cancel, reports. Workers are job_work calls
 with their own names; tests/test_jobs_worker.py runs real worker processes."""
 
+import gc
 import io
 import json
 import zipfile
@@ -173,6 +174,19 @@ def test_a_repair_job_adds_one_revision_per_broken_conversation_audited_with_the
     assert repairs.count() == 3 and {e.actor for e in repairs} == {admin_user}
     assert {e.detail["reason"] for e in repairs} == {"stuck after the outage"}
     assert job.report["by_rule"] and job.report["edits"] == 3
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_job_leaves_the_cyclic_collector_as_it_found_it(admin_user, enabled):
+    """Paused while a batch runs (its objects are freed by reference counting), back after."""
+    broken(3)
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=admin_user)
+    gc.enable() if enabled else gc.disable()
+    try:
+        assert jobs.job_work(job.pk) == 3
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
 
 
 def test_a_conversation_changed_after_the_job_was_queued_is_skipped_and_reported(repairer):
