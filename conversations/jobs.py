@@ -211,16 +211,16 @@ def _collector_settled():
 def _collector_paused():
     """No cyclic collection while a batch is worked on. A batch holds every conversation it has
     read until it writes them all, a few thousand objects each: the collector, started by that
-    many allocations, scanned them again and again (a seventh of a repair's CPU) and never found
+    many allocations, scanned them again and again (a twelfth of a repair's CPU) and never found
     garbage among them. They are freed by reference counting when the batch is done, before the
     collector is back; what cyclic garbage a batch leaves (Django makes a little) is collected as
     usual afterwards."""
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
 
 
