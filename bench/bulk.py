@@ -94,8 +94,8 @@ def seed(count: int, messages: int) -> int:
 
 
 def _insert(batch) -> None:
-    from conversations.checks import RULES_VERSION
-    from conversations.models import Conversation, Finding, Revision, SearchText, Source, Verdict, chunks_store
+    from conversations.checks import RULES_VERSION, verdicts_insert
+    from conversations.models import Conversation, Revision, SearchText, Source, chunks_store
 
     sources = Source.objects.bulk_create([
         Source(kind=Source.Kind.UPLOAD, location=f"bench-{n:05}.json", format="openai", content_hash=sha, size=size)
@@ -111,17 +111,7 @@ def _insert(batch) -> None:
                  rules_version=RULES_VERSION)
         for c, (_, _, _, d, *_) in zip(conversations, batch)])
     # The own target's verdict, as ingest stores it (a bulk repair starts from it).
-    verdicts = [(r, v) for r, (_, _, _, _, v, _) in zip(revisions, batch)]
-    Verdict.objects.bulk_create([
-        Verdict(revision=r, target=v.target, provider=v.provider, accepted=v.accepted, own_target=True,
-                errors=len(v.errors), warnings=sum(f.severity == "warning" for f in v.findings),
-                rules_version=RULES_VERSION, first_rule=(v.errors or v.findings or [None])[0].rule if v.findings else "")
-        for r, v in verdicts])
-    Finding.objects.bulk_create([
-        Finding(revision=r, target=v.target, provider=v.provider, rule=f.rule, severity=f.severity,
-                message_index=f.message_index, wire_index=f.wire_index, content_index=f.content_index,
-                provider_error=f.provider_error or "", explanation=f.explanation, fix=f.fix)
-        for r, v in verdicts for f in v.findings])
+    verdicts_insert([(r, v) for r, (_, _, _, _, v, _) in zip(revisions, batch)], own=True)
     for conversation, revision in zip(conversations, revisions):
         conversation.latest_revision = revision
     Conversation.objects.bulk_update(conversations, ["latest_revision"])

@@ -61,7 +61,7 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
         verdicts.append(Verdict(
             revision=revision, target=verdict.target, provider=verdict.provider, accepted=verdict.accepted,
             errors=len(errors), warnings=len(warnings), first_rule=first.rule if first else "",
-            own_target=own, rules_version=RULES_VERSION))
+            own_target=own, rules_version=RULES_VERSION, input_tokens=verdict.input_tokens))
     stored = Verdict.objects.bulk_create(verdicts)
     Finding.objects.bulk_create(
         Finding(revision=revision, target=verdict.target, provider=verdict.provider, rule=f.rule,
@@ -74,8 +74,8 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
 
 def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
     """The own target's current verdicts stored for these revisions, as the check returned them
-    (findings in order), by revision id; two queries for any number. A revision missing here was
-    never checked under the current rules."""
+    (findings in order, and the token count when it counted one), by revision id; two queries for
+    any number. A revision missing here was never checked under the current rules."""
     rows = {v.revision_id: v for v in Verdict.objects.filter(revision__in=revisions, own_target=True,
                                                              rules_version=RULES_VERSION)}
     found: dict[int, list] = {revision_id: [] for revision_id in rows}
@@ -85,7 +85,8 @@ def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
                 rule=f.rule, severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
                 provider_error=f.provider_error or None, explanation=f.explanation, fix=f.fix,
                 content_index=f.content_index))
-    return {revision_id: CoreVerdict(target=row.target, provider=row.provider, findings=found[revision_id])
+    return {revision_id: CoreVerdict(target=row.target, provider=row.provider, findings=found[revision_id],
+                                     input_tokens=row.input_tokens)
             for revision_id, row in rows.items()}
 
 

@@ -443,6 +443,8 @@ class Verdict(models.Model):
     first_rule = models.CharField(max_length=64, blank=True)
     own_target = models.BooleanField(default=False)
     rules_version = models.CharField(max_length=32)
+    input_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the request's input tokens, when the check counted them (near the window)")
     checked_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -176,6 +176,29 @@ def test_a_repair_job_adds_one_revision_per_broken_conversation_audited_with_the
     assert job.report["by_rule"] and job.report["edits"] == 3
 
 
+def test_a_repair_counts_the_tokens_of_what_it_changed_from_the_count_ingest_stored(admin_user):
+    """A conversation near its model's window is counted exactly at ingest, and the count kept
+    with its verdict; a repair's check adds what the repair changed to that count."""
+    from conversations.history import tokens
+    from conversations.models import Verdict
+
+    body = broken_body(0)
+    body["model"] = "gpt-4"  # a window of 8,192 tokens
+    body["messages"][0]["content"] = "def f(x):\n    return {k: v for k, v in x.items() if v}\n" * 330
+    [conversation] = ingest_uploads([body])
+    stored = Verdict.objects.get(revision=conversation.latest_revision, own_target=True)
+    assert stored.input_tokens == tokens.exact(conversation.latest_revision.history, "openai/gpt-4") > 6500
+
+    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=admin_user)
+    assert jobs.job_work(job.pk) == 1
+
+    conversation.refresh_from_db()
+    repaired = Verdict.objects.get(revision=conversation.latest_revision, own_target=True)
+    assert conversation.latest_revision.number == 2
+    assert repaired.input_tokens == tokens.exact(conversation.latest_revision.history, "openai/gpt-4")
+    assert repaired.input_tokens > stored.input_tokens  # the synthetic result is counted
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_a_job_leaves_the_cyclic_collector_as_it_found_it(admin_user, enabled):
     """Paused while a batch runs (its objects are freed by reference counting), back after."""

@@ -16,26 +16,30 @@ from . import rules
 from .findings import SEVERITIES, Finding, Verdict
 from .model import History
 from .targets import Target, resolve
+from .tokens import Counted
 from .wire import WireRequest, build, parse_body, simulate
 
 # Bump when findings change for the same history (rules, texts, litellm pin, or what is stored of
-# them: 2026.11.2 stores content_index, so a stored verdict can stand in for a check).
-RULES_VERSION = "2026.11.2"
+# them: 2026.11.2 stores content_index, so a stored verdict can stand in for a check; 2026.11.3
+# counts a request's tokens at its own rate and with its tool-call arguments).
+RULES_VERSION = "2026.11.3"
 
 
-def check(history: History, *, target: Target | str, build_request: bool = True) -> Verdict:
+def check(history: History, *, target: Target | str, build_request: bool = True,
+          counted: Counted | None = None) -> Verdict:
     """The verdict of `target` on `history`. build_request=True judges the body litellm's own
     transformations build (litellm imported lazily, offline); False replays litellm's grouping
     without it (cheaper; the same rules, on a request that can differ in details litellm changes,
-    such as tool-name sanitising or Gemini's signatures)."""
+    such as tool-name sanitising or Gemini's signatures). `counted`: the count of the history
+    this one was made from (a repair's), which its token count starts from."""
     if isinstance(target, str):
         target = resolve(target)
     if sent_natively(history, target):
         from .formats import anthropic
 
-        return check_body(history, anthropic.to_request(history), target=target)
+        return check_body(history, anthropic.to_request(history), target=target, counted=counted)
     wire = build(history, target) if build_request else simulate(history, target)
-    return judge(history, wire)
+    return judge(history, wire, counted=counted)
 
 
 # Formats whose clients build and send the Anthropic request themselves (Claude Code, anything
@@ -52,15 +56,16 @@ def sent_natively(history: History, target: Target) -> bool:
             and target.label == target.name)
 
 
-def judge(history: History, wire: WireRequest) -> Verdict:
+def judge(history: History, wire: WireRequest, *, counted: Counted | None = None) -> Verdict:
     """The verdict on a request already built (by build/simulate, or parsed from a provider
     body with wire.parse_body)."""
     target = wire.target
-    findings = _ordered(rules.run(history, target, wire))
-    return Verdict(target=target.label, provider=target.provider, findings=findings)
+    ctx = rules.context(history, target, wire, counted=counted)
+    findings = _ordered(rules.run_in(ctx))
+    return Verdict(target=target.label, provider=target.provider, findings=findings, input_tokens=ctx.input_tokens)
 
 
-def check_body(history: History, body: dict, *, target: Target | str) -> Verdict:
+def check_body(history: History, body: dict, *, target: Target | str, counted: Counted | None = None) -> Verdict:
     """The verdict on a provider request body as logged (an Anthropic request a client sent
     directly, not through litellm): its message k is the history's message k."""
     if isinstance(target, str):
@@ -77,7 +82,7 @@ def check_body(history: History, body: dict, *, target: Target | str) -> Verdict
             block.origin = origin
     wire.params = {k: v for k, v in body.items() if k not in ("messages", "system")}
     wire.built = True
-    return judge(history, wire)
+    return judge(history, wire, counted=counted)
 
 
 def check_targets(history: History, targets: Iterable[Target | str], *,

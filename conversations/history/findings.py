@@ -103,6 +103,10 @@ class Verdict:
     target: str
     provider: str
     findings: list[Finding] = field(default_factory=list)
+    # The request's input tokens as litellm's counter counted them, when the check counted them
+    # (near the window): what a check of a small change to the history starts from. Not part of
+    # the command-line contract (to_dict).
+    input_tokens: int | None = None
 
     @property
     def accepted(self) -> bool:

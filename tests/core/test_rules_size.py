@@ -1,6 +1,10 @@
 """Size limits: the context window and images (provider-rules.md s.1, s.3, s.4)."""
 
+import json
 import re
+
+import litellm
+import pytest
 
 from conversations.history.check import check, check_body
 from conversations.history.formats import anthropic as anthropic_format
@@ -51,6 +55,57 @@ def test_gemini_words_it_as_the_input_token_count():
     [finding] = check(talk(8000), target=small_window("gemini/gemini-2.5-pro")).errors
     assert finding.rule == "gemini-context-overflow"
     assert check(talk(800), target=small_window("gemini/gemini-2.5-pro")).accepted
+
+
+# --- what the window counts: any text, at its own rate --------------------------------------------
+
+CODE = "def f(x):\n    return {k: v for k, v in x.items() if v is not None}\n"
+CHINESE = "我们需要修复这个函数中的错误，因为它在处理空列表时会崩溃。请检查日志并告诉我发生了什么。"
+
+
+def agent(results: list[str], arguments: list[str] | None = None):
+    """A coding agent's history: a call per result, answered by the tool."""
+    messages = [{"role": "user", "content": "Fix the bug."}]
+    for n, result in enumerate(results):
+        args = (arguments or [])[n] if arguments else json.dumps({"path": f"src/m{n}.py"})
+        messages += [{"role": "assistant", "content": None, "tool_calls": [
+                         {"id": f"call_{n}", "type": "function", "function": {"name": "edit", "arguments": args}}]},
+                     {"role": "tool", "tool_call_id": f"call_{n}", "content": result}]
+    messages.append({"role": "user", "content": "go on"})
+    return parse_request({"model": "gpt-4o", "messages": messages}, file="t"), messages
+
+
+def written_in(piece: str, *, in_arguments: bool = False):
+    """A history of four large tool results (or call arguments) made of `piece`, as an agent's
+    history is, and its tokens by litellm's own count."""
+    texts = [piece * 100] * 4
+    history, messages = (agent(["ok"] * 4, [json.dumps({"text": t}) for t in texts]) if in_arguments
+                         else agent(texts))
+    return history, litellm.token_counter(model="gpt-4o", messages=messages)
+
+
+@pytest.mark.parametrize("piece, chars_a_token", [(CODE, 2.8), (CHINESE, 1.5)], ids=["code", "chinese"])
+def test_a_history_just_over_the_window_is_rejected_whatever_it_is_written_in(piece, chars_a_token):
+    """Four characters a token would put these a quarter or more under the window (code makes a
+    token of under three characters, Chinese of under one and a half): counted, they are over."""
+    assert len(piece) / litellm.token_counter(model="gpt-4o", text=piece * 10) * 10 < chars_a_token
+    history, tokens = written_in(piece)
+    window = int(tokens / 1.05)
+    [finding] = check(history, target=small_window("openai/gpt-4o", window)).errors
+    assert finding.rule == "openai-context-overflow"
+    assert int(re.search(r"resulted in (\d+) tokens", finding.provider_error)[1]) == tokens
+
+
+def test_tool_call_arguments_count_towards_the_window():
+    """A file an agent writes travels in the call's arguments: the provider counts them."""
+    history, tokens = written_in(CODE, in_arguments=True)
+    assert not check(history, target=small_window("openai/gpt-4o", int(tokens / 1.05))).accepted
+
+
+@pytest.mark.parametrize("piece", [CODE, CHINESE], ids=["code", "chinese"])
+def test_a_history_a_little_under_the_window_is_accepted_whatever_it_is_written_in(piece):
+    history, tokens = written_in(piece)
+    assert check(history, target=small_window("openai/gpt-4o", int(tokens / 0.95))).accepted
 
 
 def image_body(*sizes):

@@ -20,6 +20,7 @@ from ..errors import HistoryError
 from ..findings import Finding, Verdict
 from ..model import History
 from ..targets import Target, resolve, target_for_model
+from ..tokens import Counted
 from .registry import ORDER, STRATEGIES
 from .work import Work
 
@@ -115,10 +116,18 @@ def repair(history: History, *, target: Target | str | None = None, route: Route
     if target is not None and route is not None:
         raise RepairError("repair for a target or for a route, not both")
     default_judge, targets = _judge(history, target, route, build_request)
-    judge = judge or default_judge
     if before is None or [v.target for v in before] != [t.label for t in targets]:
-        before = judge(history)
+        before = (judge or default_judge)(history)
     work = Work(history, targets)
+    # Each round's check counts the tokens of what the strategies changed, not the whole history.
+    counts = {v.target: Counted(history, v.input_tokens) for v in before if v.input_tokens is not None}
+
+    def judge_work() -> list[Verdict]:
+        if judge is not None:
+            return judge(work.history)
+        origins = work.origins()
+        return default_judge(work.history, {label: c.to(origins) for label, c in counts.items()})
+
     verdicts = before
     seen: set[frozenset] = set()
     for _ in range(MAX_ROUNDS):
@@ -133,7 +142,7 @@ def repair(history: History, *, target: Target | str | None = None, route: Route
             STRATEGIES[step.fix](work, step.findings)
         if len(work.edits) == made:
             break  # no strategy could act: what is left is reported, not looped on
-        verdicts = judge(work.history)
+        verdicts = judge_work()
     return RepairResult(history=work.history, edits=list(work.edits), before=before, after=verdicts,
                         origins=work.origins())
 
@@ -144,9 +153,14 @@ def _state(verdicts: list[Verdict], include_warnings: bool) -> frozenset:
 
 
 def _judge(history: History, target: Target | str | None, route: Route | None,
-           build_request: bool = True) -> tuple[Judge, list[Target]]:
-    """The check to run each round, and the targets it judges for (strategies read their limits)."""
+           build_request: bool = True) -> tuple[Callable[..., list[Verdict]], list[Target]]:
+    """The check to run each round, and the targets it judges for (strategies read their limits).
+    The check takes the history and, by target label, the token counts it may count from."""
     from ..check import check
+
+    def judge(targets: list[Target]):
+        return lambda h, counts=None: [check(h, target=t, build_request=build_request,
+                                             counted=(counts or {}).get(t.label)) for t in targets]
 
     if route is not None:
         from ..routes import deployment_target, load_config, route_deployments
@@ -154,7 +168,7 @@ def _judge(history: History, target: Target | str | None, route: Route | None,
         config, group = route
         loaded = load_config(config)
         targets = [deployment_target(d) for d in route_deployments(loaded, group)]
-        return (lambda h: [check(h, target=t, build_request=build_request) for t in targets]), targets
+        return judge(targets), targets
     own = target_for_model(history.model)
     if target is None:
         resolved = own
@@ -164,7 +178,7 @@ def _judge(history: History, target: Target | str | None, route: Route | None,
         # means that model (its limits), not the profile's default one.
         if isinstance(target, str) and own.name == resolved.name:
             resolved = own
-    return (lambda h: [check(h, target=resolved, build_request=build_request)]), [resolved]
+    return judge([resolved]), [resolved]
 
 
 __all__ = ["repair", "plan", "Plan", "Step", "RepairResult", "RepairError", "MAX_ROUNDS"]

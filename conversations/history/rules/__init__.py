@@ -13,7 +13,7 @@ from . import bedrock, cache, content, gemini, litellm, openai, pairing, roles, 
 from .base import RULES, Context, Rule
 from .registry import TARGET_RULES, WRAPPERS
 
-__all__ = ["RULES", "Rule", "Context", "TARGET_RULES", "run", "rules_for"]
+__all__ = ["RULES", "Rule", "Context", "TARGET_RULES", "run", "run_in", "context", "rules_for"]
 
 
 def rules_for(target: Target) -> list[Rule]:
@@ -21,8 +21,16 @@ def rules_for(target: Target) -> list[Rule]:
 
 
 def run(history: History, target: Target, wire: WireRequest) -> list[Finding]:
-    ctx = Context(history=history, target=target, wire=wire, wrapper=WRAPPERS[target.name])
+    return run_in(context(history, target, wire))
+
+
+def context(history: History, target: Target, wire: WireRequest, counted=None) -> Context:
+    return Context(history=history, target=target, wire=wire, wrapper=WRAPPERS[target.name], counted=counted)
+
+
+def run_in(ctx: Context) -> list[Finding]:
+    """The findings of every rule of the context's target."""
     findings: list[Finding] = []
-    for meta in rules_for(target):
+    for meta in rules_for(ctx.target):
         findings.extend(meta.check(ctx))
     return findings

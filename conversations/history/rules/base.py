@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..findings import FIXES, SEVERITIES, Finding
 from ..model import History
+from ..tokens import Counted
 from ..targets import Target
 from ..wire import WireBlock, WireMessage, WireRequest
 
@@ -51,6 +52,10 @@ class Context:
     target: Target
     wire: WireRequest
     wrapper: str = "{}"
+    # The count of the history this one was made from (a repair's), which the size rule counts
+    # from; and the input tokens, when the size rule counted them exactly (Verdict.input_tokens).
+    counted: Counted | None = None
+    input_tokens: int | None = None
     _located: dict = field(default_factory=dict)
 
     def memo(self, key: str, compute: Callable[[], object]):

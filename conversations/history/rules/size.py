@@ -1,17 +1,30 @@
 """Size limits: the context window, images (provider-rules.md s.1 "Size limits", s.3, s.4).
 
-Token counts are estimated from the characters sent (4 per token), and only when that estimate
-comes near the window does litellm's token counter run: the check stays linear and cheap for the
-99% of histories far from the limit. The number in the predicted error is that count, so it is
-approximate; the explanation says so.
+Counting a request's tokens exactly costs litellm's tokenizer about 15 ms per 100,000 tokens, so
+the window rule asks first whether the request can be near the window at all (tokens.py):
+
+1. at the most tokens a byte of text ever makes (half a token: Chinese and Japanese run near 0.3,
+   code near 0.4, English prose near 0.2), a request under NEAR of the window needs no counting;
+2. else its characters are counted at the rate a sample of them tokenizes at, and only an
+   estimate between NEAR and FAR of the window is counted exactly; above FAR the estimate is
+   the count;
+3. a repaired history is counted from the count of the one it was repaired from: only the
+   messages the repair changed are counted.
+
+A flat 4 characters a token, the usual rule of thumb, is off by far more than that band allows:
+code makes a token of 2.5 characters, Chinese of 1.2, so a coding agent's history 5% over the
+window looked a quarter under it. Tool-call arguments count, as the provider counts them.
+
+The number in the predicted error is the offline count, so it is approximate; the explanation
+says so.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Iterator
 
+from .. import tokens
 from ..findings import Finding
 from .base import Context, rule
 
@@ -25,38 +38,50 @@ IMAGE_TOO_LARGE = ("messages.{n}.content.{m}.image.source.base64: image exceeds 
 TOO_MANY_IMAGES = "messages: Too many images: {n} > {limit} maximum"  # paraphrased
 IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 100
-NEAR = 0.8  # count precisely between these shares of the window: 4 characters a token is off
-FAR = 1.25  # by less than a quarter for text and code, so outside them the estimate decides
+NEAR = 0.8  # count exactly between these shares of the window: a sampled rate is off by far
+FAR = 1.25  # less than this for the texts agents send, so outside them the estimate decides
 
 
-def estimated_tokens(ctx: Context) -> int:
-    chars = len(json.dumps(ctx.wire.params.get("tools") or []))
-    chars += sum(len(block.text or "") for block in ctx.wire.system)
+def sent_texts(ctx: Context) -> list[str]:
+    """The texts the request sends: tool definitions, system prompt, message texts, tool
+    results, and tool-call arguments (the wire keeps only a call's name, the history its
+    arguments)."""
+    texts = [json.dumps(ctx.wire.params.get("tools") or [])]
+    texts += [block.text for block in ctx.wire.system if block.text]
     for message in ctx.messages:
         for block in message.blocks:
-            chars += len(block.text) if block.text is not None else len(block.name or "") + 40
-    return chars // 4
+            if block.text:
+                texts.append(block.text)
+            elif block.type == "tool_use":
+                texts.append(block.name or "")
+    return texts + tokens.arguments_text(ctx.history)
 
 
 def input_tokens(ctx: Context) -> int | None:
-    """The request's input tokens when it may be over the window; None when clearly under."""
+    """The request's input tokens when it may be over the window; None when clearly under.
+    Counted from the count of the history it was made from when the check has one (a repair's
+    check), else estimated, and counted exactly only near the window."""
     window = ctx.target.context_window
     if not window:
         return None
-    rough = estimated_tokens(ctx)
+    if ctx.counted is not None:
+        n = tokens.recount(ctx.counted, ctx.history, ctx.target.model)
+        if n is not None:
+            ctx.input_tokens = n
+            return n
+    texts = sent_texts(ctx)
+    if tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages) < NEAR * window:
+        return None  # under even at the most tokens a byte ever makes
+    rough = tokens.estimate(texts, len(ctx.messages), ctx.target.model)
     if rough < NEAR * window:
         return None
     if rough > FAR * window:
         return rough  # over by far more than the estimate can be off: no need to count
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    try:
-        return int(litellm.token_counter(model=ctx.target.model,
-                                         messages=ctx.wire.request.get("messages") or [],
-                                         tools=ctx.wire.params.get("tools")))
-    except Exception:  # a shape the counter does not know: the estimate is what we have
+    exact = tokens.exact(ctx.history, ctx.target.model)
+    if exact is None:
         return rough
+    ctx.input_tokens = exact
+    return exact
 
 
 def _overflow(ctx: Context, code: str, text: str) -> Iterator[Finding]:
