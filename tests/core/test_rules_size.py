@@ -132,3 +132,19 @@ def test_an_image_under_five_megabytes_is_accepted():
 def test_more_than_a_hundred_images_are_rejected():
     assert [f.rule for f in judge(image_body(*[8] * 101)).errors] == ["too-many-images"]
     assert judge(image_body(*[8] * 100)).accepted
+
+
+def test_an_anthropic_body_sent_as_it_is_is_counted_too():
+    """A client that sends its own Messages request (Claude Code) goes by no OpenAI request of
+    litellm's: its tokens are still counted."""
+    from dataclasses import replace
+
+    from conversations.history.targets import resolve
+
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10,
+            "messages": [{"role": "user", "content": CODE * 60}]}
+    history = anthropic_format.parse_request(body, file="t")
+    tokens = litellm.token_counter(model="gpt-4o", text=CODE * 60)
+    target = replace(resolve("anthropic"), context_window=int(tokens / 1.05))
+    [finding] = check(history, target=target).errors
+    assert finding.rule == "context-overflow"
