@@ -158,7 +158,7 @@ def _judge(history: History, target: Target | str | None, route: Route | None,
     The check takes the history and, by target label, the token counts it may count from."""
     from ..check import check
 
-    def judge(targets: list[Target]):
+    def checking(targets: list[Target]):
         return lambda h, counts=None: [check(h, target=t, build_request=build_request,
                                              counted=(counts or {}).get(t.label)) for t in targets]
 
@@ -168,7 +168,7 @@ def _judge(history: History, target: Target | str | None, route: Route | None,
         config, group = route
         loaded = load_config(config)
         targets = [deployment_target(d) for d in route_deployments(loaded, group)]
-        return judge(targets), targets
+        return checking(targets), targets
     own = target_for_model(history.model)
     if target is None:
         resolved = own
@@ -178,7 +178,7 @@ def _judge(history: History, target: Target | str | None, route: Route | None,
         # means that model (its limits), not the profile's default one.
         if isinstance(target, str) and own.name == resolved.name:
             resolved = own
-    return judge([resolved]), [resolved]
+    return checking([resolved]), [resolved]
 
 
 __all__ = ["repair", "plan", "Plan", "Step", "RepairResult", "RepairError", "MAX_ROUNDS"]

@@ -13,8 +13,8 @@ from typing import Callable, Iterable, Iterator
 
 from ..findings import FIXES, SEVERITIES, Finding
 from ..model import History
-from ..tokens import Counted
 from ..targets import Target
+from ..tokens import Counted
 from ..wire import WireBlock, WireMessage, WireRequest
 
 
