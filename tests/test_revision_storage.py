@@ -13,10 +13,10 @@ from conversations import repairs
 from conversations.compression import ZSTD_MAGIC, pack, unpack
 from conversations.history.formats.document import Document
 from conversations.history.model import Block, Message
-from conversations.history.repair.work import clone
 from conversations.ingest import ingest_document
 from conversations.models import (CHUNK_SIZE, Chunk, Conversation, Revision, Source, _json_bytes, chunks_store,
                                   dumped_same, history_dump)
+from tests.changes import changed_at_random
 
 pytestmark = pytest.mark.django_db
 
@@ -160,22 +160,8 @@ def test_whatever_a_change_does_the_stored_chunks_read_back_as_the_changed_histo
     stored = dict(first.chunks)
     rng = random.Random(7)
     for _ in range(60):
-        copy = clone(history)
-        messages, origins = copy.messages, list(range(len(copy.messages)))
-        for _ in range(rng.randint(1, 4)):
-            at = rng.randrange(len(messages))
-            op = rng.choice(["insert", "remove", "edit", "swap"])
-            if op == "insert":
-                messages.insert(at, Message(role="user", blocks=[Block.text_block(f"new {rng.random()}")]))
-                origins.insert(at, None)
-            elif op == "remove":
-                del messages[at], origins[at]
-            elif op == "edit":  # changed in place: the origin still names the message it was
-                messages[at].blocks.append(Block.text_block("edited"))
-            else:
-                other = rng.randrange(len(messages))
-                messages[at], messages[other] = messages[other], messages[at]
-                origins[at], origins[other] = origins[other], origins[at]
+        copy, origins = changed_at_random(history, rng)
+        messages = copy.messages
 
         dumped = history_dump(copy, base=base, origins=origins)
 

@@ -10,10 +10,10 @@ import pytest
 from conversations.history import formats, tokens
 from conversations.history.check import check
 from conversations.history.formats import load_path
-from conversations.history.model import Block, Message
 from conversations.history.repair import repair
 from conversations.history.repair.work import clone
 from conversations.history.tokens import Counted
+from tests.changes import changed_at_random
 from tests.conftest import FIXTURES
 
 MODEL = "openai/gpt-4o"
@@ -30,22 +30,7 @@ def test_whatever_a_change_does_the_count_from_the_old_count_is_the_whole_count(
     rng = random.Random(seed)
     for history in histories():
         base = Counted(history, tokens.exact(history, MODEL))
-        copy = clone(history)
-        messages, origins = copy.messages, list(range(len(copy.messages)))
-        for _ in range(rng.randint(1, 3)):
-            at = rng.randrange(len(messages))
-            op = rng.choice(["insert", "remove", "edit", "swap"])
-            if op == "insert":
-                messages.insert(at, Message(role="user", blocks=[Block.text_block(f"new {rng.random()}")]))
-                origins.insert(at, None)
-            elif op == "remove" and len(messages) > 1:
-                del messages[at], origins[at]
-            elif op == "edit":  # changed in place: the origin still names the message it was
-                messages[at].blocks.append(Block.text_block("edited " * rng.randint(1, 50)))
-            else:
-                other = rng.randrange(len(messages))
-                messages[at], messages[other] = messages[other], messages[at]
-                origins[at], origins[other] = origins[other], origins[at]
+        copy, origins = changed_at_random(history, rng, most=3)
 
         assert tokens.recount(base.to(origins), copy, MODEL) == tokens.exact(copy, MODEL), history.format
 
