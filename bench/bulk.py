@@ -30,13 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DB = "inspector_bulk_bench"
 URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
-ENV = {**os.environ, "DATABASE_URL": URL, "DEBUG": "0", "SECRET_KEY": "bench-bulk",
-       "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DJANGO_SETTINGS_MODULE": "inspector.settings"}
+ENV = {
+    **os.environ,
+    "DATABASE_URL": URL,
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-bulk",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "DJANGO_SETTINGS_MODULE": "inspector.settings",
+}
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-                   check=True, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
+        check=True,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+    )
 
 
 # --- seeding ---------------------------------------------------------------------------------------------
@@ -57,18 +66,23 @@ def stuck_body(n: int, messages: int) -> dict:
 def dumped(args: tuple[int, int]):
     """Pure and picklable, for the seeding pool: the stored form of conversation n."""
     n, messages = args
+    from conversations.checks import own_verdict
     from conversations.history import formats
     from conversations.history.formats.document import Document, document_hash
     from conversations.models import history_dump
-
-    from conversations.checks import own_verdict
     from conversations.search import conversation_search_text
 
     data = json.dumps(stuck_body(n, messages)).encode()
     doc = Document.from_bytes(f"bench-{n:05}.json", data)
     history = formats.read(doc, "openai")[0]
-    return (n, document_hash(doc), len(data), history_dump(history), own_verdict(history),
-            conversation_search_text(history))
+    return (
+        n,
+        document_hash(doc),
+        len(data),
+        history_dump(history),
+        own_verdict(history),
+        conversation_search_text(history),
+    )
 
 
 def _setup_child() -> None:
@@ -97,22 +111,40 @@ def _insert(batch) -> None:
     from conversations.checks import RULES_VERSION, verdicts_insert
     from conversations.models import Conversation, Revision, SearchText, Source, chunks_store
 
-    sources = Source.objects.bulk_create([
-        Source(kind=Source.Kind.UPLOAD, location=f"bench-{n:05}.json", format="openai", content_hash=sha, size=size)
-        for n, sha, size, *_ in batch])
-    conversations = Conversation.objects.bulk_create([
-        Conversation(source=source, format="openai", title=f"Task {n}", model="gpt-4o", provider="openai",
-                     message_count=d.message_count)
-        for source, (n, _, _, d, *_) in zip(sources, batch)])
-    SearchText.objects.bulk_create([SearchText(conversation=c, text=text) for c, (*_, text) in zip(conversations, batch)])
+    sources = Source.objects.bulk_create(
+        [
+            Source(kind=Source.Kind.UPLOAD, location=f"bench-{n:05}.json", format="openai", content_hash=sha, size=size)
+            for n, sha, size, *_ in batch
+        ]
+    )
+    conversations = Conversation.objects.bulk_create(
+        [
+            Conversation(
+                source=source,
+                format="openai",
+                title=f"Task {n}",
+                model="gpt-4o",
+                provider="openai",
+                message_count=d.message_count,
+            )
+            for source, (n, _, _, d, *_) in zip(sources, batch, strict=False)
+        ]
+    )
+    SearchText.objects.bulk_create(
+        [SearchText(conversation=c, text=text) for c, (*_, text) in zip(conversations, batch, strict=False)]
+    )
     chunks_store([chunk for _, _, _, d, *_ in batch for chunk in d.chunks])
-    revisions = Revision.objects.bulk_create([
-        Revision(conversation=c, number=1, **d.revision_fields(), reason="ingested (bench)",
-                 rules_version=RULES_VERSION)
-        for c, (_, _, _, d, *_) in zip(conversations, batch)])
+    revisions = Revision.objects.bulk_create(
+        [
+            Revision(
+                conversation=c, number=1, **d.revision_fields(), reason="ingested (bench)", rules_version=RULES_VERSION
+            )
+            for c, (_, _, _, d, *_) in zip(conversations, batch, strict=False)
+        ]
+    )
     # The own target's verdict, as ingest stores it (a bulk repair starts from it).
-    verdicts_insert([(r, v) for r, (_, _, _, _, v, _) in zip(revisions, batch)], own=True)
-    for conversation, revision in zip(conversations, revisions):
+    verdicts_insert([(r, v) for r, (_, _, _, _, v, _) in zip(revisions, batch, strict=False)], own=True)
+    for conversation, revision in zip(conversations, revisions, strict=False):
         conversation.latest_revision = revision
     Conversation.objects.bulk_update(conversations, ["latest_revision"])
 
@@ -133,10 +165,27 @@ def repairs_undo() -> None:
 
 
 def workers_start(count: int, log: Path) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay",
-                              "--no-reload", "--worker-id", f"bench-{i}"], cwd=ROOT, env=ENV,
-                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
-            for i in range(count)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--interval",
+                "0.1",
+                "--no-startup-delay",
+                "--no-reload",
+                "--worker-id",
+                f"bench-{i}",
+            ],
+            cwd=ROOT,
+            env=ENV,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab"),
+        )
+        for i in range(count)
+    ]
 
 
 def workers_stop(workers: list[subprocess.Popen]) -> None:
@@ -162,7 +211,9 @@ def warm_up(workers: int) -> None:
     from conversations import jobs
     from conversations.models import Conversation, Job
 
-    few = Conversation.objects.filter(pk__in=Conversation.objects.order_by("pk").values("pk")[:jobs.claim_batch() * workers])
+    few = Conversation.objects.filter(
+        pk__in=Conversation.objects.order_by("pk").values("pk")[: jobs.claim_batch() * workers]
+    )
     job = jobs.job_create(Job.Kind.DRY_RUN, few)
     jobs.job_enqueue(job, runners=workers)
     job_wait(job.pk)
@@ -200,10 +251,17 @@ def timed(kind: str, workers: int, log: Path) -> dict:
         by_process[process] = by_process.get(process, 0) + n
     per_worker = sorted(by_process.values(), reverse=True)
     return {
-        "kind": kind, "workers": workers, "total": job.total, "seconds": elapsed, "rate": job.total / elapsed,
-        "per_worker": per_worker, "statuses": dict(items.values_list("status").annotate(n=Count("id"))),
-        "repeats": items.filter(attempts__gt=1).count(), "max_attempts": items.aggregate(m=Max("attempts"))["m"],
-        "changed": items.filter(changed=True).count(), "cpu_ms": 1000 * cpu / job.total,
+        "kind": kind,
+        "workers": workers,
+        "total": job.total,
+        "seconds": elapsed,
+        "rate": job.total / elapsed,
+        "per_worker": per_worker,
+        "statuses": dict(items.values_list("status").annotate(n=Count("id"))),
+        "repeats": items.filter(attempts__gt=1).count(),
+        "max_attempts": items.aggregate(m=Max("attempts"))["m"],
+        "changed": items.filter(changed=True).count(),
+        "cpu_ms": 1000 * cpu / job.total,
         "load": os.getloadavg()[0],
     }
 
@@ -226,8 +284,9 @@ def revisions_check(total: int) -> str:
         shape[n] = shape.get(n, 0) + 1
     repairs = AuditEvent.objects.filter(action="repair").count()
     ok = shape == {2: total} and repairs == total
-    return (f"revisions per conversation {shape}, {repairs} repair audit events"
-            + ("" if ok else "  <-- EXPECTED exactly one repair each"))
+    return f"revisions per conversation {shape}, {repairs} repair audit events" + (
+        "" if ok else "  <-- EXPECTED exactly one repair each"
+    )
 
 
 def main() -> None:
@@ -250,20 +309,26 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         start = time.monotonic()
         size = seed(args.conversations, args.messages)
-        print(f"bulk jobs on PostgreSQL: {args.conversations:,} conversations x {args.messages} messages "
-              f"({size / args.conversations / 1024:.0f} KB each, {size / 2**20:,.0f} MB in all), "
-              f"seeded in {time.monotonic() - start:.0f} s", flush=True)
+        print(
+            f"bulk jobs on PostgreSQL: {args.conversations:,} conversations x {args.messages} messages "
+            f"({size / args.conversations / 1024:.0f} KB each, {size / 2**20:,.0f} MB in all), "
+            f"seeded in {time.monotonic() - start:.0f} s",
+            flush=True,
+        )
         log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench-bulk-workers.log"
         for kind in ("dry_run", "repair"):
             for workers in (1, 2):
                 if kind == "repair" and workers == 2:
                     repairs_undo()
                 r = timed(kind, workers, log)
-                print(f"{kind:8} {workers} worker{'s' if workers > 1 else ' '}  {r['total']:,} in {r['seconds']:6.1f} s  "
-                      f"{r['rate']:6.1f} conversations/s   items per worker {' / '.join(f'{n:,}' for n in r['per_worker'])}"
-                      f"  statuses {r['statuses']}  changed {r['changed']:,}  applied twice {r['repeats']}"
-                      f"  | worker CPU {r['cpu_ms']:.1f} ms/conversation, load average {r['load']:.1f}",
-                      flush=True)
+                print(
+                    f"{kind:8} {workers} worker{'s' if workers > 1 else ' '}  {r['total']:,} in {r['seconds']:6.1f} s  "
+                    f"{r['rate']:6.1f} conversations/s   "
+                    f"items per worker {' / '.join(f'{n:,}' for n in r['per_worker'])}"
+                    f"  statuses {r['statuses']}  changed {r['changed']:,}  applied twice {r['repeats']}"
+                    f"  | worker CPU {r['cpu_ms']:.1f} ms/conversation, load average {r['load']:.1f}",
+                    flush=True,
+                )
                 if kind == "repair":
                     print(f"         {revisions_check(r['total'])}", flush=True)
     finally:

@@ -28,30 +28,61 @@ from conversations.history.check import check  # noqa: E402
 from conversations.history.formats.openai import parse_request  # noqa: E402
 from conversations.history.targets import TARGET_NAMES, resolve  # noqa: E402
 
-TOOLS = [{"type": "function", "function": {"name": name, "description": f"The {name} tool.",
-                                           "parameters": {"type": "object", "properties": {
-                                               "command": {"type": "string"}}, "required": ["command"]}}}
-         for name in ("execute_bash", "str_replace_editor", "browser", "finish")]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"The {name} tool.",
+            "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+        },
+    }
+    for name in ("execute_bash", "str_replace_editor", "browser", "finish")
+]
 LINE = "src/inventory/service.py:{n}:    total = sum(item.quantity for item in order.items)\n"
 
 
 def agent_request(messages: int, seed: int = 7) -> dict:
     """An OpenAI request of `messages` messages, shaped like an agent log (tool loops)."""
     rng = random.Random(seed)
-    out = [{"role": "system", "content": [{"type": "text", "text": "You are a coding agent. " * 40,
-                                           "cache_control": {"type": "ephemeral"}}]}]
+    out = [
+        {
+            "role": "system",
+            "content": [
+                {"type": "text", "text": "You are a coding agent. " * 40, "cache_control": {"type": "ephemeral"}}
+            ],
+        }
+    ]
     call = 0
     while len(out) < messages:
         out.append({"role": "user", "content": f"Step {call}: look at the inventory service again."})
         for _ in range(rng.randint(1, 4)):
             call += 1
             call_id = f"toolu_{call:020d}"
-            out.append({"role": "assistant", "content": "Let me check." if rng.random() < 0.5 else None,
-                        "tool_calls": [{"id": call_id, "type": "function", "function": {
-                            "name": "execute_bash", "arguments": json.dumps({"command": f"grep -n total src/{call}"})}}]})
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": "Let me check." if rng.random() < 0.5 else None,
+                    "tool_calls": [
+                        {
+                            "id": call_id,
+                            "type": "function",
+                            "function": {
+                                "name": "execute_bash",
+                                "arguments": json.dumps({"command": f"grep -n total src/{call}"}),
+                            },
+                        }
+                    ],
+                }
+            )
             lines = rng.randint(1, 3) if rng.random() < 0.5 else rng.randint(10, 40)
-            out.append({"role": "tool", "tool_call_id": call_id,
-                        "content": "".join(LINE.format(n=call * 7 + k) for k in range(lines))})
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "content": "".join(LINE.format(n=call * 7 + k) for k in range(lines)),
+                }
+            )
         out.append({"role": "assistant", "content": "The total is computed in one place; nothing else to change."})
     out = out[:messages]
     while out[-1]["role"] != "user" and out[-1]["role"] != "tool":
@@ -82,8 +113,9 @@ def steps(history, target, repeat: int) -> dict[str, float]:
         built["request"], built["origins"] = wire.openai_request(history)
 
     def litellm_body():
-        built["body"] = wire.litellm_body(built["request"]["messages"],
-                                          {k: v for k, v in built["request"].items() if k != "messages"}, target)
+        built["body"] = wire.litellm_body(
+            built["request"]["messages"], {k: v for k, v in built["request"].items() if k != "messages"}, target
+        )
 
     def simulate():
         built["sim"] = wire.from_request(built["request"], built["origins"], target, use_litellm=False)
@@ -100,8 +132,13 @@ def steps(history, target, repeat: int) -> dict[str, float]:
 
     out = {}
     # rules: on litellm's request, including the token count near the context window
-    for name, fn in (("to_request", to_request), ("litellm_body", litellm_body), ("simulate", simulate),
-                     ("parse+map", map_body), ("rules", run_rules)):
+    for name, fn in (
+        ("to_request", to_request),
+        ("litellm_body", litellm_body),
+        ("simulate", simulate),
+        ("parse+map", map_body),
+        ("rules", run_rules),
+    ):
         out[name] = best(fn, repeat)
     return out
 
@@ -118,21 +155,25 @@ def main() -> None:
     history = parse_request(json.loads(raw), file="bench")
     check(parse_request(agent_request(20), file="warm"), target="anthropic")  # import litellm once
     loads = best(lambda: json.loads(raw), args.repeat)
-    print(f"history: {len(history.messages):,} messages, {len(raw) / 1e6:.1f} MB; "
-          f"json.loads of the same bytes: {loads * 1000:.0f} ms\n")
+    print(
+        f"history: {len(history.messages):,} messages, {len(raw) / 1e6:.1f} MB; "
+        f"json.loads of the same bytes: {loads * 1000:.0f} ms\n"
+    )
     print(f"{'target':<16}{'with litellm':>14}{'x loads':>9}{'simulated':>12}{'x loads':>9}")
     for name in TARGET_NAMES:
         target = resolve(name)
         for build_request in (True, False):
             check(history, target=target, build_request=build_request)  # warm caches
-        full = best(lambda: check(history, target=target), args.repeat)
-        cheap = best(lambda: check(history, target=target, build_request=False), args.repeat)
+        full = best(lambda target=target: check(history, target=target), args.repeat)
+        cheap = best(lambda target=target: check(history, target=target, build_request=False), args.repeat)
         print(f"{name:<16}{full * 1000:>11.0f} ms{full / loads:>8.1f}x{cheap * 1000:>9.0f} ms{cheap / loads:>8.1f}x")
 
     small_history = parse_request(agent_request(args.small), file="bench-small")
     factor = len(history.messages) / len(small_history.messages)
-    print(f"\nsteps, {len(small_history.messages):,} vs {len(history.messages):,} messages "
-          f"(linear growth would be {factor:.1f}x):")
+    print(
+        f"\nsteps, {len(small_history.messages):,} vs {len(history.messages):,} messages "
+        f"(linear growth would be {factor:.1f}x):"
+    )
     print(f"{'target':<16}{'step':<14}{'small':>10}{'big':>10}{'growth':>9}")
     for name in TARGET_NAMES:
         target = resolve(name)

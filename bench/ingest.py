@@ -49,13 +49,27 @@ def history(n_messages: int, seed: int) -> dict:
     while len(messages) < n_messages:
         ids = [f"call_{seed:05d}{call + k:06d}" for k in range(2)]
         call += 2
-        messages.append({"role": "assistant", "content": "Let me look at the files involved. " * rng.randint(1, 6),
-                         "tool_calls": [
-            {"id": i, "type": "function", "function": {"name": "execute_bash",
-             "arguments": json.dumps({"command": f"grep -rn 'TODO {i}' src/ | head -50"})}} for i in ids]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "Let me look at the files involved. " * rng.randint(1, 6),
+                "tool_calls": [
+                    {
+                        "id": i,
+                        "type": "function",
+                        "function": {
+                            "name": "execute_bash",
+                            "arguments": json.dumps({"command": f"grep -rn 'TODO {i}' src/ | head -50"}),
+                        },
+                    }
+                    for i in ids
+                ],
+            }
+        )
         for i in ids:
-            messages.append({"role": "tool", "tool_call_id": i, "name": "execute_bash",
-                             "content": _tool_output(rng, call)})
+            messages.append(
+                {"role": "tool", "tool_call_id": i, "name": "execute_bash", "content": _tool_output(rng, call)}
+            )
     return {"model": "gpt-4o", "messages": messages[:n_messages]}
 
 
@@ -76,6 +90,7 @@ def bare_json_seconds(files: list[Path]) -> float:
 
 
 # --- child: one database ------------------------------------------------------------------------
+
 
 def child(database_url: str, corpus: Path, big: Path) -> None:
     os.environ["DATABASE_URL"] = database_url
@@ -115,11 +130,20 @@ def child(database_url: str, corpus: Path, big: Path) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    print(json.dumps({
-        "files": len(files), "mb": size / 1e6, "seconds": seconds, "bare_json_seconds": bare,
-        "big_mb": big_size / 1e6, "big_seconds": big_seconds, "big_bare_json_seconds": big_bare,
-        "big_peak_mb": peak / 1e6,
-    }))
+    print(
+        json.dumps(
+            {
+                "files": len(files),
+                "mb": size / 1e6,
+                "seconds": seconds,
+                "bare_json_seconds": bare,
+                "big_mb": big_size / 1e6,
+                "big_seconds": big_seconds,
+                "big_bare_json_seconds": big_bare,
+                "big_peak_mb": peak / 1e6,
+            }
+        )
+    )
 
 
 def reset_postgres() -> None:
@@ -142,8 +166,11 @@ def main() -> None:
         tmp_path = Path(tmp)
         corpus = tmp_path / "corpus"
         corpus.mkdir()
-        print(f"generating {args.conversations} conversations of {args.messages} messages "
-              f"and one of {args.big} messages ...", flush=True)
+        print(
+            f"generating {args.conversations} conversations of {args.messages} messages "
+            f"and one of {args.big} messages ...",
+            flush=True,
+        )
         write_corpus(corpus, args.conversations + 1, args.messages)
         big = tmp_path / "big.json"
         big.write_bytes(json.dumps(history(args.big, 99999)).encode())
@@ -156,21 +183,31 @@ def main() -> None:
             targets.append(("PostgreSQL", PG_URL))
 
         for label, url in targets:
-            result = subprocess.run([sys.executable, __file__, "--child", url, str(corpus), str(big)],
-                                    capture_output=True, text=True, cwd=ROOT)
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", url, str(corpus), str(big)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             if result.returncode:
                 print(f"{label}: failed\n{result.stderr[-2000:]}")
                 continue
             r = json.loads(result.stdout.strip().splitlines()[-1])
             print(f"\n{label}")
-            print(f"  {r['files']} conversations, {r['mb']:.1f} MB in {r['seconds']:.2f} s: "
-                  f"{r['mb'] / r['seconds']:.1f} MB/s, {r['files'] / r['seconds']:.0f} conversations/s "
-                  f"({r['seconds'] / r['bare_json_seconds']:.1f}x a bare json.loads)")
-            print(f"  one conversation of {args.big} messages, {r['big_mb']:.1f} MB in {r['big_seconds']:.2f} s: "
-                  f"{r['big_mb'] / r['big_seconds']:.1f} MB/s "
-                  f"({r['big_seconds'] / r['big_bare_json_seconds']:.1f}x a bare json.loads)")
-            print(f"  peak memory ingesting it: {r['big_peak_mb']:.0f} MB "
-                  f"= {r['big_peak_mb'] / r['big_mb']:.1f}x the file (Python allocations, tracemalloc)")
+            print(
+                f"  {r['files']} conversations, {r['mb']:.1f} MB in {r['seconds']:.2f} s: "
+                f"{r['mb'] / r['seconds']:.1f} MB/s, {r['files'] / r['seconds']:.0f} conversations/s "
+                f"({r['seconds'] / r['bare_json_seconds']:.1f}x a bare json.loads)"
+            )
+            print(
+                f"  one conversation of {args.big} messages, {r['big_mb']:.1f} MB in {r['big_seconds']:.2f} s: "
+                f"{r['big_mb'] / r['big_seconds']:.1f} MB/s "
+                f"({r['big_seconds'] / r['big_bare_json_seconds']:.1f}x a bare json.loads)"
+            )
+            print(
+                f"  peak memory ingesting it: {r['big_peak_mb']:.0f} MB "
+                f"= {r['big_peak_mb'] / r['big_mb']:.1f}x the file (Python allocations, tracemalloc)"
+            )
 
 
 if __name__ == "__main__":

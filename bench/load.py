@@ -40,12 +40,19 @@ DB = "inspector_load_bench"
 URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
 HOST = "127.0.0.1"
 P95_LIMIT_MS = 250.0
-ENV = {**os.environ, "DATABASE_URL": URL, "DEBUG": "0", "SECRET_KEY": "bench-load-only",
-       "SECURE_COOKIES": "0", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-       "DJANGO_SETTINGS_MODULE": "inspector.settings", "TASKS_BACKEND": "database",
-       # The worker and the ingest share this small machine with the web server: they rest as long
-       # as each item or file took (the README's advice for such a machine).
-       "JOB_REST_PERCENT": os.environ.get("JOB_REST_PERCENT", "100")}
+ENV = {
+    **os.environ,
+    "DATABASE_URL": URL,
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-load-only",
+    "SECURE_COOKIES": "0",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "DJANGO_SETTINGS_MODULE": "inspector.settings",
+    "TASKS_BACKEND": "database",
+    # The worker and the ingest share this small machine with the web server: they rest as long
+    # as each item or file took (the README's advice for such a machine).
+    "JOB_REST_PERCENT": os.environ.get("JOB_REST_PERCENT", "100"),
+}
 PYTHON = sys.executable
 # Background work runs in Linux's idle scheduling class, as the README advises for a machine that
 # serves pages and runs workers: a bulk job then takes only the CPU the pages leave. (`nice -n 10`
@@ -56,18 +63,21 @@ GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", HOST, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", "postgres",
-                    "-c", sql], check=True)
+    subprocess.run(
+        ["psql", "-h", HOST, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", "postgres", "-c", sql], check=True
+    )
 
 
 def psql_db(sql: str) -> None:
-    subprocess.run(["psql", "-h", HOST, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", DB, "-c", sql],
-                   check=True)
+    subprocess.run(
+        ["psql", "-h", HOST, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", DB, "-c", sql], check=True
+    )
 
 
 def manage(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=ENV, check=True,
-                          stdout=subprocess.DEVNULL, **kwargs)
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, **kwargs
+    )
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -76,18 +86,35 @@ def manage(*args: str, **kwargs) -> subprocess.CompletedProcess:
 def history(seed: int, messages: int) -> dict:
     """An agent session in OpenAI format; one in five ends on an unanswered call (a rejected one)."""
     rng = random.Random(seed)
-    out: list[dict] = [{"role": "system", "content": "You are a careful coding agent."},
-                       {"role": "user", "content": f"Task {seed}: find why the build fails and fix it."}]
+    out: list[dict] = [
+        {"role": "system", "content": "You are a careful coding agent."},
+        {"role": "user", "content": f"Task {seed}: find why the build fails and fix it."},
+    ]
     call = 0
     while len(out) < messages:
         call_id = f"call_{seed:06d}_{call:04d}"
         call += 1
-        out.append({"role": "assistant", "content": "Let me look. " * rng.randint(1, 5), "tool_calls": [
-            {"id": call_id, "type": "function",
-             "function": {"name": "execute_bash", "arguments": json.dumps({"command": f"grep -rn x{call} src/"})}}]})
+        out.append(
+            {
+                "role": "assistant",
+                "content": "Let me look. " * rng.randint(1, 5),
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {
+                            "name": "execute_bash",
+                            "arguments": json.dumps({"command": f"grep -rn x{call} src/"}),
+                        },
+                    }
+                ],
+            }
+        )
         if seed % 5 == 0 and len(out) >= messages - 1:
             break
-        out.append({"role": "tool", "tool_call_id": call_id, "content": f"src/a.py:{call}: x{call}\n" * rng.randint(1, 30)})
+        out.append(
+            {"role": "tool", "tool_call_id": call_id, "content": f"src/a.py:{call}: x{call}\n" * rng.randint(1, 30)}
+        )
     return {"model": "gpt-4o", "messages": out}
 
 
@@ -121,7 +148,9 @@ def session_cookie() -> tuple[str, list[int]]:
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}", list(Conversation.objects.values_list("pk", flat=True))
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}", list(
+        Conversation.objects.values_list("pk", flat=True)
+    )
 
 
 # --- the server -----------------------------------------------------------------------------------------
@@ -134,8 +163,9 @@ def free_port() -> int:
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=open(log, "ab"))
+    return subprocess.Popen(
+        args, cwd=ROOT, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(log, "ab")
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -194,18 +224,22 @@ class Step:
     def line(self, label: str) -> str:
         sent = int(self.rate * self.seconds)
         ok = len(self.latencies) - sum(self.errors.values())
-        return (f"{label:>14}  {self.rate:5.0f} rps x {self.seconds:3.0f} s  sent {sent:5d}  ok {ok:5d}  "
-                f"throughput {ok / self.elapsed:6.1f}/s  p50 {self.pct(50):7.1f}  p95 {self.pct(95):7.1f}  "
-                f"p99 {self.pct(99):7.1f} ms  errors {sum(self.errors.values())} {self.errors or ''}"
-                f"{f'  (client late on {self.late_start})' if self.late_start else ''}")
+        return (
+            f"{label:>14}  {self.rate:5.0f} rps x {self.seconds:3.0f} s  sent {sent:5d}  ok {ok:5d}  "
+            f"throughput {ok / self.elapsed:6.1f}/s  p50 {self.pct(50):7.1f}  p95 {self.pct(95):7.1f}  "
+            f"p99 {self.pct(99):7.1f} ms  errors {sum(self.errors.values())} {self.errors or ''}"
+            f"{f'  (client late on {self.late_start})' if self.late_start else ''}"
+        )
 
     def timeline(self, window: float = 10) -> str:
         """p95 of each `window` seconds of the step: when in the step the time went."""
         windows: dict[int, list[float]] = {}
-        for due, latency in zip(self.at, self.latencies):
+        for due, latency in zip(self.at, self.latencies, strict=False):
             windows.setdefault(int(due // window), []).append(latency)
-        return "p95 by %.0f s: " % window + "  ".join(
-            f"{k * window:.0f}s {sorted(v)[min(len(v) - 1, int(0.95 * len(v)))]:.0f}" for k, v in sorted(windows.items()))
+        return f"p95 by {window:.0f} s: " + "  ".join(
+            f"{k * window:.0f}s {sorted(v)[min(len(v) - 1, int(0.95 * len(v)))]:.0f}"
+            for k, v in sorted(windows.items())
+        )
 
 
 def paths(ids: list[int], rng: random.Random) -> str:
@@ -274,8 +308,10 @@ def background_started(job_id: int, conversations: int, timeout: float = 60) -> 
 
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        if (Conversation.objects.count() > conversations
-                and JobItem.objects.filter(job_id=job_id, finished_at__isnull=False).exists()):
+        if (
+            Conversation.objects.count() > conversations
+            and JobItem.objects.filter(job_id=job_id, finished_at__isnull=False).exists()
+        ):
             break
         time.sleep(0.1)
     return time.monotonic() - began
@@ -299,9 +335,11 @@ def service_time(port: int, cookie: str, ids: list[int], count: int = 40) -> str
         began = time.monotonic()
         get(port, path, cookie)
         timings["conversation" if path.startswith("/conversations/") else "list"].append(
-            (time.monotonic() - began) * 1000)
+            (time.monotonic() - began) * 1000
+        )
     return "service time, one at a time: " + ", ".join(
-        f"{name} median {statistics.median(ms):.0f} ms (n={len(ms)})" for name, ms in timings.items() if ms)
+        f"{name} median {statistics.median(ms):.0f} ms (n={len(ms)})" for name, ms in timings.items() if ms
+    )
 
 
 def load_average() -> str:
@@ -332,17 +370,50 @@ def main() -> None:
         # A database in use has been vacuumed and analyzed by autovacuum; a freshly loaded one
         # would be while the measure runs.
         psql_db("VACUUM ANALYZE")
-        print(f"loaded {args.conversations} conversations x {args.messages} messages through manage.py ingest "
-              f"in {time.monotonic() - t:.0f} s; {load_average()}", flush=True)
+        print(
+            f"loaded {args.conversations} conversations x {args.messages} messages through manage.py ingest "
+            f"in {time.monotonic() - t:.0f} s; {load_average()}",
+            flush=True,
+        )
         setup_django()
         cookie, ids = session_cookie()
         port = free_port()
         # As the README runs it: the application loaded once in the master (--preload), no
         # control socket (one per user, which two servers on a machine would fight over).
-        processes.append(start([GUNICORN, "inspector.wsgi:application", "--preload", "--no-control-socket",
-                                "--workers", "2", "--bind", f"{HOST}:{port}", "--access-logfile", "-"], log))
-        processes.append(start([*BACKGROUND, PYTHON, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay",
-                                "--no-reload", "--worker-id", "load-1"], log))
+        processes.append(
+            start(
+                [
+                    GUNICORN,
+                    "inspector.wsgi:application",
+                    "--preload",
+                    "--no-control-socket",
+                    "--workers",
+                    "2",
+                    "--bind",
+                    f"{HOST}:{port}",
+                    "--access-logfile",
+                    "-",
+                ],
+                log,
+            )
+        )
+        processes.append(
+            start(
+                [
+                    *BACKGROUND,
+                    PYTHON,
+                    "manage.py",
+                    "db_worker",
+                    "--interval",
+                    "0.2",
+                    "--no-startup-delay",
+                    "--no-reload",
+                    "--worker-id",
+                    "load-1",
+                ],
+                log,
+            )
+        )
         wait_up(port, cookie)
         warm = random.Random(0)
         for _ in range(200):  # warm both workers' imports and caches, as a server that has been up a while
@@ -351,8 +422,10 @@ def main() -> None:
 
         # 1. the fixed rate, with an ingest and a re-check job running
         extra = write_logs(work / "extra", args.conversations, max(50, args.conversations // 10), args.messages)
-        ingest = start([*BACKGROUND, PYTHON, "manage.py", "ingest", str(extra), "--jobs", "1",
-                        "--rest", ENV["JOB_REST_PERCENT"]], log)
+        ingest = start(
+            [*BACKGROUND, PYTHON, "manage.py", "ingest", str(extra), "--jobs", "1", "--rest", ENV["JOB_REST_PERCENT"]],
+            log,
+        )
         processes.append(ingest)
         job_id = recheck_job()
         # Measured while both run: from the moment each has done some work (their Python start-up,
@@ -362,8 +435,11 @@ def main() -> None:
         step = run_step(port, cookie, ids, args.rate, args.seconds)
         print(step.line("with jobs"), flush=True)
         print(f"{'':>14}  {step.timeline()}", flush=True)
-        print(f"{'':>14}  during it: ingest {'still running' if ingest.poll() is None else f'exit {ingest.returncode}'}, "
-              f"{job_state(job_id)} (JOB_REST_PERCENT={ENV['JOB_REST_PERCENT']}); {load_average()}", flush=True)
+        print(
+            f"{'':>14}  during it: ingest {'still running' if ingest.poll() is None else f'exit {ingest.returncode}'}, "
+            f"{job_state(job_id)} (JOB_REST_PERCENT={ENV['JOB_REST_PERCENT']}); {load_average()}",
+            flush=True,
+        )
         ingest.wait()
 
         # 2. the step search, on the server alone
@@ -374,8 +450,11 @@ def main() -> None:
             if step.pct(95) > P95_LIMIT_MS:
                 found = rate
                 break
-        verdict = (f"p95 passes {P95_LIMIT_MS:.0f} ms at {found:.0f} rps" if found
-                   else f"p95 stayed under {P95_LIMIT_MS:.0f} ms up to the last step")
+        verdict = (
+            f"p95 passes {P95_LIMIT_MS:.0f} ms at {found:.0f} rps"
+            if found
+            else f"p95 stayed under {P95_LIMIT_MS:.0f} ms up to the last step"
+        )
         print(f"{verdict}; {load_average()}", flush=True)
     finally:
         for process in reversed(processes):

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +49,13 @@ CPU_DB = "inspector_pages_cpu"
 CPU_AIMS = {"list": 12.0, "conversation": 15.0}  # ms of server CPU per request (issue 9)
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", "postgres", "-c"]
 PASSWORD = "bench-pass-1"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def psql(sql: str) -> None:
@@ -75,19 +80,43 @@ def long_history(n: int) -> dict:
     """An agent session of n messages in OpenAI format: calls and results in pairs, a few cache
     markers, ~600 characters a message."""
     rng = random.Random(5000)
-    messages: list[dict] = [{"role": "system", "content": [{"type": "text", "text": "You are a coding agent. " * 60,
-                                                            "cache_control": {"type": "ephemeral"}}]},
-                            {"role": "user", "content": "Find why the build fails and fix it."}]
+    messages: list[dict] = [
+        {
+            "role": "system",
+            "content": [
+                {"type": "text", "text": "You are a coding agent. " * 60, "cache_control": {"type": "ephemeral"}}
+            ],
+        },
+        {"role": "user", "content": "Find why the build fails and fix it."},
+    ]
     call = 0
     while len(messages) < n + 1:
         call_id = f"call_{call:06d}"
-        messages.append({"role": "assistant", "content": f"Step {call}: let me look. " * rng.randint(1, 4),
-                         "tool_calls": [{"id": call_id, "type": "function", "function": {
-                             "name": "execute_bash", "arguments": json.dumps({"command": f"grep -rn TODO src/{call}"})}}]})
-        messages.append({"role": "tool", "tool_call_id": call_id,
-                         "content": "src/app.py:12: total = sum(x for x in items)  # TODO\n" * rng.randint(1, 12)})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": f"Step {call}: let me look. " * rng.randint(1, 4),
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {
+                            "name": "execute_bash",
+                            "arguments": json.dumps({"command": f"grep -rn TODO src/{call}"}),
+                        },
+                    }
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": call_id,
+                "content": "src/app.py:12: total = sum(x for x in items)  # TODO\n" * rng.randint(1, 12),
+            }
+        )
         call += 1
-    messages = messages[:n + 1]
+    messages = messages[: n + 1]
     messages[-1]["cache_control"] = {"type": "ephemeral"}
     return {"model": "claude-sonnet-4-5", "max_tokens": 8000, "messages": messages}
 
@@ -114,15 +143,40 @@ def fill(count: int, messages: int):
     template = Revision.objects.get(conversation_id=outcome.added[0])
     sources = Source.objects.bulk_create(
         Source(kind=kind, location=f"/logs/{kind}/{i}", format="openai", content_hash="0")
-        for i in range(50) for kind in ("path", "upload", "capture"))
-    models = [("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o"), ("bedrock", "anthropic.claude-3-5-sonnet"),
-              ("gemini", "gemini-2.5-pro"), ("anthropic", "claude-3-5-sonnet-20241022")]
-    rules = ["tool-result-missing", "tool-result-not-first", "cache-control-too-many", "empty-text-block",
-             "max-tokens-too-large", "roles-not-alternating"]
-    words = ["checkout", "payments", "inventory", "deploy", "timeout", "migration", "heartbeat", "refund",
-             "latency", "retry", "pagination", "webhook"]
+        for i in range(50)
+        for kind in ("path", "upload", "capture")
+    )
+    models = [
+        ("anthropic", "claude-sonnet-4-5"),
+        ("openai", "gpt-4o"),
+        ("bedrock", "anthropic.claude-3-5-sonnet"),
+        ("gemini", "gemini-2.5-pro"),
+        ("anthropic", "claude-3-5-sonnet-20241022"),
+    ]
+    rules = [
+        "tool-result-missing",
+        "tool-result-not-first",
+        "cache-control-too-many",
+        "empty-text-block",
+        "max-tokens-too-large",
+        "roles-not-alternating",
+    ]
+    words = [
+        "checkout",
+        "payments",
+        "inventory",
+        "deploy",
+        "timeout",
+        "migration",
+        "heartbeat",
+        "refund",
+        "latency",
+        "retry",
+        "pagination",
+        "webhook",
+    ]
     rng = random.Random(1)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     batch = 5_000
     for start in range(0, count, batch):
         n = min(batch, count - start)
@@ -130,39 +184,82 @@ def fill(count: int, messages: int):
         for i in range(start, start + n):
             provider, model = models[i % len(models)]
             picked = rng.sample(words, 3)
-            conversations.append(Conversation(
-                source=sources[i % len(sources)], locator=f"c{i}", format="openai", title=f"{' '.join(picked)} {i}",
-                model=model, provider=provider, external_id=f"session-{i:06d}",
-                last_at=now - timedelta(minutes=rng.randint(0, 525_600)),
-                message_count=rng.randint(2, 400), tool_call_count=rng.randint(0, 150),
-                token_count=rng.randint(0, 300_000)))
+            conversations.append(
+                Conversation(
+                    source=sources[i % len(sources)],
+                    locator=f"c{i}",
+                    format="openai",
+                    title=f"{' '.join(picked)} {i}",
+                    model=model,
+                    provider=provider,
+                    external_id=f"session-{i:06d}",
+                    last_at=now - timedelta(minutes=rng.randint(0, 525_600)),
+                    message_count=rng.randint(2, 400),
+                    tool_call_count=rng.randint(0, 150),
+                    token_count=rng.randint(0, 300_000),
+                )
+            )
             texts.append(f"{' '.join(picked)} call_{i:06d} execute_bash session-{i:06d}")
         conversations = Conversation.objects.bulk_create(conversations, batch_size=2_000)
-        SearchText.objects.bulk_create([SearchText(conversation=c, text=t) for c, t in zip(conversations, texts)],
-                                       batch_size=2_000)
-        revisions = Revision.objects.bulk_create([
-            Revision(conversation=c, number=1, head_data=template.head_data, chunks=template.chunks,
-                     chunk_sizes=template.chunk_sizes, message_count=template.message_count, content_hash=template.content_hash,
-                     original=template.original, reason="ingested")
-            for c in conversations], batch_size=2_000)
+        SearchText.objects.bulk_create(
+            [SearchText(conversation=c, text=t) for c, t in zip(conversations, texts, strict=False)], batch_size=2_000
+        )
+        revisions = Revision.objects.bulk_create(
+            [
+                Revision(
+                    conversation=c,
+                    number=1,
+                    head_data=template.head_data,
+                    chunks=template.chunks,
+                    chunk_sizes=template.chunk_sizes,
+                    message_count=template.message_count,
+                    content_hash=template.content_hash,
+                    original=template.original,
+                    reason="ingested",
+                )
+                for c in conversations
+            ],
+            batch_size=2_000,
+        )
         verdicts, findings = [], []
         for k, revision in enumerate(revisions):
             state = (start + k) % 3  # a third rejected, a third with warnings, a third accepted
             rule = rules[(start + k) % len(rules)]
-            verdicts.append(Verdict(revision=revision, target="anthropic", provider="anthropic",
-                                    accepted=state != 0, errors=int(state == 0), warnings=int(state == 1),
-                                    first_rule=rule if state < 2 else "", own_target=True, rules_version=1))
+            verdicts.append(
+                Verdict(
+                    revision=revision,
+                    target="anthropic",
+                    provider="anthropic",
+                    accepted=state != 0,
+                    errors=int(state == 0),
+                    warnings=int(state == 1),
+                    first_rule=rule if state < 2 else "",
+                    own_target=True,
+                    rules_version=1,
+                )
+            )
             if (start + k) % 4 == 0:
-                verdicts.append(Verdict(revision=revision, target="openai", provider="openai", accepted=True,
-                                        rules_version=1))
+                verdicts.append(
+                    Verdict(revision=revision, target="openai", provider="openai", accepted=True, rules_version=1)
+                )
             if state < 2:
-                findings.append(Finding(revision=revision, target="anthropic", provider="anthropic", rule=rule,
-                                        severity="error" if state == 0 else "warning", message_index=1))
+                findings.append(
+                    Finding(
+                        revision=revision,
+                        target="anthropic",
+                        provider="anthropic",
+                        rule=rule,
+                        severity="error" if state == 0 else "warning",
+                        message_index=1,
+                    )
+                )
         Verdict.objects.bulk_create(verdicts, batch_size=2_000)
         Finding.objects.bulk_create(findings, batch_size=2_000)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE conversations_conversation c SET latest_revision_id = r.id "
-                       "FROM conversations_revision r WHERE r.conversation_id = c.id AND c.latest_revision_id IS NULL")
+        cursor.execute(
+            "UPDATE conversations_conversation c SET latest_revision_id = r.id "
+            "FROM conversations_revision r WHERE r.conversation_id = c.id AND c.latest_revision_id IS NULL"
+        )
         # A database in use has been vacuumed by autovacuum: the visibility map lets counts read
         # the partial indexes alone. A freshly bulk-loaded one has not, until this.
         cursor.execute("VACUUM ANALYZE")
@@ -175,8 +272,7 @@ def reused():
 
     from conversations.models import Conversation
 
-    return (get_user_model().objects.get(username="bench"),
-            Conversation.objects.order_by("-message_count").first())
+    return (get_user_model().objects.get(username="bench"), Conversation.objects.order_by("-message_count").first())
 
 
 # --- measures --------------------------------------------------------------------------------
@@ -205,8 +301,10 @@ def p95(times: list[float]) -> float:
 
 def report(label: str, times: list[float], queries: int, size: int, aim: float) -> None:
     mark = "ok" if p95(times) < aim else "OVER"
-    print(f"  {label:<34} median {statistics.median(times):6.1f} ms  p95 {p95(times):6.1f} ms  "
-          f"{queries:2d} queries  {size / 1024:6.0f} KB  [{mark}: p95 < {aim:.0f} ms]")
+    print(
+        f"  {label:<34} median {statistics.median(times):6.1f} ms  p95 {p95(times):6.1f} ms  "
+        f"{queries:2d} queries  {size / 1024:6.0f} KB  [{mark}: p95 < {aim:.0f} ms]"
+    )
 
 
 def measure_server(user, big, runs: int) -> None:
@@ -217,13 +315,21 @@ def measure_server(user, big, runs: int) -> None:
 
     client = Client()
     client.force_login(user)
-    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine "
-          "inflates every figure)")
+    print(
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine "
+        "inflates every figure)"
+    )
     print("List page (server time, in-process test client):")
     for per in (25, 100):
         report(f"/?per={per}", *timed(client, f"/?per={per}", runs), aim=100)
-    for query in ("verdict=rejected", "rule=tool-result-missing", "q=checkout+timeout", "sort=-messages",
-                  "provider=openai&verdict=warnings", "page=2000"):
+    for query in (
+        "verdict=rejected",
+        "rule=tool-result-missing",
+        "q=checkout+timeout",
+        "sort=-messages",
+        "provider=openai&verdict=warnings",
+        "page=2000",
+    ):
         report(f"/?{query}", *timed(client, f"/?{query}", runs), aim=100)
 
     url = big.get_absolute_url()
@@ -239,8 +345,11 @@ def measure_server(user, big, runs: int) -> None:
     assert response.status_code == 200
     report("first view of the revision", cold, len(queries), len(response.content), aim=300)
     report("later views", *timed(client, url, runs), aim=300)
-    report("next 50 (htmx partial)", *timed(client, f"{url}?start=2500", runs, HTTP_HX_REQUEST="true",
-                                              HTTP_HX_TARGET="more-2500"), aim=300)
+    report(
+        "next 50 (htmx partial)",
+        *timed(client, f"{url}?start=2500", runs, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="more-2500"),
+        aim=300,
+    )
     report("jump to #4321 (full page)", *timed(client, f"{url}?start=4300", runs), aim=300)
 
 
@@ -255,8 +364,13 @@ def measure_browser(big, runs: int = 7) -> None:
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "1", "SECRET_KEY": os.environ["SECRET_KEY"]}
-    server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -276,16 +390,22 @@ def measure_browser(big, runs: int = 7) -> None:
             loads = []
             for _ in range(runs + 1):
                 page.goto(f"{base}{big.get_absolute_url()}", wait_until="load")
-                loads.append(page.evaluate(
-                    "(() => { const n = performance.getEntriesByType('navigation')[0]; return n.loadEventStart; })()"))
+                loads.append(
+                    page.evaluate(
+                        "(() => { const n = performance.getEntriesByType('navigation')[0]; "
+                        "return n.loadEventStart; })()"
+                    )
+                )
             turns = page.locator("article.turn").count()
             browser.close()
         # The first load is the server process's first view of the revision (and of litellm).
         first, loads = loads[0], loads[1:]
         mark = "ok" if max(loads) < 1000 else "OVER"
         print(f"Chromium, {big.message_count:,}-message page to its load event ({turns} turns on the first screen):")
-        print(f"  median {statistics.median(loads):6.0f} ms  max {max(loads):6.0f} ms  over {runs} loads  "
-              f"[{mark}: < 1000 ms]; the server process's very first view: {first:.0f} ms")
+        print(
+            f"  median {statistics.median(loads):6.0f} ms  max {max(loads):6.0f} ms  over {runs} loads  "
+            f"[{mark}: < 1000 ms]; the server process's very first view: {first:.0f} ms"
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -302,8 +422,13 @@ def fill_like_load(url: str, count: int, messages: int) -> None:
     try:
         started = time.perf_counter()
         load.write_logs(folder, 0, count, messages)
-        subprocess.run([sys.executable, "manage.py", "ingest", str(folder), "--jobs", "2"], cwd=ROOT, check=True,
-                       env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", "ingest", str(folder), "--jobs", "2"],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "DATABASE_URL": url},
+            stdout=subprocess.DEVNULL,
+        )
         print(f"  ingested {count:,} conversations of {messages} messages in {time.perf_counter() - started:.0f} s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -342,17 +467,21 @@ def measure_cpu(runs: int) -> None:
     for _ in range(5):  # warm: templates compiled, filter choices cached, litellm imported
         for make in pages.values():
             served(client, make())
-    print(f"Server cost per request, one at a time, in-process (load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs: other work inflates CPU time too):")
+    print(
+        f"Server cost per request, one at a time, in-process (load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs: other work inflates CPU time too):"
+    )
     for label, make in pages.items():
         cpu, wall, queries, sizes = [], [], set(), []
         for _ in range(runs):
             c, w, q, n = served(client, make())
             cpu.append(c), wall.append(w), queries.add(q), sizes.append(n)
         mark = "ok" if statistics.median(cpu) <= CPU_AIMS[label] else "OVER"
-        print(f"  {label:<13} CPU median {statistics.median(cpu):5.1f} ms  p10 {p10(cpu):5.1f} ms   "
-              f"wall median {statistics.median(wall):5.1f} ms   {'-'.join(map(str, sorted(queries)))} queries  "
-              f"{statistics.median(sizes) / 1024:4.0f} KB  [{mark}: CPU <= {CPU_AIMS[label]:.0f} ms]")
+        print(
+            f"  {label:<13} CPU median {statistics.median(cpu):5.1f} ms  p10 {p10(cpu):5.1f} ms   "
+            f"wall median {statistics.median(wall):5.1f} ms   {'-'.join(map(str, sorted(queries)))} queries  "
+            f"{statistics.median(sizes) / 1024:4.0f} KB  [{mark}: CPU <= {CPU_AIMS[label]:.0f} ms]"
+        )
 
 
 def p10(values: list[float]) -> float:
@@ -385,15 +514,19 @@ def main_cpu(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, help="default 100,000 (2,000 with --cpu)")
-    parser.add_argument("--messages", type=int, help="of the long conversation (of each one with --cpu): "
-                                                     "default 5,000 (30 with --cpu)")
+    parser.add_argument(
+        "--messages", type=int, help="of the long conversation (of each one with --cpu): default 5,000 (30 with --cpu)"
+    )
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="measure a database kept by an earlier --keep run")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="the server CPU per request of the load bench's pages")
-    parser.add_argument("--database", help=f"with --cpu: the database to create or --reuse (default {CPU_DB}; "
-                                           "bench/load.py --keep leaves inspector_load_bench)")
+    parser.add_argument(
+        "--database",
+        help=f"with --cpu: the database to create or --reuse (default {CPU_DB}; "
+        "bench/load.py --keep leaves inspector_load_bench)",
+    )
     args = parser.parse_args()
     if args.cpu:
         main_cpu(args)

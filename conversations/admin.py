@@ -75,11 +75,17 @@ class StateFilter(admin.SimpleListFilter):
         return [("deleted", "deleted"), ("all", "all")]
 
     def choices(self, changelist):
-        yield {"selected": self.value() is None, "display": "live",
-               "query_string": changelist.get_query_string(remove=[self.parameter_name])}
+        yield {
+            "selected": self.value() is None,
+            "display": "live",
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+        }
         for value, label in self.lookup_choices:
-            yield {"selected": self.value() == value, "display": label,
-                   "query_string": changelist.get_query_string({self.parameter_name: value})}
+            yield {
+                "selected": self.value() == value,
+                "display": label,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+            }
 
     def queryset(self, request, queryset):
         if self.value() == "deleted":
@@ -96,8 +102,12 @@ class VerdictFilter(admin.SimpleListFilter):
     parameter_name = "verdict"
 
     def lookups(self, request, model_admin):
-        return [("rejected", "rejected"), ("warnings", "accepted with warnings"), ("accepted", "accepted"),
-                ("unchecked", "not checked")]
+        return [
+            ("rejected", "rejected"),
+            ("warnings", "accepted with warnings"),
+            ("accepted", "accepted"),
+            ("unchecked", "not checked"),
+        ]
 
     def queryset(self, request, queryset):
         own = _own_verdict()
@@ -117,8 +127,12 @@ class RuleFilter(admin.SimpleListFilter):
     parameter_name = "rule"
 
     def lookups(self, request, model_admin):
-        rules = (Finding.objects.exclude(severity=Finding.Severity.INFO).order_by("rule")
-                 .values_list("rule", flat=True).distinct())
+        rules = (
+            Finding.objects.exclude(severity=Finding.Severity.INFO)
+            .order_by("rule")
+            .values_list("rule", flat=True)
+            .distinct()
+        )
         return [(rule, rule) for rule in rules]
 
     def queryset(self, request, queryset):
@@ -135,7 +149,7 @@ class SourceFilter(admin.SimpleListFilter):
     LISTED = 20
 
     def lookups(self, request, model_admin):
-        sources = Source.objects.order_by("-updated_at")[:self.LISTED]
+        sources = Source.objects.order_by("-updated_at")[: self.LISTED]
         listed = [(str(s.pk), _short(s.location)) for s in sources]
         chosen = self.value()
         if chosen and chosen.isdigit() and chosen not in {pk for pk, _ in listed}:
@@ -150,7 +164,7 @@ class SourceFilter(admin.SimpleListFilter):
 
 
 def _short(location: str, keep: int = 60) -> str:
-    return location if len(location) <= keep else "…" + location[-keep + 1:]
+    return location if len(location) <= keep else "…" + location[-keep + 1 :]
 
 
 # --- bulk actions --------------------------------------------------------------------------------------
@@ -167,41 +181,65 @@ class BulkAction:
 
 BULK_ACTIONS = {
     Job.Kind.RECHECK: BulkAction(
-        Job.Kind.RECHECK, "Re-check conversations",
+        Job.Kind.RECHECK,
+        "Re-check conversations",
         "Each conversation's latest revision is checked again with the current rules; the stored "
-        "verdicts are replaced. Nothing in the conversations changes.", "recheck"),
+        "verdicts are replaced. Nothing in the conversations changes.",
+        "recheck",
+    ),
     Job.Kind.DRY_RUN: BulkAction(
-        Job.Kind.DRY_RUN, "Dry-run repair",
+        Job.Kind.DRY_RUN,
+        "Dry-run repair",
         "Computes what a repair would change, without writing anything: how many conversations "
-        "would change, the rules repaired, and a few sample diffs.", "repair", ("target", "include_warnings")),
+        "would change, the rules repaired, and a few sample diffs.",
+        "repair",
+        ("target", "include_warnings"),
+    ),
     Job.Kind.REPAIR: BulkAction(
-        Job.Kind.REPAIR, "Repair conversations",
+        Job.Kind.REPAIR,
+        "Repair conversations",
         "Each conversation that needs it gets a new revision with the repaired history; the earlier "
         "revisions stay and can be restored. A conversation that changes after the job is queued is "
-        "skipped and reported.", "repair", ("target", "include_warnings", "reason")),
+        "skipped and reported.",
+        "repair",
+        ("target", "include_warnings", "reason"),
+    ),
     Job.Kind.WRITE_BACK: BulkAction(
-        Job.Kind.WRITE_BACK, "Repair and write back",
+        Job.Kind.WRITE_BACK,
+        "Repair and write back",
         "As Repair, and the repaired history is also written back to its file, in its own format, "
         "atomically with a backup beside it; only under the write-back roots the settings allow, "
         "and never over a file that changed since it was read. Uploads and litellm logs are skipped.",
-        "repair", ("target", "include_warnings", "reason")),
+        "repair",
+        ("target", "include_warnings", "reason"),
+    ),
     Job.Kind.EXPORT: BulkAction(
-        Job.Kind.EXPORT, "Export repaired files",
+        Job.Kind.EXPORT,
+        "Export repaired files",
         "A zip of each conversation's repaired history in its own format (a litellm log as the "
-        "OpenAI request it carried). Nothing is stored as a revision.", "repair", ("target", "include_warnings")),
+        "OpenAI request it carried). Nothing is stored as a revision.",
+        "repair",
+        ("target", "include_warnings"),
+    ),
     Job.Kind.DELETE: BulkAction(
-        Job.Kind.DELETE, "Delete conversations",
+        Job.Kind.DELETE,
+        "Delete conversations",
         "The conversations are hidden from every page and list. They and their revisions are kept "
-        "until the retention period ends, then `manage.py prune` removes them.", "soft_delete", ("reason",)),
+        "until the retention period ends, then `manage.py prune` removes them.",
+        "soft_delete",
+        ("reason",),
+    ),
 }
 
 
 class JobOptionsForm(forms.Form):
-    target = forms.ChoiceField(required=False, label="Repair for",
-                               help_text="the provider the repaired history must satisfy")
+    target = forms.ChoiceField(
+        required=False, label="Repair for", help_text="the provider the repaired history must satisfy"
+    )
     include_warnings = forms.BooleanField(required=False, label="Fix warnings too")
-    reason = forms.CharField(required=False, max_length=200, label="Reason",
-                             help_text="kept with each new revision and in the audit log")
+    reason = forms.CharField(
+        required=False, max_length=200, label="Reason", help_text="kept with each new revision and in the audit log"
+    )
 
     def __init__(self, *args, action: BulkAction, **kwargs):
         super().__init__(*args, **kwargs)
@@ -217,30 +255,75 @@ class JobOptionsForm(forms.Form):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("title_column", "verdict_column", "provider", "model", "format", "message_count",
-                    "revision_column", "source_column", "activity_at", "inspect")
+    list_display = (
+        "title_column",
+        "verdict_column",
+        "provider",
+        "model",
+        "format",
+        "message_count",
+        "revision_column",
+        "source_column",
+        "activity_at",
+        "inspect",
+    )
     list_display_links = ("title_column",)
-    list_filter = (StateFilter, VerdictFilter, RuleFilter, "provider", "model", "format", SourceFilter,
-                   ("activity_at", admin.DateFieldListFilter))
+    list_filter = (
+        StateFilter,
+        VerdictFilter,
+        RuleFilter,
+        "provider",
+        "model",
+        "format",
+        SourceFilter,
+        ("activity_at", admin.DateFieldListFilter),
+    )
     search_fields = ("title", "external_id", "locator", "model", "source__location")
     date_hierarchy = "activity_at"
     list_select_related = ("source",)
     list_per_page = 100
     show_full_result_count = False
-    actions = ["recheck_action", "dry_run_action", "repair_action", "write_back_action", "export_action",
-               "delete_action"]
-    readonly_fields = ("inspect", "title", "source", "locator", "format", "external_id", "model", "provider",
-                       "first_at", "last_at", "message_count", "tool_call_count", "token_count",
-                       "latest_revision", "created_at", "updated_at", "deleted_at")
+    actions = [
+        "recheck_action",
+        "dry_run_action",
+        "repair_action",
+        "write_back_action",
+        "export_action",
+        "delete_action",
+    ]
+    readonly_fields = (
+        "inspect",
+        "title",
+        "source",
+        "locator",
+        "format",
+        "external_id",
+        "model",
+        "provider",
+        "first_at",
+        "last_at",
+        "message_count",
+        "tool_call_count",
+        "token_count",
+        "latest_revision",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    )
     fields = readonly_fields
 
     def get_queryset(self, request):
         own = _own_verdict()
-        return super().get_queryset(request).annotate(
-            own_accepted=Subquery(own.values("accepted")[:1]),
-            own_warnings=Subquery(own.values("warnings")[:1]),
-            own_rule=Subquery(own.values("first_rule")[:1]),
-            revision_number=F("latest_revision__number"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                own_accepted=Subquery(own.values("accepted")[:1]),
+                own_warnings=Subquery(own.values("warnings")[:1]),
+                own_rule=Subquery(own.values("first_rule")[:1]),
+                revision_number=F("latest_revision__number"),
+            )
+        )
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -266,8 +349,13 @@ class ConversationAdmin(admin.ModelAdmin):
         return request.user.has_perm("conversations.delete_conversation")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
-                         "show_save_and_add_another": False, "show_delete": False}
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     # columns
@@ -335,8 +423,11 @@ class ConversationAdmin(admin.ModelAdmin):
             form = JobOptionsForm(request.POST, action=action)
             if form.is_valid():
                 job = jobs.job_start(action.kind, queryset, user=request.user, options=form.options())
-                self.message_user(request, f"Queued job {job.pk}: {action.title.lower()}, {job.total} conversation(s).",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Queued job {job.pk}: {action.title.lower()}, {job.total} conversation(s).",
+                    messages.SUCCESS,
+                )
                 return HttpResponseRedirect(reverse("admin:conversations_job_change", args=[job.pk]))
         else:
             form = JobOptionsForm(action=action)
@@ -346,15 +437,22 @@ class ConversationAdmin(admin.ModelAdmin):
             return None
         own = _own_verdict()
         # The changelist only runs an action when at least one box is ticked, even across all.
-        selected = [str(pk) for pk in queryset.values_list("pk", flat=True)[:1 if select_across else None]]
+        selected = [str(pk) for pk in queryset.values_list("pk", flat=True)[: 1 if select_across else None]]
         context = {
             **self.admin_site.each_context(request),
-            "title": action.title, "opts": self.model._meta, "action": action, "action_name": name,
-            "form": form, "count": count, "sample": queryset.select_related("source")[:20],
+            "title": action.title,
+            "opts": self.model._meta,
+            "action": action,
+            "action_name": name,
+            "form": form,
+            "count": count,
+            "sample": queryset.select_related("source")[:20],
             "rejected": queryset.filter(Exists(own.filter(accepted=False))).count(),
             "unchecked": queryset.filter(~Exists(own)).count(),
-            "select_across": select_across, "selected": selected,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "media": self.media,
+            "select_across": select_across,
+            "selected": selected,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
         }
         return TemplateResponse(request, "admin/conversations/conversation/bulk_confirmation.html", context)
 
@@ -365,8 +463,11 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(Revision)
 class RevisionAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "number", "reason", "author", "message_count", "rules_version", "created_at", "inspect")
-    list_filter = (("created_at", admin.DateFieldListFilter), ("author", admin.RelatedOnlyFieldListFilter),
-                   "conversation__provider")
+    list_filter = (
+        ("created_at", admin.DateFieldListFilter),
+        ("author", admin.RelatedOnlyFieldListFilter),
+        "conversation__provider",
+    )
     search_fields = ("reason", "conversation__title", "conversation__external_id", "content_hash")
     date_hierarchy = "created_at"
     list_select_related = ("conversation", "author")
@@ -381,8 +482,17 @@ class RevisionAdmin(ReadOnlyAdmin):
 
 @admin.register(Finding)
 class FindingAdmin(ReadOnlyAdmin):
-    list_display = ("rule", "severity", "target", "provider", "conversation_column", "revision_number",
-                    "message_index", "fix", "inspect")
+    list_display = (
+        "rule",
+        "severity",
+        "target",
+        "provider",
+        "conversation_column",
+        "revision_number",
+        "message_index",
+        "fix",
+        "inspect",
+    )
     list_filter = ("severity", "rule", "provider", "target", ("revision__created_at", admin.DateFieldListFilter))
     search_fields = ("rule", "provider_error", "explanation", "revision__conversation__title")
     date_hierarchy = "revision__created_at"
@@ -423,8 +533,13 @@ class SourceAdmin(ReadOnlyAdmin):
 
 
 def _items_count(**filters) -> Coalesce:
-    counted = (JobItem.objects.filter(job=OuterRef("pk"), **filters).order_by().values("job")
-               .annotate(n=Count("id")).values("n")[:1])
+    counted = (
+        JobItem.objects.filter(job=OuterRef("pk"), **filters)
+        .order_by()
+        .values("job")
+        .annotate(n=Count("id"))
+        .values("n")[:1]
+    )
     return Coalesce(Subquery(counted), 0)
 
 
@@ -432,8 +547,16 @@ def _items_count(**filters) -> Coalesce:
 class JobAdmin(ReadOnlyAdmin):
     """The list of jobs; a job's page is its live progress (htmx polling), with cancel."""
 
-    list_display = ("__str__", "kind", "status", "progress_column", "problems_column", "created_by", "created_at",
-                    "finished_at")
+    list_display = (
+        "__str__",
+        "kind",
+        "status",
+        "progress_column",
+        "problems_column",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("kind", "status", ("created_at", admin.DateFieldListFilter))
     date_hierarchy = "created_at"
     list_select_related = ("created_by",)
@@ -441,9 +564,14 @@ class JobAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         # Correlated counts, computed for the rows of the page only (a JOIN and GROUP BY would
         # count every item of every job first).
-        return super().get_queryset(request).annotate(
-            open_n=_items_count(status__in=jobs.OPEN),
-            problems_n=_items_count(status__in=(JobItem.Status.FAILED, JobItem.Status.SKIPPED)))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                open_n=_items_count(status__in=jobs.OPEN),
+                problems_n=_items_count(status__in=(JobItem.Status.FAILED, JobItem.Status.SKIPPED)),
+            )
+        )
 
     @admin.display(description="progress")
     def progress_column(self, obj: Job) -> str:
@@ -460,8 +588,9 @@ class JobAdmin(ReadOnlyAdmin):
         return super().has_view_permission(request, obj)
 
     def has_cancel_permission(self, request, job: Job) -> bool:
-        return (job.created_by_id == request.user.pk and request.user.is_staff) or \
-            request.user.has_perm("conversations.change_job")
+        return (job.created_by_id == request.user.pk and request.user.is_staff) or request.user.has_perm(
+            "conversations.change_job"
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -484,8 +613,12 @@ class JobAdmin(ReadOnlyAdmin):
         progress = jobs.job_progress(job)
         context = {
             **self.admin_site.each_context(request),
-            "title": str(job), "opts": self.model._meta, "job": job, "progress": progress,
-            "problems": jobs.job_problems(job), "report": job.report,
+            "title": str(job),
+            "opts": self.model._meta,
+            "job": job,
+            "progress": progress,
+            "problems": jobs.job_problems(job),
+            "report": job.report,
             "can_cancel": not job.finished and self.has_cancel_permission(request, job),
             "audit_url": reverse("admin:conversations_auditevent_changelist") + f"?job={job.pk}",
         }
@@ -496,8 +629,9 @@ class JobAdmin(ReadOnlyAdmin):
         if not self.has_cancel_permission(request, job):
             raise PermissionDenied
         if jobs.job_cancel(job, user=request.user):
-            self.message_user(request, f"Job {job.pk} cancelled: the items not yet applied will not be.",
-                              messages.SUCCESS)
+            self.message_user(
+                request, f"Job {job.pk} cancelled: the items not yet applied will not be.", messages.SUCCESS
+            )
         job.refresh_from_db()
         if getattr(request, "htmx", False):
             return self._progress_response(request, job)

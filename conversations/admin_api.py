@@ -31,11 +31,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
         row, token = api_token_create(obj.user, name=obj.name, actor=request.user)
         obj.pk, obj.key_hash, obj.hint = row.pk, row.key_hash, row.hint
         obj._state.adding = False
-        self.message_user(request, f"The token for {row.user}: {token} — copy it now: only its hash is "
-                                   "stored, it cannot be shown again.", messages.WARNING)
+        self.message_user(
+            request,
+            f"The token for {row.user}: {token} — copy it now: only its hash is stored, it cannot be shown again.",
+            messages.WARNING,
+        )
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke_selected(self, request, queryset):
         revoked = sum(api_token_revoke(row, actor=request.user) for row in queryset.select_related("user"))
-        self.message_user(request, f"Revoked {revoked} token(s); {queryset.count() - revoked} already were.",
-                          messages.SUCCESS)
+        self.message_user(
+            request, f"Revoked {revoked} token(s); {queryset.count() - revoked} already were.", messages.SUCCESS
+        )

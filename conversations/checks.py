@@ -43,7 +43,7 @@ def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = Fals
     """Store (or replace) the verdict of `verdict.target` on `revision`, with its findings."""
     Verdict.objects.filter(revision=revision, target=verdict.target).delete()
     Finding.objects.filter(revision=revision, target=verdict.target).delete()
-    row, = verdicts_insert([(revision, verdict)], own=own)
+    (row,) = verdicts_insert([(revision, verdict)], own=own)
     if own:
         Revision.objects.filter(pk=revision.pk).update(rules_version=RULES_VERSION)
     return row
@@ -58,17 +58,38 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
         warnings = [f for f in verdict.findings if f.severity == "warning"]
         # The badge names the first rule that matters: the first error, else the first warning.
         first = (errors or warnings or [None])[0]
-        verdicts.append(Verdict(
-            revision=revision, target=verdict.target, provider=verdict.provider, accepted=verdict.accepted,
-            errors=len(errors), warnings=len(warnings), first_rule=first.rule if first else "",
-            own_target=own, rules_version=RULES_VERSION, input_tokens=verdict.input_tokens))
+        verdicts.append(
+            Verdict(
+                revision=revision,
+                target=verdict.target,
+                provider=verdict.provider,
+                accepted=verdict.accepted,
+                errors=len(errors),
+                warnings=len(warnings),
+                first_rule=first.rule if first else "",
+                own_target=own,
+                rules_version=RULES_VERSION,
+                input_tokens=verdict.input_tokens,
+            )
+        )
     stored = Verdict.objects.bulk_create(verdicts)
     Finding.objects.bulk_create(
-        Finding(revision=revision, target=verdict.target, provider=verdict.provider, rule=f.rule,
-                severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
-                content_index=f.content_index, provider_error=f.provider_error or "",
-                explanation=f.explanation, fix=f.fix)
-        for revision, verdict in rows for f in verdict.findings)
+        Finding(
+            revision=revision,
+            target=verdict.target,
+            provider=verdict.provider,
+            rule=f.rule,
+            severity=f.severity,
+            message_index=f.message_index,
+            wire_index=f.wire_index,
+            content_index=f.content_index,
+            provider_error=f.provider_error or "",
+            explanation=f.explanation,
+            fix=f.fix,
+        )
+        for revision, verdict in rows
+        for f in verdict.findings
+    )
     return stored
 
 
@@ -76,18 +97,31 @@ def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
     """The own target's current verdicts stored for these revisions, as the check returned them
     (findings in order, and the token count when it counted one), by revision id; two queries for
     any number. A revision missing here was never checked under the current rules."""
-    rows = {v.revision_id: v for v in Verdict.objects.filter(revision__in=revisions, own_target=True,
-                                                             rules_version=RULES_VERSION)}
+    rows = {
+        v.revision_id: v
+        for v in Verdict.objects.filter(revision__in=revisions, own_target=True, rules_version=RULES_VERSION)
+    }
     found: dict[int, list] = {revision_id: [] for revision_id in rows}
     for f in Finding.objects.filter(revision__in=list(rows)).order_by("id"):
         if f.target == rows[f.revision_id].target:
-            found[f.revision_id].append(CoreFinding(
-                rule=f.rule, severity=f.severity, message_index=f.message_index, wire_index=f.wire_index,
-                provider_error=f.provider_error or None, explanation=f.explanation, fix=f.fix,
-                content_index=f.content_index))
-    return {revision_id: CoreVerdict(target=row.target, provider=row.provider, findings=found[revision_id],
-                                     input_tokens=row.input_tokens)
-            for revision_id, row in rows.items()}
+            found[f.revision_id].append(
+                CoreFinding(
+                    rule=f.rule,
+                    severity=f.severity,
+                    message_index=f.message_index,
+                    wire_index=f.wire_index,
+                    provider_error=f.provider_error or None,
+                    explanation=f.explanation,
+                    fix=f.fix,
+                    content_index=f.content_index,
+                )
+            )
+    return {
+        revision_id: CoreVerdict(
+            target=row.target, provider=row.provider, findings=found[revision_id], input_tokens=row.input_tokens
+        )
+        for revision_id, row in rows.items()
+    }
 
 
 def revision_verdicts(revision: Revision, target_names: list[str] | None = None) -> list[Verdict]:
@@ -124,11 +158,13 @@ def route_verdicts(revision: Revision, config_text: str, model_group: str) -> li
     return routes.check_route(revision.history, config_text, model_group)
 
 
-def explain_error(revision: Revision, error_text: str | None = None, *, config_text: str | None = None,
-                  model_group: str | None = None) -> dict:
+def explain_error(
+    revision: Revision, error_text: str | None = None, *, config_text: str | None = None, model_group: str | None = None
+) -> dict:
     """A provider error (pasted, or the one the log carries) against the prediction."""
-    explanation = core_explain.explain(revision.history, error_text, config=config_text or None,
-                                       group=model_group or None)
+    explanation = core_explain.explain(
+        revision.history, error_text, config=config_text or None, group=model_group or None
+    )
     return explanation.to_dict()
 
 
@@ -137,5 +173,11 @@ def wire_request(revision: Revision, target_name: str) -> dict:
     any error litellm raised while building it."""
     target = targets.resolve(target_name)
     built = wire.build(revision.history, target)
-    return {"target": target.label, "format": built.format, "body": built.body, "changes": built.changes,
-            "error": built.error, "exact": built.exact}
+    return {
+        "target": target.label,
+        "format": built.format,
+        "body": built.body,
+        "changes": built.changes,
+        "error": built.error,
+        "exact": built.exact,
+    }

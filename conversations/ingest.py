@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -25,8 +26,19 @@ from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
-from conversations.models import (AuditEvent, Conversation, DumpedHistory, Original, OriginalFile, Revision,
-                                  Source, chunks_store, dumped_same, history_dump, search_text_store)
+from conversations.models import (
+    AuditEvent,
+    Conversation,
+    DumpedHistory,
+    Original,
+    OriginalFile,
+    Revision,
+    Source,
+    chunks_store,
+    dumped_same,
+    history_dump,
+    search_text_store,
+)
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -88,8 +100,13 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
         raise FormatError("no conversation found", file=doc.name)
     single = len(histories) == 1
     prepared = [
-        PreparedConversation(locator="" if single else _locator(h), record=h.record, summary=history_summary(h),
-                             dumped=history_dump(h), verdict=_own_verdict(h))
+        PreparedConversation(
+            locator="" if single else _locator(h),
+            record=h.record,
+            summary=history_summary(h),
+            dumped=history_dump(h),
+            verdict=_own_verdict(h),
+        )
         for h in histories
     ]
     return Prepared(raw_hash, clean, redactions, prepared, histories[0].format)
@@ -176,12 +193,12 @@ def parse_time(value) -> datetime | None:
         return None
     try:
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc)
+            return datetime.fromtimestamp(value, tz=UTC)
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
         return None
     # OpenHands writes naive local time; we have no better guess than UTC.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- store: one transaction per document -----------------------------------------------------------
@@ -201,13 +218,20 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     if source is not None and source.content_hash == prepared.raw_hash:
         # Another process stored the same bytes while this one was preparing them.
         return Outcome(location, "unchanged", unchanged=list(source.conversations.values_list("pk", flat=True)))
-    source = _source_save(source, kind=kind, location=location, format=prepared.format,
-                          content_hash=prepared.raw_hash, size=prepared.clean.size)
+    source = _source_save(
+        source,
+        kind=kind,
+        location=location,
+        format=prepared.format,
+        content_hash=prepared.raw_hash,
+        size=prepared.clean.size,
+    )
     original = _original_get_or_create(prepared.clean)
     outcome = Outcome(location, "unchanged")
     for item in prepared.conversations:
-        conversation, revision = _conversation_revise(source, item, original=original,
-                                                      redactions=prepared.redactions, user=user)
+        conversation, revision = _conversation_revise(
+            source, item, original=original, redactions=prepared.redactions, user=user
+        )
         if revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
@@ -218,15 +242,19 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
             verdicts_store(revision, item.verdict, own=True)
     if outcome.added:
         outcome.status = "ingested"
-        AuditEvent.objects.create(actor=user if getattr(user, "is_authenticated", False) else None,
-                                  action="ingest", detail={
-                                      "source": f"{kind}:{location}", "conversations": outcome.added,
-                                      "redacted": len(prepared.redactions)})
+        AuditEvent.objects.create(
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            action="ingest",
+            detail={
+                "source": f"{kind}:{location}",
+                "conversations": outcome.added,
+                "redacted": len(prepared.redactions),
+            },
+        )
     return outcome
 
 
-def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None,
-                    user=None) -> Outcome:
+def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None, user=None) -> Outcome:
     """Read, check and store one document. Raises nothing for a bad input: the outcome says why."""
     raw_hash = document_hash(doc)
     known = unchanged(kind, location, raw_hash)
@@ -255,12 +283,14 @@ def _original_get_or_create(doc: Document) -> Original:
         return original
     original = Original.objects.create(sha256=digest, name=doc.name, is_dir=doc.is_dir, size=doc.size)
     OriginalFile.objects.bulk_create(
-        OriginalFile(original=original, name=name, data=data) for name, data in doc.files.items())
+        OriginalFile(original=original, name=name, data=data) for name, data in doc.files.items()
+    )
     return original
 
 
-def _conversation_revise(source: Source, item: PreparedConversation, *, original: Original,
-                         redactions: list[dict], user) -> tuple[Conversation, Revision | None]:
+def _conversation_revise(
+    source: Source, item: PreparedConversation, *, original: Original, redactions: list[dict], user
+) -> tuple[Conversation, Revision | None]:
     conversation = Conversation.objects.filter(source=source, locator=item.locator).first()
     latest = conversation.latest_revision if conversation else None
     if latest is not None and dumped_same(latest, item.dumped):
@@ -274,10 +304,16 @@ def _conversation_revise(source: Source, item: PreparedConversation, *, original
     search_summary_store(conversation, item.summary, new=new)
     chunks_store(item.dumped.chunks)
     revision = Revision.objects.create(
-        conversation=conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        **item.dumped.revision_fields(), original=original, record=item.record, redactions=redactions,
+        conversation=conversation,
+        number=(latest.number + 1) if latest else 1,
+        parent=latest,
+        **item.dumped.revision_fields(),
+        original=original,
+        record=item.record,
+        redactions=redactions,
         author=user if getattr(user, "is_authenticated", False) else None,
-        reason="ingested" if latest is None else "re-ingested: the source changed")
+        reason="ingested" if latest is None else "re-ingested: the source changed",
+    )
     conversation.latest_revision = revision
     conversation.save(update_fields=["latest_revision", "updated_at"])
     return conversation, revision
@@ -366,8 +402,9 @@ def _prepare_path(path: Path, format: str | None) -> Prepared | Outcome:
         return Outcome(str(path), "failed", error=str(exc))
 
 
-def ingest_candidates(found: list[Candidate], *, format: str | None = None, user=None, jobs: int = 1,
-                      batch_size: int = 50) -> Iterator[tuple[Candidate, Outcome | None]]:
+def ingest_candidates(
+    found: list[Candidate], *, format: str | None = None, user=None, jobs: int = 1, batch_size: int = 50
+) -> Iterator[tuple[Candidate, Outcome | None]]:
     """Ingest every candidate, yielding (candidate, outcome or None when skipped), in order.
 
     With jobs > 1, worker processes prepare documents (parsing and checking are CPU-bound) while
@@ -376,9 +413,11 @@ def ingest_candidates(found: list[Candidate], *, format: str | None = None, user
     if jobs <= 1 or len(found) < 4:
         for start in range(0, len(found), batch_size):
             with transaction.atomic():
-                for candidate in found[start:start + batch_size]:
-                    yield candidate, (None if candidate.skip_reason else
-                                      ingest_path(candidate.path, format=format, user=user))
+                for candidate in found[start : start + batch_size]:
+                    yield (
+                        candidate,
+                        (None if candidate.skip_reason else ingest_path(candidate.path, format=format, user=user)),
+                    )
         return
     yield from _ingest_parallel(found, format=format, user=user, jobs=jobs, batch_size=batch_size)
 
@@ -418,7 +457,8 @@ def _ingest_parallel(found, *, format, user, jobs, batch_size):
                     continue
                 location = _location(candidate.path)
                 outcome = unchanged(Source.Kind.PATH, location, result.raw_hash) or store(
-                    result, kind=Source.Kind.PATH, location=location, user=user)
+                    result, kind=Source.Kind.PATH, location=location, user=user
+                )
                 outcome.path = str(candidate.path)
                 yield candidate, outcome
                 done_in_batch += 1

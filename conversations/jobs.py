@@ -34,10 +34,11 @@ import time
 import uuid
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -73,16 +74,21 @@ def worker_name() -> str:
 # --- creating and queueing ------------------------------------------------------------------------
 
 
-def job_create(kind: str, conversations: QuerySet, *, user=None, options: dict | None = None,
-               lease_seconds: int | None = None) -> Job:
+def job_create(
+    kind: str, conversations: QuerySet, *, user=None, options: dict | None = None, lease_seconds: int | None = None
+) -> Job:
     """A job with one item per conversation, each recording the latest revision as it is now:
     a conversation that changes before its item runs is skipped, not acted on blindly."""
     if kind not in Job.Kind.values:
         raise ValueError(f"unknown job kind {kind!r}")
     rows = conversations.order_by("pk").values_list("pk", "latest_revision_id")
     with transaction.atomic():
-        job = Job.objects.create(kind=kind, created_by=_user(user), options=options or {},
-                                 lease_seconds=lease_seconds or getattr(settings, "JOB_LEASE_SECONDS", 60))
+        job = Job.objects.create(
+            kind=kind,
+            created_by=_user(user),
+            options=options or {},
+            lease_seconds=lease_seconds or getattr(settings, "JOB_LEASE_SECONDS", 60),
+        )
         items = (JobItem(job=job, conversation_id=pk, expected_revision_id=revision) for pk, revision in rows)
         total = 0
         for batch in _batches(items, 1000):
@@ -112,8 +118,9 @@ def job_enqueue(job: Job, *, runners: int | None = None) -> None:
     transaction.on_commit(send)
 
 
-def job_start(kind: str, conversations: QuerySet, *, user=None, options: dict | None = None,
-              runners: int | None = None) -> Job:
+def job_start(
+    kind: str, conversations: QuerySet, *, user=None, options: dict | None = None, runners: int | None = None
+) -> Job:
     job = job_create(kind, conversations, user=user, options=options)
     job_enqueue(job, runners=runners)
     return job
@@ -143,8 +150,11 @@ def items_claim(job_id: int, *, worker: str, limit: int | None = None) -> list[i
             ids = list(items.filter(status=JobItem.Status.PENDING).values_list("id", flat=True)[:limit])
         if ids:
             JobItem.objects.filter(id__in=ids).update(
-                status=JobItem.Status.RUNNING, lease_owner=worker, attempts=F("attempts") + 1,
-                lease_expires_at=now + timedelta(seconds=job["lease_seconds"]))
+                status=JobItem.Status.RUNNING,
+                lease_owner=worker,
+                attempts=F("attempts") + 1,
+                lease_expires_at=now + timedelta(seconds=job["lease_seconds"]),
+            )
             Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(status=Job.Status.RUNNING, started_at=now)
     return ids
 
@@ -152,10 +162,15 @@ def items_claim(job_id: int, *, worker: str, limit: int | None = None) -> list[i
 def _give_up_stuck(job_id: int, now) -> None:
     """Items claimed MAX_ATTEMPTS times by workers that died before finishing them: failed, with
     the reason."""
-    JobItem.objects.filter(job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__lt=now,
-                           attempts__gte=MAX_ATTEMPTS).update(
-        status=JobItem.Status.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
-        reason=f"gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time while applying it")
+    JobItem.objects.filter(
+        job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__lt=now, attempts__gte=MAX_ATTEMPTS
+    ).update(
+        status=JobItem.Status.FAILED,
+        finished_at=now,
+        lease_owner="",
+        lease_expires_at=None,
+        reason=f"gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time while applying it",
+    )
 
 
 def leases_reclaim(job_id: int | None = None) -> int:
@@ -170,8 +185,7 @@ def leases_reclaim(job_id: int | None = None) -> int:
 # --- running -------------------------------------------------------------------------------------------
 
 
-def job_work(job_id: int, *, worker: str | None = None, batch: int | None = None,
-             seconds: float | None = None) -> int:
+def job_work(job_id: int, *, worker: str | None = None, batch: int | None = None, seconds: float | None = None) -> int:
     """Work on the job until no item is left to claim, then finish it if nothing is left at all.
     With `seconds`, stop at the first batch boundary past that and queue a continuation task:
     what conversations.tasks.job_run does, so that a task never outlives a backend's timeout
@@ -232,8 +246,7 @@ def _commits_unflushed(job_id: int):
     of items, but never half of one (a transaction stays atomic), and a lost item is claimed and
     applied again from the revision it names. Write-back jobs keep flushing: they change files
     the database cannot take back."""
-    relax = (connection.vendor == "postgresql"
-             and not Job.objects.filter(pk=job_id, kind=Job.Kind.WRITE_BACK).exists())
+    relax = connection.vendor == "postgresql" and not Job.objects.filter(pk=job_id, kind=Job.Kind.WRITE_BACK).exists()
     if relax:
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO off")
@@ -295,12 +308,14 @@ class _Lease:
         if not self.seconds or time.monotonic() < self.renew_at:  # no seconds: no item was loaded
             return
         JobItem.objects.filter(pk__in=self.ids, lease_owner=self.worker, status=JobItem.Status.RUNNING).update(
-            lease_expires_at=timezone.now() + timedelta(seconds=self.seconds))
+            lease_expires_at=timezone.now() + timedelta(seconds=self.seconds)
+        )
         self.renew_at = time.monotonic() + self.seconds / 2
 
 
-def _one_by_one(ids: list[int], loaded: dict[int, JobItem], worker: str, rest: float,
-                lease: _Lease) -> tuple[int, bool]:
+def _one_by_one(
+    ids: list[int], loaded: dict[int, JobItem], worker: str, rest: float, lease: _Lease
+) -> tuple[int, bool]:
     """Apply the items one transaction each (actions that are not batched, such as writing files
     back). Returns how many were applied, and whether one was no longer ours (stops the batch)."""
     applied = 0
@@ -329,8 +344,9 @@ def job_watch(job_id: int) -> str:
     if job is None or job.finished:
         return "finished"
     now = timezone.now()
-    live = (JobItem.objects.filter(job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__gt=now)
-            .aggregate(last=Max("lease_expires_at"))["last"])
+    live = JobItem.objects.filter(job_id=job_id, status=JobItem.Status.RUNNING, lease_expires_at__gt=now).aggregate(
+        last=Max("lease_expires_at")
+    )["last"]
     tasks.job_watch.using(run_after=(live or now + timedelta(seconds=job.lease_seconds)) + WATCH_SLACK).enqueue(job_id)
     if live is not None:
         return "waiting"
@@ -474,17 +490,26 @@ def _items_load(ids: list[int]) -> dict[int, JobItem]:
     from conversations.checks import RULES_VERSION, own_verdicts_stored
     from conversations.models import chunks_prefetch
 
-    accepted = Verdict.objects.filter(revision=OuterRef("expected_revision"), own_target=True, accepted=True,
-                                      rules_version=RULES_VERSION)
-    items = {item.pk: item for item in
-             JobItem.objects.select_related("job", "job__created_by", "conversation__source", "expected_revision")
-             .annotate(accepted_now=Exists(accepted)).filter(pk__in=ids)}
+    accepted = Verdict.objects.filter(
+        revision=OuterRef("expected_revision"), own_target=True, accepted=True, rules_version=RULES_VERSION
+    )
+    items = {
+        item.pk: item
+        for item in JobItem.objects.select_related(
+            "job", "job__created_by", "conversation__source", "expected_revision"
+        )
+        .annotate(accepted_now=Exists(accepted))
+        .filter(pk__in=ids)
+    }
     by_id: dict[int, Job] = {}
     for item in items.values():  # one Job instance for the batch: its options are read per item
         item.job = by_id.setdefault(item.job_id, item.job)
     kinds = {job.kind for job in by_id.values()}
-    revisions = [item.expected_revision for item in items.values()
-                 if item.expected_revision is not None and not item.accepted_now]
+    revisions = [
+        item.expected_revision
+        for item in items.values()
+        if item.expected_revision is not None and not item.accepted_now
+    ]
     if any(ACTIONS[kind].reads_history for kind in kinds):
         chunks_prefetch(revisions)
     stored = own_verdicts_stored(revisions) if kinds & set(REPAIRING) else {}
@@ -503,8 +528,10 @@ def _state_problem(item: JobItem, conversation: Conversation | None) -> str | No
     if conversation.deleted_at is not None:
         return "the conversation was deleted"
     if conversation.latest_revision_id != item.expected_revision_id:
-        return ("changed after the job was queued (the latest revision is no longer the one the job "
-                "was queued with); run the action again to include it")
+        return (
+            "changed after the job was queued (the latest revision is no longer the one the job "
+            "was queued with); run the action again to include it"
+        )
     return None
 
 
@@ -514,9 +541,11 @@ def _item_lock(item_id: int, worker: str, *, with_conversation: bool = False) ->
     items = _ours([item_id], worker)
     if with_conversation:
         # conversation__isnull=False makes the join an inner one, which PostgreSQL can lock.
-        items = (items.filter(conversation__isnull=False)
-                 .select_related("conversation__source", "conversation__latest_revision")
-                 .select_for_update(of=("self", "conversation")))
+        items = (
+            items.filter(conversation__isnull=False)
+            .select_related("conversation__source", "conversation__latest_revision")
+            .select_for_update(of=("self", "conversation"))
+        )
     else:
         items = items.select_for_update(of=("self",))
     return items.first()
@@ -528,22 +557,33 @@ def _items_lock(ids: list[int], worker: str, *, with_conversations: bool) -> dic
     An item whose conversation is gone gets None as its conversation."""
     items = {item.pk: item for item in _ours(ids, worker).select_for_update(of=("self",))}
     if with_conversations:
-        conversations = {c.pk: c for c in Conversation.objects.select_for_update(of=("self",))
-                         .select_related("source", "latest_revision").order_by("pk")
-                         .filter(pk__in=[item.conversation_id for item in items.values()])}
+        conversations = {
+            c.pk: c
+            for c in Conversation.objects.select_for_update(of=("self",))
+            .select_related("source", "latest_revision")
+            .order_by("pk")
+            .filter(pk__in=[item.conversation_id for item in items.values()])
+        }
         for item in items.values():
             item.conversation = conversations.get(item.conversation_id)
     return items
 
 
 def _ours(ids: list[int], worker: str) -> QuerySet:
-    return JobItem.objects.filter(pk__in=ids, lease_owner=worker, status=JobItem.Status.RUNNING,
-                                  job__status__in=ACTIVE)
+    return JobItem.objects.filter(pk__in=ids, lease_owner=worker, status=JobItem.Status.RUNNING, job__status__in=ACTIVE)
 
 
 # What finishing an item writes (the actions set the last four).
-FINISHED_FIELDS = ["status", "reason", "finished_at", "lease_expires_at", "changed", "outcome", "produced_revision",
-                   "output"]
+FINISHED_FIELDS = [
+    "status",
+    "reason",
+    "finished_at",
+    "lease_expires_at",
+    "changed",
+    "outcome",
+    "produced_revision",
+    "output",
+]
 
 
 def _item_finish(item: JobItem, status: str, *, reason: str = "") -> None:
@@ -589,7 +629,8 @@ def job_finish(job_id: int) -> bool:
     report = job_report(job)
     with transaction.atomic():
         done = Job.objects.filter(pk=job_id, status__in=ACTIVE).update(
-            status=Job.Status.DONE, finished_at=timezone.now(), report=report)
+            status=Job.Status.DONE, finished_at=timezone.now(), report=report
+        )
         if done:
             job.refresh_from_db()
             _audit(job, "job-finish", kind=job.kind, **report.get("counts", {}))
@@ -603,12 +644,17 @@ def job_cancel(job: Job, *, user) -> bool:
     now = timezone.now()
     with transaction.atomic():
         stopped = Job.objects.filter(pk=job.pk, status__in=ACTIVE).update(
-            status=Job.Status.CANCELLED, finished_at=now, cancelled_by=_user(user))
+            status=Job.Status.CANCELLED, finished_at=now, cancelled_by=_user(user)
+        )
         if not stopped:
             return False
         JobItem.objects.filter(job=job, status__in=OPEN).update(
-            status=JobItem.Status.CANCELLED, finished_at=now, lease_owner="", lease_expires_at=None,
-            reason="cancelled before it ran")
+            status=JobItem.Status.CANCELLED,
+            finished_at=now,
+            lease_owner="",
+            lease_expires_at=None,
+            reason="cancelled before it ran",
+        )
         job.refresh_from_db()
         _audit(job, "job-cancel", actor=user, kind=job.kind)
     job_report_store(job.pk)
@@ -635,9 +681,18 @@ class Progress:
         return 100 if not self.total else int(100 * self.finished / self.total)
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "pending": self.pending, "running": self.running, "done": self.done,
-                "skipped": self.skipped, "failed": self.failed, "cancelled": self.cancelled,
-                "changed": self.changed, "finished": self.finished, "percent": self.percent}
+        return {
+            "total": self.total,
+            "pending": self.pending,
+            "running": self.running,
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "changed": self.changed,
+            "finished": self.finished,
+            "percent": self.percent,
+        }
 
 
 def job_progress(job: Job) -> Progress:
@@ -649,8 +704,11 @@ def job_progress(job: Job) -> Progress:
 
 def job_problems(job: Job, limit: int = 50) -> QuerySet:
     """Failed and skipped items with their reasons, failures first (the progress page's list)."""
-    return (JobItem.objects.filter(job=job, status__in=(JobItem.Status.FAILED, JobItem.Status.SKIPPED))
-            .select_related("conversation").order_by("-status", "id")[:limit])
+    return (
+        JobItem.objects.filter(job=job, status__in=(JobItem.Status.FAILED, JobItem.Status.SKIPPED))
+        .select_related("conversation")
+        .order_by("-status", "id")[:limit]
+    )
 
 
 # --- reports ------------------------------------------------------------------------------------------
@@ -667,8 +725,9 @@ def job_report(job: Job) -> dict:
     by_rule: Counter[str] = Counter()
     remaining: Counter[str] = Counter()
     edits = 0
-    for outcome in (JobItem.objects.filter(job=job, changed=True).values_list("outcome", flat=True)
-                    .iterator(chunk_size=500)):
+    for outcome in (
+        JobItem.objects.filter(job=job, changed=True).values_list("outcome", flat=True).iterator(chunk_size=500)
+    ):
         by_rule.update(outcome.get("rules", []))
         remaining.update(outcome.get("remaining", []))
         edits += outcome.get("edit_count", 0)
@@ -678,8 +737,12 @@ def job_report(job: Job) -> dict:
         report["edits"] = edits
         report["samples"] = _samples(job)
     if job.kind == Job.Kind.EXPORT:
-        report["files"] = sum(len(o.get("files", [])) for o in JobItem.objects.filter(
-            job=job, status=JobItem.Status.DONE).values_list("outcome", flat=True).iterator(chunk_size=500))
+        report["files"] = sum(
+            len(o.get("files", []))
+            for o in JobItem.objects.filter(job=job, status=JobItem.Status.DONE)
+            .values_list("outcome", flat=True)
+            .iterator(chunk_size=500)
+        )
     return report
 
 
@@ -692,22 +755,33 @@ def _samples(job: Job) -> list[dict]:
     from conversations.history.diff import histories_diff
 
     samples = []
-    items = (JobItem.objects.filter(job=job, changed=True)
-             .select_related("conversation", "expected_revision", "produced_revision").order_by("id")[:SAMPLES])
+    items = (
+        JobItem.objects.filter(job=job, changed=True)
+        .select_related("conversation", "expected_revision", "produced_revision")
+        .order_by("id")[:SAMPLES]
+    )
     for item in items:
         if item.expected_revision is None or item.conversation is None:
             continue
         try:
             # What was written when the job wrote something; else what the repair would write.
-            after = (item.produced_revision.history if item.produced_revision
-                     else repair_preview(item.expected_revision, job.options).history)
+            after = (
+                item.produced_revision.history
+                if item.produced_revision
+                else repair_preview(item.expected_revision, job.options).history
+            )
         except Exception:  # a sample is an illustration: never a reason for the report to fail
             logger.exception("job %s: no sample diff for conversation %s", job.pk, item.conversation_id)
             continue
-        samples.append({"conversation": item.conversation_id, "title": str(item.conversation),
-                        "url": item.conversation.get_absolute_url(),
-                        "edits": item.outcome.get("edits", []),
-                        "diff": histories_diff(item.expected_revision.history, after)})
+        samples.append(
+            {
+                "conversation": item.conversation_id,
+                "title": str(item.conversation),
+                "url": item.conversation.get_absolute_url(),
+                "edits": item.outcome.get("edits", []),
+                "diff": histories_diff(item.expected_revision.history, after),
+            }
+        )
     return samples
 
 
@@ -719,9 +793,13 @@ def _user(user):
 
 
 def _audit(job: Job, action: str, *, actor=None, conversation=None, revision=None, **detail) -> AuditEvent:
-    return AuditEvent.objects.create(actor=_user(actor) or job.created_by, action=action,
-                                     conversation=conversation, revision=revision,
-                                     detail={"job": job.pk, **detail})
+    return AuditEvent.objects.create(
+        actor=_user(actor) or job.created_by,
+        action=action,
+        conversation=conversation,
+        revision=revision,
+        detail={"job": job.pk, **detail},
+    )
 
 
 def _batches(iterable: Iterable, size: int) -> Iterator[list]:
@@ -774,9 +852,13 @@ def repair_preview(revision, options: dict, stored=None):
     the revision's own verdict as ingest stored it, which stands in for the first check."""
     from conversations.repairs import repair_preview
 
-    return repair_preview(revision, target=options.get("target") or None,
-                          include_warnings=bool(options.get("include_warnings")), build_request=False,
-                          before=[stored] if stored is not None and not options.get("target") else None)
+    return repair_preview(
+        revision,
+        target=options.get("target") or None,
+        include_warnings=bool(options.get("include_warnings")),
+        build_request=False,
+        before=[stored] if stored is not None and not options.get("target") else None,
+    )
 
 
 def _needs_no_repair(item: JobItem) -> bool:
@@ -822,8 +904,11 @@ def _recheck_prepare(item: JobItem) -> list[tuple[Any, bool]]:
 
     revision = item.expected_revision
     history = revision.history
-    others = (revision.verdicts.filter(own_target=False, target__in=TARGETS)
-              .exclude(target=own_target(history).label).values_list("target", flat=True))
+    others = (
+        revision.verdicts.filter(own_target=False, target__in=TARGETS)
+        .exclude(target=own_target(history).label)
+        .values_list("target", flat=True)
+    )
     # Checked as ingest and the pages check them: the own target with own_verdict, the others
     # through litellm's own request building (conversations.checks.revision_verdicts).
     return [(own_verdict(history), True)] + [(check(history, target=name), False) for name in others]
@@ -867,9 +952,15 @@ def _repair_apply(item: JobItem, conversation: Conversation, result) -> None:
         return
     try:
         item.produced_revision = repair_store(
-            conversation, result, user=item.job.created_by, expected=item.expected_revision.number,
-            target=item.job.options.get("target") or None, detail=_job_detail(item), locked=True,
-            base=item.expected_revision)
+            conversation,
+            result,
+            user=item.job.created_by,
+            expected=item.expected_revision.number,
+            target=item.job.options.get("target") or None,
+            detail=_job_detail(item),
+            locked=True,
+            base=item.expected_revision,
+        )
     except Conflict as exc:
         raise Skip(str(exc)) from None
 
@@ -884,10 +975,20 @@ def _repair_apply_batch(rows: list[tuple[JobItem, Conversation, Any]]) -> None:
     for item, conversation, result in rows:
         _record_repair(item, result)
         if item.changed:
-            changed.append((item, repair_addition(conversation, result, user=item.job.created_by,
-                                                  target=item.job.options.get("target") or None,
-                                                  detail=_job_detail(item), base=item.expected_revision)))
-    for (item, _), revision in zip(changed, revisions_write([addition for _, addition in changed])):
+            changed.append(
+                (
+                    item,
+                    repair_addition(
+                        conversation,
+                        result,
+                        user=item.job.created_by,
+                        target=item.job.options.get("target") or None,
+                        detail=_job_detail(item),
+                        base=item.expected_revision,
+                    ),
+                )
+            )
+    for (item, _), revision in zip(changed, revisions_write([addition for _, addition in changed]), strict=False):
         item.produced_revision = revision
         # The new revision and its conversation point at each other: a cycle, which only the
         # cyclic collector frees, and with it the thousands of objects of a history cached on
@@ -960,8 +1061,10 @@ def _export_apply(item: JobItem, conversation: Conversation, prepared) -> None:
     _record_repair(item, result)
     base = _safe_name(os.path.basename(doc.name.rstrip("/")) or f"conversation-{conversation.pk}")
     names = sorted(doc.files)
-    entries = [(f"{conversation.pk}-{base}/{name}" if doc.is_dir else f"{conversation.pk}-{_safe_name(name)}",
-                doc.files[name]) for name in names]
+    entries = [
+        (f"{conversation.pk}-{base}/{name}" if doc.is_dir else f"{conversation.pk}-{_safe_name(name)}", doc.files[name])
+        for name in names
+    ]
     item.outcome["files"] = [[name, len(data)] for name, data in entries]
     item.output = zlib.compress(b"".join(data for _, data in entries), 6)
 
@@ -977,8 +1080,13 @@ def _delete_apply(item: JobItem, conversation: Conversation, _prepared) -> None:
     conversation.deleted_at = timezone.now()
     conversation.save(update_fields=["deleted_at"])
     item.changed = True
-    _audit(item.job, "delete", conversation=conversation, revision=item.expected_revision,
-           reason=item.job.options.get("reason", ""))
+    _audit(
+        item.job,
+        "delete",
+        conversation=conversation,
+        revision=item.expected_revision,
+        reason=item.job.options.get("reason", ""),
+    )
 
 
 ACTIONS: dict[str, Action] = {
@@ -1021,13 +1129,16 @@ def export_stream(job: Job) -> Iterator[bytes]:
 
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        items = (JobItem.objects.filter(job=job, status=JobItem.Status.DONE, output__isnull=False)
-                 .order_by("id").only("outcome", "output"))
+        items = (
+            JobItem.objects.filter(job=job, status=JobItem.Status.DONE, output__isnull=False)
+            .order_by("id")
+            .only("outcome", "output")
+        )
         for item in items.iterator(chunk_size=50):
             data = zlib.decompress(bytes(item.output))
             offset = 0
             for name, size in item.outcome.get("files", []):
-                archive.writestr(name, data[offset:offset + size])
+                archive.writestr(name, data[offset : offset + size])
                 offset += size
             yield sink.take()
     yield sink.take()

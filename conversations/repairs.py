@@ -22,9 +22,21 @@ from conversations.revisions import Addition, Conflict, addition_store, revision
 
 REPAIR_PERMISSION = "conversations.repair_conversation"
 
-__all__ = ["Conflict", "REPAIR_PERMISSION", "can_repair", "require_repairer", "source_writable", "repair_preview",
-           "repair_apply", "repair_store", "repair_addition", "writeback_apply", "original_document",
-           "download_document", "conversation_resume"]
+__all__ = [
+    "Conflict",
+    "REPAIR_PERMISSION",
+    "can_repair",
+    "require_repairer",
+    "source_writable",
+    "repair_preview",
+    "repair_apply",
+    "repair_store",
+    "repair_addition",
+    "writeback_apply",
+    "original_document",
+    "download_document",
+    "conversation_resume",
+]
 
 
 def can_repair(user) -> bool:
@@ -42,9 +54,16 @@ def _route(config_text: str | None, model_group: str | None):
     return (config_text, model_group) if config_text and model_group else None
 
 
-def repair_preview(revision: Revision, *, target: str | None = None, config_text: str | dict | None = None,
-                   model_group: str | None = None, include_warnings: bool = False,
-                   build_request: bool = True, before=None) -> RepairResult:
+def repair_preview(
+    revision: Revision,
+    *,
+    target: str | None = None,
+    config_text: str | dict | None = None,
+    model_group: str | None = None,
+    include_warnings: bool = False,
+    build_request: bool = True,
+    before=None,
+) -> RepairResult:
     """What a repair would change and the verdicts after it; stores nothing. build_request=False
     judges on litellm's replayed grouping, as ingest does (bulk jobs: a third of the cost);
     `before`: the revision's verdicts already stored for what is asked (the engine's `before`)."""
@@ -53,55 +72,104 @@ def repair_preview(revision: Revision, *, target: str | None = None, config_text
         from conversations.checks import own_target
 
         target = own_target(revision.history)
-    return repair(revision.history, target=None if route else target, route=route,
-                  include_warnings=include_warnings, build_request=build_request, before=before)
+    return repair(
+        revision.history,
+        target=None if route else target,
+        route=route,
+        include_warnings=include_warnings,
+        build_request=build_request,
+        before=before,
+    )
 
 
-def repair_apply(conversation: Conversation, *, user, expected: int, target: str | None = None,
-                 config_text: str | dict | None = None, model_group: str | None = None,
-                 include_warnings: bool = False, detail: dict | None = None) -> tuple[Revision | None, RepairResult]:
+def repair_apply(
+    conversation: Conversation,
+    *,
+    user,
+    expected: int,
+    target: str | None = None,
+    config_text: str | dict | None = None,
+    model_group: str | None = None,
+    include_warnings: bool = False,
+    detail: dict | None = None,
+) -> tuple[Revision | None, RepairResult]:
     """Repair the latest revision and store the result as a new revision (None when nothing needed
     changing). Raises Conflict when the latest revision is no longer `expected`."""
     require_repairer(user)
     latest = conversation.latest_revision
     if latest is None or latest.number != expected:
         raise Conflict(conversation, expected, latest)
-    result = repair_preview(latest, target=target, config_text=config_text, model_group=model_group,
-                            include_warnings=include_warnings)
+    result = repair_preview(
+        latest, target=target, config_text=config_text, model_group=model_group, include_warnings=include_warnings
+    )
     if not result.changed:
         return None, result
-    revision = repair_store(conversation, result, user=user, expected=expected, target=target,
-                            model_group=model_group if _route(config_text, model_group) else None, detail=detail,
-                            base=latest)
+    revision = repair_store(
+        conversation,
+        result,
+        user=user,
+        expected=expected,
+        target=target,
+        model_group=model_group if _route(config_text, model_group) else None,
+        detail=detail,
+        base=latest,
+    )
     return revision, result
 
 
-def repair_store(conversation: Conversation, result: RepairResult, *, user, expected: int,
-                 target: str | None = None, model_group: str | None = None,
-                 detail: dict | None = None, locked: bool = False, base: Revision | None = None) -> Revision:
+def repair_store(
+    conversation: Conversation,
+    result: RepairResult,
+    *,
+    user,
+    expected: int,
+    target: str | None = None,
+    model_group: str | None = None,
+    detail: dict | None = None,
+    locked: bool = False,
+    base: Revision | None = None,
+) -> Revision:
     """Store a repair already computed from revision `expected` as the next revision (Conflict if
     the latest is no longer `expected`). `detail` joins the audit event (the job that made it, its
     reason); `locked` as addition_store; `base` as repair_addition."""
-    addition = repair_addition(conversation, result, user=user, target=target, model_group=model_group,
-                               detail=detail, base=base)
+    addition = repair_addition(
+        conversation, result, user=user, target=target, model_group=model_group, detail=detail, base=base
+    )
     return addition_store(addition, expected=expected, locked=locked)
 
 
-def repair_addition(conversation: Conversation, result: RepairResult, *, user, target: str | None = None,
-                    model_group: str | None = None, detail: dict | None = None,
-                    base: Revision | None = None) -> Addition:
+def repair_addition(
+    conversation: Conversation,
+    result: RepairResult,
+    *,
+    user,
+    target: str | None = None,
+    model_group: str | None = None,
+    detail: dict | None = None,
+    base: Revision | None = None,
+) -> Addition:
     """The revision a computed repair adds, for revisions_write (a bulk job stores a batch of
     them at once) or addition_store. Refuses a user without the repairer role. `base`: the
     revision the repair was computed from, whose unchanged chunks the new revision shares."""
     require_repairer(user)
     for_what = f"route {model_group}" if model_group else (target or "its own target")
     return Addition(
-        conversation, result.history, action="repair", user=user,
+        conversation,
+        result.history,
+        action="repair",
+        user=user,
         reason=f"repaired for {for_what}: " + "; ".join(e.description for e in result.edits)[:400],
-        detail={"target": target, "model_group": model_group,
-                "edits": [e.to_dict() for e in result.edits],
-                "accepted_after": result.accepted, **(detail or {})},
-        verdicts=result.after, base=base, origins=result.origins)
+        detail={
+            "target": target,
+            "model_group": model_group,
+            "edits": [e.to_dict() for e in result.edits],
+            "accepted_after": result.accepted,
+            **(detail or {}),
+        },
+        verdicts=result.after,
+        base=base,
+        origins=result.origins,
+    )
 
 
 # --- the original document, and the repaired one in a format ----------------------------------------
@@ -152,8 +220,7 @@ class WrittenBack:
     backup: str | None
 
 
-def writeback_apply(conversation: Conversation, revision: Revision, *, user,
-                    detail: dict | None = None) -> WrittenBack:
+def writeback_apply(conversation: Conversation, revision: Revision, *, user, detail: dict | None = None) -> WrittenBack:
     """Write `revision` back to the file or directory it was read from, in its own format.
 
     Only for sources read from a path under settings.WRITE_BACK_ROOTS; refused when the log
@@ -165,11 +232,15 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user,
     require_repairer(user)
     source = conversation.source
     if source.kind != Source.Kind.PATH:
-        raise WriteBackError(f"{source.location} was {source.get_kind_display()}ed, not read from a path: "
-                             "download the repaired file instead")
+        raise WriteBackError(
+            f"{source.location} was {source.get_kind_display()}ed, not read from a path: "
+            "download the repaired file instead"
+        )
     if revision.history.format == "litellm-log":
-        raise WriteBackError("a litellm log is a record of requests and is never rewritten: download the "
-                             "corrected OpenAI request instead")
+        raise WriteBackError(
+            "a litellm log is a record of requests and is never rewritten: download the "
+            "corrected OpenAI request instead"
+        )
     if not settings.WRITE_BACK_ROOTS:
         raise WriteBackError("writing back is off: set WRITE_BACK_ROOTS to the folders the inspector may write")
     try:
@@ -177,23 +248,31 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user,
         new_doc = formats.write(revision.history, on_disk)
     except FormatError as exc:
         raise WriteBackError(f"cannot write this history back: {exc}") from None
-    result = write_back(source.location, new_doc, expected_hash=source.content_hash,
-                        roots=settings.WRITE_BACK_ROOTS)
+    result = write_back(source.location, new_doc, expected_hash=source.content_hash, roots=settings.WRITE_BACK_ROOTS)
     # What is on disk now is this revision: a re-ingest of it is not a change.
     source.content_hash = document_hash(formats.load_path(source.location))
     Source.objects.filter(pk=source.pk).update(content_hash=source.content_hash)
     AuditEvent.objects.create(
-        actor=user, action="write-back", conversation=conversation, revision=revision,
-        detail={"path": str(result.path), "backup": str(result.backup) if result.backup else None,
-                "revision": revision.number, **(detail or {})})
+        actor=user,
+        action="write-back",
+        conversation=conversation,
+        revision=revision,
+        detail={
+            "path": str(result.path),
+            "backup": str(result.backup) if result.backup else None,
+            "revision": revision.number,
+            **(detail or {}),
+        },
+    )
     return WrittenBack(str(result.path), str(result.backup) if result.backup else None)
 
 
 # --- resume ----------------------------------------------------------------------------------------
 
 
-def conversation_resume(conversation: Conversation, *, user, expected: int, continuation: str,
-                        model: str | None = None) -> Revision:
+def conversation_resume(
+    conversation: Conversation, *, user, expected: int, continuation: str, model: str | None = None
+) -> Revision:
     """Send the latest revision to the conversation's model through litellm, store the reply as a
     new revision, and append it to a writable source. Raises resume.ResumeError with the
     provider's words (stored in the audit log) and writes nothing when the call fails."""
@@ -212,20 +291,37 @@ def conversation_resume(conversation: Conversation, *, user, expected: int, cont
 
         model = target_for_model(model, default=settings.DEFAULT_TARGET).model
     try:
-        result = resume(latest.history, model=model, continuation=continuation or None,
-                        api_base=settings.RESUME_API_BASE or None, api_key=settings.RESUME_API_KEY or None,
-                        timeout=settings.RESUME_TIMEOUT)
+        result = resume(
+            latest.history,
+            model=model,
+            continuation=continuation or None,
+            api_base=settings.RESUME_API_BASE or None,
+            api_key=settings.RESUME_API_KEY or None,
+            timeout=settings.RESUME_TIMEOUT,
+        )
     except ResumeError as exc:
-        AuditEvent.objects.create(actor=user, action="resume-failed", conversation=conversation,
-                                  revision=latest, detail={"model": model, "error": str(exc)})
+        AuditEvent.objects.create(
+            actor=user,
+            action="resume-failed",
+            conversation=conversation,
+            revision=latest,
+            detail={"model": model, "error": str(exc)},
+        )
         raise
     # The history before the reply is a copy of the latest one: its chunks are shared.
     kept = len(latest.history.messages)
     added = len(result.history_with_reply.messages) - kept
-    revision = revision_add(conversation, result.history_with_reply, user=user, expected=expected,
-                            action="resume", reason=f"resumed with {model}",
-                            detail={"model": model, "continuation": continuation[:2000]},
-                            base=latest, origins=[*range(kept), *[None] * added])
+    revision = revision_add(
+        conversation,
+        result.history_with_reply,
+        user=user,
+        expected=expected,
+        action="resume",
+        reason=f"resumed with {model}",
+        detail={"model": model, "continuation": continuation[:2000]},
+        base=latest,
+        origins=[*range(kept), *[None] * added],
+    )
     if source_writable(conversation):
         # The reply is stored whatever happens next; a refused append is reported, not fatal.
         from conversations.writeback import WriteBackError
@@ -233,8 +329,13 @@ def conversation_resume(conversation: Conversation, *, user, expected: int, cont
         try:
             writeback_apply(conversation, revision, user=user)
         except (WriteBackError, OSError) as exc:
-            AuditEvent.objects.create(actor=user, action="write-back-failed", conversation=conversation,
-                                      revision=revision, detail={"error": str(exc)})
+            AuditEvent.objects.create(
+                actor=user,
+                action="write-back-failed",
+                conversation=conversation,
+                revision=revision,
+                detail={"error": str(exc)},
+            )
             revision.writeback_error = str(exc)
     return revision
 

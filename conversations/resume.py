@@ -29,8 +29,18 @@ from conversations.history.model import Block, History, Message, SourceRef, Usag
 DEFAULT_MAX_TOKENS = 4096
 # Request parameters of the history that still mean the same thing on a resumed call. Streaming,
 # `n`, `user`... are the original client's business, not ours.
-CARRIED_PARAMS = ("temperature", "top_p", "top_k", "stop", "seed", "tool_choice",
-                  "parallel_tool_calls", "response_format", "thinking", "reasoning_effort")
+CARRIED_PARAMS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+    "seed",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "thinking",
+    "reasoning_effort",
+)
 
 
 class ResumeError(Exception):
@@ -39,8 +49,9 @@ class ResumeError(Exception):
     (None for a connection failure); `kind` litellm's exception class (BadRequestError,
     RateLimitError, Timeout...)."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, body: str | None = None,
-                 kind: str | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, body: str | None = None, kind: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -55,8 +66,7 @@ class ResumeResult:
     raw_response: dict
 
 
-def build_call(history: History, *, model: str, continuation: str | None,
-               extra: dict | None = None) -> dict:
+def build_call(history: History, *, model: str, continuation: str | None, extra: dict | None = None) -> dict:
     """The keyword arguments for litellm.completion (without credentials): the history as an
     OpenAI request, the continuation as a last user message, max_tokens always set."""
     request = to_request(history)
@@ -78,15 +88,22 @@ def build_call(history: History, *, model: str, continuation: str | None,
 
 
 def _max_tokens(request: dict, extra: dict | None) -> int:
-    for value in ((extra or {}).get("max_tokens"), request.get("max_tokens"),
-                  request.get("max_completion_tokens")):
+    for value in ((extra or {}).get("max_tokens"), request.get("max_tokens"), request.get("max_completion_tokens")):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return DEFAULT_MAX_TOKENS
 
 
-def resume(history: History, *, model: str, continuation: str | None, api_base: str | None = None,
-           api_key: str | None = None, extra: dict | None = None, timeout: float = 60) -> ResumeResult:
+def resume(
+    history: History,
+    *,
+    model: str,
+    continuation: str | None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    extra: dict | None = None,
+    timeout: float = 60,
+) -> ResumeResult:
     """Send `history` (plus `continuation` as a user message, when given) to `model` and return
     the history with the reply appended. The input history is not changed. Raises ResumeError
     with the provider's own error text when the call fails."""
@@ -105,8 +122,7 @@ def resume(history: History, *, model: str, continuation: str | None, api_base: 
     reply = reply_message(raw)
     updated = copy.deepcopy(history)
     if continuation:
-        updated.messages.append(Message(role="user", blocks=[Block.text_block(continuation)],
-                                        content_form="string"))
+        updated.messages.append(Message(role="user", blocks=[Block.text_block(continuation)], content_form="string"))
     updated.messages.append(reply)
     return ResumeResult(history_with_reply=updated, reply_message=reply, raw_response=raw)
 
@@ -134,20 +150,37 @@ def reply_message(raw: dict) -> Message:
         function = call.get("function") or {}
         arguments = function.get("arguments")
         parsed = parse_arguments(arguments) if isinstance(arguments, str) else arguments
-        blocks.append(Block(type="tool_use", id=call.get("id"), name=function.get("name"), input=parsed,
-                            arguments=arguments if isinstance(arguments, str) else None))
+        blocks.append(
+            Block(
+                type="tool_use",
+                id=call.get("id"),
+                name=function.get("name"),
+                input=parsed,
+                arguments=arguments if isinstance(arguments, str) else None,
+            )
+        )
     only_text = len(blocks) == 1 and blocks[0].type == "text"
-    return Message(role="assistant", blocks=blocks, content_form="string" if only_text else "blocks",
-                   usage=_usage(raw.get("usage")), model=raw.get("model"), id=raw.get("id"),
-                   source=SourceRef(), extra={"stop_reason": choices[0].get("finish_reason")})
+    return Message(
+        role="assistant",
+        blocks=blocks,
+        content_form="string" if only_text else "blocks",
+        usage=_usage(raw.get("usage")),
+        model=raw.get("model"),
+        id=raw.get("id"),
+        source=SourceRef(),
+        extra={"stop_reason": choices[0].get("finish_reason")},
+    )
 
 
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    usage = Usage(input_tokens=raw.get("prompt_tokens"), output_tokens=raw.get("completion_tokens"),
-                  cache_creation_input_tokens=raw.get("cache_creation_input_tokens") or None,
-                  cache_read_input_tokens=raw.get("cache_read_input_tokens") or None)
+    usage = Usage(
+        input_tokens=raw.get("prompt_tokens"),
+        output_tokens=raw.get("completion_tokens"),
+        cache_creation_input_tokens=raw.get("cache_creation_input_tokens") or None,
+        cache_read_input_tokens=raw.get("cache_read_input_tokens") or None,
+    )
     return usage if usage.to_dict() else None
 
 
@@ -162,8 +195,12 @@ def _resume_error(exc: Exception) -> ResumeError:
     kind = type(exc).__name__
     text = str(getattr(exc, "message", None) or exc)
     body = _response_text(exc) or _embedded_body(_PREFIX.sub("", text, count=1))
-    return ResumeError(_provider_message(body) or body or text,
-                       status_code=status if isinstance(status, int) else None, body=body, kind=kind)
+    return ResumeError(
+        _provider_message(body) or body or text,
+        status_code=status if isinstance(status, int) else None,
+        body=body,
+        kind=kind,
+    )
 
 
 def _embedded_body(text: str) -> str:

@@ -7,8 +7,9 @@ another one by the time we write, nothing is written and Conflict says who got t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,8 +18,16 @@ from conversations.history.check import RULES_VERSION
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.ingest import history_summary, summary_apply
-from conversations.models import (AuditEvent, Conversation, DumpedHistory, Revision, chunks_store, history_dump,
-                                  rows_update, search_texts_store)
+from conversations.models import (
+    AuditEvent,
+    Conversation,
+    DumpedHistory,
+    Revision,
+    chunks_store,
+    history_dump,
+    rows_update,
+    search_texts_store,
+)
 
 
 class Conflict(Exception):
@@ -32,7 +41,8 @@ class Conflict(Exception):
         super().__init__(
             f"Conversation {conversation.pk} changed since you opened it: revision "
             f"{latest.number if latest else '?'} was added{who} ({latest.reason if latest else ''}). "
-            f"Nothing was written; reload to see the latest revision and try again.")
+            f"Nothing was written; reload to see the latest revision and try again."
+        )
 
 
 @dataclass
@@ -54,16 +64,38 @@ class Addition:
     origins: list[int | None] | None = None
 
 
-def revision_add(conversation: Conversation, history: History, *, user, reason: str, expected: int | None,
-                 action: str, detail: dict | None = None, verdicts: Sequence[CoreVerdict] = (),
-                 locked: bool = False, base: Revision | None = None,
-                 origins: list[int | None] | None = None) -> Revision:
+def revision_add(
+    conversation: Conversation,
+    history: History,
+    *,
+    user,
+    reason: str,
+    expected: int | None,
+    action: str,
+    detail: dict | None = None,
+    verdicts: Sequence[CoreVerdict] = (),
+    locked: bool = False,
+    base: Revision | None = None,
+    origins: list[int | None] | None = None,
+) -> Revision:
     """A new immutable revision holding `history`, after revision number `expected`, with its own
     target's verdict: taken from `verdicts` when the caller already judged `history` for that
     target (a repair's verdicts after it), else checked here. `base` and `origins` as Addition's."""
-    return addition_store(Addition(conversation, history, action=action, reason=reason, user=user,
-                                   detail=detail, verdicts=verdicts, base=base, origins=origins),
-                          expected=expected, locked=locked)
+    return addition_store(
+        Addition(
+            conversation,
+            history,
+            action=action,
+            reason=reason,
+            user=user,
+            detail=detail,
+            verdicts=verdicts,
+            base=base,
+            origins=origins,
+        ),
+        expected=expected,
+        locked=locked,
+    )
 
 
 @transaction.atomic
@@ -76,12 +108,16 @@ def addition_store(addition: Addition, *, expected: int | None, locked: bool = F
     read again."""
     callers = addition.conversation
     if not locked:
-        addition = replace(addition, conversation=Conversation.objects.select_for_update(of=("self",))
-                           .select_related("latest_revision").get(pk=callers.pk))
+        addition = replace(
+            addition,
+            conversation=Conversation.objects.select_for_update(of=("self",))
+            .select_related("latest_revision")
+            .get(pk=callers.pk),
+        )
     latest = addition.conversation.latest_revision
     if expected is not None and (latest is None or latest.number != expected):
         raise Conflict(callers, expected, latest)
-    revision, = revisions_write([addition])
+    (revision,) = revisions_write([addition])
     callers.latest_revision = revision
     return revision
 
@@ -96,10 +132,10 @@ def revisions_write(additions: list[Addition]) -> list[Revision]:
     dumped = [history_dump(a.history, base=a.base, origins=a.origins) for a in additions]
     chunks_store([chunk for d in dumped for chunk in d.chunks])
     now = timezone.now()
-    revisions = Revision.objects.bulk_create([_revision(a, d) for a, d in zip(additions, dumped)])
+    revisions = Revision.objects.bulk_create([_revision(a, d) for a, d in zip(additions, dumped, strict=False)])
     changed: set[str] = set()
     searched = []
-    for addition, revision in zip(additions, revisions):
+    for addition, revision in zip(additions, revisions, strict=False):
         revision._history = addition.history
         conversation = addition.conversation
         summary = history_summary(addition.history)
@@ -110,11 +146,22 @@ def revisions_write(additions: list[Addition]) -> list[Revision]:
         conversation.updated_at = now
     rows_update([a.conversation for a in additions], [*sorted(changed), "latest_revision", "updated_at"])
     search_texts_store(searched)
-    AuditEvent.objects.bulk_create([
-        AuditEvent(actor=revision.author, action=a.action, conversation=a.conversation, revision=revision,
-                   detail={"from_revision": revision.number - 1 if revision.parent_id else None,
-                           "to_revision": revision.number, **(a.detail or {})})
-        for a, revision in zip(additions, revisions)])
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor=revision.author,
+                action=a.action,
+                conversation=a.conversation,
+                revision=revision,
+                detail={
+                    "from_revision": revision.number - 1 if revision.parent_id else None,
+                    "to_revision": revision.number,
+                    **(a.detail or {}),
+                },
+            )
+            for a, revision in zip(additions, revisions, strict=False)
+        ]
+    )
     _own_verdicts_store(additions, revisions)
     return revisions
 
@@ -123,18 +170,24 @@ def _revision(addition: Addition, dumped: DumpedHistory) -> Revision:
     latest = addition.conversation.latest_revision
     user = addition.user
     return Revision(
-        conversation=addition.conversation, number=(latest.number + 1) if latest else 1, parent=latest,
-        **dumped.revision_fields(), original_id=latest.original_id if latest else None,
-        record=latest.record if latest else None, redactions=latest.redactions if latest else [],
+        conversation=addition.conversation,
+        number=(latest.number + 1) if latest else 1,
+        parent=latest,
+        **dumped.revision_fields(),
+        original_id=latest.original_id if latest else None,
+        record=latest.record if latest else None,
+        redactions=latest.redactions if latest else [],
         rules_version=RULES_VERSION,  # its own verdict is stored with it, in this transaction
-        author=user if getattr(user, "is_authenticated", False) else None, reason=addition.reason[:500])
+        author=user if getattr(user, "is_authenticated", False) else None,
+        reason=addition.reason[:500],
+    )
 
 
 def _own_verdicts_store(additions: list[Addition], revisions: list[Revision]) -> None:
     from conversations.checks import own_target, own_verdict, verdicts_insert
 
     rows = []
-    for addition, revision in zip(additions, revisions):
+    for addition, revision in zip(additions, revisions, strict=False):
         label = own_target(addition.history).label
         known = next((v for v in addition.verdicts if v.target == label), None)
         rows.append((revision, known or own_verdict(addition.history)))
@@ -147,5 +200,12 @@ def revision_restore(conversation: Conversation, number: int, *, user, expected:
 
     require_repairer(user)
     old = conversation.revisions.get(number=number)
-    return revision_add(conversation, old.history, user=user, reason=f"restored revision {number}",
-                        expected=expected, action="restore", detail={"restored": number})
+    return revision_add(
+        conversation,
+        old.history,
+        user=user,
+        reason=f"restored revision {number}",
+        expected=expected,
+        action="restore",
+        detail={"restored": number},
+    )

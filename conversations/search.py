@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
@@ -43,9 +43,14 @@ SORTS: dict[str, tuple[str, ...]] = {
     "tokens": ("token_count", "id"),
 }
 SORT_LABELS = {
-    "-activity": "latest activity", "activity": "oldest activity", "-messages": "most messages",
-    "messages": "fewest messages", "-tools": "most tool calls", "tools": "fewest tool calls",
-    "-tokens": "most tokens", "tokens": "fewest tokens",
+    "-activity": "latest activity",
+    "activity": "oldest activity",
+    "-messages": "most messages",
+    "messages": "fewest messages",
+    "-tools": "most tool calls",
+    "tools": "fewest tool calls",
+    "-tokens": "most tokens",
+    "tokens": "fewest tokens",
 }
 DEFAULT_SORT = "-activity"
 PAGE_SIZES = (25, 50, 100)
@@ -114,7 +119,7 @@ class ListQuery:
     errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_params(cls, params: QueryDict) -> "ListQuery":
+    def from_params(cls, params: QueryDict) -> ListQuery:
         query = cls()
         query.q = " ".join(params.get("q", "").split())[:SEARCH_MAX]
         query.verdict = _choice(params.get("verdict", ""), VERDICTS)
@@ -138,14 +143,18 @@ class ListQuery:
 
     @property
     def filtered(self) -> bool:
-        return any((self.q, self.verdict, self.rule, self.provider, self.model, self.source,
-                    self.since, self.until))
+        return any((self.q, self.verdict, self.rule, self.provider, self.model, self.source, self.since, self.until))
 
     def params(self, **changes) -> dict[str, str]:
         """The non-default parameters, with `changes` applied (a value of None drops a key)."""
         values = {
-            "q": self.q, "verdict": self.verdict, "rule": self.rule, "target": self.target,
-            "provider": self.provider, "model": self.model, "source": self.source,
+            "q": self.q,
+            "verdict": self.verdict,
+            "rule": self.rule,
+            "target": self.target,
+            "provider": self.provider,
+            "model": self.model,
+            "source": self.source,
             "since": self.since.isoformat() if self.since else "",
             "until": self.until.isoformat() if self.until else "",
             "sort": "" if self.sort == DEFAULT_SORT else self.sort,
@@ -189,9 +198,9 @@ def conversations_filter(query: ListQuery, queryset: QuerySet[Conversation] | No
     if query.source:
         qs = qs.filter(source__kind=query.source)
     if query.since:
-        qs = qs.filter(activity_at__gte=datetime.combine(query.since, time.min, tzinfo=timezone.utc))
+        qs = qs.filter(activity_at__gte=datetime.combine(query.since, time.min, tzinfo=UTC))
     if query.until:
-        qs = qs.filter(activity_at__lte=datetime.combine(query.until, time.max, tzinfo=timezone.utc))
+        qs = qs.filter(activity_at__lte=datetime.combine(query.until, time.max, tzinfo=UTC))
     if query.verdict:
         qs = _verdict_filter(qs, query.verdict, query.target)
     if query.rule:
@@ -222,6 +231,7 @@ def text_search(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]
     if connection.vendor == "postgresql":
         # The same expression as the GIN index (conversations_searchtext_gin), so the index answers.
         matching = SearchText.objects.annotate(search=SEARCH_VECTOR).filter(
-            search=SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch"))
+            search=SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
+        )
         return qs.filter(pk__in=matching.values("conversation_id"))
     return qs.filter(search_entry__text__icontains=text)

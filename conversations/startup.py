@@ -13,7 +13,8 @@ def require_secret_key(settings) -> None:
             "SECRET_KEY is not set. Refusing to serve with DEBUG off and a throwaway key: "
             "set SECRET_KEY in the environment (for example: export SECRET_KEY=$(python -c "
             "'import secrets; print(secrets.token_urlsafe(50))')), or use `make run` for a local "
-            "instance with DEBUG on.")
+            "instance with DEBUG on."
+        )
 
 
 def warm_up() -> None:

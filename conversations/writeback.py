@@ -24,7 +24,7 @@ import stat
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from conversations.history import formats
@@ -51,8 +51,8 @@ class ChangedOnDisk(WriteBackError):
 
 @dataclass(frozen=True, slots=True)
 class WriteBackResult:
-    path: Path      # what was written (symlinks resolved)
-    backup: Path    # the previous content, kept beside it
+    path: Path  # what was written (symlinks resolved)
+    backup: Path  # the previous content, kept beside it
 
 
 # --- hashing -------------------------------------------------------------------------------------
@@ -81,8 +81,10 @@ def _ensure_unchanged(path: Path, expected_hash: str) -> None:
     except (OSError, FormatError) as exc:
         raise WriteBackError(f"{path}: cannot read it to compare with what was read: {exc}") from None
     if not same:
-        raise ChangedOnDisk(f"{path} changed on disk since it was read; nothing was written. "
-                            "Ingest it again and repair the new revision.")
+        raise ChangedOnDisk(
+            f"{path} changed on disk since it was read; nothing was written. "
+            "Ingest it again and repair the new revision."
+        )
 
 
 # --- where writing is allowed ----------------------------------------------------------------------
@@ -97,7 +99,7 @@ def allowed_path(path: str | os.PathLike, roots: list[Path] | list[str]) -> Path
         real = Path(path).resolve(strict=True)
     except FileNotFoundError:
         raise WriteBackError(f"{path}: no such file or directory") from None
-    except (OSError, RuntimeError) as exc:   # RuntimeError: a symlink loop
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
         raise WriteBackError(f"{path}: cannot resolve the path: {exc}") from None
     for root in roots:
         top = Path(root).resolve()
@@ -112,8 +114,9 @@ def allowed_path(path: str | os.PathLike, roots: list[Path] | list[str]) -> Path
 # --- the entry points ------------------------------------------------------------------------------
 
 
-def write_back(path: str | os.PathLike, new_doc: Document, *, expected_hash: str,
-               roots: list[Path] | list[str]) -> WriteBackResult:
+def write_back(
+    path: str | os.PathLike, new_doc: Document, *, expected_hash: str, roots: list[Path] | list[str]
+) -> WriteBackResult:
     """Replace the log at `path` with `new_doc`, atomically, keeping the old one as a backup.
 
     Refused (nothing written) when the path is outside `roots`, when the log on disk no longer has
@@ -129,15 +132,23 @@ def write_back(path: str | os.PathLike, new_doc: Document, *, expected_hash: str
     return _write_file(real, data, expected_hash)
 
 
-def append_reply(path: str | os.PathLike, original: Document, history_with_reply: History, *,
-                 expected_hash: str, roots: list[Path] | list[str]) -> WriteBackResult:
+def append_reply(
+    path: str | os.PathLike,
+    original: Document,
+    history_with_reply: History,
+    *,
+    expected_hash: str,
+    roots: list[Path] | list[str],
+) -> WriteBackResult:
     """Write a history that gained a resumed reply (and the continuation before it) back to its
     source, in the source's own format: the format writers keep every existing record and turn
     the new messages into new records (a Claude Code record parented on the last one, an OpenHands
     MessageAction with the next id), so this is an append in effect, done as an atomic rewrite."""
     if history_with_reply.format in NEVER_REWRITTEN:
-        raise WriteBackError(f"{path}: a {history_with_reply.format} is a record of requests and is "
-                             "never rewritten; download the repaired request instead")
+        raise WriteBackError(
+            f"{path}: a {history_with_reply.format} is a record of requests and is "
+            "never rewritten; download the repaired request instead"
+        )
     try:
         new_doc = formats.write(history_with_reply, original)
     except FormatError as exc:
@@ -176,8 +187,9 @@ def _write_file(target: Path, data: bytes, expected_hash: str) -> WriteBackResul
         _discard(tmp)
         if backup is not None and not backed_up:
             _discard(backup)  # a copy cut short (the disk filled up) is no backup
-        raise WriteBackError(f"{target}: could not write the repaired file ({_reason(exc)}); "
-                             "the original is unchanged") from exc
+        raise WriteBackError(
+            f"{target}: could not write the repaired file ({_reason(exc)}); the original is unchanged"
+        ) from exc
     except BaseException:
         _discard(tmp)
         raise
@@ -234,7 +246,8 @@ def _write_directory(target: Path, doc: Document, expected_hash: str) -> WriteBa
                     raise WriteBackError(
                         f"{target}: could not move the repaired session in ({_reason(exc)}) nor the "
                         f"original back: the original is at {backup}, the repaired one at "
-                        f"{staging}") from exc
+                        f"{staging}"
+                    ) from exc
                 raise
             swapped = True
     except WriteBackError:
@@ -244,8 +257,9 @@ def _write_directory(target: Path, doc: Document, expected_hash: str) -> WriteBa
     except OSError as exc:
         if not swapped:
             shutil.rmtree(staging, ignore_errors=True)
-        raise WriteBackError(f"{target}: could not write the repaired session ({_reason(exc)}); "
-                             "the original is unchanged") from exc
+        raise WriteBackError(
+            f"{target}: could not write the repaired session ({_reason(exc)}); the original is unchanged"
+        ) from exc
     except BaseException:
         if not swapped:
             shutil.rmtree(staging, ignore_errors=True)
@@ -272,8 +286,11 @@ def fill_directory(staging: Path, old: Path, doc: Document) -> None:
         if not destination.is_symlink():
             with open(destination, "rb+") as handle:
                 os.fsync(handle.fileno())
-    for folder in sorted({p for p in staging.rglob("*") if p.is_dir() and not p.is_symlink()} | {staging},
-                         key=lambda p: len(p.parts), reverse=True):
+    for folder in sorted(
+        {p for p in staging.rglob("*") if p.is_dir() and not p.is_symlink()} | {staging},
+        key=lambda p: len(p.parts),
+        reverse=True,
+    ):
         _fsync_dir(folder)
 
 
@@ -330,7 +347,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _backup_path(target: Path) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     candidate = target.with_name(f"{target.name}.bak-{stamp}")
     n = 1
     while os.path.lexists(candidate):

@@ -165,7 +165,8 @@ STATIC_MANIFEST = env_bool("STATIC_MANIFEST", (STATIC_ROOT / "staticfiles.json")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if STATIC_MANIFEST
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
         else "django.contrib.staticfiles.storage.StaticFilesStorage",
     },
 }
@@ -188,8 +189,12 @@ RESUME_TIMEOUT = env_int("RESUME_TIMEOUT", 60)
 # The per-process cache holds what pages derive from immutable data (a revision's outline, the
 # list's filter choices). Django's default keeps 300 entries, fewer than the conversations people
 # browse in an hour; an outline is ~1 KB per 30 messages, so 5,000 entries stay well under 100 MB.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                      "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)}}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)},
+    }
+}
 # How long superseded revisions and deleted conversations are kept (`manage.py prune`).
 RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
 REDACT_SECRETS = env_bool("REDACT_SECRETS", True)

@@ -44,8 +44,14 @@ class InspectorClient:
     """url: the inspector's base URL (http://inspector:8000); token: an API token
     (`manage.py create_api_token USER`). Both default to INSPECTOR_URL / INSPECTOR_TOKEN."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
-                 queue_size: int = DEFAULT_QUEUE_SIZE):
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ):
         self.url = (url or os.environ.get("INSPECTOR_URL") or "").rstrip("/")
         self.token = token or os.environ.get("INSPECTOR_TOKEN") or ""
         self.timeout = timeout
@@ -125,21 +131,34 @@ class InspectorClient:
             if self._last_warning and now - self._last_warning < LOG_INTERVAL:
                 return
             count, self._unwarned, self._last_warning = self._unwarned, 0, now
-        log.warning("Conversation Inspector: dropped %d record(s) (%s); %d dropped in all. The calls "
-                    "themselves were not affected.", count, reason, self.dropped_total)
+        log.warning(
+            "Conversation Inspector: dropped %d record(s) (%s); %d dropped in all. The calls "
+            "themselves were not affected.",
+            count,
+            reason,
+            self.dropped_total,
+        )
 
     # -- the synchronous path (also what the worker calls)
     def post(self, body: bytes, **params: str) -> dict:
         """POST a document now; the API's JSON answer. Raises InspectorUnavailable."""
         return self.request("POST", "/api/conversations", body=body, params=params)
 
-    def request(self, method: str, path: str, *, body: bytes | None = None,
-                params: dict[str, str] | None = None) -> dict:
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, params: dict[str, str] | None = None
+    ) -> dict:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         request = urllib.request.Request(
-            f"{self.url}{path}{query}", data=body, method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
-                     "Accept": "application/json", "User-Agent": "conversation-inspector-client"})
+            f"{self.url}{path}{query}",
+            data=body,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "conversation-inspector-client",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"{}")

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
@@ -49,7 +50,7 @@ class GuardRefused(Exception):
 
     status_code = 400
 
-    def __init__(self, result: "GuardResult"):
+    def __init__(self, result: GuardResult):
         self.result = result
         self.message = refusal_text(result)
         super().__init__(self.message)
@@ -82,14 +83,26 @@ class GuardResult:
         return next((f.provider_error or f.explanation for v in self.before for f in v.errors), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "accepted": self.accepted, "repaired": self.repaired, "skipped": self.skipped,
-                "before": [v.to_dict() for v in self.before], "after": [v.to_dict() for v in self.after],
-                "edits": [e.to_dict() for e in self.edits]}
+        return {
+            "mode": self.mode,
+            "accepted": self.accepted,
+            "repaired": self.repaired,
+            "skipped": self.skipped,
+            "before": [v.to_dict() for v in self.before],
+            "after": [v.to_dict() for v in self.after],
+            "edits": [e.to_dict() for e in self.edits],
+        }
 
 
-def guard_request(data: dict, *, target: str | Target | Sequence[str | Target] | None = None,
-                  model: str | Sequence[str] | None = None, router: Any = None, mode: str = "report",
-                  include_warnings: bool = False) -> GuardResult:
+def guard_request(
+    data: dict,
+    *,
+    target: str | Target | Sequence[str | Target] | None = None,
+    model: str | Sequence[str] | None = None,
+    router: Any = None,
+    mode: str = "report",
+    include_warnings: bool = False,
+) -> GuardResult:
     """Check (and by `mode` repair or refuse) a litellm call's request: `data` holds its `messages`,
     `tools` and the rest of the call's keyword arguments. It is checked against `target` (a target
     name or Target, or several); else the deployment model(s) in `model`; else, with a litellm
@@ -100,8 +113,11 @@ def guard_request(data: dict, *, target: str | Target | Sequence[str | Target] |
     try:
         result = _judged(data, target, model, router, mode, include_warnings)
     except Exception as exc:  # the guard's own failure never blocks (or breaks) the call
-        log.warning("Conversation Inspector guard: not checked (%s: %s); the call goes out unchanged",
-                    exc.__class__.__name__, exc)
+        log.warning(
+            "Conversation Inspector guard: not checked (%s: %s); the call goes out unchanged",
+            exc.__class__.__name__,
+            exc,
+        )
         return GuardResult(mode, data, skipped=f"{exc.__class__.__name__}: {exc}")
     if mode == "refuse" and not result.accepted:
         raise GuardRefused(result)
@@ -128,8 +144,9 @@ def _clean(verdict: Verdict, include_warnings: bool) -> bool:
     return verdict.accepted
 
 
-def _repaired(result: GuardResult, history: History, targets: list[Target], route: tuple | None,
-              include_warnings: bool) -> GuardResult:
+def _repaired(
+    result: GuardResult, history: History, targets: list[Target], route: tuple | None, include_warnings: bool
+) -> GuardResult:
     """Repair for every deployment of the route at once, or for each given target in turn."""
     edits: list[Edit] = []
     if route is not None:
@@ -144,9 +161,12 @@ def _repaired(result: GuardResult, history: History, targets: list[Target], rout
     result.edits = edits
     if edits:
         result.data = request_with(result.data, history)
-        log.warning("Conversation Inspector guard repaired the request to %s: %s%s",
-                    ", ".join(v.target for v in result.before), "; ".join(e.description for e in edits),
-                    "" if result.accepted else " (still predicted to fail: " + (result_error(result) or "") + ")")
+        log.warning(
+            "Conversation Inspector guard repaired the request to %s: %s%s",
+            ", ".join(v.target for v in result.before),
+            "; ".join(e.description for e in edits),
+            "" if result.accepted else " (still predicted to fail: " + (result_error(result) or "") + ")",
+        )
     return result
 
 
@@ -154,9 +174,14 @@ def _report(result: GuardResult) -> None:
     for verdict in result.before:
         for finding in verdict.findings:
             if finding.severity != "info":
-                log.warning("Conversation Inspector guard: %s would %s: %s [%s at message %s]", verdict.target,
-                            "reject the request" if finding.severity == "error" else "warn",
-                            finding.provider_error or finding.explanation, finding.rule, finding.message_index)
+                log.warning(
+                    "Conversation Inspector guard: %s would %s: %s [%s at message %s]",
+                    verdict.target,
+                    "reject the request" if finding.severity == "error" else "warn",
+                    finding.provider_error or finding.explanation,
+                    finding.rule,
+                    finding.message_index,
+                )
 
 
 def result_error(result: GuardResult) -> str | None:
@@ -166,8 +191,10 @@ def result_error(result: GuardResult) -> str | None:
 def refusal_text(result: GuardResult) -> str:
     first = next((v, f) for v in result.before for f in v.errors)
     verdict, finding = first
-    return (f"{finding.provider_error or finding.explanation} (predicted by Conversation Inspector for "
-            f"{verdict.target}: rule {finding.rule}; the call was not sent)")
+    return (
+        f"{finding.provider_error or finding.explanation} (predicted by Conversation Inspector for "
+        f"{verdict.target}: rule {finding.rule}; the call was not sent)"
+    )
 
 
 # --- reading the request ------------------------------------------------------------------------
@@ -175,8 +202,11 @@ def refusal_text(result: GuardResult) -> str:
 
 def history_of(data: dict) -> History:
     """The canonical history of a call's keyword arguments (an OpenAI Chat Completions request)."""
-    request = {k: v for k, v in data.items() if k in ("model", "messages", "tools", "tool_choice", "max_tokens",
-                                                       "thinking", "reasoning_effort", "functions")}
+    request = {
+        k: v
+        for k, v in data.items()
+        if k in ("model", "messages", "tools", "tool_choice", "max_tokens", "thinking", "reasoning_effort", "functions")
+    }
     return openai.parse_request(request, file="request")
 
 
@@ -222,9 +252,13 @@ def router_config(router: Any) -> dict:
     registry = getattr(router, "registry", None)
     model_list = list(registry().all()) if callable(registry) else list(router.model_list)
     settings = router.settings() if callable(getattr(router, "settings", None)) else router
-    return {"model_list": model_list,
-            "router_settings": {"fallbacks": list(getattr(settings, "fallbacks", None) or []),
-                                "default_fallbacks": getattr(settings, "default_fallbacks", None)}}
+    return {
+        "model_list": model_list,
+        "router_settings": {
+            "fallbacks": list(getattr(settings, "fallbacks", None) or []),
+            "default_fallbacks": getattr(settings, "default_fallbacks", None),
+        },
+    }
 
 
 def _many(value: Any) -> list:
@@ -246,8 +280,15 @@ class InspectorGuard(CustomLogger):
     deployments of the call's model group (from `router`, by default the proxy's own router), or
     `target` when given. mode defaults to INSPECTOR_GUARD_MODE, else report."""
 
-    def __init__(self, mode: str | None = None, *, target: str | Sequence[str] | None = None,
-                 include_warnings: bool = False, router: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        mode: str | None = None,
+        *,
+        target: str | Sequence[str] | None = None,
+        include_warnings: bool = False,
+        router: Any = None,
+        **kwargs: Any,
+    ):
         """router: the litellm Router whose deployments the calls go to (default: the proxy's)."""
         super().__init__(**kwargs)
         self.mode = mode or os.environ.get("INSPECTOR_GUARD_MODE") or "report"
@@ -266,8 +307,12 @@ class InspectorGuard(CustomLogger):
         loop = asyncio.get_running_loop()
         # Building the provider request takes milliseconds to a few hundred for long histories:
         # off the event loop, so other requests are not held up.
-        self.last = await loop.run_in_executor(None, lambda: guard_request(
-            data, target=self.target, router=router, mode=self.mode, include_warnings=self.include_warnings))
+        self.last = await loop.run_in_executor(
+            None,
+            lambda: guard_request(
+                data, target=self.target, router=router, mode=self.mode, include_warnings=self.include_warnings
+            ),
+        )
         return self.last.data
 
 

@@ -42,9 +42,17 @@ class InspectorCallback(CustomLogger):
     sample_rate: the share of successful calls to record too, 0..1 (default
     INSPECTOR_SAMPLE_RATE, else 0); timeout: seconds per post (the call never waits on it)."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, *, sample_rate: float | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, queue_size: int = DEFAULT_QUEUE_SIZE,
-                 client: InspectorClient | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        sample_rate: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        client: InspectorClient | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.client = client or InspectorClient(url, token, timeout=timeout, queue_size=queue_size)
         # Public str attribute: litellm tells callback instances apart by their public str/int/bool
@@ -119,14 +127,21 @@ def _record_from_kwargs(kwargs: dict, start_time: Any, end_time: Any, failed: bo
     model_info = params.get("model_info") or metadata.get("model_info") or {}
     optional = kwargs.get("optional_params") or {}
     return {
-        "id": kwargs.get("litellm_call_id"), "trace_id": kwargs.get("litellm_trace_id"),
-        "call_type": kwargs.get("call_type", "completion"), "status": "failure" if failed else "success",
-        "model": kwargs.get("model"), "custom_llm_provider": params.get("custom_llm_provider"),
-        "model_group": metadata.get("model_group"), "model_id": model_info.get("id"),
-        "api_base": params.get("api_base"), "messages": kwargs.get("messages"),
-        "model_parameters": {k: v for k, v in optional.items() if k in ("tools", "tool_choice", "max_tokens",
-                                                                        "thinking", "temperature")},
-        "startTime": _epoch(start_time), "endTime": _epoch(end_time),
+        "id": kwargs.get("litellm_call_id"),
+        "trace_id": kwargs.get("litellm_trace_id"),
+        "call_type": kwargs.get("call_type", "completion"),
+        "status": "failure" if failed else "success",
+        "model": kwargs.get("model"),
+        "custom_llm_provider": params.get("custom_llm_provider"),
+        "model_group": metadata.get("model_group"),
+        "model_id": model_info.get("id"),
+        "api_base": params.get("api_base"),
+        "messages": kwargs.get("messages"),
+        "model_parameters": {
+            k: v for k, v in optional.items() if k in ("tools", "tool_choice", "max_tokens", "thinking", "temperature")
+        },
+        "startTime": _epoch(start_time),
+        "endTime": _epoch(end_time),
     }
 
 

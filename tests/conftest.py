@@ -1,5 +1,6 @@
 """Shared test setup: the fixtures folder, and a small cast of users so each view's permission
 matrix is a few lines. litellm never reaches the network: the cost map is the bundled one."""
+
 import os
 import shutil
 from pathlib import Path
@@ -35,6 +36,7 @@ def admin_user(django_user_model):
 @pytest.fixture
 def fixture_copy(tmp_path):
     """A writable copy of a fixture file or directory, by its path under tests/fixtures."""
+
     def copy(relative: str) -> Path:
         source = FIXTURES / relative
         target = tmp_path / source.name
@@ -43,6 +45,7 @@ def fixture_copy(tmp_path):
         else:
             shutil.copyfile(source, target)
         return target
+
     return copy
 
 

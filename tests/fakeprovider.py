@@ -39,19 +39,24 @@ MAX_CACHE_BLOCKS = 4
 
 # Provider error bodies for the status knob (shapes as the providers send them).
 ANTHROPIC_STATUS = {
-    429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit "
-                              "(https://docs.anthropic.com/en/api/rate-limits); see the response "
-                              "headers for current usage. Please reduce the prompt length or the "
-                              "maximum tokens requested, or try again later."),
+    429: (
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit "
+        "(https://docs.anthropic.com/en/api/rate-limits); see the response "
+        "headers for current usage. Please reduce the prompt length or the "
+        "maximum tokens requested, or try again later.",
+    ),
     500: ("api_error", "Internal server error"),
     529: ("overloaded_error", "Overloaded"),
 }
 OPENAI_STATUS = {
-    429: ("requests", "rate_limit_exceeded",
-          "Rate limit reached for gpt-4o in organization org-fake on requests per min (RPM): "
-          "Limit 3, Used 3, Requested 1. Please try again in 20s."),
-    500: ("server_error", None,
-          "The server had an error while processing your request. Sorry about that!"),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for gpt-4o in organization org-fake on requests per min (RPM): "
+        "Limit 3, Used 3, Requested 1. Please try again in 20s.",
+    ),
+    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
 }
 
 
@@ -93,8 +98,10 @@ def anthropic_error(body: Any) -> str | None:
     for i, message in enumerate(messages):
         final_assistant = i == len(messages) - 1 and message["role"] == "assistant"
         if not _blocks(message.get("content")) and not final_assistant:
-            return (f"messages.{i}: all messages must have non-empty content except for the "
-                    "optional final assistant message")
+            return (
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
     marked = _count_cache_blocks(body)
     if marked > MAX_CACHE_BLOCKS:
         return f"A maximum of {MAX_CACHE_BLOCKS} blocks with cache_control may be provided. Found {marked}."
@@ -129,9 +136,11 @@ def _anthropic_pairing_error(messages: list[dict]) -> str | None:
             asked = {b.get("id") for b in previous if b.get("type") == "tool_use"}
             for k, block in enumerate(blocks):
                 if block.get("type") == "tool_result" and block.get("tool_use_id") not in asked:
-                    return (f"messages.{i}.content.{k}: unexpected `tool_use_id` found in `tool_result` "
-                            f"blocks: {block.get('tool_use_id')}. Each `tool_result` block must have a "
-                            "corresponding `tool_use` block in the previous message.")
+                    return (
+                        f"messages.{i}.content.{k}: unexpected `tool_use_id` found in `tool_result` "
+                        f"blocks: {block.get('tool_use_id')}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message."
+                    )
     return None
 
 
@@ -154,12 +163,16 @@ def _answered(i: int, blocks: list[dict], messages: list[dict]) -> str | None:
     if not missing and not text_after and all(x in leading for x in ids):
         return None
     if not missing and not text_after:
-        return (f"messages.{i + 1}: Did not find {len(ids)} `tool_result` block(s) at the beginning of "
-                "this message. Messages following `tool_use` blocks must begin with a matching number "
-                "of `tool_result` blocks.")
-    return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately "
-            f"after: {', '.join(missing or ids)}. Each `tool_use` block must have a corresponding "
-            "`tool_result` block in the next message.")
+        return (
+            f"messages.{i + 1}: Did not find {len(ids)} `tool_result` block(s) at the beginning of "
+            "this message. Messages following `tool_use` blocks must begin with a matching number "
+            "of `tool_result` blocks."
+        )
+    return (
+        f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately "
+        f"after: {', '.join(missing or ids)}. Each `tool_use` block must have a corresponding "
+        "`tool_result` block in the next message."
+    )
 
 
 def openai_error(body: Any) -> tuple[str, str | None] | None:
@@ -173,8 +186,11 @@ def openai_error(body: Any) -> tuple[str, str | None] | None:
         role = message.get("role")
         if role == "tool":
             if asked_at is None or message.get("tool_call_id") not in pending:
-                return ("Invalid parameter: messages with role 'tool' must be a response to a "
-                        "preceeding message with 'tool_calls'.", f"messages.[{i}].role")
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
             pending.remove(message.get("tool_call_id"))
             continue
         if pending:
@@ -191,9 +207,11 @@ def openai_error(body: Any) -> tuple[str, str | None] | None:
 def _unanswered(pending: list[str], at: int | None) -> tuple[str, str]:
     # Which message `param` names (the assistant or the one after its tool messages) is not
     # confirmed by any public report; this fake names the assistant message.
-    return ("An assistant message with 'tool_calls' must be followed by tool messages responding to "
-            "each 'tool_call_id'. The following tool_call_ids did not have response messages: "
-            + ", ".join(pending), f"messages.[{at}].role")
+    return (
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to "
+        "each 'tool_call_id'. The following tool_call_ids did not have response messages: " + ", ".join(pending),
+        f"messages.[{at}].role",
+    )
 
 
 # --- the answers -----------------------------------------------------------------------------
@@ -201,11 +219,19 @@ def _unanswered(pending: list[str], at: int | None) -> tuple[str, str]:
 
 def anthropic_reply(body: dict, text: str) -> dict:
     return {
-        "id": f"msg_fake{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
-        "model": body.get("model", "claude-fake"), "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": max(1, len(json.dumps(body)) // 4), "output_tokens": max(1, len(text) // 4),
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+        "id": f"msg_fake{uuid.uuid4().hex[:20]}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-fake"),
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": max(1, len(json.dumps(body)) // 4),
+            "output_tokens": max(1, len(text) // 4),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
 
 
@@ -213,22 +239,29 @@ def openai_reply(body: dict, text: str) -> dict:
     prompt = max(1, len(json.dumps(body)) // 4)
     completion = max(1, len(text) // 4)
     return {
-        "id": f"chatcmpl-fake{uuid.uuid4().hex[:20]}", "object": "chat.completion",
-        "created": int(time.time()), "model": body.get("model", "gpt-fake"), "system_fingerprint": None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                  "total_tokens": prompt + completion},
+        "id": f"chatcmpl-fake{uuid.uuid4().hex[:20]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "gpt-fake"),
+        "system_fingerprint": None,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
+        ],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
 
 
 def anthropic_error_body(kind: str, message: str) -> dict:
-    return {"type": "error", "error": {"type": kind, "message": message},
-            "request_id": f"req_fake{uuid.uuid4().hex[:20]}"}
+    return {
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": f"req_fake{uuid.uuid4().hex[:20]}",
+    }
 
 
-def openai_error_body(message: str, *, kind: str = "invalid_request_error", param: str | None = None,
-                      code: str | None = None) -> dict:
+def openai_error_body(
+    message: str, *, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -238,8 +271,9 @@ def openai_error_body(message: str, *, kind: str = "invalid_request_error", para
 class FakeProvider:
     """The server, on an ephemeral port in a daemon thread. Use as a context manager."""
 
-    def __init__(self, *, reply: str = "Done: the conversation can go on.", delay: float = 0.0,
-                 status: int | None = None):
+    def __init__(
+        self, *, reply: str = "Done: the conversation can go on.", delay: float = 0.0, status: int | None = None
+    ):
         self.reply = reply
         self.delay = delay
         self.status = status
@@ -249,11 +283,10 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
-    def start(self) -> "FakeProvider":
+    def start(self) -> FakeProvider:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
         self._thread.start()
         return self
 
@@ -263,7 +296,7 @@ class FakeProvider:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeProvider":
+    def __enter__(self) -> FakeProvider:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

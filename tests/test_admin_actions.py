@@ -40,8 +40,12 @@ def data():
 
 
 def post_action(client, action: str, ids, *, url=CHANGELIST, confirm=False, across=False, **fields):
-    payload = {"action": action, "_selected_action": [str(i) for i in ids], "select_across": "1" if across else "0",
-               **fields}
+    payload = {
+        "action": action,
+        "_selected_action": [str(i) for i in ids],
+        "select_across": "1" if across else "0",
+        **fields,
+    }
     if confirm:
         payload["post"] = "yes"
     else:
@@ -61,18 +65,28 @@ def test_the_conversation_list_shows_each_verdict_and_links_to_the_inspector(cli
         assert f'href="/conversations/{conversation.pk}/"' in page
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("verdict=rejected", "broken"), ("verdict=accepted", "healthy"),
-    ("rule=openai-tool-response-missing", "broken"), ("provider=openai", "all"),
-    ("activity_at__gte=2000-01-01+00%3A00%3A00%2B00%3A00", "all"), ("q=task+1", "one"),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("verdict=rejected", "broken"),
+        ("verdict=accepted", "healthy"),
+        ("rule=openai-tool-response-missing", "broken"),
+        ("provider=openai", "all"),
+        ("activity_at__gte=2000-01-01+00%3A00%3A00%2B00%3A00", "all"),
+        ("q=task+1", "one"),
+    ],
+)
 def test_the_filters_narrow_the_list(client, admin_user, data, query, expected):
     client.force_login(admin_user)
     response = client.get(f"{CHANGELIST}?{query}")
     shown = {c.pk for c in response.context["cl"].result_list}
     everything = {c.pk for c in data["broken"]} | {data["healthy"].pk}
-    wanted = {"broken": {c.pk for c in data["broken"]}, "healthy": {data["healthy"].pk}, "all": everything,
-              "one": {data["broken"][1].pk}}[expected]
+    wanted = {
+        "broken": {c.pk for c in data["broken"]},
+        "healthy": {data["healthy"].pk},
+        "all": everything,
+        "one": {data["broken"][1].pk},
+    }[expected]
     assert shown == wanted
 
 
@@ -116,8 +130,9 @@ def test_a_bulk_action_shows_a_confirmation_page_first(client, admin_user, data)
     assert not Job.objects.exists()
 
 
-def test_confirming_queues_a_job_and_opens_its_progress_page(client, admin_user, data,
-                                                             django_capture_on_commit_callbacks):
+def test_confirming_queues_a_job_and_opens_its_progress_page(
+    client, admin_user, data, django_capture_on_commit_callbacks
+):
     from django_tasks_db.models import DBTaskResult
 
     client.force_login(admin_user)
@@ -242,7 +257,13 @@ def action_names(response) -> set[str]:
 def test_an_admin_gets_every_bulk_action_and_not_djangos_hard_delete(client, admin_user, data):
     client.force_login(admin_user)
     assert action_names(client.get(CHANGELIST)) == {
-        "recheck_action", "dry_run_action", "repair_action", "write_back_action", "export_action", "delete_action"}
+        "recheck_action",
+        "dry_run_action",
+        "repair_action",
+        "write_back_action",
+        "export_action",
+        "delete_action",
+    }
 
 
 def test_staff_without_the_change_and_delete_permissions_may_not_recheck_nor_delete(client, staff_viewer, data):
@@ -257,10 +278,15 @@ def test_staff_without_the_change_and_delete_permissions_may_not_recheck_nor_del
 
 
 def test_a_staff_repairer_may_repair_but_not_delete_and_follows_the_jobs_it_queued(
-        client, staff_repairer, admin_user, data):
+    client, staff_repairer, admin_user, data
+):
     client.force_login(staff_repairer)
-    assert action_names(client.get(CHANGELIST)) == {"dry_run_action", "repair_action", "write_back_action",
-                                                    "export_action"}
+    assert action_names(client.get(CHANGELIST)) == {
+        "dry_run_action",
+        "repair_action",
+        "write_back_action",
+        "export_action",
+    }
     post_action(client, "delete_action", [data["broken"][0].pk], confirm=True)
     assert not Job.objects.exists()
 

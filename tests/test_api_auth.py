@@ -84,8 +84,12 @@ def test_a_disabled_users_token_may_do_nothing(client, viewer):
     viewer.save()
 
     listing = client.get(LIST, headers=bearer(token))
-    posting = client.post(LIST, b'{"messages": [{"role": "user", "content": "hi"}]}',
-                          content_type="application/json", headers=bearer(token))
+    posting = client.post(
+        LIST,
+        b'{"messages": [{"role": "user", "content": "hi"}]}',
+        content_type="application/json",
+        headers=bearer(token),
+    )
 
     assert (listing.status_code, posting.status_code) == (403, 403)
     assert "disabled" in posting.json()["reason"]
@@ -94,14 +98,26 @@ def test_a_disabled_users_token_may_do_nothing(client, viewer):
 def test_tokens_belong_to_their_user(client, viewer, repairer):
     _, viewer_token = api_token_create(viewer)
     _, repairer_token = api_token_create(repairer)
-    posted = client.post(LIST, (FIXTURES / "samples" / "unanswered-tool-call.json").read_bytes(),
-                         content_type="application/json", headers=bearer(viewer_token))
+    posted = client.post(
+        LIST,
+        (FIXTURES / "samples" / "unanswered-tool-call.json").read_bytes(),
+        content_type="application/json",
+        headers=bearer(viewer_token),
+    )
     pk = posted.json()["id"]
 
-    refused = client.post(f"/api/conversations/{pk}/repair", {"target": "anthropic", "dry_run": True},
-                          content_type="application/json", headers=bearer(viewer_token))
-    allowed = client.post(f"/api/conversations/{pk}/repair", {"target": "anthropic", "dry_run": True},
-                          content_type="application/json", headers=bearer(repairer_token))
+    refused = client.post(
+        f"/api/conversations/{pk}/repair",
+        {"target": "anthropic", "dry_run": True},
+        content_type="application/json",
+        headers=bearer(viewer_token),
+    )
+    allowed = client.post(
+        f"/api/conversations/{pk}/repair",
+        {"target": "anthropic", "dry_run": True},
+        content_type="application/json",
+        headers=bearer(repairer_token),
+    )
 
     assert refused.status_code == 403
     assert "repair_conversation" in refused.json()["reason"]
@@ -111,11 +127,19 @@ def test_tokens_belong_to_their_user(client, viewer, repairer):
 def test_staff_may_repair_without_the_permission(client, django_user_model):
     staff = django_user_model.objects.create_user("staffer", password="staff-pass-1", is_staff=True)
     _, token = api_token_create(staff)
-    pk = client.post(LIST, (FIXTURES / "samples" / "unanswered-tool-call.json").read_bytes(),
-                     content_type="application/json", headers=bearer(token)).json()["id"]
+    pk = client.post(
+        LIST,
+        (FIXTURES / "samples" / "unanswered-tool-call.json").read_bytes(),
+        content_type="application/json",
+        headers=bearer(token),
+    ).json()["id"]
 
-    response = client.post(f"/api/conversations/{pk}/repair", {"target": "anthropic", "dry_run": True},
-                           content_type="application/json", headers=bearer(token))
+    response = client.post(
+        f"/api/conversations/{pk}/repair",
+        {"target": "anthropic", "dry_run": True},
+        content_type="application/json",
+        headers=bearer(token),
+    )
 
     assert response.status_code == 200
 
@@ -126,8 +150,12 @@ def test_the_api_needs_no_csrf_token(viewer):
     _, token = api_token_create(viewer)
     strict = Client(enforce_csrf_checks=True)
 
-    response = strict.post(LIST, (FIXTURES / "formats" / "openai-request.json").read_bytes(),
-                           content_type="application/json", headers=bearer(token))
+    response = strict.post(
+        LIST,
+        (FIXTURES / "formats" / "openai-request.json").read_bytes(),
+        content_type="application/json",
+        headers=bearer(token),
+    )
 
     assert response.status_code == 201
 
@@ -178,8 +206,9 @@ def test_create_api_token_refuses_an_unknown_user(db):
 def test_the_admin_shows_a_new_token_once_and_it_works(client, admin_user, viewer):
     client.force_login(admin_user)
 
-    response = client.post(reverse("admin:conversations_apitoken_add"),
-                           {"user": viewer.pk, "name": "from the admin"}, follow=True)
+    response = client.post(
+        reverse("admin:conversations_apitoken_add"), {"user": viewer.pk, "name": "from the admin"}, follow=True
+    )
 
     shown = [str(m) for m in response.context["messages"]]
     token = next(word for m in shown for word in m.split() if word.startswith(ApiToken.PREFIX))
@@ -193,8 +222,11 @@ def test_the_admin_revokes_selected_tokens(client, admin_user, viewer):
     row, token = api_token_create(viewer)
     client.force_login(admin_user)
 
-    client.post(reverse("admin:conversations_apitoken_changelist"),
-                {"action": "revoke_selected", "_selected_action": [row.pk]}, follow=True)
+    client.post(
+        reverse("admin:conversations_apitoken_changelist"),
+        {"action": "revoke_selected", "_selected_action": [row.pk]},
+        follow=True,
+    )
 
     client.logout()
     assert client.get(LIST, headers=bearer(token)).status_code == 401

@@ -3,7 +3,6 @@ filters a page at a time, read one with its findings and revisions, read a revis
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -36,15 +35,21 @@ def api(client, viewer):
 
         def post(self, url, body, content_type="application/json", **params):
             query = "&".join(f"{k}={v}" for k, v in params.items())
-            return client.post(f"{url}?{query}" if query else url, body, content_type=content_type,
-                               headers=headers)
+            return client.post(f"{url}?{query}" if query else url, body, content_type=content_type, headers=headers)
 
     return Api()
 
 
 def simple_log(n: int, model: str = "gpt-4o") -> bytes:
-    return json.dumps({"model": model, "messages": [{"role": "user", "content": f"question number {n}"},
-                                                    {"role": "assistant", "content": "an answer"}]}).encode()
+    return json.dumps(
+        {
+            "model": model,
+            "messages": [
+                {"role": "user", "content": f"question number {n}"},
+                {"role": "assistant", "content": "an answer"},
+            ],
+        }
+    ).encode()
 
 
 # --- POST /api/conversations ---------------------------------------------------------------------
@@ -108,10 +113,13 @@ def test_a_log_that_is_not_the_forced_format_is_a_400(api):
     assert Conversation.objects.count() == 0
 
 
-@pytest.mark.parametrize("params, reason", [
-    ({"format": "yaml"}, "format: 'yaml' is not one of"),
-    ({"kind": "path"}, "kind: 'path' is not one of api, capture"),
-])
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({"format": "yaml"}, "format: 'yaml' is not one of"),
+        ({"kind": "path"}, "kind: 'path' is not one of api, capture"),
+    ],
+)
 def test_unknown_parameters_are_a_400(api, params, reason):
     response = api.post(LIST, simple_log(1), **params)
 
@@ -221,8 +229,17 @@ def test_list_rows_carry_their_verdict_badges(api):
     assert row["source"] == {"kind": "api", "location": "unanswered.json"}
 
 
-@pytest.mark.parametrize("params", [{"verdict": "maybe"}, {"since": "last week"}, {"per": "7"},
-                                    {"rule": "drop table;"}, {"page": "zero"}, {"sort": "random"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"verdict": "maybe"},
+        {"since": "last week"},
+        {"per": "7"},
+        {"rule": "drop table;"},
+        {"page": "zero"},
+        {"sort": "random"},
+    ],
+)
 def test_a_malformed_filter_is_a_400_with_the_problem(api, params):
     response = api.get(LIST, **params)
 
@@ -294,8 +311,7 @@ def test_a_revision_as_openai_and_as_anthropic(api):
     as_anthropic = json.loads(api.get(f"{LIST}/{pk}/revisions/1", **{"as": "anthropic"}).content)
 
     assert as_openai["messages"][2]["tool_calls"][0]["id"] == "toolu_01A9xKqv3VbN7mZ2rT5sY8wD"
-    assert as_anthropic["system"] in ("You are a coding agent.",
-                                      [{"type": "text", "text": "You are a coding agent."}])
+    assert as_anthropic["system"] in ("You are a coding agent.", [{"type": "text", "text": "You are a coding agent."}])
     tool_use = as_anthropic["messages"][1]["content"][0]
     assert tool_use["type"] == "tool_use" and tool_use["name"] == "execute_bash"
 

@@ -22,8 +22,7 @@ def routes() -> dict[str, set[str]]:
         assert isinstance(pattern, URLPattern)
         if pattern.callback is not_found:
             continue
-        template = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + PARAM_NAMES.get(m[1], m[1]) + "}",
-                          str(pattern.pattern))
+        template = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + PARAM_NAMES.get(m[1], m[1]) + "}", str(pattern.pattern))
         handlers = getattr(pattern.callback, "api_handlers", {"GET": None})
         found["/api/" + template] = {m.lower() for m in handlers}
     return found

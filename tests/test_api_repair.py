@@ -93,13 +93,16 @@ def test_nothing_to_repair_adds_no_revision(api):
 
 
 def test_a_route_repair_judges_every_deployment_fallbacks_included(api, broken):
-    response = api.post(f"{LIST}/{broken}/repair",
-                        {"route": {"config": ROUTE_CONFIG, "model_group": "claude"}, "dry_run": True})
+    response = api.post(
+        f"{LIST}/{broken}/repair", {"route": {"config": ROUTE_CONFIG, "model_group": "claude"}, "dry_run": True}
+    )
 
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert [v["target"] for v in body["before"]] == ["claude via anthropic/claude-3-5-sonnet-20241022",
-                                                     "gpt via openai/gpt-4o"]
+    assert [v["target"] for v in body["before"]] == [
+        "claude via anthropic/claude-3-5-sonnet-20241022",
+        "gpt via openai/gpt-4o",
+    ]
     assert all(v["accepted"] for v in body["after"])
 
 
@@ -109,17 +112,20 @@ def test_no_target_means_the_conversations_own(api, broken):
     assert response.json()["before"][0]["target"] == "anthropic"
 
 
-@pytest.mark.parametrize("body, reason", [
-    ({"target": "anthropic", "route": {"config": ROUTE_CONFIG, "model_group": "claude"}}, "not both"),
-    ({"target": "claude"}, "target: 'claude' is not one of"),
-    ({"route": {"config": "model_list: [", "model_group": "claude"}}, "route.config: not YAML"),
-    ({"route": {"config": ROUTE_CONFIG, "model_group": "llama"}}, "no model group 'llama'"),
-    ({"route": {"config": "/etc/hostname", "model_group": "claude"}}, "expected a litellm config"),
-    ({"route": "claude"}, "route: expected"),
-    ({"target": "anthropic", "dry_run": "yes"}, "dry_run: expected true or false"),
-    ({"target": "anthropic", "revision": "1"}, "revision: expected a revision number"),
-    ({"target": "anthropic", "force": True}, "unknown key(s) force"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"target": "anthropic", "route": {"config": ROUTE_CONFIG, "model_group": "claude"}}, "not both"),
+        ({"target": "claude"}, "target: 'claude' is not one of"),
+        ({"route": {"config": "model_list: [", "model_group": "claude"}}, "route.config: not YAML"),
+        ({"route": {"config": ROUTE_CONFIG, "model_group": "llama"}}, "no model group 'llama'"),
+        ({"route": {"config": "/etc/hostname", "model_group": "claude"}}, "expected a litellm config"),
+        ({"route": "claude"}, "route: expected"),
+        ({"target": "anthropic", "dry_run": "yes"}, "dry_run: expected true or false"),
+        ({"target": "anthropic", "revision": "1"}, "revision: expected a revision number"),
+        ({"target": "anthropic", "force": True}, "unknown key(s) force"),
+    ],
+)
 def test_bad_input_is_a_400_naming_the_problem(api, broken, body, reason):
     response = api.post(f"{LIST}/{broken}/repair", body)
 

@@ -15,11 +15,20 @@ from tests.conftest import FIXTURES
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((FIXTURES / "seed").glob("openhands-6852-*.json"))
 CONFIG = FIXTURES / "seed" / "proxy-config.yaml"
-UNANSWERED = {"model": "gpt-4o", "messages": [
-    {"role": "user", "content": "list files"},
-    {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{\"cmd\": \"ls\"}"}}]},
-    {"role": "user", "content": "hello?"}]}
+UNANSWERED = {
+    "model": "gpt-4o",
+    "messages": [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": '{"cmd": "ls"}'}}
+            ],
+        },
+        {"role": "user", "content": "hello?"},
+    ],
+}
 
 
 def run(*args):
@@ -44,8 +53,15 @@ def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
         [verdict] = item["verdicts"]
         assert set(verdict) == {"target", "provider", "accepted", "findings"} and verdict["accepted"]
         for finding in verdict["findings"]:
-            assert set(finding) == {"rule", "severity", "message_index", "wire_index",
-                                    "provider_error", "explanation", "fix"}
+            assert set(finding) == {
+                "rule",
+                "severity",
+                "message_index",
+                "wire_index",
+                "provider_error",
+                "explanation",
+                "fix",
+            }
 
 
 def test_a_rejected_history_exits_1_with_each_targets_error(tmp_path):
@@ -62,12 +78,20 @@ def test_without_a_target_the_conversation_is_judged_where_its_model_goes(tmp_pa
     path = tmp_path / "unanswered.json"
     path.write_text(json.dumps(UNANSWERED))
     _, out, _ = run(path, "--json")
-    assert [v["target"] for v in json.loads(out)[0]["verdicts"]] == ["openai"]   # model gpt-4o
+    assert [v["target"] for v in json.loads(out)[0]["verdicts"]] == ["openai"]  # model gpt-4o
 
 
 def test_a_route_gives_one_verdict_per_deployment_in_the_order_tried():
-    code, out, _ = run(SEEDS[0], "--format", "openai", "--router-config", CONFIG,
-                       "--model-group", "claude-3-5-sonnet-20241022", "--json")
+    code, out, _ = run(
+        SEEDS[0],
+        "--format",
+        "openai",
+        "--router-config",
+        CONFIG,
+        "--model-group",
+        "claude-3-5-sonnet-20241022",
+        "--json",
+    )
     verdicts = json.loads(out)[0]["verdicts"]
     assert [v["provider"] for v in verdicts] == ["bedrock", "anthropic"]
     assert verdicts[0]["target"] == "claude-3-5-sonnet-20241022 via bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -84,12 +108,15 @@ def test_an_unreadable_input_exits_2_with_the_reason_on_stderr_and_keeps_the_oth
     assert str(missing) in err
 
 
-@pytest.mark.parametrize("args", [
-    ["--target", "no-such-provider"],
-    ["--router-config", str(CONFIG)],
-    ["--router-config", str(CONFIG), "--model-group", "no-such-group"],
-    ["--format", "no-such-format"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--target", "no-such-provider"],
+        ["--router-config", str(CONFIG)],
+        ["--router-config", str(CONFIG), "--model-group", "no-such-group"],
+        ["--format", "no-such-format"],
+    ],
+)
 def test_a_bad_option_exits_2_with_the_reason_on_stderr(args):
     result = manage("check_history", str(SEEDS[0]), *args, "--json")
     assert result.returncode == 2
@@ -118,8 +145,9 @@ def test_the_human_report_is_short_and_names_the_fix(tmp_path):
 def manage(*args):
     """The command as users run it: a fresh process with no database and no environment."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_it_runs_with_no_database_and_no_environment():

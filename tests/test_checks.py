@@ -76,8 +76,10 @@ def test_the_seed_route_sends_two_of_three_to_a_bedrock_refusal():
         revision = ingested(path)
         verdicts = checks.route_verdicts(revision, config, "claude-3-5-sonnet-20241022")
         assert [v.provider for v in verdicts] == ["bedrock", "anthropic"]
-        refused[path.name] = any("You do not have access to explicit prompt caching" in (f.provider_error or "")
-                                 for f in verdicts[0].findings)
+        refused[path.name] = any(
+            "You do not have access to explicit prompt caching" in (f.provider_error or "")
+            for f in verdicts[0].findings
+        )
 
     assert refused == {p.name: "proxy-vs-direct" not in p.name for p in SEED}
 
@@ -87,8 +89,7 @@ def test_a_pasted_error_is_explained_against_the_prediction():
 
     explanation = checks.explain_error(revision)
 
-    assert "messages.26" in explanation["summary"] or any(
-        e["error"]["wire_index"] == 26 for e in explanation["errors"])
+    assert "messages.26" in explanation["summary"] or any(e["error"]["wire_index"] == 26 for e in explanation["errors"])
     assert any(e["agrees"] is False for e in explanation["errors"])
 
 
@@ -101,8 +102,14 @@ def test_the_wire_request_is_what_litellm_would_send():
     assert len(request["body"]["messages"]) == 7
 
 
-@pytest.mark.parametrize("sample", [FIXTURES / "samples" / "unanswered-tool-call.json",
-                                    FIXTURES / "samples" / "user-text-before-tool-result.json", *SEED])
+@pytest.mark.parametrize(
+    "sample",
+    [
+        FIXTURES / "samples" / "unanswered-tool-call.json",
+        FIXTURES / "samples" / "user-text-before-tool-result.json",
+        *SEED,
+    ],
+)
 def test_a_stored_own_verdict_reads_back_as_the_check_returned_it(sample):
     from conversations.history.check import check
 

@@ -37,27 +37,38 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     X-Forwarded-Proto."""
     # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests' conftest for their live server; a
     # production process never has it (and check --deploy rightly warns about it).
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.update({
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": HOST,
-        "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
-        "SECURE_SSL_REDIRECT": "1",
-        "SECURE_HSTS_SECONDS": "31536000",
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
-        "SECURE_HSTS_PRELOAD": "1",
-        "BEHIND_PROXY": "1",
-        "INSPECTOR_VAR_DIR": str(tmp_path / "var"),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    })
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
+    env.update(
+        {
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": HOST,
+            "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
+            "SECURE_SSL_REDIRECT": "1",
+            "SECURE_HSTS_SECONDS": "31536000",
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+            "SECURE_HSTS_PRELOAD": "1",
+            "BEHIND_PROXY": "1",
+            "INSPECTOR_VAR_DIR": str(tmp_path / "var"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        }
+    )
     env.update(overrides)
     return env
 
 
 def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_passes_with_the_production_settings(tmp_path):
@@ -71,10 +82,13 @@ def test_check_deploy_passes_with_workers_on_redis(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("missing, warning", [
-    ("SECURE_HSTS_SECONDS", "security.W004"),
-    ("SECURE_SSL_REDIRECT", "security.W008"),
-])
+@pytest.mark.parametrize(
+    "missing, warning",
+    [
+        ("SECURE_HSTS_SECONDS", "security.W004"),
+        ("SECURE_SSL_REDIRECT", "security.W008"),
+    ],
+)
 def test_check_deploy_fails_without_the_https_settings(tmp_path, missing, warning):
     env = production_env(tmp_path)
     del env[missing]
@@ -88,8 +102,14 @@ def test_check_deploy_fails_with_debug_on(tmp_path):
 
 
 def test_every_model_change_has_its_migration(tmp_path):
-    done = subprocess.run([PYTHON, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=ROOT,
-                          env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [PYTHON, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -105,10 +125,28 @@ class Server:
         # The command of notes/production.md, with port 0 (the kernel picks a free one) and the
         # worker's pid in the access log.
         self.process = subprocess.Popen(
-            [GUNICORN, "inspector.wsgi", "--preload", "--workers", "3", "--timeout", "120", "--no-control-socket",
-             "--bind", "127.0.0.1:0",
-             "--access-logfile", str(self.access_log), "--access-logformat", "%(p)s %(r)s %(s)s"],
-            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+            [
+                GUNICORN,
+                "inspector.wsgi",
+                "--preload",
+                "--workers",
+                "3",
+                "--timeout",
+                "120",
+                "--no-control-socket",
+                "--bind",
+                "127.0.0.1:0",
+                "--access-logfile",
+                str(self.access_log),
+                "--access-logformat",
+                "%(p)s %(r)s %(s)s",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "wb"),
+        )
         self.port = self._wait_until_serving()
 
     def _wait_until_serving(self) -> int:
@@ -136,8 +174,16 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
-    def request(self, method: str, path: str, *, https: bool = True, cookies: dict | None = None,
-                form: dict | None = None, headers: dict | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        https: bool = True,
+        cookies: dict | None = None,
+        form: dict | None = None,
+        headers: dict | None = None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         sent = {"Host": HOST, **(headers or {})}
         if https:
@@ -171,12 +217,22 @@ def served(tmp_path):
     server = None
     try:
         site.manage("migrate", "--noinput", "-v", "0")
-        done = subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT,
-                              env={**env, "STATIC_MANIFEST": "1"}, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**env, "STATIC_MANIFEST": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
-        site.manage("shell", "--no-imports", "-c",
-                    "from django.contrib.auth.models import User; "
-                    "User.objects.create_user('ana', password='a-long-test-passphrase')")
+        site.manage(
+            "shell",
+            "--no-imports",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            "User.objects.create_user('ana', password='a-long-test-passphrase')",
+        )
         server = Server(env, tmp_path / "gunicorn.log")
         yield server
     finally:
@@ -226,11 +282,13 @@ def test_a_session_started_on_one_worker_is_honoured_by_the_others(served):
     processes) knows who it is, because the session lives in the database."""
     response, _ = served.request("GET", "/accounts/login/")
     csrf = SimpleCookie(set_cookies(response)["csrftoken"])["csrftoken"].value
-    response, body = served.request("POST", "/accounts/login/", cookies={"csrftoken": csrf},
-                                    form={"username": "ana", "password": "a-long-test-passphrase",
-                                          "csrfmiddlewaretoken": csrf},
-                                    headers={"Referer": f"https://{HOST}/accounts/login/",
-                                             "Origin": f"https://{HOST}"})
+    response, body = served.request(
+        "POST",
+        "/accounts/login/",
+        cookies={"csrftoken": csrf},
+        form={"username": "ana", "password": "a-long-test-passphrase", "csrfmiddlewaretoken": csrf},
+        headers={"Referer": f"https://{HOST}/accounts/login/", "Origin": f"https://{HOST}"},
+    )
     assert response.status == 302, body[:2000]
     session = set_cookies(response)["sessionid"]
     assert "Secure" in session and "HttpOnly" in session

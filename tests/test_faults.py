@@ -41,7 +41,7 @@ from conversations.history.formats import Document, load_path
 from conversations.history.formats.document import document_hash
 from conversations.history.repair import repair
 from conversations.ingest import ingest_document, ingest_path
-from conversations.models import (AuditEvent, Chunk, Conversation, Original, OriginalFile, Revision, Source)
+from conversations.models import AuditEvent, Chunk, Conversation, Original, OriginalFile, Revision, Source
 from conversations.resume import ResumeError
 from conversations.writeback import ChangedOnDisk, WriteBackError, write_back
 from tests.conftest import FIXTURES
@@ -132,8 +132,12 @@ CHILD = textwrap.dedent("""
 def killed_during_write_back(point: str, target: Path, new: Path, expected: str, root: Path, tmp: Path) -> str:
     """Run the write-back in a child process, SIGKILL it where `point` says; what it reached."""
     ready = tmp / f"ready-{point}"
-    child = subprocess.Popen([PYTHON, "-c", CHILD, point, str(ready), str(target), str(new), expected, str(root)],
-                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [PYTHON, "-c", CHILD, point, str(ready), str(target), str(new), expected, str(root)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     # The file exists a moment before its text is in it: wait for the text.
     while not (ready.exists() and ready.read_text()) and child.poll() is None and time.monotonic() < deadline:
@@ -243,8 +247,11 @@ def small_disk(tmp_path):
     None: the test then injects ENOSPC at os.write instead."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True) if shutil.which("mount") else None
+    done = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+        if shutil.which("mount")
+        else None
+    )
     if done is None or done.returncode != 0:
         yield None
         return
@@ -264,7 +271,8 @@ def fill(folder: Path, leave: int) -> Path:
 
 @pytest.mark.parametrize("kind", ["file", "session"])
 def test_a_full_disk_fails_the_write_back_cleanly_and_a_retry_after_freeing_space_works(
-        kind, small_disk, tmp_path, monkeypatch):
+    kind, small_disk, tmp_path, monkeypatch
+):
     folder = small_disk or (tmp_path / "disk")
     logs = folder / "logs"
     logs.mkdir()
@@ -333,13 +341,17 @@ def stuck_on_disk(tmp_path, settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("fault, words", [
-    ("timeout", r"[Tt]imed? ?out"),
-    (500, "Internal server error"),
-    (429, "Number of request tokens has exceeded your per-minute rate limit"),
-])
+@pytest.mark.parametrize(
+    "fault, words",
+    [
+        ("timeout", r"[Tt]imed? ?out"),
+        (500, "Internal server error"),
+        (429, "Number of request tokens has exceeded your per-minute rate limit"),
+    ],
+)
 def test_a_provider_failing_during_resume_stores_nothing_and_a_retry_succeeds(
-        fault, words, provider, stuck_on_disk, repairer, settings):
+    fault, words, provider, stuck_on_disk, repairer, settings
+):
     conversation, path = stuck_on_disk
     repaired, _ = repairs.repair_apply(conversation, user=repairer, expected=1, target="anthropic")
     repairs.writeback_apply(conversation, repaired, user=repairer)
@@ -353,8 +365,7 @@ def test_a_provider_failing_during_resume_stores_nothing_and_a_retry_succeeds(
         provider.status = fault
 
     with pytest.raises(ResumeError, match=words) as failed:
-        repairs.conversation_resume(conversation, user=repairer, expected=2, continuation="Please go on.",
-                                    model=CLAUDE)
+        repairs.conversation_resume(conversation, user=repairer, expected=2, continuation="Please go on.", model=CLAUDE)
 
     if fault != "timeout":
         assert failed.value.status_code == fault
@@ -365,8 +376,9 @@ def test_a_provider_failing_during_resume_stores_nothing_and_a_retry_succeeds(
 
     provider.delay, provider.status = 0.0, None
     settings.RESUME_TIMEOUT = 30
-    revision = repairs.conversation_resume(conversation, user=repairer, expected=2,
-                                           continuation="Please go on.", model=CLAUDE)
+    revision = repairs.conversation_resume(
+        conversation, user=repairer, expected=2, continuation="Please go on.", model=CLAUDE
+    )
     assert revision.number == 3 and revision.history.messages[-1].text == "Back on track."
     assert getattr(revision, "writeback_error", None) is None
     (written,) = formats.read(load_path(path))
@@ -395,9 +407,12 @@ def assert_whole(source: Source) -> None:
 
 
 @pytest.mark.django_db
-@settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 10), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    FUZZ,
+    max_examples=max(10, FUZZ.max_examples // 10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(doc=mutants())
 def test_a_mutated_log_is_stored_whole_or_not_at_all(doc):
     before = counts()
@@ -418,20 +433,27 @@ def _is_postgres() -> bool:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [
-    pytest.param(b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "a NUL \\u0000 in tool output"}]}',
-                 id="nul-in-text"),
-    pytest.param(b'{"model": "gpt-4o\\u0000", "messages": [{"role": "user", "content": "hi"}]}',
-                 id="nul-in-model"),
-    pytest.param(b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "cut in half \\ud83d"}]}',
-                 id="lone-surrogate"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "a NUL \\u0000 in tool output"}]}',
+            id="nul-in-text",
+        ),
+        pytest.param(b'{"model": "gpt-4o\\u0000", "messages": [{"role": "user", "content": "hi"}]}', id="nul-in-model"),
+        pytest.param(
+            b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "cut in half \\ud83d"}]}',
+            id="lone-surrogate",
+        ),
+    ],
+)
 def test_hostile_text_in_a_log_is_stored(body):
     """JSON escapes the readers accept (a NUL from a binary tool output, half a surrogate pair
     from a JavaScript slice) must not crash the ingest: stored, or refused as a failed file."""
     before = counts()
-    outcome = ingest_document(Document.from_bytes("hostile.json", body), kind=Source.Kind.UPLOAD,
-                              location=f"hostile/{next(_locations)}")
+    outcome = ingest_document(
+        Document.from_bytes("hostile.json", body), kind=Source.Kind.UPLOAD, location=f"hostile/{next(_locations)}"
+    )
     if outcome.status == "failed":
         assert counts() == before
     else:
@@ -455,8 +477,15 @@ class Site:
             self.url = urlunsplit(urlsplit(url)._replace(path="/" + self.pg_name))
         else:
             self.url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
-        self.env = {**os.environ, "DATABASE_URL": self.url, "SECRET_KEY": "fault-tests", "DEBUG": "0",
-                    "INSPECTOR_VAR_DIR": str(tmp_path / "var"), "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "SECRET_KEY": "fault-tests",
+            "DEBUG": "0",
+            "INSPECTOR_VAR_DIR": str(tmp_path / "var"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            **env,
+        }
 
     @staticmethod
     def pg_admin(sql: str) -> None:
@@ -471,8 +500,9 @@ class Site:
             self.pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
     def manage(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        done = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check:
             assert done.returncode == 0, done.stderr[-3000:]
         return done
@@ -503,16 +533,29 @@ def many_logs(folder: Path, count: int) -> None:
         messages = [{"role": "user", "content": f"task {n}"}]
         for t in range(20):
             call = f"call_{n}_{t}"
-            messages += [{"role": "assistant", "content": None, "tool_calls": [{"id": call, "type": "function",
-                          "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls {t}"})}}]},
-                         {"role": "tool", "tool_call_id": call, "content": f"file_{n}_{t}.py"}]
+            messages += [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": call,
+                            "type": "function",
+                            "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls {t}"})},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": call, "content": f"file_{n}_{t}.py"},
+            ]
         (folder / f"log-{n:04}.json").write_text(json.dumps({"model": "gpt-4o", "messages": messages}))
 
 
 def assert_every_conversation_whole(site: Site) -> None:
     """No conversation half stored: each has a latest revision, and every chunk it lists exists."""
-    rows = site.sql("SELECT c.id, r.chunks FROM conversations_conversation c "
-                    "LEFT JOIN conversations_revision r ON r.id = c.latest_revision_id")
+    rows = site.sql(
+        "SELECT c.id, r.chunks FROM conversations_conversation c "
+        "LEFT JOIN conversations_revision r ON r.id = c.latest_revision_id"
+    )
     chunks = {sha for (sha,) in site.sql("SELECT sha256 FROM conversations_chunk")}
     for conversation, listed in rows:
         assert listed is not None, f"conversation {conversation} has no revision"
@@ -521,15 +564,20 @@ def assert_every_conversation_whole(site: Site) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _is_postgres(), reason="pg_terminate_backend needs PostgreSQL; SQLite has no "
-                                               "connection to cut")
+@pytest.mark.skipif(not _is_postgres(), reason="pg_terminate_backend needs PostgreSQL; SQLite has no connection to cut")
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_the_database_connection_cut_during_an_ingest_loses_nothing_and_a_rerun_completes_it(site, jobs):
     count = 250
     folder = site.tmp / "logs"
     many_logs(folder, count)
-    ingest = subprocess.Popen([PYTHON, "manage.py", "ingest", str(folder), "--json", "--jobs", jobs], cwd=ROOT,
-                              env=site.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ingest = subprocess.Popen(
+        [PYTHON, "manage.py", "ingest", str(folder), "--json", "--jobs", jobs],
+        cwd=ROOT,
+        env=site.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while site.sql("SELECT COUNT(*) FROM conversations_conversation")[0][0] == 0:
@@ -537,8 +585,10 @@ def test_the_database_connection_cut_during_an_ingest_loses_nothing_and_a_rerun_
             assert time.monotonic() < deadline, "the ingest stored nothing in two minutes"
             time.sleep(0.05)
         # Only this test database's own connections; never the shared server.
-        cut = site.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cut = site.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         stdout, stderr = ingest.communicate(timeout=120)
     finally:
         if ingest.poll() is None:

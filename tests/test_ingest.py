@@ -27,8 +27,7 @@ def ingest(*paths, fmt=None):
 
 
 def stored_counts():
-    return (Source.objects.count(), Conversation.objects.count(), Revision.objects.count(),
-            Original.objects.count())
+    return (Source.objects.count(), Conversation.objects.count(), Revision.objects.count(), Original.objects.count())
 
 
 def test_it_loads_every_shared_fixture_and_skips_what_is_not_a_log():
@@ -42,8 +41,17 @@ def test_it_loads_every_shared_fixture_and_skips_what_is_not_a_log():
     assert summary["skipped"] == 4
     assert summary["failed"] == []
     formats = sorted(Conversation.objects.values_list("format", flat=True))
-    assert formats == ["anthropic", "claude-code", "litellm-log", "openai", "openai", "openai", "openai",
-                       "openhands", "openhands"]
+    assert formats == [
+        "anthropic",
+        "claude-code",
+        "litellm-log",
+        "openai",
+        "openai",
+        "openai",
+        "openai",
+        "openhands",
+        "openhands",
+    ]
 
 
 def test_the_same_bytes_again_change_nothing():
@@ -132,13 +140,19 @@ def test_a_bad_file_among_good_ones_fails_alone(tmp_path):
     assert Conversation.objects.count() == 1
 
 
-@pytest.mark.parametrize("content, reason", [
-    ('{"messages": "not a list"}', "messages"),
-    ('{"messages": [{"role": "assistant", "content": null, "tool_calls": [{"type": "function", '
-     '"function": {"name": "ls", "arguments": "{}"}}]}]}', "id"),
-    ("[" * 5000 + "]" * 5000, "nested"),
-    ("\x00\x01\x02", "NUL"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ('{"messages": "not a list"}', "messages"),
+        (
+            '{"messages": [{"role": "assistant", "content": null, "tool_calls": [{"type": "function", '
+            '"function": {"name": "ls", "arguments": "{}"}}]}]}',
+            "id",
+        ),
+        ("[" * 5000 + "]" * 5000, "nested"),
+        ("\x00\x01\x02", "NUL"),
+    ],
+)
 def test_malformed_documents_get_a_clear_error_and_store_nothing(tmp_path, content, reason):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
@@ -179,7 +193,8 @@ def test_secrets_are_redacted_before_storage_and_listed_on_the_revision(tmp_path
     assert {r["key"] for r in revision.redactions} == {"user_api_key", "authorization"}
     # Everything but the two values is byte for byte the input.
     expected = raw.replace(b"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", b"[REDACTED]").replace(
-        b"Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", b"[REDACTED]")
+        b"Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", b"[REDACTED]"
+    )
     assert stored == expected
     # The idempotence hash is over the input as read: the same file again is a no-op.
     assert ingest(path)[1]["unchanged"] == 1

@@ -49,20 +49,43 @@ def model_map():
 @pytest.fixture
 def router(fake):
     """A platform's router: group "claude" on Anthropic, falling back to group "gpt" on OpenAI."""
-    return litellm.Router(model_list=[
-        {"model_name": "claude", "litellm_params": {"model": CLAUDE, "api_base": fake.api_base("anthropic"),
-                                                    "api_key": "sk-ant-fake", "max_tokens": 512}},
-        {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-4o", "api_base": fake.api_base("openai"),
-                                                 "api_key": "sk-fake"}},
-    ], fallbacks=[{"claude": ["gpt"]}], num_retries=0)
+    return litellm.Router(
+        model_list=[
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": CLAUDE,
+                    "api_base": fake.api_base("anthropic"),
+                    "api_key": "sk-ant-fake",
+                    "max_tokens": 512,
+                },
+            },
+            {
+                "model_name": "gpt",
+                "litellm_params": {"model": "openai/gpt-4o", "api_base": fake.api_base("openai"), "api_key": "sk-fake"},
+            },
+        ],
+        fallbacks=[{"claude": ["gpt"]}],
+        num_retries=0,
+    )
 
 
 @pytest.fixture
 def claude_only(fake):
-    return litellm.Router(model_list=[
-        {"model_name": "claude", "litellm_params": {"model": CLAUDE, "api_base": fake.api_base("anthropic"),
-                                                    "api_key": "sk-ant-fake", "max_tokens": 512}}],
-        num_retries=0)
+    return litellm.Router(
+        model_list=[
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": CLAUDE,
+                    "api_base": fake.api_base("anthropic"),
+                    "api_key": "sk-ant-fake",
+                    "max_tokens": 512,
+                },
+            }
+        ],
+        num_retries=0,
+    )
 
 
 @pytest.fixture
@@ -215,8 +238,9 @@ def test_a_full_queue_drops_instead_of_waiting(claude_only, callbacks):
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        callback = callbacks(InspectorCallback(f"http://127.0.0.1:{silent.getsockname()[1]}", "token",
-                                               timeout=2.0, queue_size=1))
+        callback = callbacks(
+            InspectorCallback(f"http://127.0.0.1:{silent.getsockname()[1]}", "token", timeout=2.0, queue_size=1)
+        )
 
         for _ in range(3):  # one in flight (hanging), one queued, one with no room
             with pytest.raises(litellm.BadRequestError):
@@ -350,13 +374,21 @@ def test_without_a_logging_payload_the_record_is_built_from_the_call_and_still_r
     from conversations.history.formats.document import Document
     from integrations.litellm_callback import call_record
 
-    error = litellm.BadRequestError(message="AnthropicException - messages.2: `tool_use` ids were found without "
-                                            "`tool_result` blocks immediately after", model=CLAUDE,
-                                    llm_provider="anthropic")
+    error = litellm.BadRequestError(
+        message="AnthropicException - messages.2: `tool_use` ids were found without "
+        "`tool_result` blocks immediately after",
+        model=CLAUDE,
+        llm_provider="anthropic",
+    )
     messages = list(BROKEN)
-    kwargs = {"litellm_call_id": "call-1", "model": CLAUDE, "messages": messages, "exception": error,
-              "optional_params": {"max_tokens": 512, "stream": False},
-              "litellm_params": {"custom_llm_provider": "anthropic", "metadata": {"model_group": "claude"}}}
+    kwargs = {
+        "litellm_call_id": "call-1",
+        "model": CLAUDE,
+        "messages": messages,
+        "exception": error,
+        "optional_params": {"max_tokens": 512, "stream": False},
+        "litellm_params": {"custom_llm_provider": "anthropic", "metadata": {"model_group": "claude"}},
+    }
 
     record = call_record(kwargs)
     messages.append({"role": "assistant", "content": "the agent went on"})  # after the hook returned

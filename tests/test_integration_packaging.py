@@ -45,8 +45,9 @@ def run_without_django(cwd: Path, pythonpath: str | None = None) -> subprocess.C
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    return subprocess.run([sys.executable, "-c", NO_DJANGO], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", NO_DJANGO], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_integration_works_with_django_unimportable():
@@ -67,8 +68,12 @@ def test_pip_installs_the_core_and_the_integration_alone(tmp_path):
     shutil.copytree(ROOT / "integrations", source / "integrations", ignore=ignore)
     site = tmp_path / "site"
 
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-                          str(source)], capture_output=True, text=True, timeout=600)
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
     assert pip.returncode == 0, pip.stderr[-3000:]
     installed = {p.relative_to(site).as_posix() for p in site.rglob("*.py")}

@@ -21,25 +21,40 @@ pytestmark = pytest.mark.django_db
 def broken_body(n: int) -> dict:
     """An OpenAI request whose tool call was never answered: every provider rejects it, and the
     repair answers it with a synthetic error result."""
-    return {"model": "gpt-4o", "messages": [
-        {"role": "user", "content": f"task {n}: list the files"},
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": f"call_{n}", "type": "function",
-            "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls /tmp/{n}"})}}]},
-        {"role": "user", "content": "hello?"}]}
+    return {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "user", "content": f"task {n}: list the files"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{n}",
+                        "type": "function",
+                        "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls /tmp/{n}"})},
+                    }
+                ],
+            },
+            {"role": "user", "content": "hello?"},
+        ],
+    }
 
 
 def healthy_body(n: int) -> dict:
-    return {"model": "gpt-4o", "messages": [{"role": "user", "content": f"hello {n}"},
-                                             {"role": "assistant", "content": "hi"}]}
+    return {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": f"hello {n}"}, {"role": "assistant", "content": "hi"}],
+    }
 
 
 def ingest_uploads(bodies: list[dict], prefix: str = "log") -> list[Conversation]:
     ids = []
     for n, body in enumerate(bodies):
         name = f"{prefix}-{n}.json"
-        outcome = ingest_document(Document.from_bytes(name, json.dumps(body).encode()),
-                                  kind=Source.Kind.UPLOAD, location=name)
+        outcome = ingest_document(
+            Document.from_bytes(name, json.dumps(body).encode()), kind=Source.Kind.UPLOAD, location=name
+        )
         assert outcome.status == "ingested", outcome.error
         ids += outcome.added
     return list(Conversation.objects.filter(pk__in=ids).order_by("pk"))
@@ -109,9 +124,9 @@ def test_a_conversation_that_kills_its_workers_uses_up_its_own_attempts_not_its_
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(repairer):
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
-    item_id, = jobs.items_claim(job.pk, worker="slow")
+    (item_id,) = jobs.items_claim(job.pk, worker="slow")
     JobItem.objects.filter(pk=item_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert jobs.items_claim(job.pk, worker="fast") == [item_id]
 
@@ -122,9 +137,9 @@ def test_a_worker_that_lost_its_lease_writes_nothing(repairer):
 
 
 def test_an_item_is_never_applied_twice(repairer):
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
-    item_id, = jobs.items_claim(job.pk, worker="w")
+    (item_id,) = jobs.items_claim(job.pk, worker="w")
     assert jobs.item_run(item_id, worker="w")
     # Whatever happens to the lease afterwards, a done item is not claimable again...
     JobItem.objects.filter(pk=item_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
@@ -140,9 +155,12 @@ def test_an_item_is_never_applied_twice(repairer):
 def test_an_item_whose_worker_died_three_times_is_given_up():
     broken(1)
     job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all())
-    JobItem.objects.filter(job=job).update(status=JobItem.Status.RUNNING, lease_owner="dead",
-                                           attempts=jobs.MAX_ATTEMPTS,
-                                           lease_expires_at=timezone.now() - timedelta(seconds=1))
+    JobItem.objects.filter(job=job).update(
+        status=JobItem.Status.RUNNING,
+        lease_owner="dead",
+        attempts=jobs.MAX_ATTEMPTS,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert jobs.items_claim(job.pk, worker="w") == []
     item = job.items.get()
     assert item.status == JobItem.Status.FAILED and "gave up after 3 attempts" in item.reason
@@ -153,8 +171,9 @@ def test_an_item_whose_worker_died_three_times_is_given_up():
 
 def test_a_repair_job_adds_one_revision_per_broken_conversation_audited_with_the_job(admin_user):
     conversations = broken(3) + ingest_uploads([healthy_body(9)], prefix="healthy")
-    job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=admin_user,
-                          options={"reason": "stuck after the outage"})
+    job = jobs.job_create(
+        Job.Kind.REPAIR, Conversation.objects.all(), user=admin_user, options={"reason": "stuck after the outage"}
+    )
     assert jobs.job_work(job.pk) == 4
 
     job.refresh_from_db()
@@ -217,8 +236,7 @@ def test_a_conversation_changed_after_the_job_was_queued_is_skipped_and_reported
     job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
     from conversations.revisions import revision_add
 
-    revision_add(second, second.latest_revision.history, user=None, reason="someone else", expected=1,
-                 action="restore")
+    revision_add(second, second.latest_revision.history, user=None, reason="someone else", expected=1, action="restore")
     jobs.job_work(job.pk)
 
     item = job.items.get(conversation=second)
@@ -277,8 +295,10 @@ def test_starting_a_job_queues_its_runners_and_watchdog_after_commit(django_capt
         job = jobs.job_start(Job.Kind.DRY_RUN, Conversation.objects.all(), runners=3)
     tasks = list(DBTaskResult.objects.order_by("task_path").values_list("task_path", "args_kwargs"))
     # One item is one batch: a single runner, whatever was asked, and the watchdog.
-    assert tasks == [("conversations.tasks.job_run", {"args": [job.pk], "kwargs": {}}),
-                     ("conversations.tasks.job_watch", {"args": [job.pk], "kwargs": {}})]
+    assert tasks == [
+        ("conversations.tasks.job_run", {"args": [job.pk], "kwargs": {}}),
+        ("conversations.tasks.job_watch", {"args": [job.pk], "kwargs": {}}),
+    ]
 
 
 # --- the actions ---------------------------------------------------------------------------------------
@@ -306,8 +326,9 @@ def test_the_dry_run_report_counts_changes_by_rule_with_sample_diffs():
 
 def test_delete_soft_deletes_and_audits_each_conversation(admin_user):
     conversations = broken(2)
-    job = jobs.job_create(Job.Kind.DELETE, Conversation.objects.all(), user=admin_user,
-                          options={"reason": "duplicates"})
+    job = jobs.job_create(
+        Job.Kind.DELETE, Conversation.objects.all(), user=admin_user, options={"reason": "duplicates"}
+    )
     jobs.job_work(job.pk)
     assert Conversation.objects.live().count() == 0
     assert Conversation.objects.count() == 2 and revisions_of(conversations[0]) == 1
@@ -372,7 +393,7 @@ def test_write_back_skips_an_upload(repairer):
 
 
 def test_a_repair_job_whose_author_lost_the_repairer_role_repairs_nothing(repairer):
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer)
     repairer.user_permissions.clear()
     jobs.job_work(job.pk)

@@ -28,7 +28,9 @@ def run(*args) -> str:
 
 def make_stale(conversation: Conversation, **verdict_changes) -> None:
     Revision.objects.filter(pk=conversation.latest_revision_id).update(rules_version="2020.1")
-    Verdict.objects.filter(revision_id=conversation.latest_revision_id).update(rules_version="2020.1", **verdict_changes)
+    Verdict.objects.filter(revision_id=conversation.latest_revision_id).update(
+        rules_version="2020.1", **verdict_changes
+    )
 
 
 # --- recheck -----------------------------------------------------------------------------------------
@@ -51,19 +53,22 @@ def test_recheck_now_checks_only_the_conversations_checked_with_other_rules():
 def test_recheck_refreshes_the_other_targets_already_checked_too():
     from conversations.checks import revision_verdicts
 
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     revision_verdicts(conversation.latest_revision, ["anthropic"])
     make_stale(conversation)
 
     run("recheck", "--now")
 
-    verdicts = set(Verdict.objects.filter(revision_id=conversation.latest_revision_id)
-                   .values_list("target", "own_target", "rules_version"))
+    verdicts = set(
+        Verdict.objects.filter(revision_id=conversation.latest_revision_id).values_list(
+            "target", "own_target", "rules_version"
+        )
+    )
     assert verdicts == {("openai", True, RULES_VERSION), ("anthropic", False, RULES_VERSION)}
 
 
 def test_recheck_audits_a_verdict_that_changed_with_its_job():
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     make_stale(conversation, accepted=True, errors=0)  # what an older, more lenient rule said
 
     run("recheck", "--now")
@@ -77,7 +82,7 @@ def test_recheck_audits_a_verdict_that_changed_with_its_job():
 def test_recheck_queues_a_job_for_a_worker(django_capture_on_commit_callbacks):
     from django_tasks_db.models import DBTaskResult
 
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     make_stale(conversation)
     with django_capture_on_commit_callbacks(execute=True):
         out = run("recheck")
@@ -109,10 +114,11 @@ def test_prune_removes_conversations_deleted_before_the_retention_period(setting
 
 
 def test_prune_removes_superseded_revisions_but_never_the_latest():
-    conversation, = broken(1)
-    alone, = ingest_uploads([broken_body(5)], prefix="alone")
-    second = revision_add(conversation, conversation.latest_revision.history, user=None, reason="r2",
-                          expected=1, action="restore")
+    (conversation,) = broken(1)
+    (alone,) = ingest_uploads([broken_body(5)], prefix="alone")
+    second = revision_add(
+        conversation, conversation.latest_revision.history, user=None, reason="r2", expected=1, action="restore"
+    )
     third = revision_add(conversation, second.history, user=None, reason="r3", expected=2, action="restore")
     Revision.objects.update(created_at=LONG_AGO)
 
@@ -126,10 +132,11 @@ def test_prune_removes_superseded_revisions_but_never_the_latest():
 
 
 def test_a_revision_is_kept_for_the_retention_period_after_it_was_superseded():
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     Revision.objects.update(created_at=LONG_AGO)
-    revision_add(conversation, conversation.latest_revision.history, user=None, reason="today", expected=1,
-                 action="restore")
+    revision_add(
+        conversation, conversation.latest_revision.history, user=None, reason="today", expected=1, action="restore"
+    )
 
     run("prune")
 
@@ -139,9 +146,12 @@ def test_a_revision_is_kept_for_the_retention_period_after_it_was_superseded():
 def test_prune_keeps_chunks_another_conversation_still_uses():
     # The same log uploaded twice, from two places: two conversations, one set of chunks.
     data = json.dumps(broken_body(1)).encode()
-    deleted, kept = (Conversation.objects.get(pk=ingest_document(
-        Document.from_bytes("log.json", data), kind=Source.Kind.UPLOAD, location=where).added[0])
-        for where in ("first upload", "second upload"))
+    deleted, kept = (
+        Conversation.objects.get(
+            pk=ingest_document(Document.from_bytes("log.json", data), kind=Source.Kind.UPLOAD, location=where).added[0]
+        )
+        for where in ("first upload", "second upload")
+    )
     assert deleted.latest_revision.chunks == kept.latest_revision.chunks
     Conversation.objects.filter(pk=deleted.pk).update(deleted_at=LONG_AGO)
 
@@ -151,7 +161,7 @@ def test_prune_keeps_chunks_another_conversation_still_uses():
 
 
 def test_prune_dry_run_removes_nothing():
-    conversation, = broken(1)
+    (conversation,) = broken(1)
     Conversation.objects.filter(pk=conversation.pk).update(deleted_at=LONG_AGO)
     out = run("prune", "--dry-run")
     assert "would remove 1 deleted conversations" in out

@@ -30,11 +30,29 @@ def tool_turns(n: int, turns: int) -> list[dict]:
     messages = [{"role": "user", "content": f"task {n}: tidy the repository"}]
     for t in range(turns):
         call = f"call_{n}_{t}"
-        messages.append({"role": "assistant", "content": f"step {t}", "tool_calls": [{
-            "id": call, "type": "function", "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls {t}"})}}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": f"step {t}",
+                "tool_calls": [
+                    {
+                        "id": call,
+                        "type": "function",
+                        "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls {t}"})},
+                    }
+                ],
+            }
+        )
         messages.append({"role": "tool", "tool_call_id": call, "content": f"file_{n}_{t}.py"})
-    messages.append({"role": "assistant", "content": None, "tool_calls": [{
-        "id": f"call_{n}_last", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]})
+    messages.append(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": f"call_{n}_last", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+            ],
+        }
+    )
     messages.append({"role": "user", "content": "are you there?"})
     return messages
 
@@ -53,11 +71,17 @@ class Site:
             self.url = urlunsplit(parts._replace(path="/" + self.pg_name))
         else:
             self.url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
-        self.env = {**os.environ, "DATABASE_URL": self.url, "SECRET_KEY": "worker-tests", "DEBUG": "0",
-                    "INSPECTOR_VAR_DIR": str(tmp_path / "var"), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                    # Several batches in a job of 80 small conversations, so a kill or a cancel
-                    # lands in the middle of it.
-                    "JOB_CLAIM_BATCH": "10"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "SECRET_KEY": "worker-tests",
+            "DEBUG": "0",
+            "INSPECTOR_VAR_DIR": str(tmp_path / "var"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            # Several batches in a job of 80 small conversations, so a kill or a cancel
+            # lands in the middle of it.
+            "JOB_CLAIM_BATCH": "10",
+        }
         self.workers: list[subprocess.Popen] = []
 
     def _pg_admin(self, sql: str) -> None:
@@ -76,8 +100,9 @@ class Site:
             self._pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
 
@@ -86,9 +111,14 @@ class Site:
 
     def worker(self) -> subprocess.Popen:
         # Its own process group, so SIGKILL reaches exactly it.
-        process = subprocess.Popen([PYTHON, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay",
-                                    "--no-reload"], cwd=ROOT, env=self.env, start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=open(self.tmp / "worker.log", "ab"))
+        process = subprocess.Popen(
+            [PYTHON, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "worker.log", "ab"),
+        )
         self.workers.append(process)
         return process
 
@@ -102,7 +132,9 @@ class Site:
             return conn.execute(query).fetchall()
 
     def statuses(self, job: int) -> dict[str, int]:
-        return dict(self.sql(f"SELECT status, COUNT(*) FROM conversations_jobitem WHERE job_id = {job} GROUP BY status"))
+        return dict(
+            self.sql(f"SELECT status, COUNT(*) FROM conversations_jobitem WHERE job_id = {job} GROUP BY status")
+        )
 
     def job_status(self, job: int) -> str:
         return self.sql(f"SELECT status FROM conversations_job WHERE id = {job}")[0][0]
@@ -136,12 +168,16 @@ def load(site: Site, count: int, turns: int) -> None:
 
 
 def queue(site: Site, kind: str, *, lease: int = 2, runners: int = 1) -> int:
-    return int(site.python(
-        "from django.contrib.auth.models import User; from conversations import jobs; "
-        "from conversations.models import Conversation; "
-        "admin = User.objects.get_or_create(username='admin', defaults={'is_staff': True, 'is_superuser': True})[0]; "
-        f"job = jobs.job_create({kind!r}, Conversation.objects.all(), user=admin, lease_seconds={lease}); "
-        f"jobs.job_enqueue(job, runners={runners}); print(job.pk)"))
+    return int(
+        site.python(
+            "from django.contrib.auth.models import User; from conversations import jobs; "
+            "from conversations.models import Conversation; "
+            "admin = User.objects.get_or_create(username='admin', "
+            "defaults={'is_staff': True, 'is_superuser': True})[0]; "
+            f"job = jobs.job_create({kind!r}, Conversation.objects.all(), user=admin, lease_seconds={lease}); "
+            f"jobs.job_enqueue(job, runners={runners}); print(job.pk)"
+        )
+    )
 
 
 def test_a_real_worker_runs_a_repair_job_to_the_end(site):
@@ -175,17 +211,21 @@ def test_a_worker_killed_mid_job_is_replaced_and_no_conversation_is_repaired_twi
     site.wait(lambda: site.job_status(job) == "done", 180, "the restarted worker to finish the job")
 
     assert site.statuses(job) == {"done": count}
-    per_conversation = [n for _, n in site.sql(
-        "SELECT conversation_id, COUNT(*) FROM conversations_revision GROUP BY conversation_id")]
+    per_conversation = [
+        n for _, n in site.sql("SELECT conversation_id, COUNT(*) FROM conversations_revision GROUP BY conversation_id")
+    ]
     assert per_conversation == [2] * count  # the original and exactly one repair, each
-    repairs = site.sql("SELECT COUNT(*), COUNT(DISTINCT conversation_id) FROM conversations_auditevent "
-                       "WHERE action = 'repair'")
+    repairs = site.sql(
+        "SELECT COUNT(*), COUNT(DISTINCT conversation_id) FROM conversations_auditevent WHERE action = 'repair'"
+    )
     assert repairs == [(count, count)]
     produced = site.sql(f"SELECT COUNT(DISTINCT produced_revision_id) FROM conversations_jobitem WHERE job_id = {job}")
     assert produced == [(count,)]
     # Both processes did part of it (lease_owner is host:pid:run).
-    pids = {owner.split(":")[1] for (owner,) in site.sql(
-        f"SELECT DISTINCT lease_owner FROM conversations_jobitem WHERE job_id = {job}")}
+    pids = {
+        owner.split(":")[1]
+        for (owner,) in site.sql(f"SELECT DISTINCT lease_owner FROM conversations_jobitem WHERE job_id = {job}")
+    }
     assert len(pids) == 2
 
 
@@ -196,11 +236,22 @@ def test_cancel_stops_a_running_worker_between_items(site):
     # An admin's cancel, from a process already up (a worker applies dozens of items a second:
     # Django's start-up would let it finish first), as soon as the worker has made progress.
     canceller = subprocess.Popen(
-        [PYTHON, "manage.py", "shell", "--no-imports", "-c",
-         "import time\nfrom conversations import jobs\nfrom conversations.models import Job, JobItem\n"
-         f"while JobItem.objects.filter(job_id={job}, status='done').count() < 5:\n    time.sleep(0.005)\n"
-         f"print(jobs.job_cancel(Job.objects.get(pk={job}), user=None))"],
-        cwd=ROOT, env=site.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            PYTHON,
+            "manage.py",
+            "shell",
+            "--no-imports",
+            "-c",
+            "import time\nfrom conversations import jobs\nfrom conversations.models import Job, JobItem\n"
+            f"while JobItem.objects.filter(job_id={job}, status='done').count() < 5:\n    time.sleep(0.005)\n"
+            f"print(jobs.job_cancel(Job.objects.get(pk={job}), user=None))",
+        ],
+        cwd=ROOT,
+        env=site.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     site.worker()
     out, err = canceller.communicate(timeout=120)
     assert out.strip().splitlines()[-1] == "True", err[-2000:]
@@ -235,23 +286,46 @@ def test_rq_workers_run_a_job_when_tasks_backend_is_rq(site):
     # django_rq must be installed beside django_tasks_rq; added here if settings do not yet.
     (settings_dir / "rq_settings.py").write_text(
         "from inspector.settings import *  # noqa: F401,F403\n"
-        "if 'django_rq' not in INSTALLED_APPS:\n    INSTALLED_APPS.append('django_rq')\n")
-    site.env.update(TASKS_BACKEND="rq", REDIS_URL=f"redis://127.0.0.1:6379/{db}", PYTHONPATH=str(settings_dir),
-                    DJANGO_SETTINGS_MODULE="rq_settings")
+        "if 'django_rq' not in INSTALLED_APPS:\n    INSTALLED_APPS.append('django_rq')\n"
+    )
+    site.env.update(
+        TASKS_BACKEND="rq",
+        REDIS_URL=f"redis://127.0.0.1:6379/{db}",
+        PYTHONPATH=str(settings_dir),
+        DJANGO_SETTINGS_MODULE="rq_settings",
+    )
     connection = redis.Redis(host="127.0.0.1", port=6379, db=db)
     connection.flushdb()
     try:
         load(site, 30, turns=3)
         job = queue(site, "repair", runners=2)
         for _ in range(2):
-            site.workers.append(subprocess.Popen(
-                [PYTHON, "manage.py", "rqworker", "default", "--with-scheduler", "--job-class", "django_tasks_rq.Job"],
-                cwd=ROOT, env=site.env, start_new_session=True, stdout=subprocess.DEVNULL,
-                stderr=open(site.tmp / "worker.log", "ab")))
+            site.workers.append(
+                subprocess.Popen(
+                    [
+                        PYTHON,
+                        "manage.py",
+                        "rqworker",
+                        "default",
+                        "--with-scheduler",
+                        "--job-class",
+                        "django_tasks_rq.Job",
+                    ],
+                    cwd=ROOT,
+                    env=site.env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(site.tmp / "worker.log", "ab"),
+                )
+            )
         site.wait(lambda: site.job_status(job) == "done", 120, "the RQ workers to finish the job")
         assert site.statuses(job) == {"done": 30}
-        per_conversation = [n for _, n in site.sql(
-            "SELECT conversation_id, COUNT(*) FROM conversations_revision GROUP BY conversation_id")]
+        per_conversation = [
+            n
+            for _, n in site.sql(
+                "SELECT conversation_id, COUNT(*) FROM conversations_revision GROUP BY conversation_id"
+            )
+        ]
         assert per_conversation == [2] * 30
     finally:
         connection.flushdb()

@@ -23,10 +23,13 @@ NEW_TEXT = "The build *passes* now, after the fix to `conftest.py`, and every on
 
 
 def chat(text: str) -> dict:
-    return {"model": "gpt-4o", "messages": [
-        {"role": "user", "content": "Why does the build fail?"},
-        {"role": "assistant", "content": text},
-    ]}
+    return {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "user", "content": "Why does the build fail?"},
+            {"role": "assistant", "content": text},
+        ],
+    }
 
 
 @pytest.fixture
@@ -57,8 +60,12 @@ def test_a_new_revision_shows_its_own_text_after_the_old_one_was_viewed(client, 
     assert "<strong>fails</strong>" not in html
     # The token estimate is the new revision's, not the outline cached for the old one.
     assert response.context["page"]["tokens"]["total"] == outline_build(history).total_tokens
-    assert response.context["page"]["tokens"]["total"] != outline_build(
-        read_document(Document.from_bytes("chat.json", json.dumps(chat(OLD_TEXT)).encode()))[0]).total_tokens
+    assert (
+        response.context["page"]["tokens"]["total"]
+        != outline_build(
+            read_document(Document.from_bytes("chat.json", json.dumps(chat(OLD_TEXT)).encode()))[0]
+        ).total_tokens
+    )
     assert "Revisions (2)" in html and f"?rev={revision.number}" in html and "?rev=1" in html
 
 
@@ -81,5 +88,6 @@ def test_a_conversation_with_one_revision_lists_it_without_asking_the_database_f
         html = client.get(conversation.get_absolute_url()).content.decode()
 
     assert "Revisions (1)" in html and "?rev=1" in html
-    assert not [q for q in queries.captured_queries
-                if 'FROM "conversations_revision"' in q["sql"] and "ORDER BY" in q["sql"]]
+    assert not [
+        q for q in queries.captured_queries if 'FROM "conversations_revision"' in q["sql"] and "ORDER BY" in q["sql"]
+    ]

@@ -18,9 +18,12 @@ CACHE_SEED = FIXTURES / "seed" / "openhands-6852-cache-on-tool-message.json"
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 HOSTILE = FIXTURES / "samples" / "hostile-content.json"
 # A 1x1 PNG.
-PIXEL = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")).decode()
+PIXEL = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+        "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+).decode()
 
 
 def ingested(path):
@@ -45,8 +48,19 @@ def long_conversation(tmp_path, turns=65):
     """An OpenAI request of 1 + 2*turns messages: a question, then call/result pairs."""
     messages = [{"role": "user", "content": "Count the files, one directory at a time."}]
     for i in range(turns):
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"call_{i:04d}", "type": "function", "function": {"name": "ls", "arguments": json.dumps({"dir": f"d{i}"})}}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{i:04d}",
+                        "type": "function",
+                        "function": {"name": "ls", "arguments": json.dumps({"dir": f"d{i}"})},
+                    }
+                ],
+            }
+        )
         messages.append({"role": "tool", "tool_call_id": f"call_{i:04d}", "content": f"{i} files"})
     return ingested(written(tmp_path, "long.json", {"model": "gpt-4o", "messages": messages}))
 
@@ -84,9 +98,11 @@ def test_asking_for_the_request_a_route_or_an_explanation_needs_a_login_only(cli
     base = f"/conversations/{conversation.pk}"
     config = (FIXTURES / "seed" / "proxy-config.yaml").read_text()
 
-    responses = [client.get(f"{base}/wire/anthropic/"),
-                 client.post(f"{base}/route/", {"config": config, "group": "claude-3-5-sonnet-20241022"}),
-                 client.post(f"{base}/explain/", {"error": "messages: text content blocks must be non-empty"})]
+    responses = [
+        client.get(f"{base}/wire/anthropic/"),
+        client.post(f"{base}/route/", {"config": config, "group": "claude-3-5-sonnet-20241022"}),
+        client.post(f"{base}/explain/", {"error": "messages: text content blocks must be non-empty"}),
+    ]
 
     assert [r.status_code for r in responses] == [302 if who is None else 200] * 3
 
@@ -105,8 +121,9 @@ def test_htmx_load_more_gets_only_the_next_turns(client, viewer, tmp_path):
     conversation = long_conversation(tmp_path)
     client.force_login(viewer)
 
-    response = client.get(conversation.get_absolute_url(), {"start": 50}, HTTP_HX_REQUEST="true",
-                          HTTP_HX_TARGET="more-50")
+    response = client.get(
+        conversation.get_absolute_url(), {"start": 50}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="more-50"
+    )
 
     html = response.content.decode()
     assert "<html" not in html and 'class="verdict-summary"' not in html
@@ -138,8 +155,10 @@ def test_each_turn_shows_its_role_and_markdown_rendered_safely(client, viewer):
     assert html.count('<article class="turn') == 5  # the system prompt and 4 messages
     assert '<span class="role">user</span>' in html and '<span class="role">tool</span>' in html
     assert "<strong>Done.</strong>" in html
-    assert "<pre><code>&lt;script&gt;alert(&#x27;code&#x27;)&lt;/script&gt;" in html or \
-           "<pre><code>&lt;script&gt;alert('code')&lt;/script&gt;" in html
+    assert (
+        "<pre><code>&lt;script&gt;alert(&#x27;code&#x27;)&lt;/script&gt;" in html
+        or "<pre><code>&lt;script&gt;alert('code')&lt;/script&gt;" in html
+    )
 
 
 def test_hostile_content_is_shown_as_text_never_as_markup(client, viewer):
@@ -158,15 +177,35 @@ def test_hostile_content_is_shown_as_text_never_as_markup(client, viewer):
 
 
 def test_thinking_is_collapsed_tool_inputs_are_json_and_images_are_thumbnails(client, viewer, tmp_path):
-    path = written(tmp_path, "anthropic.json", {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [
-        {"role": "user", "content": [
-            {"type": "text", "text": "What is in this picture?"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
-            {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}]},
-        {"role": "assistant", "content": [
-            {"type": "thinking", "thinking": "The user wants a description.", "signature": "sig"},
-            {"type": "tool_use", "id": "toolu_01", "name": "describe", "input": {"detail": "high", "n": 2}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "a red dot"}]}]})
+    path = written(
+        tmp_path,
+        "anthropic.json",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 100,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is in this picture?"},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
+                        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "The user wants a description.", "signature": "sig"},
+                        {"type": "tool_use", "id": "toolu_01", "name": "describe", "input": {"detail": "high", "n": 2}},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "a red dot"}],
+                },
+            ],
+        },
+    )
     conversation = ingested(path)
     client.force_login(viewer)
 
@@ -226,8 +265,12 @@ def test_cache_breakpoints_are_marked_on_their_block_with_the_prefix_they_cache(
 
     markers = response.context["page"]["cache"]["markers"]
     assert [m["ordinal"] for m in markers] == [1, 2, 3, 4]
-    assert [m["where"] for m in markers] == ["system[0].blocks[0]", "messages[4].blocks[0]", "messages[6]",
-                                             "messages[7].blocks[0]"]
+    assert [m["where"] for m in markers] == [
+        "system[0].blocks[0]",
+        "messages[4].blocks[0]",
+        "messages[6]",
+        "messages[7].blocks[0]",
+    ]
     prefixes = [m["prefix_tokens"] for m in markers]
     assert prefixes == sorted(prefixes) and prefixes[0] > 0
     html = response.content.decode()
@@ -244,7 +287,7 @@ def test_token_counts_per_message_add_up_against_the_context_window(client, view
 
     messages = data["messages"]
     assert all(m["tokens"] > 0 for m in messages)
-    for before, after in zip(messages, messages[1:]):
+    for before, after in zip(messages, messages[1:], strict=False):
         assert after["cumulative"] == before["cumulative"] + after["tokens"]
     assert data["tokens"]["total"] == messages[-1]["cumulative"]
     assert data["tokens"]["context_window"] == 200_000
@@ -308,9 +351,12 @@ def test_a_route_is_checked_against_a_pasted_proxy_config(client, viewer):
     client.force_login(viewer)
     config = (FIXTURES / "seed" / "proxy-config.yaml").read_text()
 
-    response = client.post(f"/conversations/{conversation.pk}/route/",
-                           {"config": config, "group": "claude-3-5-sonnet-20241022"},
-                           HTTP_HX_REQUEST="true", HTTP_HX_TARGET="route")
+    response = client.post(
+        f"/conversations/{conversation.pk}/route/",
+        {"config": config, "group": "claude-3-5-sonnet-20241022"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="route",
+    )
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -322,16 +368,19 @@ def test_a_route_is_checked_against_a_pasted_proxy_config(client, viewer):
     assert "<b>anthropic/claude-3-5-sonnet-20241022 via anthropic/" in verdicts[1]
     # Each deployment's verdict, as the engine gives it, with every finding named.
     expected = checks.route_verdicts(conversation.latest_revision, yaml.safe_load(config), "claude-3-5-sonnet-20241022")
-    for shown, verdict in zip(verdicts, expected):
+    for shown, verdict in zip(verdicts, expected, strict=False):
         assert shown.startswith("rejected" if not verdict.accepted else ("warnings", "accepted"))
         assert all(f"<code>{f.rule}</code>" in shown for f in verdict.findings)
 
 
-@pytest.mark.parametrize("config, message", [
-    ("model_list: [unclosed", b"The config is not YAML at line 1"),
-    ("- just\n- a list", b"not a litellm proxy config"),
-    ("/etc/passwd", b"not a litellm proxy config"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ("model_list: [unclosed", b"The config is not YAML at line 1"),
+        ("- just\n- a list", b"not a litellm proxy config"),
+        ("/etc/passwd", b"not a litellm proxy config"),
+    ],
+)
 def test_a_bad_route_config_says_why_and_reads_no_file(client, viewer, config, message):
     conversation = ingested(CACHE_SEED)
     client.force_login(viewer)
@@ -345,10 +394,12 @@ def test_a_bad_route_config_says_why_and_reads_no_file(client, viewer, config, m
 def test_a_pasted_provider_error_is_explained_against_the_prediction(client, viewer):
     conversation = ingested(UNANSWERED)
     client.force_login(viewer)
-    error = ("litellm.BadRequestError: AnthropicException - {\"type\":\"error\",\"error\":{\"type\":"
-             "\"invalid_request_error\",\"message\":\"messages.2: `tool_use` ids were found without "
-             "`tool_result` blocks immediately after: toolu_01A9xKqv3VbN7mZ2rT5sY8wD. Each `tool_use` block "
-             "must have a corresponding `tool_result` block in the next message.\"}}")
+    error = (
+        'litellm.BadRequestError: AnthropicException - {"type":"error","error":{"type":'
+        '"invalid_request_error","message":"messages.2: `tool_use` ids were found without '
+        "`tool_result` blocks immediately after: toolu_01A9xKqv3VbN7mZ2rT5sY8wD. Each `tool_use` block "
+        'must have a corresponding `tool_result` block in the next message."}}'
+    )
 
     response = client.post(f"/conversations/{conversation.pk}/explain/", {"error": error})
 
@@ -381,8 +432,14 @@ def test_a_long_conversation_opens_with_its_first_screen_and_a_load_more_link(cl
     response = page(client, conversation)
 
     html = response.content.decode()
-    assert response.context["page"]["window"] == {"start": 0, "stop": 50, "total": 131, "size": 50,
-                                                  "next": 50, "previous": None}
+    assert response.context["page"]["window"] == {
+        "start": 0,
+        "stop": 50,
+        "total": 131,
+        "size": 50,
+        "next": 50,
+        "previous": None,
+    }
     assert 'id="m49"' in html and 'id="m50"' not in html
     assert '<a class="load-more" id="more-50" href="?start=50"' in html
     # The call in message 49 is answered in message 50, on the next screen: the link loads it.
@@ -413,7 +470,7 @@ def test_the_revisions_are_listed_and_any_two_can_be_compared(client, viewer, fi
     client.force_login(viewer)
 
     html = page(client, conversation).content.decode()
-    assert "Revisions (2)" in html and 'href="/conversations/%d/?rev=1">r1</a>' % conversation.pk in html
+    assert "Revisions (2)" in html and f'href="/conversations/{conversation.pk}/?rev=1">r1</a>' in html
 
     diff = client.get(f"/conversations/{conversation.pk}/diff/", {"a": 1, "b": 2})
     assert diff.status_code == 200
@@ -445,8 +502,9 @@ def test_an_empty_error_paste_is_refused_with_a_reason(client, viewer):
     conversation = ingested(UNANSWERED)
     client.force_login(viewer)
 
-    response = client.post(f"/conversations/{conversation.pk}/explain/", {"error": "  "},
-                           HTTP_HX_REQUEST="true", HTTP_HX_TARGET="explain")
+    response = client.post(
+        f"/conversations/{conversation.pk}/explain/", {"error": "  "}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="explain"
+    )
 
     assert response.status_code == 400
     assert response.content.lstrip().startswith(b'<div id="explain"')
@@ -469,6 +527,7 @@ def test_posting_questions_needs_a_login_and_the_csrf_token(client, viewer):
     assert client.post(f"/conversations/{conversation.pk}/explain/", {"error": "x"}).status_code == 302
 
     from django.test import Client
+
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(viewer)
     assert strict.post(f"/conversations/{conversation.pk}/explain/", {"error": "x"}).status_code == 403

@@ -83,9 +83,9 @@ def test_a_history_restore_gets_the_whole_page(client, viewer):
 
 
 def test_filtering_by_verdict_uses_the_checks_stored_at_ingest(client, viewer):
-    stuck = ingested(UNANSWERED)            # Anthropic: tool-result-missing
-    warned = ingested(CACHE_SEED)           # Anthropic accepts it, with a warning
-    fine = ingested(OPENAI)                 # OpenAI accepts it
+    stuck = ingested(UNANSWERED)  # Anthropic: tool-result-missing
+    warned = ingested(CACHE_SEED)  # Anthropic accepts it, with a warning
+    fine = ingested(OPENAI)  # OpenAI accepts it
     unchecked = ingested(HOSTILE)
     Verdict.objects.filter(revision=unchecked.latest_revision).delete()  # stored before checks existed
     client.force_login(viewer)
@@ -148,21 +148,40 @@ def test_unknown_parameters_and_bad_values_are_ignored_and_said(client, viewer):
     ingested(OPENAI)
     client.force_login(viewer)
 
-    response = client.get("/", {"sort": "password; drop table", "per": "100000", "verdict": "maybe",
-                                "since": "yesterday", "rule": "<script>", "page": "-3", "debug": "1"})
+    response = client.get(
+        "/",
+        {
+            "sort": "password; drop table",
+            "per": "100000",
+            "verdict": "maybe",
+            "since": "yesterday",
+            "rule": "<script>",
+            "page": "-3",
+            "debug": "1",
+        },
+    )
 
     assert response.status_code == 200
     query = response.context["query"]
     assert (query.sort, query.per, query.verdict, query.since, query.rule, query.page) == (
-        "-activity", 25, "", None, "", 1)
+        "-activity",
+        25,
+        "",
+        None,
+        "",
+        1,
+    )
     assert b"is not a date" in response.content
     assert b"&lt;script&gt;" in response.content and b"<script>'" not in response.content
 
 
 def test_the_filter_state_lives_in_the_links(client, viewer):
     for _ in range(3):
-        Conversation.objects.create(source=Source.objects.create(kind="api", location=f"x{_}", format="openai",
-                                                                 content_hash="0"), format="openai", provider="openai")
+        Conversation.objects.create(
+            source=Source.objects.create(kind="api", location=f"x{_}", format="openai", content_hash="0"),
+            format="openai",
+            provider="openai",
+        )
     client.force_login(viewer)
 
     response = client.get("/", {"provider": "openai", "sort": "messages", "per": "25"})
@@ -187,21 +206,46 @@ def many_conversations(count, *, verdicts_each=2):
     source = template.conversation.source
     Conversation.objects.filter(pk=template.conversation_id).update(deleted_at=template.created_at)
     conversations = Conversation.objects.bulk_create(
-        Conversation(source=source, locator=f"bulk {i}", format="openai", title=f"bulk {i}", model="gpt-4o",
-                     provider="openai", message_count=4) for i in range(count))
+        Conversation(
+            source=source,
+            locator=f"bulk {i}",
+            format="openai",
+            title=f"bulk {i}",
+            model="gpt-4o",
+            provider="openai",
+            message_count=4,
+        )
+        for i in range(count)
+    )
     revisions = Revision.objects.bulk_create(
-        Revision(conversation=c, number=1, head_data=template.head_data, chunks=template.chunks,
-                 chunk_sizes=template.chunk_sizes, message_count=template.message_count,
-                 content_hash=template.content_hash, reason="bulk")
-        for c in conversations)
-    for c, r in zip(conversations, revisions):
+        Revision(
+            conversation=c,
+            number=1,
+            head_data=template.head_data,
+            chunks=template.chunks,
+            chunk_sizes=template.chunk_sizes,
+            message_count=template.message_count,
+            content_hash=template.content_hash,
+            reason="bulk",
+        )
+        for c in conversations
+    )
+    for c, r in zip(conversations, revisions, strict=False):
         c.latest_revision = r
     Conversation.objects.bulk_update(conversations, ["latest_revision"])
     Verdict.objects.bulk_create(
-        Verdict(revision=r, target=t, accepted=t != "anthropic", errors=int(t == "anthropic"),
-                first_rule="tool-result-missing" if t == "anthropic" else "", own_target=t == "anthropic",
-                rules_version=1)
-        for r in revisions for t in ("anthropic", "openai")[:verdicts_each])
+        Verdict(
+            revision=r,
+            target=t,
+            accepted=t != "anthropic",
+            errors=int(t == "anthropic"),
+            first_rule="tool-result-missing" if t == "anthropic" else "",
+            own_target=t == "anthropic",
+            rules_version=1,
+        )
+        for r in revisions
+        for t in ("anthropic", "openai")[:verdicts_each]
+    )
     return conversations
 
 

@@ -63,7 +63,9 @@ def test_a_claude_code_turn_shows_every_line_it_was_read_from(client, viewer):
     records = raw(client, conversation, index).context["records"]
 
     lines = path.read_text().split("\n")
-    assert len(records) == len({history.messages[index].source.line} | {b.source.line for b in history.messages[index].blocks})
+    assert len(records) == len(
+        {history.messages[index].source.line} | {b.source.line for b in history.messages[index].blocks}
+    )
     for record in records:
         whole = json.loads(lines[record["line"] - 1])
         assert json.loads(record["record_json"]) == whole

@@ -23,23 +23,26 @@ def fixture_history(relative):
     return history
 
 
-@pytest.mark.parametrize("text", [
-    "<script>alert(1)</script>",
-    '<img src=x onerror="alert(1)">',
-    "[click](javascript:alert(1))",
-    "[click](JaVaScRiPt:alert(1))",
-    '<a href="javascript:alert(1)">x</a>',
-    "<svg onload=alert(1)></svg>",
-    '<iframe src="https://evil.example"></iframe>',
-    "<style>body{display:none}</style>",
-    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
-    "![remote](https://evil.example/track.png)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "[click](javascript:alert(1))",
+        "[click](JaVaScRiPt:alert(1))",
+        '<a href="javascript:alert(1)">x</a>',
+        "<svg onload=alert(1)></svg>",
+        '<iframe src="https://evil.example"></iframe>',
+        "<style>body{display:none}</style>",
+        "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+        "![remote](https://evil.example/track.png)",
+    ],
+)
 def test_markdown_never_lets_markup_or_script_urls_through(text):
     tags = live_markup(str(markdown(text)))
 
     assert {name for name, _ in tags} <= {"p", "a"}
-    for name, attrs in tags:
+    for _name, attrs in tags:
         assert set(attrs) <= {"href", "rel"}
         assert not attrs.get("href") or attrs["href"].startswith("https://")
 
@@ -73,12 +76,20 @@ def test_huge_text_is_shown_as_escaped_plain_text():
 def test_json_and_numbers_read_well():
     assert pretty_json({"a": [1, "é"]}) == '{\n  "a": [\n    1,\n    "é"\n  ]\n}'
     assert (num(1234567), num(None), compact(987), compact(1234), compact(45_678), compact(2_500_000)) == (
-        "1,234,567", "—", "987", "1.2k", "46k", "2.5M")
+        "1,234,567",
+        "—",
+        "987",
+        "1.2k",
+        "46k",
+        "2.5M",
+    )
 
 
 def test_only_safe_raster_images_become_data_urls():
-    assert media_dict({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="})["data_url"] == \
-        "data:image/png;base64,iVBORw0KGgo="
+    assert (
+        media_dict({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="})["data_url"]
+        == "data:image/png;base64,iVBORw0KGgo="
+    )
     assert media_dict({"type": "base64", "media_type": "image/svg+xml", "data": "PHN2Zz4="})["data_url"] is None
     assert media_dict({"type": "base64", "media_type": 'image/png" onerror="x', "data": "AA=="})["data_url"] is None
     remote = media_dict({"type": "url", "url": "https://example.com/a.png"})
@@ -106,10 +117,14 @@ def test_cache_breakpoints_come_in_prefix_order_with_growing_prefixes():
 
 
 def test_a_marker_on_a_whole_message_caches_all_of_it():
-    history = History(format="openai", messages=[
-        Message("user", [Block.text_block("a" * 400)]),
-        Message("user", [Block.text_block("b" * 400), Block.text_block("c" * 400)], cache_control=CacheControl()),
-    ], system=[SystemPart([Block.text_block("s" * 40, cache_control=CacheControl())])])
+    history = History(
+        format="openai",
+        messages=[
+            Message("user", [Block.text_block("a" * 400)]),
+            Message("user", [Block.text_block("b" * 400), Block.text_block("c" * 400)], cache_control=CacheControl()),
+        ],
+        system=[SystemPart([Block.text_block("s" * 40, cache_control=CacheControl())])],
+    )
 
     outline = outline_build(history)
 
@@ -120,10 +135,15 @@ def test_a_marker_on_a_whole_message_caches_all_of_it():
 
 
 def test_token_estimates_count_characters_over_four_and_a_fixed_amount_per_image():
-    history = History(format="anthropic", messages=[
-        Message("user", [Block.text_block("x" * 400), Block(type="image", media={"type": "base64", "data": "A" * 9999})]),
-        Message("assistant", [Block.tool_use("t1", "ls", {"dir": "/"})]),
-    ])
+    history = History(
+        format="anthropic",
+        messages=[
+            Message(
+                "user", [Block.text_block("x" * 400), Block(type="image", media={"type": "base64", "data": "A" * 9999})]
+            ),
+            Message("assistant", [Block.tool_use("t1", "ls", {"dir": "/"})]),
+        ],
+    )
 
     outline = outline_build(history)
 
@@ -145,10 +165,13 @@ def test_search_text_has_ids_and_tool_names_first_then_the_text():
 
 
 def test_search_text_is_capped_and_storable():
-    history = History(format="openai", messages=[
-        Message("user", [Block.text_block("word\x00 " * 100_000)]),
-        Message("assistant", [Block.tool_use("call_last", "late_tool", {})]),
-    ])
+    history = History(
+        format="openai",
+        messages=[
+            Message("user", [Block.text_block("word\x00 " * 100_000)]),
+            Message("assistant", [Block.tool_use("call_last", "late_tool", {})]),
+        ],
+    )
 
     text = conversation_search_text(history)
 
@@ -160,13 +183,20 @@ def test_the_capped_search_text_is_the_whole_text_cut_at_the_cap():
     """The body past the cap is never gathered: what is kept is exactly the start of the whole."""
     messages = []
     for n in range(400):
-        messages.append(Message("assistant", [Block.text_block(f"step {n} " * 20),
-                                              Block.tool_use(f"call_{n}", f"tool_{n % 7}", {"n": n})]))
+        messages.append(
+            Message(
+                "assistant",
+                [Block.text_block(f"step {n} " * 20), Block.tool_use(f"call_{n}", f"tool_{n % 7}", {"n": n})],
+            )
+        )
         messages.append(Message("tool", [Block.tool_result(f"call_{n}", f"output {n} " * 30)]))
     history = History(format="openai", model="gpt-4o", messages=messages)
     head = ["gpt-4o"] + [s for n in range(400) for s in (f"tool_{n % 7}", f"call_{n}")]
-    body = [s for n in range(400) for s in (f"step {n} " * 20, json.dumps({"n": n}, separators=(",", ":")),
-                                             f"output {n} " * 30)]
+    body = [
+        s
+        for n in range(400)
+        for s in (f"step {n} " * 20, json.dumps({"n": n}, separators=(",", ":")), f"output {n} " * 30)
+    ]
     whole = "\n".join(dict.fromkeys(head)) + "\n" + "\n".join(body)
 
     assert len(whole) > 3 * SEARCH_TEXT_MAX

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
+from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document, ingest_path
 from conversations.models import AuditEvent, Conversation, Source
-from conversations.history.formats.document import Document
 from tests.conftest import FIXTURES
 from tests.fakeprovider import FakeProvider
 
@@ -84,8 +84,10 @@ def test_every_role_sees_the_preview_and_only_repairers_the_apply_button(client,
     assert response.status_code == 200
     assert "add-tool-result" in page and TOOL_ID in page
     # Accepted after it, with the warning a repair of errors leaves alone (max_tokens unset).
-    assert ('<span class="badge rejected" title="now">rejected</span>' in page
-            and '<span class="badge warnings" title="after the repair">warnings</span>' in page)
+    assert (
+        '<span class="badge rejected" title="now">rejected</span>' in page
+        and '<span class="badge warnings" title="after the repair">warnings</span>' in page
+    )
     assert ("Apply as revision 2" in page) is may_apply
     assert ("Applying a repair needs the repairer role" in page) is not may_apply
     assert ('id="resume"' in page) is may_apply
@@ -142,8 +144,9 @@ def test_a_viewer_previews_a_route_by_post_and_stores_nothing(client, viewer):
     client.force_login(viewer)
     config = (FIXTURES / "seed" / "proxy-config.yaml").read_text()
 
-    response = client.post(url(conversation, "repair/"), {"action": "preview", "config": config,
-                                                          "group": "claude-3-5-sonnet-20241022"})
+    response = client.post(
+        url(conversation, "repair/"), {"action": "preview", "config": config, "group": "claude-3-5-sonnet-20241022"}
+    )
 
     page = html(response)
     assert response.status_code == 200
@@ -157,8 +160,12 @@ def test_a_route_config_is_never_read_from_the_query_string(client, viewer):
     conversation = ingested(UNANSWERED)
     client.force_login(viewer)
 
-    page = html(client.get(url(conversation, "repair/"), {"config": str(FIXTURES / "seed" / "proxy-config.yaml"),
-                                                          "group": "claude-3-5-sonnet-20241022"}))
+    page = html(
+        client.get(
+            url(conversation, "repair/"),
+            {"config": str(FIXTURES / "seed" / "proxy-config.yaml"), "group": "claude-3-5-sonnet-20241022"},
+        )
+    )
 
     assert "for its own target" in page and "route claude" not in page
 
@@ -167,8 +174,14 @@ def test_a_route_config_that_is_a_path_is_not_read_from_the_server(client, viewe
     conversation = ingested(UNANSWERED)
     client.force_login(viewer)
 
-    response = client.post(url(conversation, "repair/"), {"action": "preview", "group": "claude-3-5-sonnet-20241022",
-                                                          "config": str(FIXTURES / "seed" / "proxy-config.yaml")})
+    response = client.post(
+        url(conversation, "repair/"),
+        {
+            "action": "preview",
+            "group": "claude-3-5-sonnet-20241022",
+            "config": str(FIXTURES / "seed" / "proxy-config.yaml"),
+        },
+    )
 
     assert response.status_code == 400
     assert "not a litellm proxy config" in html(response)
@@ -186,9 +199,11 @@ def test_a_repairer_applies_the_repair_as_revision_2_and_sees_the_edits(client, 
     assert response.status_code == 302 and response["Location"] == conversation.get_absolute_url()
     assert revisions(conversation) == [1, 2]
     page = html(client.get(response["Location"]))
-    assert (f"Repaired for its own target as revision 2 (accepted now). 2 edits: added a tool_result for {TOOL_ID} "
-            "after message 1 (is_error: &#x27;The tool call was interrupted before it returned a result.&#x27;); "
-            "set max_tokens to 4096 in the request.") in page
+    assert (
+        f"Repaired for its own target as revision 2 (accepted now). 2 edits: added a tool_result for {TOOL_ID} "
+        "after message 1 (is_error: &#x27;The tool call was interrupted before it returned a result.&#x27;); "
+        "set max_tokens to 4096 in the request."
+    ) in page
     assert TOOL_ID in page and "revision 2 (latest)" in page
     assert '<span class="badge accepted">accepted</span>' in page
     assert AuditEvent.objects.filter(action="repair", actor=repairer, revision__number=2).exists()
@@ -223,13 +238,16 @@ def test_the_second_of_two_applies_on_the_same_revision_gets_a_conflict(client, 
     client.force_login(repairer)
     extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
 
-    response = client.post(url(conversation, "repair/"), {"expected": 1, "target": "anthropic",
-                                                          "include_warnings": "1"}, **extra)
+    response = client.post(
+        url(conversation, "repair/"), {"expected": 1, "target": "anthropic", "include_warnings": "1"}, **extra
+    )
 
     page = html(response)
     assert response.status_code == 409
-    assert (f"Conversation {conversation.pk} changed since you opened it: revision 2 was added by boss "
-            "(repaired for anthropic: added a tool_result") in page
+    assert (
+        f"Conversation {conversation.pk} changed since you opened it: revision 2 was added by boss "
+        "(repaired for anthropic: added a tool_result"
+    ) in page
     assert "Nothing was written" in page
     assert ("<html" in page) is not htmx
     # The repair is shown again against revision 2, ready to apply over it.
@@ -267,8 +285,9 @@ def test_repair_and_write_back_rewrites_the_file_and_keeps_a_backup(client, repa
     assert AuditEvent.objects.filter(action="write-back", revision__number=2).exists()
 
 
-def test_write_back_outside_the_allowed_roots_is_refused_and_the_revision_kept(client, repairer, stuck,
-                                                                             settings, tmp_path):
+def test_write_back_outside_the_allowed_roots_is_refused_and_the_revision_kept(
+    client, repairer, stuck, settings, tmp_path
+):
     (tmp_path / "elsewhere").mkdir()
     settings.WRITE_BACK_ROOTS = [tmp_path / "elsewhere"]
     conversation = ingested(stuck)
@@ -316,7 +335,9 @@ def test_a_repairer_restores_an_earlier_revision_as_a_new_one(client, repairer):
     conversation = ingested(UNANSWERED)
     client.force_login(repairer)
     apply(client, conversation)
-    assert 'action="/conversations/%d/revisions/1/restore/"' % conversation.pk in html(client.get(conversation.get_absolute_url()))
+    assert f'action="/conversations/{conversation.pk}/revisions/1/restore/"' in html(
+        client.get(conversation.get_absolute_url())
+    )
 
     response = client.post(url(conversation, "revisions/1/restore/"), {"expected": 2})
 
@@ -392,8 +413,13 @@ def test_every_viewer_downloads_a_revision_as_logged(client, request, who):
     assert response.content == UNANSWERED.read_bytes()
 
 
-@pytest.mark.parametrize("as_format, suffix, first_role", [("openai", "json", "system"),  # its own format
-                                                           ("anthropic", "anthropic.json", "user")])
+@pytest.mark.parametrize(
+    "as_format, suffix, first_role",
+    [
+        ("openai", "json", "system"),  # its own format
+        ("anthropic", "anthropic.json", "user"),
+    ],
+)
 def test_a_repaired_revision_downloads_as_a_request_for_either_api(client, repairer, as_format, suffix, first_role):
     conversation = ingested(UNANSWERED)
     client.force_login(repairer)
@@ -404,7 +430,9 @@ def test_a_repaired_revision_downloads_as_a_request_for_either_api(client, repai
     assert response["Content-Disposition"] == f'attachment; filename="unanswered-tool-call-r2.{suffix}"'
     body = json.loads(response.content)
     assert body["messages"][0]["role"] == first_role
-    assert TOOL_ID in response.content.decode() and "interrupted before it returned a result" in response.content.decode()
+    assert (
+        TOOL_ID in response.content.decode() and "interrupted before it returned a result" in response.content.decode()
+    )
 
 
 def test_a_download_names_the_file_safely_whatever_the_log_was_called(client, viewer):
@@ -448,8 +476,10 @@ def test_a_repaired_conversation_resumes_and_the_reply_is_shown_as_a_turn(client
     # The conversation's own model, named so litellm routes it (the bare name is retired from its map).
     assert 'name="model" value="anthropic/claude-3-5-sonnet-20241022"' in form
 
-    response = client.post(url(conversation, "resume/"), {"expected": 2, "model": RESUME_MODEL,
-                                                          "continuation": "Please go on with the listing."})
+    response = client.post(
+        url(conversation, "resume/"),
+        {"expected": 2, "model": RESUME_MODEL, "continuation": "Please go on with the listing."},
+    )
 
     assert response.status_code == 302 and response["Location"] == f"{url(conversation, '')}?at=5"
     page = client.get(response["Location"], follow=True)
@@ -460,7 +490,10 @@ def test_a_repaired_conversation_resumes_and_the_reply_is_shown_as_a_turn(client
     assert "Here are the files: README.md, setup.py." in text
     assert revisions(conversation) == [1, 2, 3]
     history = conversation.revisions.get(number=3).history
-    assert [m.text for m in history.messages[-2:]] == ["Please go on with the listing.", "Here are the files: README.md, setup.py."]
+    assert [m.text for m in history.messages[-2:]] == [
+        "Please go on with the listing.",
+        "Here are the files: README.md, setup.py.",
+    ]
     assert fake.received[-1].body["messages"][-1]["content"][-1]["text"] == "Please go on with the listing."
 
 
@@ -468,15 +501,18 @@ def test_resuming_an_unrepaired_history_shows_the_providers_error_verbatim_and_s
     conversation = ingested(UNANSWERED)
     client.force_login(repairer)
 
-    response = client.post(url(conversation, "resume/"), {"expected": 1, "model": RESUME_MODEL, "continuation": ""},
-                           HTTP_HX_REQUEST="true")
+    response = client.post(
+        url(conversation, "resume/"), {"expected": 1, "model": RESUME_MODEL, "continuation": ""}, HTTP_HX_REQUEST="true"
+    )
 
     page = html(response)
     assert response.status_code == 502
     assert page.lstrip().startswith('<section id="resume"')
     assert "The provider refused (BadRequestError, HTTP 400); nothing was written:" in page
-    assert (f"messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: {TOOL_ID}. "
-            "Each `tool_use` block must have a corresponding `tool_result` block in the next message.") in page
+    assert (
+        f"messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: {TOOL_ID}. "
+        "Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+    ) in page
     assert revisions(conversation) == [1]
     assert AuditEvent.objects.filter(action="resume-failed", actor=repairer).exists()
 
@@ -485,8 +521,9 @@ def test_a_resume_refused_without_javascript_shows_the_whole_repair_page(client,
     conversation = ingested(UNANSWERED)
     client.force_login(repairer)
 
-    response = client.post(url(conversation, "resume/"), {"expected": 1, "model": RESUME_MODEL,
-                                                          "continuation": "Go on."})
+    response = client.post(
+        url(conversation, "resume/"), {"expected": 1, "model": RESUME_MODEL, "continuation": "Go on."}
+    )
 
     page = html(response)
     assert response.status_code == 502 and "<html" in page

@@ -50,22 +50,30 @@ REV = (("pk", "{pk}"), ("number", 1))
 # --- the pages (conversations.urls) -------------------------------------------------------------------
 #   name                   method  anon   viewer repairer admin
 PAGES = [
-    row("list",            "GET",  LOGIN, 200,   200,     200),
-    row("upload",          "POST", LOGIN, 302,   302,     302),  # no file: back to the list, with a message
-    row("detail",          "GET",  LOGIN, 200,   200,     200, kwargs=PK),
-    row("detail-json",     "GET",  LOGIN, 200,   200,     200, kwargs=PK),
-    row("raw",             "GET",  LOGIN, 200,   200,     200, kwargs=PK + (("index", 0),)),
-    row("wire",            "GET",  LOGIN, 200,   200,     200, kwargs=PK + (("target", "anthropic"),)),
-    row("diff",            "GET",  LOGIN, 200,   200,     200, kwargs=PK),
-    row("route",           "POST", LOGIN, 400,   400,     400, kwargs=PK),  # empty form: told what to paste
-    row("explain",         "POST", LOGIN, 400,   400,     400, kwargs=PK),
-    row("repair",          "GET",  LOGIN, 200,   200,     200, kwargs=PK, query="?target=anthropic"),
-    row("repair",          "POST", LOGIN, 403,   302,     302, kwargs=PK,
-        data=(("action", "apply"), ("target", "anthropic"), ("expected", 1))),
-    row("resume",          "POST", LOGIN, 403,   400,     400, kwargs=PK),  # 400: the form lacks `expected`
-    row("restore",         "POST", LOGIN, 403,   400,     400, kwargs=REV),
-    row("writeback",       "POST", LOGIN, 403,   302,     302, kwargs=REV),  # outside the roots: refused, with a message
-    row("download",        "GET",  LOGIN, 200,   200,     200, kwargs=REV),
+    row("list", "GET", LOGIN, 200, 200, 200),
+    row("upload", "POST", LOGIN, 302, 302, 302),  # no file: back to the list, with a message
+    row("detail", "GET", LOGIN, 200, 200, 200, kwargs=PK),
+    row("detail-json", "GET", LOGIN, 200, 200, 200, kwargs=PK),
+    row("raw", "GET", LOGIN, 200, 200, 200, kwargs=PK + (("index", 0),)),
+    row("wire", "GET", LOGIN, 200, 200, 200, kwargs=PK + (("target", "anthropic"),)),
+    row("diff", "GET", LOGIN, 200, 200, 200, kwargs=PK),
+    row("route", "POST", LOGIN, 400, 400, 400, kwargs=PK),  # empty form: told what to paste
+    row("explain", "POST", LOGIN, 400, 400, 400, kwargs=PK),
+    row("repair", "GET", LOGIN, 200, 200, 200, kwargs=PK, query="?target=anthropic"),
+    row(
+        "repair",
+        "POST",
+        LOGIN,
+        403,
+        302,
+        302,
+        kwargs=PK,
+        data=(("action", "apply"), ("target", "anthropic"), ("expected", 1)),
+    ),
+    row("resume", "POST", LOGIN, 403, 400, 400, kwargs=PK),  # 400: the form lacks `expected`
+    row("restore", "POST", LOGIN, 403, 400, 400, kwargs=REV),
+    row("writeback", "POST", LOGIN, 403, 302, 302, kwargs=REV),  # outside the roots: refused, with a message
+    row("download", "GET", LOGIN, 200, 200, 200, kwargs=REV),
 ]
 
 # --- the admin of the conversations app ---------------------------------------------------------------
@@ -80,34 +88,50 @@ def admin_rows() -> list[Row]:
         rows.append(Row(f"admin:conversations_{model}_change", "GET", ADMIN_ONLY, (("object_id", f"{{{model}}}"),)))
         rows.append(Row(f"admin:conversations_{model}_history", "GET", ADMIN_ONLY, (("object_id", f"{{{model}}}"),)))
     # Read-only models: the add and delete pages are refused even to an admin.
-    for model, add, delete in [("conversation", 403, 403), ("revision", 403, 403), ("finding", 403, 403),
-                               ("source", 403, 403), ("job", 403, 403), ("auditevent", 403, 403),
-                               ("apitoken", 200, 200)]:
+    for model, add, delete in [
+        ("conversation", 403, 403),
+        ("revision", 403, 403),
+        ("finding", 403, 403),
+        ("source", 403, 403),
+        ("job", 403, 403),
+        ("auditevent", 403, 403),
+        ("apitoken", 200, 200),
+    ]:
         rows.append(Row(f"admin:conversations_{model}_add", "GET", (LOGIN, LOGIN, LOGIN, add)))
-        rows.append(Row(f"admin:conversations_{model}_delete", "GET", (LOGIN, LOGIN, LOGIN, delete),
-                        (("object_id", f"{{{model}}}"),)))
-    rows.append(Row("admin:conversations_job_cancel", "POST", (LOGIN, LOGIN, LOGIN, 302),
-                    (("job_id", "{job}"),)))
-    rows.append(Row("admin:conversations_job_export", "GET", (LOGIN, LOGIN, LOGIN, 404),  # a recheck has no zip
-                    (("job_id", "{job}"),)))
+        rows.append(
+            Row(
+                f"admin:conversations_{model}_delete",
+                "GET",
+                (LOGIN, LOGIN, LOGIN, delete),
+                (("object_id", f"{{{model}}}"),),
+            )
+        )
+    rows.append(Row("admin:conversations_job_cancel", "POST", (LOGIN, LOGIN, LOGIN, 302), (("job_id", "{job}"),)))
+    rows.append(
+        Row(
+            "admin:conversations_job_export",
+            "GET",
+            (LOGIN, LOGIN, LOGIN, 404),  # a recheck has no zip
+            (("job_id", "{job}"),),
+        )
+    )
     return rows
 
 
 ADMIN = admin_rows()
 # Each bulk action: a POST to the changelist; an admin gets the confirmation page, nobody else gets in.
-ACTIONS = ["recheck_action", "dry_run_action", "repair_action", "write_back_action", "export_action",
-           "delete_action"]
+ACTIONS = ["recheck_action", "dry_run_action", "repair_action", "write_back_action", "export_action", "delete_action"]
 
 # --- the API (conversations.api.urls) -------------------------------------------------------------------
 API_CALLERS = ("none", "wrong", "revoked", "viewer", "repairer")
 #   name            method  none wrong revoked viewer repairer
 API = [
-    ("conversations", "GET",  401, 401, 401, 200, 200),
+    ("conversations", "GET", 401, 401, 401, 200, 200),
     ("conversations", "POST", 401, 401, 401, 201, 201),
-    ("conversation",  "GET",  401, 401, 401, 200, 200),
-    ("revision",      "GET",  401, 401, 401, 200, 200),
-    ("repair",        "POST", 401, 401, 401, 403, 201),
-    ("openapi",       "GET",  200, 200, 200, 200, 200),  # the schema is public
+    ("conversation", "GET", 401, 401, 401, 200, 200),
+    ("revision", "GET", 401, 401, 401, 200, 200),
+    ("repair", "POST", 401, 401, 401, 403, 201),
+    ("openapi", "GET", 200, 200, 200, 200, 200),  # the schema is public
 ]
 
 
@@ -131,9 +155,11 @@ def world(django_db_setup, django_db_blocker):
         outer.__enter__()
         try:
             users = get_user_model().objects
-            cast = {"viewer": users.create_user("matrix-viewer", password="x-pass-1"),
-                    "repairer": users.create_user("matrix-repairer", password="x-pass-1"),
-                    "admin": users.create_superuser("matrix-admin", password="x-pass-1")}
+            cast = {
+                "viewer": users.create_user("matrix-viewer", password="x-pass-1"),
+                "repairer": users.create_user("matrix-repairer", password="x-pass-1"),
+                "admin": users.create_superuser("matrix-admin", password="x-pass-1"),
+            }
             cast["repairer"].user_permissions.add(Permission.objects.get(codename="repair_conversation"))
             outcome = ingest_path(UNANSWERED)
             assert outcome.status == "ingested", outcome.error
@@ -142,12 +168,23 @@ def world(django_db_setup, django_db_blocker):
             token_row, _ = api_token_create(cast["admin"], name="matrix")
             revoked_row, revoked = api_token_create(cast["repairer"])
             api_token_revoke(revoked_row)
-            tokens = {"none": None, "wrong": "ci_not-a-real-token-000000000000", "revoked": revoked,
-                      "viewer": api_token_create(cast["viewer"])[1], "repairer": api_token_create(cast["repairer"])[1]}
-            objects = {"pk": conversation.pk, "conversation": conversation.pk,
-                       "revision": conversation.latest_revision_id, "finding": Finding.objects.first().pk,
-                       "source": conversation.source_id, "job": job.pk,
-                       "auditevent": AuditEvent.objects.first().pk, "apitoken": token_row.pk}
+            tokens = {
+                "none": None,
+                "wrong": "ci_not-a-real-token-000000000000",
+                "revoked": revoked,
+                "viewer": api_token_create(cast["viewer"])[1],
+                "repairer": api_token_create(cast["repairer"])[1],
+            }
+            objects = {
+                "pk": conversation.pk,
+                "conversation": conversation.pk,
+                "revision": conversation.latest_revision_id,
+                "finding": Finding.objects.first().pk,
+                "source": conversation.source_id,
+                "job": job.pk,
+                "auditevent": AuditEvent.objects.first().pk,
+                "apitoken": token_row.pk,
+            }
             yield {"objects": objects, "cast": cast, "tokens": tokens}
         finally:
             transaction.set_rollback(True)
@@ -171,6 +208,7 @@ def client_as(world, db):
         if role != "anon":
             client.force_login(world["cast"][role])
         return client
+
     return make
 
 
@@ -207,8 +245,11 @@ def test_every_admin_url_of_the_app_has_a_row():
     named = set()
     for pattern in admin.site.get_urls():
         if isinstance(pattern, URLResolver):
-            named |= {f"admin:{p.name}" for p in pattern.url_patterns
-                      if isinstance(p, URLPattern) and p.name and p.name.startswith("conversations_")}
+            named |= {
+                f"admin:{p.name}"
+                for p in pattern.url_patterns
+                if isinstance(p, URLPattern) and p.name and p.name.startswith("conversations_")
+            }
     assert named == {r.name for r in ADMIN}
 
 
@@ -222,8 +263,11 @@ def test_every_admin_action_has_a_row(rf, admin_user):
 # --- the pages -----------------------------------------------------------------------------------------
 
 
-CASES = [pytest.param(r, role, status, id=f"{r.method}-{r.name}-{role}")
-         for r in PAGES for role, status in zip(ROLES, r.statuses)]
+CASES = [
+    pytest.param(r, role, status, id=f"{r.method}-{r.name}-{role}")
+    for r in PAGES
+    for role, status in zip(ROLES, r.statuses, strict=False)
+]
 
 
 @pytest.mark.django_db
@@ -254,16 +298,21 @@ def test_every_page_post_without_a_csrf_token_is_refused(name, objects, client_a
 @pytest.mark.django_db
 def test_admin_action_without_a_csrf_token_is_refused(objects, client_as):
     client = client_as("admin", enforce_csrf_checks=True)
-    response = client.post(reverse("admin:conversations_conversation_changelist"),
-                           {"action": "recheck_action", "_selected_action": [objects["pk"]]})
+    response = client.post(
+        reverse("admin:conversations_conversation_changelist"),
+        {"action": "recheck_action", "_selected_action": [objects["pk"]]},
+    )
     assert response.status_code == 403
 
 
 # --- the admin -----------------------------------------------------------------------------------------
 
 
-ADMIN_CASES = [pytest.param(r, role, status, id=f"{r.method}-{r.name.split(':')[1]}-{role}")
-               for r in ADMIN for role, status in zip(ROLES, r.statuses)]
+ADMIN_CASES = [
+    pytest.param(r, role, status, id=f"{r.method}-{r.name.split(':')[1]}-{role}")
+    for r in ADMIN
+    for role, status in zip(ROLES, r.statuses, strict=False)
+]
 
 
 @pytest.mark.django_db
@@ -276,7 +325,7 @@ def test_admin_page(r, role, expected, objects, client_as):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role,expected", list(zip(ROLES, ADMIN_ONLY)))
+@pytest.mark.parametrize("role,expected", list(zip(ROLES, ADMIN_ONLY, strict=False)))
 @pytest.mark.parametrize("action", ACTIONS)
 def test_admin_action(action, role, expected, objects, client_as):
     from conversations.models import Job
@@ -291,19 +340,30 @@ def test_admin_action(action, role, expected, objects, client_as):
 # --- the API -------------------------------------------------------------------------------------------
 
 
-API_CASES = [pytest.param(name, method, caller, status, id=f"{method}-{name}-{caller}")
-             for name, method, *statuses in API for caller, status in zip(API_CALLERS, statuses)]
+API_CASES = [
+    pytest.param(name, method, caller, status, id=f"{method}-{name}-{caller}")
+    for name, method, *statuses in API
+    for caller, status in zip(API_CALLERS, statuses, strict=False)
+]
 
 
 def api_request(client: Client, name: str, method: str, objects: dict, token: str | None):
-    kwargs = {"conversations": {}, "openapi": {}, "conversation": {"pk": objects["pk"]},
-              "revision": {"pk": objects["pk"], "number": 1}, "repair": {"pk": objects["pk"]}}[name]
+    kwargs = {
+        "conversations": {},
+        "openapi": {},
+        "conversation": {"pk": objects["pk"]},
+        "revision": {"pk": objects["pk"], "number": 1},
+        "repair": {"pk": objects["pk"]},
+    }[name]
     url = reverse(f"api:{name}", kwargs=kwargs)
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     if method == "GET":
         return client.get(url, **headers)
-    body = (UNANSWERED.read_bytes().replace(b"toolu_", b"toolu_api_") if name == "conversations"
-            else json.dumps({"target": "anthropic", "revision": 1}).encode())
+    body = (
+        UNANSWERED.read_bytes().replace(b"toolu_", b"toolu_api_")
+        if name == "conversations"
+        else json.dumps({"target": "anthropic", "revision": 1}).encode()
+    )
     return client.post(url, body, content_type="application/json", **headers)
 
 

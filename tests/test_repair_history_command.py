@@ -87,16 +87,25 @@ def test_warnings_are_only_repaired_when_asked(tmp_path):
     plain, fixed = tmp_path / "plain.json", tmp_path / "fixed.json"
     status, stdout, _ = run(CACHE_ON_TOOL, "--format", "openai", "--target", "anthropic", "--out", plain, "--json")
     assert status == 0 and json.loads(stdout)["edits"] == [] and plain.read_bytes() == CACHE_ON_TOOL.read_bytes()
-    status, stdout, _ = run(CACHE_ON_TOOL, "--format", "openai", "--target", "anthropic", "--out", fixed,
-                            "--json", "--include-warnings")
+    status, stdout, _ = run(
+        CACHE_ON_TOOL, "--format", "openai", "--target", "anthropic", "--out", fixed, "--json", "--include-warnings"
+    )
     assert status == 0 and [e["op"] for e in json.loads(stdout)["edits"]] == ["move-cache-marker"]
     assert "cache_control" not in json.loads(fixed.read_text())["messages"][7]
 
 
 def test_findings_no_repair_covers_exit_1(tmp_path):
     source = tmp_path / "long.json"
-    source.write_text(json.dumps({"model": "gpt-4o", "messages": [
-        {"role": "user" if k % 2 == 0 else "assistant", "content": f"turn {k}"} for k in range(2050)]}))
+    source.write_text(
+        json.dumps(
+            {
+                "model": "gpt-4o",
+                "messages": [
+                    {"role": "user" if k % 2 == 0 else "assistant", "content": f"turn {k}"} for k in range(2050)
+                ],
+            }
+        )
+    )
     status, stdout, _ = run(source, "--target", "openai", "--out", tmp_path / "out.json", "--json")
     assert status == 1
     report = json.loads(stdout)
@@ -104,8 +113,16 @@ def test_findings_no_repair_covers_exit_1(tmp_path):
 
 
 def test_a_route_is_repaired_for_each_deployment(tmp_path):
-    status, stdout, _ = run(UNANSWERED, "--router-config", FIXTURES / "seed" / "proxy-config.yaml",
-                            "--model-group", "claude-3-5-sonnet-20241022", "--out", tmp_path / "r.json", "--json")
+    status, stdout, _ = run(
+        UNANSWERED,
+        "--router-config",
+        FIXTURES / "seed" / "proxy-config.yaml",
+        "--model-group",
+        "claude-3-5-sonnet-20241022",
+        "--out",
+        tmp_path / "r.json",
+        "--json",
+    )
     report = json.loads(stdout)
     assert status == 0 and report["target"] == "claude-3-5-sonnet-20241022"
     assert [v["provider"] for v in report["after"]] == ["bedrock", "anthropic"]
@@ -114,8 +131,14 @@ def test_a_route_is_repaired_for_each_deployment(tmp_path):
 
 def test_a_litellm_log_comes_out_as_the_openai_request(tmp_path):
     out = tmp_path / "request.json"
-    status, _, _ = run(FIXTURES / "formats" / "litellm-standard-logging-failure.json", "--target", "anthropic",
-                       "--out", out, "--include-warnings")
+    status, _, _ = run(
+        FIXTURES / "formats" / "litellm-standard-logging-failure.json",
+        "--target",
+        "anthropic",
+        "--out",
+        out,
+        "--include-warnings",
+    )
     assert status == 0
     request = json.loads(out.read_text())
     assert "standard_logging_object" not in request and request["messages"] and request["max_tokens"]
@@ -136,15 +159,20 @@ def test_an_openhands_session_is_written_to_an_output_directory(tmp_path):
     assert not (session / "events" / "12.json").exists()  # the input is left alone
 
 
-@pytest.mark.parametrize("args, reason", [
-    (["does-not-exist.json", "--target", "anthropic"], b"no such file"),
-    ([UNANSWERED, "--target", "anthropic", "--json"], b"--json needs --out"),
-    ([UNANSWERED, "--target", "no-such-provider"], b"unknown target"),
-    ([UNANSWERED], b"give --target"),
-    ([UNANSWERED, "--target", "anthropic", "--model-group", "g"], b"either --target"),
-    ([UNANSWERED, "--router-config", FIXTURES / "seed" / "proxy-config.yaml", "--model-group", "nope"],
-     b"no model group 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["does-not-exist.json", "--target", "anthropic"], b"no such file"),
+        ([UNANSWERED, "--target", "anthropic", "--json"], b"--json needs --out"),
+        ([UNANSWERED, "--target", "no-such-provider"], b"unknown target"),
+        ([UNANSWERED], b"give --target"),
+        ([UNANSWERED, "--target", "anthropic", "--model-group", "g"], b"either --target"),
+        (
+            [UNANSWERED, "--router-config", FIXTURES / "seed" / "proxy-config.yaml", "--model-group", "nope"],
+            b"no model group 'nope'",
+        ),
+    ],
+)
 def test_it_exits_2_when_it_cannot_run(args, reason):
     status, stdout, stderr = run(*args)
     assert status == 2 and reason in stderr and stdout == b""
@@ -159,13 +187,36 @@ def test_a_truncated_log_exits_2_naming_the_line(tmp_path):
 
 @pytest.mark.slow
 def test_it_needs_no_database_and_no_environment(tmp_path):
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "DATABASE_URL": "postgres://nobody@127.0.0.1:1/unreachable", "INSPECTOR_VAR_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "manage.py", "repair_history", str(UNANSWERED), "--target",
-                             "openai", "--out", str(tmp_path / "out.json"), "--json"],
-                            cwd=ROOT, env=env, capture_output=True, timeout=300)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/unreachable",
+        "INSPECTOR_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "repair_history",
+            str(UNANSWERED),
+            "--target",
+            "openai",
+            "--out",
+            str(tmp_path / "out.json"),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr.decode()[-500:]
     assert json.loads(result.stdout)["after"][0]["accepted"]
-    bad = subprocess.run([sys.executable, "manage.py", "repair_history", str(UNANSWERED), "--target", "openai",
-                          "--format", "nope"], cwd=ROOT, env=env, capture_output=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "manage.py", "repair_history", str(UNANSWERED), "--target", "openai", "--format", "nope"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
     assert bad.returncode == 2

@@ -64,8 +64,7 @@ def test_the_second_of_two_concurrent_repairs_gets_a_conflict(repairer, stuck):
     repairs.repair_apply(conversation, user=repairer, expected=1, target="anthropic")
 
     with pytest.raises(repairs.Conflict, match="changed since you opened it"):
-        repairs.repair_apply(Conversation.objects.get(pk=conversation.pk), user=repairer, expected=1,
-                             target="openai")
+        repairs.repair_apply(Conversation.objects.get(pk=conversation.pk), user=repairer, expected=1, target="openai")
     assert conversation.revisions.count() == 2
 
 
@@ -101,8 +100,10 @@ def test_write_back_rewrites_the_file_in_its_own_format_and_keeps_a_backup(repai
     roles = [m["role"] for m in document["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "user"]
     assert document["messages"][3]["tool_call_id"] == "toolu_01A9xKqv3VbN7mZ2rT5sY8wD"
-    assert written.backup and (FIXTURES / "samples" / "unanswered-tool-call.json").read_bytes() == \
-        open(written.backup, "rb").read()
+    assert (
+        written.backup
+        and (FIXTURES / "samples" / "unanswered-tool-call.json").read_bytes() == open(written.backup, "rb").read()
+    )
     # What is on disk is that revision now: ingesting it again is no change.
     assert ingest_path(stuck).status == "unchanged"
 
@@ -134,7 +135,9 @@ def test_an_upload_is_downloaded_repaired_in_its_own_format_or_as_a_request(repa
     from conversations.ingest import ingest_document
     from conversations.models import Source
 
-    doc = formats.Document.from_bytes("session.jsonl", (FIXTURES / "formats" / "claude-code-session.jsonl").read_bytes())
+    doc = formats.Document.from_bytes(
+        "session.jsonl", (FIXTURES / "formats" / "claude-code-session.jsonl").read_bytes()
+    )
     outcome = ingest_document(doc, kind=Source.Kind.UPLOAD, location="session.jsonl")
     revision = Conversation.objects.get(pk=outcome.added[0]).latest_revision
 
@@ -152,8 +155,9 @@ def test_resume_stores_the_models_reply_as_a_new_revision(repairer, stuck, setti
         settings.RESUME_API_BASE = fake.api_base("anthropic")
         settings.RESUME_API_KEY = "sk-test-not-a-real-key"
 
-        revision = repairs.conversation_resume(conversation, user=repairer, expected=2,
-                                               continuation="Please go on.", model="anthropic/claude-sonnet-4-5")
+        revision = repairs.conversation_resume(
+            conversation, user=repairer, expected=2, continuation="Please go on.", model="anthropic/claude-sonnet-4-5"
+        )
 
     history = revision.history
     assert history.messages[-1].role == "assistant" and history.messages[-1].text == "Here are the files."
@@ -168,8 +172,9 @@ def test_resume_of_an_unrepaired_history_shows_the_providers_error_and_stores_no
         settings.RESUME_API_KEY = "sk-test-not-a-real-key"
 
         with pytest.raises(ResumeError, match="tool_use` ids were found without `tool_result` blocks"):
-            repairs.conversation_resume(conversation, user=repairer, expected=1, continuation="",
-                                        model="anthropic/claude-sonnet-4-5")
+            repairs.conversation_resume(
+                conversation, user=repairer, expected=1, continuation="", model="anthropic/claude-sonnet-4-5"
+            )
 
     assert conversation.revisions.count() == 1
     assert AuditEvent.objects.get(action="resume-failed").detail["error"]

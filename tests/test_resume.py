@@ -52,9 +52,11 @@ def test_an_unanswered_tool_call_is_refused_with_anthropics_own_words(fake):
     history = history_of(UNANSWERED)
     with pytest.raises(ResumeError) as refused:
         send(history, fake)
-    text = ("messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: "
-            "toolu_01A9xKqv3VbN7mZ2rT5sY8wD. Each `tool_use` block must have a corresponding "
-            "`tool_result` block in the next message.")
+    text = (
+        "messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: "
+        "toolu_01A9xKqv3VbN7mZ2rT5sY8wD. Each `tool_use` block must have a corresponding "
+        "`tool_result` block in the next message."
+    )
     assert str(refused.value) == text
     assert refused.value.status_code == 400 and refused.value.kind == "BadRequestError"
     assert json.loads(refused.value.body)["error"]["message"] == text  # the whole body, verbatim
@@ -89,8 +91,11 @@ def test_the_repaired_history_is_accepted_and_the_reply_comes_back_last(fake):
 
 def test_a_user_message_typed_before_the_tool_result_is_refused_then_accepted(fake):
     history = history_of(TEXT_FIRST)
-    with pytest.raises(ResumeError, match=r"^messages\.2: Did not find 1 `tool_result` block\(s\) at the "
-                                          r"beginning of this message\."):
+    with pytest.raises(
+        ResumeError,
+        match=r"^messages\.2: Did not find 1 `tool_result` block\(s\) at the "
+        r"beginning of this message\.",
+    ):
         send(history, fake)
     assert check(history, target="anthropic").errors[0].rule == "tool-result-not-first"
     result = send(repair(history, target="anthropic").history, fake)
@@ -104,21 +109,28 @@ def test_openai_refuses_the_unanswered_tool_call_with_its_own_words_and_accepts_
     assert str(refused.value) == (
         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
         "'tool_call_id'. The following tool_call_ids did not have response messages: "
-        "toolu_01A9xKqv3VbN7mZ2rT5sY8wD")
+        "toolu_01A9xKqv3VbN7mZ2rT5sY8wD"
+    )
     assert fake.received[-1].path == "/v1/chat/completions"
     result = send(repair(history, target="openai").history, fake, provider="openai", model=GPT)
     assert result.reply_message.text == fake.reply
     assert fake.received[-1].body["messages"][3] == {
-        "role": "tool", "content": "The tool call was interrupted before it returned a result.",
-        "tool_call_id": "toolu_01A9xKqv3VbN7mZ2rT5sY8wD"}
+        "role": "tool",
+        "content": "The tool call was interrupted before it returned a result.",
+        "tool_call_id": "toolu_01A9xKqv3VbN7mZ2rT5sY8wD",
+    }
 
 
 # --- what comes back when it fails -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status, kind, words", [
-    (429, "RateLimitError", "Number of request tokens has exceeded your per-minute rate limit"),
-    (500, "InternalServerError", "Internal server error")])
+@pytest.mark.parametrize(
+    "status, kind, words",
+    [
+        (429, "RateLimitError", "Number of request tokens has exceeded your per-minute rate limit"),
+        (500, "InternalServerError", "Internal server error"),
+    ],
+)
 def test_an_anthropic_outage_is_reported_verbatim(fake, status, kind, words):
     fake.status = status
     with pytest.raises(ResumeError) as failed:
@@ -132,16 +144,24 @@ def test_an_openai_rate_limit_is_reported_verbatim(fake):
     fake.status = 429
     with pytest.raises(ResumeError) as failed:
         send(repair(history_of(UNANSWERED), target="openai").history, fake, provider="openai", model=GPT)
-    assert str(failed.value) == ("Rate limit reached for gpt-4o in organization org-fake on requests per min "
-                                 "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.")
+    assert str(failed.value) == (
+        "Rate limit reached for gpt-4o in organization org-fake on requests per min "
+        "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20s."
+    )
     assert failed.value.status_code == 429 and len(fake.received) == 1
 
 
 def test_a_provider_that_does_not_answer_in_time_is_a_timeout(fake):
     fake.delay = 2.0
     with pytest.raises(ResumeError, match="[Tt]imed? ?out") as failed:
-        resume(repair(history_of(UNANSWERED), target="anthropic").history, model=CLAUDE,
-               continuation=None, api_base=fake.api_base("anthropic"), api_key=KEY, timeout=0.5)
+        resume(
+            repair(history_of(UNANSWERED), target="anthropic").history,
+            model=CLAUDE,
+            continuation=None,
+            api_base=fake.api_base("anthropic"),
+            api_key=KEY,
+            timeout=0.5,
+        )
     assert failed.value.kind == "Timeout"
 
 
@@ -172,7 +192,7 @@ def test_a_resumed_reply_is_appended_to_a_claude_code_session(fake, tmp_path):
 
     old_lines = doc.single[1].split(b"\n")
     new_lines = path.read_bytes().split(b"\n")
-    assert new_lines[:len(old_lines) - 1] == old_lines[:-1]  # every record kept byte for byte
+    assert new_lines[: len(old_lines) - 1] == old_lines[:-1]  # every record kept byte for byte
     added = [json.loads(line) for line in new_lines if line and line not in old_lines]
     question, answer = added
     last_uuid = json.loads(old_lines[-2] or old_lines[-1])["uuid"]
@@ -189,15 +209,19 @@ def test_a_resumed_reply_is_appended_to_a_claude_code_session(fake, tmp_path):
 
 
 def test_the_fake_refuses_an_orphan_tool_result_and_a_sixth_cache_marker():
-    orphan = {"max_tokens": 10, "messages": [{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "toolu_x", "content": "?"}]}]}
+    orphan = {
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "?"}]}],
+    }
     assert anthropic_error(orphan) == (
         "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_x. Each "
-        "`tool_result` block must have a corresponding `tool_use` block in the previous message.")
+        "`tool_result` block must have a corresponding `tool_use` block in the previous message."
+    )
     marked = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
     many = {"max_tokens": 10, "system": [marked], "messages": [{"role": "user", "content": [marked] * 5}]}
     assert anthropic_error(many) == "A maximum of 4 blocks with cache_control may be provided. Found 6."
     assert openai_error({"messages": [{"role": "tool", "tool_call_id": "x", "content": "?"}]}) == (
-        "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with "
-        "'tool_calls'.", "messages.[0].role")
+        "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+        "messages.[0].role",
+    )
     assert anthropic_error({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}) is None

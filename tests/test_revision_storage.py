@@ -14,8 +14,17 @@ from conversations.compression import ZSTD_MAGIC, pack, unpack
 from conversations.history.formats.document import Document
 from conversations.history.model import Block, Message
 from conversations.ingest import ingest_document
-from conversations.models import (CHUNK_SIZE, Chunk, Conversation, Revision, Source, _json_bytes, chunks_store,
-                                  dumped_same, history_dump)
+from conversations.models import (
+    CHUNK_SIZE,
+    Chunk,
+    Conversation,
+    Revision,
+    Source,
+    _json_bytes,
+    chunks_store,
+    dumped_same,
+    history_dump,
+)
 from tests.changes import changed_at_random
 
 pytestmark = pytest.mark.django_db
@@ -26,9 +35,19 @@ def agent_body(turns: int, unanswered: int | None = None) -> dict:
     (but call number `unanswered`), then a nudge from the user."""
     messages = [{"role": "user", "content": "fix the failing test"}]
     for n in range(turns):
-        messages.append({"role": "assistant", "content": f"step {n}", "tool_calls": [{
-            "id": f"call_{n}", "type": "function",
-            "function": {"name": "bash", "arguments": json.dumps({"cmd": f"pytest -k case_{n}"})}}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": f"step {n}",
+                "tool_calls": [
+                    {
+                        "id": f"call_{n}",
+                        "type": "function",
+                        "function": {"name": "bash", "arguments": json.dumps({"cmd": f"pytest -k case_{n}"})},
+                    }
+                ],
+            }
+        )
         if n != unanswered:
             messages.append({"role": "tool", "tool_call_id": f"call_{n}", "content": f"case_{n}: passed"})
     messages.append({"role": "user", "content": "are you still there?"})
@@ -36,8 +55,9 @@ def agent_body(turns: int, unanswered: int | None = None) -> dict:
 
 
 def ingested(body: dict) -> Conversation:
-    outcome = ingest_document(Document.from_bytes("agent.json", json.dumps(body).encode()),
-                              kind=Source.Kind.UPLOAD, location="agent.json")
+    outcome = ingest_document(
+        Document.from_bytes("agent.json", json.dumps(body).encode()), kind=Source.Kind.UPLOAD, location="agent.json"
+    )
     assert outcome.status == "ingested", outcome.error
     return Conversation.objects.get(pk=outcome.added[0])
 
@@ -78,13 +98,18 @@ def test_a_revision_stored_before_chunk_sizes_reads_its_hundred_message_chunks(r
     dicts = [m.to_dict() for m in history.messages]
     hashes = []
     for start in range(0, len(dicts), 100):  # as revisions were stored before: 100 a chunk, zlib
-        text = _json_bytes(dicts[start:start + 100])
+        text = _json_bytes(dicts[start : start + 100])
         hashes.append(hashlib.sha256(text).hexdigest())
         Chunk.objects.get_or_create(sha256=hashes[-1], defaults={"data": zlib.compress(text)})
-    legacy = Revision.objects.create(conversation=template.conversation, number=2,
-                                     head_data=zlib.compress(unpack(template.head_data)),
-                                     chunks=hashes, message_count=len(dicts), content_hash="legacy",
-                                     reason="stored by an earlier version")
+    legacy = Revision.objects.create(
+        conversation=template.conversation,
+        number=2,
+        head_data=zlib.compress(unpack(template.head_data)),
+        chunks=hashes,
+        message_count=len(dicts),
+        content_hash="legacy",
+        reason="stored by an earlier version",
+    )
 
     assert legacy.chunk_spans() == [(0, 100), (100, 200), (200, 242)]
     assert [m.to_dict() for m in stored(legacy).history.messages] == dicts
@@ -120,14 +145,18 @@ def test_a_short_chunk_is_written_again_with_what_follows_it():
         base = stored(revision)
         history = base.history
         reply = Message(role="assistant", blocks=[Block.text_block(f"reply {n}")])
-        dumped = history_dump(replace(history, messages=[*history.messages, reply]), base=base,
-                              origins=[*range(len(history.messages)), None])
+        dumped = history_dump(
+            replace(history, messages=[*history.messages, reply]),
+            base=base,
+            origins=[*range(len(history.messages)), None],
+        )
 
         assert dumped.sizes == [CHUNK_SIZE, n] and dumped.hashes[0] == base.chunks[0]
         assert [sha for sha, _ in dumped.chunks] == dumped.hashes[1:]  # only the tail is new
         chunks_store(dumped.chunks)
-        revision = Revision.objects.create(conversation=base.conversation, number=base.number + 1,
-                                           reason="resumed", **dumped.revision_fields())
+        revision = Revision.objects.create(
+            conversation=base.conversation, number=base.number + 1, reason="resumed", **dumped.revision_fields()
+        )
 
 
 def test_a_resume_shares_every_chunk_before_the_reply(repairer, settings):
@@ -138,8 +167,9 @@ def test_a_resume_shares_every_chunk_before_the_reply(repairer, settings):
     with FakeProvider(reply="All tests pass now.") as fake:
         settings.RESUME_API_BASE = fake.api_base("anthropic")
         settings.RESUME_API_KEY = "sk-test-not-a-real-key"
-        revision = repairs.conversation_resume(conversation, user=repairer, expected=1,
-                                               continuation="Please go on.", model="anthropic/claude-sonnet-4-5")
+        revision = repairs.conversation_resume(
+            conversation, user=repairer, expected=1, continuation="Please go on.", model="anthropic/claude-sonnet-4-5"
+        )
 
     assert revision.chunks[:4] == first.chunks and revision.chunk_sizes == [50, 50, 50, 32, 2]
     assert [m.text for m in stored(revision).messages(182, 184)] == ["Please go on.", "All tests pass now."]

@@ -59,18 +59,27 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
 
 def urls(c: Conversation) -> list[str]:
     pk, rev = c.pk, c.latest_revision
-    pages = [reverse("conversations:detail", args=[pk]), reverse("conversations:detail-json", args=[pk]),
-             reverse("conversations:list"), reverse("conversations:diff", args=[pk]),
-             reverse("conversations:repair", args=[pk]) + "?target=anthropic"]
+    pages = [
+        reverse("conversations:detail", args=[pk]),
+        reverse("conversations:detail-json", args=[pk]),
+        reverse("conversations:list"),
+        reverse("conversations:diff", args=[pk]),
+        reverse("conversations:repair", args=[pk]) + "?target=anthropic",
+    ]
     pages += [reverse("conversations:raw", args=[pk, i]) for i in range(rev.message_count)]
     pages += [reverse("conversations:wire", args=[pk, t]) for t in ("anthropic", "openai", "bedrock", "gemini")]
-    pages += [reverse("conversations:download", args=[pk, rev.number]) + f"?as={a}"
-              for a in ("source", "openai", "anthropic")]
-    pages += [reverse(f"admin:conversations_{m}_changelist") for m in ("conversation", "revision", "source",
-                                                                       "finding", "auditevent")]
-    pages += [reverse("admin:conversations_conversation_change", args=[pk]),
-              reverse("admin:conversations_revision_change", args=[rev.pk]),
-              reverse("admin:conversations_source_change", args=[c.source_id])]
+    pages += [
+        reverse("conversations:download", args=[pk, rev.number]) + f"?as={a}" for a in ("source", "openai", "anthropic")
+    ]
+    pages += [
+        reverse(f"admin:conversations_{m}_changelist")
+        for m in ("conversation", "revision", "source", "finding", "auditevent")
+    ]
+    pages += [
+        reverse("admin:conversations_conversation_change", args=[pk]),
+        reverse("admin:conversations_revision_change", args=[rev.pk]),
+        reverse("admin:conversations_source_change", args=[c.source_id]),
+    ]
     return pages
 
 
@@ -109,8 +118,10 @@ def test_no_api_document_shows_a_secret(world, caplog):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {world['token']}"}
     caplog.set_level(logging.DEBUG)
     documents = [reverse("api:conversation", args=[c.pk]), reverse("api:conversations")]
-    documents += [reverse("api:revision", args=[c.pk, c.latest_revision.number]) + suffix
-                  for suffix in ("", "?as=source", "?as=openai", "?as=anthropic", "?as=canonical")]
+    documents += [
+        reverse("api:revision", args=[c.pk, c.latest_revision.number]) + suffix
+        for suffix in ("", "?as=source", "?as=openai", "?as=anthropic", "?as=canonical")
+    ]
     for url in documents:
         response = Client().get(url, **headers)
         assert response.status_code in (200, 400, 422), (url, response.status_code)

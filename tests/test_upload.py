@@ -37,15 +37,18 @@ def test_several_files_upload_at_once(client, viewer):
     assert response.status_code == 200
     assert Conversation.objects.count() == 2
     assert set(Source.objects.values_list("kind", "location")) == {
-        ("upload", "openai-request.json"), ("upload", "claude-code-session.jsonl")}
+        ("upload", "openai-request.json"),
+        ("upload", "claude-code-session.jsonl"),
+    }
     assert b"conversation(s) loaded" in response.content
 
 
 def test_a_bad_upload_stores_nothing_and_says_why(client, viewer):
     client.force_login(viewer)
 
-    response = upload(client, SimpleUploadedFile("broken.json", b'{"messages": [{"role": "us'),
-                      fixture_file("anthropic-request.json"))
+    response = upload(
+        client, SimpleUploadedFile("broken.json", b'{"messages": [{"role": "us'), fixture_file("anthropic-request.json")
+    )
 
     assert Conversation.objects.get().format == "anthropic"
     assert b"broken.json" in response.content and b"nothing was stored" in response.content

@@ -16,8 +16,7 @@ from conversations.history import formats
 from conversations.history.formats import Document, load_path
 from conversations.history.formats.document import document_hash
 from conversations.history.repair import repair
-from conversations.writeback import (ChangedOnDisk, OutsideRoots, WriteBackError, append_reply,
-                                     disk_hash, write_back)
+from conversations.writeback import ChangedOnDisk, OutsideRoots, WriteBackError, append_reply, disk_hash, write_back
 from tests.conftest import FIXTURES
 
 SAMPLE = FIXTURES / "samples" / "unanswered-tool-call.json"
@@ -160,8 +159,12 @@ def test_a_directory_document_cannot_replace_a_file(root):
     path = root / "session.json"
     shutil.copyfile(SAMPLE, path)
     with pytest.raises(WriteBackError, match="is a file"):
-        write_back(path, Document(name="x", files={"events/0.json": b"{}"}, is_dir=True),
-                   expected_hash=sha256(SAMPLE.read_bytes()), roots=[root])
+        write_back(
+            path,
+            Document(name="x", files={"events/0.json": b"{}"}, is_dir=True),
+            expected_hash=sha256(SAMPLE.read_bytes()),
+            roots=[root],
+        )
 
 
 # --- an OpenHands session directory ------------------------------------------------------------
@@ -202,8 +205,11 @@ def test_a_session_directory_is_swapped_in_whole(session):
     assert "event_cache/0-25.json" not in files  # stale: OpenHands would serve the old events
     assert (session / "agent_state.pkl").read_bytes() == b"\x80\x04pickled state"  # carried over
     assert (session / "init.json").read_text() == '{"repo": "inventory-svc"}'
-    assert all((session / name).read_bytes() == data for name, data in doc.files.items()
-               if name in new.files and name.startswith("events/"))
+    assert all(
+        (session / name).read_bytes() == data
+        for name, data in doc.files.items()
+        if name in new.files and name.startswith("events/")
+    )
     backup = result.backup
     assert backup.parent == session.parent and backup.name.startswith("abc123.bak-")
     assert {p.relative_to(backup).as_posix(): p.read_bytes() for p in backup.rglob("*") if p.is_file()} == before

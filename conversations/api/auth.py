@@ -36,8 +36,11 @@ def api_token_create(user, *, name: str = "", actor=None) -> tuple[ApiToken, str
     token_row = ApiToken(user=user, name=name[:100])
     token = token_row.token_set()
     token_row.save()
-    AuditEvent.objects.create(actor=actor, action="api_token_create",
-                              detail={"token": token_row.hint, "user": user.get_username(), "name": token_row.name})
+    AuditEvent.objects.create(
+        actor=actor,
+        action="api_token_create",
+        detail={"token": token_row.hint, "user": user.get_username(), "name": token_row.name},
+    )
     return token_row, token
 
 
@@ -48,8 +51,9 @@ def api_token_revoke(token_row: ApiToken, *, actor=None) -> bool:
         return False
     token_row.revoked_at = timezone.now()
     token_row.save(update_fields=["revoked_at"])
-    AuditEvent.objects.create(actor=actor, action="api_token_revoke",
-                              detail={"token": token_row.hint, "user": token_row.user.get_username()})
+    AuditEvent.objects.create(
+        actor=actor, action="api_token_revoke", detail={"token": token_row.hint, "user": token_row.user.get_username()}
+    )
     return True
 
 

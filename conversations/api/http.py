@@ -4,7 +4,8 @@ ApiError turned into a JSON error body with its reason."""
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,16 +19,16 @@ View = Callable[..., HttpResponse]
 
 
 def json_response(data: Any, status: int = 200, **headers: str) -> JsonResponse:
-    response = JsonResponse(data, status=status, safe=False, encoder=DjangoJSONEncoder,
-                            json_dumps_params={"ensure_ascii": False})
+    response = JsonResponse(
+        data, status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False}
+    )
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
 
 
 def error_response(error: ApiError) -> JsonResponse:
-    response = json_response({"status": error.status, "reason": error.reason, **error.extra},
-                             status=error.status)
+    response = json_response({"status": error.status, "reason": error.reason, **error.extra}, status=error.status)
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="conversation-inspector"'
     return response
@@ -93,8 +94,9 @@ def body_bytes(request: HttpRequest, max_bytes: int) -> bytes:
     its length, and after reading max_bytes + 1 bytes when it does not."""
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, f"the body is {int(declared):,} bytes, larger than the limit of {max_bytes:,} bytes",
-                       limit=max_bytes)
+        raise ApiError(
+            413, f"the body is {int(declared):,} bytes, larger than the limit of {max_bytes:,} bytes", limit=max_bytes
+        )
     data = request.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ApiError(413, f"the body is larger than the limit of {max_bytes:,} bytes", limit=max_bytes)

@@ -44,8 +44,12 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
     if latest is None:
         raise ApiError(409, f"conversation {pk} has no revision to repair")
     expected = ask.expected or latest.number
-    options = {"target": ask.target, "config_text": ask.route[0] if ask.route else None,
-               "model_group": ask.route[1] if ask.route else None, "include_warnings": ask.include_warnings}
+    options = {
+        "target": ask.target,
+        "config_text": ask.route[0] if ask.route else None,
+        "model_group": ask.route[1] if ask.route else None,
+        "include_warnings": ask.include_warnings,
+    }
     try:
         if ask.dry_run:
             if expected != latest.number:
@@ -80,14 +84,22 @@ def repair_ask(body: dict) -> RepairAsk:
     expected = body.get("revision")
     if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 1):
         raise ApiError(400, "revision: expected a revision number")
-    return RepairAsk(target=target, route=route, dry_run=_flag(body, "dry_run"),
-                     include_warnings=_flag(body, "include_warnings"), expected=expected)
+    return RepairAsk(
+        target=target,
+        route=route,
+        dry_run=_flag(body, "dry_run"),
+        include_warnings=_flag(body, "include_warnings"),
+        expected=expected,
+    )
 
 
 def _route(value: Any) -> tuple[str, str]:
-    if not isinstance(value, dict) or not isinstance(value.get("config"), str) \
-            or not isinstance(value.get("model_group"), str):
-        raise ApiError(400, "route: expected {\"config\": <litellm config, YAML text>, \"model_group\": <name>}")
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("config"), str)
+        or not isinstance(value.get("model_group"), str)
+    ):
+        raise ApiError(400, 'route: expected {"config": <litellm config, YAML text>, "model_group": <name>}')
     try:
         # Parsed here first: routes.load_config also reads a path, and an API client must not
         # point it at the server's files. Only a YAML mapping goes on.
@@ -111,6 +123,12 @@ def _flag(body: dict, key: str) -> bool:
 
 
 def repair_dict(result: RepairResult, *, dry_run: bool, revision: int) -> dict[str, Any]:
-    return {"dry_run": dry_run, "changed": result.changed, "revision": revision, "url": None,
-            "edits": [e.to_dict() for e in result.edits],
-            "before": [v.to_dict() for v in result.before], "after": [v.to_dict() for v in result.after]}
+    return {
+        "dry_run": dry_run,
+        "changed": result.changed,
+        "revision": revision,
+        "url": None,
+        "edits": [e.to_dict() for e in result.edits],
+        "before": [v.to_dict() for v in result.before],
+        "after": [v.to_dict() for v in result.after],
+    }

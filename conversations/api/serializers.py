@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -13,9 +14,15 @@ from conversations.models import Conversation, Finding, Revision, Verdict
 
 def finding_dict(row: Finding) -> dict[str, Any]:
     """The contract's seven keys (empty text columns are the contract's nulls)."""
-    return {"rule": row.rule, "severity": row.severity, "message_index": row.message_index,
-            "wire_index": row.wire_index, "provider_error": row.provider_error or None,
-            "explanation": row.explanation, "fix": row.fix or "none"}
+    return {
+        "rule": row.rule,
+        "severity": row.severity,
+        "message_index": row.message_index,
+        "wire_index": row.wire_index,
+        "provider_error": row.provider_error or None,
+        "explanation": row.explanation,
+        "fix": row.fix or "none",
+    }
 
 
 def verdict_dicts(revision: Revision | None, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -30,15 +37,24 @@ def verdict_dicts(revision: Revision | None, targets: Iterable[str] | None = Non
     by_target: dict[str, list[dict]] = {}
     for row in findings:
         by_target.setdefault(row.target, []).append(finding_dict(row))
-    return [{"target": v.target, "provider": v.provider, "accepted": v.accepted,
-             "findings": by_target.get(v.target, [])} for v in verdicts]
+    return [
+        {"target": v.target, "provider": v.provider, "accepted": v.accepted, "findings": by_target.get(v.target, [])}
+        for v in verdicts
+    ]
 
 
 def verdict_summary(row: Verdict) -> dict[str, Any]:
     """A verdict without its findings: what the list's badges show."""
-    return {"target": row.target, "provider": row.provider, "status": row.status,
-            "accepted": row.accepted, "errors": row.errors, "warnings": row.warnings,
-            "first_rule": row.first_rule or None, "own_target": row.own_target}
+    return {
+        "target": row.target,
+        "provider": row.provider,
+        "status": row.status,
+        "accepted": row.accepted,
+        "errors": row.errors,
+        "warnings": row.warnings,
+        "first_rule": row.first_rule or None,
+        "own_target": row.own_target,
+    }
 
 
 def verdict_summaries(conversations: list[Conversation]) -> dict[int, list[dict[str, Any]]]:
@@ -50,8 +66,9 @@ def verdict_summaries(conversations: list[Conversation]) -> dict[int, list[dict[
     return {c.pk: found.get(c.latest_revision_id, []) for c in conversations}
 
 
-def conversation_summary(request: HttpRequest, conversation: Conversation,
-                         verdicts: list[dict] | None = None) -> dict[str, Any]:
+def conversation_summary(
+    request: HttpRequest, conversation: Conversation, verdicts: list[dict] | None = None
+) -> dict[str, Any]:
     latest = conversation.latest_revision
     return {
         "id": conversation.pk,
@@ -90,8 +107,7 @@ def revision_summary(request: HttpRequest, revision: Revision) -> dict[str, Any]
         "author": revision.author.get_username() if revision.author_id else None,
         "created_at": revision.created_at,
         "message_count": revision.message_count,
-        "url": request.build_absolute_uri(
-            reverse("api:revision", args=[revision.conversation_id, revision.number])),
+        "url": request.build_absolute_uri(reverse("api:revision", args=[revision.conversation_id, revision.number])),
     }
 
 

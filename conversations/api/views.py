@@ -12,8 +12,7 @@ from django.urls import reverse
 
 from conversations.api.auth import ApiError
 from conversations.api.http import body_bytes, json_response
-from conversations.api.serializers import (conversation_detail, conversation_summary, verdict_dicts,
-                                           verdict_summaries)
+from conversations.api.serializers import conversation_detail, conversation_summary, verdict_dicts, verdict_summaries
 from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document
@@ -35,24 +34,32 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     if not data.strip():
         raise ApiError(400, "the body is empty: send the log itself as the request body")
     name = _source_name(request.GET.get("name", ""), data)
-    outcome = ingest_document(Document.from_bytes(name, data), kind=kind, location=name, format=fmt,
-                              user=request.user)
+    outcome = ingest_document(Document.from_bytes(name, data), kind=kind, location=name, format=fmt, user=request.user)
     if outcome.status == "failed":
         raise ApiError(400, outcome.error or "the log could not be read", stored=False)
     ids = outcome.added + outcome.unchanged
     conversations = {c.pk: c for c in Conversation.objects.filter(pk__in=ids).select_related("latest_revision")}
-    entries = [{"id": pk, "url": request.build_absolute_uri(reverse("api:conversation", args=[pk])),
-                "verdicts": verdict_dicts(conversations[pk].latest_revision)}
-               for pk in ids if pk in conversations]
+    entries = [
+        {
+            "id": pk,
+            "url": request.build_absolute_uri(reverse("api:conversation", args=[pk])),
+            "verdicts": verdict_dicts(conversations[pk].latest_revision),
+        }
+        for pk in ids
+        if pk in conversations
+    ]
     if not entries:
         raise ApiError(400, f"{name}: no conversation found", stored=False)
     created = outcome.status == "ingested"
-    body = {"id": entries[0]["id"], "status": outcome.status, "verdicts": entries[0]["verdicts"],
-            "url": entries[0]["url"]}
+    body = {
+        "id": entries[0]["id"],
+        "status": outcome.status,
+        "verdicts": entries[0]["verdicts"],
+        "url": entries[0]["url"],
+    }
     if len(entries) > 1:  # a JSONL litellm log holds one conversation per call
         body["conversations"] = entries
-    return json_response(body, status=201 if created else 200,
-                         **({"Location": entries[0]["url"]} if created else {}))
+    return json_response(body, status=201 if created else 200, **({"Location": entries[0]["url"]} if created else {}))
 
 
 def _source_name(raw: str, data: bytes) -> str:
@@ -83,23 +90,32 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     def link(number: int) -> str:
         return request.build_absolute_uri(f"{request.path}?{query.query_string(page=number)}")
 
-    return json_response({
-        "count": paginator.count,
-        "page": page.number,
-        "pages": paginator.num_pages,
-        "next": link(page.next_page_number()) if page.has_next() else None,
-        "previous": link(page.previous_page_number()) if page.has_previous() else None,
-        "results": [conversation_summary(request, c, verdicts[c.pk]) for c in rows],
-    })
+    return json_response(
+        {
+            "count": paginator.count,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "next": link(page.next_page_number()) if page.has_next() else None,
+            "previous": link(page.previous_page_number()) if page.has_previous() else None,
+            "results": [conversation_summary(request, c, verdicts[c.pk]) for c in rows],
+        }
+    )
 
 
 def _unknown_choices(request: HttpRequest) -> list[str]:
     """ListQuery quietly drops values it does not know (right for a page's links); an API client
     is told instead."""
-    choices = {"verdict": VERDICTS, "source": SOURCE_KINDS, "sort": tuple(SORTS),
-               "per": tuple(str(n) for n in PAGE_SIZES)}
-    problems = [f"{key}: {request.GET[key]!r} is not one of {', '.join(allowed)}"
-                for key, allowed in choices.items() if request.GET.get(key) and request.GET[key] not in allowed]
+    choices = {
+        "verdict": VERDICTS,
+        "source": SOURCE_KINDS,
+        "sort": tuple(SORTS),
+        "per": tuple(str(n) for n in PAGE_SIZES),
+    }
+    problems = [
+        f"{key}: {request.GET[key]!r} is not one of {', '.join(allowed)}"
+        for key, allowed in choices.items()
+        if request.GET.get(key) and request.GET[key] not in allowed
+    ]
     page = request.GET.get("page")
     if page and not (page.isdigit() and int(page) >= 1):
         problems.append(f"page: {page!r} is not a page number")
@@ -122,9 +138,13 @@ def revision_document(request: HttpRequest, pk: int, number: int) -> HttpRespons
         raise ApiError(422, f"revision {number} cannot be written as {as_}: {exc}") from None
     headers = {"X_Revision": str(revision.number), "X_Format": as_}
     if doc.is_dir:
-        return json_response({"name": doc.name, "files": {name: data.decode("utf-8", "replace")
-                                                          for name, data in sorted(doc.files.items())}},
-                             **headers)
+        return json_response(
+            {
+                "name": doc.name,
+                "files": {name: data.decode("utf-8", "replace") for name, data in sorted(doc.files.items())},
+            },
+            **headers,
+        )
     file_name, data = doc.single
     content_type = "application/x-ndjson" if file_name.endswith(".jsonl") else "application/json"
     response = HttpResponse(data, content_type=f"{content_type}; charset=utf-8")
@@ -148,8 +168,7 @@ def _header_safe(name: str) -> str:
 
 
 def conversation_or_404(pk: int) -> Conversation:
-    conversation = (Conversation.objects.live().select_related("source", "latest_revision")
-                    .filter(pk=pk).first())
+    conversation = Conversation.objects.live().select_related("source", "latest_revision").filter(pk=pk).first()
     if conversation is None:
         raise ApiError(404, f"no conversation {pk}")
     return conversation

@@ -10,7 +10,7 @@ Django side re-checks stored conversations when it differs from what they were c
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from . import rules
 from .findings import SEVERITIES, Finding, Verdict
@@ -25,8 +25,9 @@ from .wire import WireRequest, build, parse_body, simulate
 RULES_VERSION = "2026.11.3"
 
 
-def check(history: History, *, target: Target | str, build_request: bool = True,
-          counted: Counted | None = None) -> Verdict:
+def check(
+    history: History, *, target: Target | str, build_request: bool = True, counted: Counted | None = None
+) -> Verdict:
     """The verdict of `target` on `history`. build_request=True judges the body litellm's own
     transformations build (litellm imported lazily, offline); False replays litellm's grouping
     without it (cheaper; the same rules, on a request that can differ in details litellm changes,
@@ -52,8 +53,9 @@ def sent_natively(history: History, target: Target) -> bool:
     """Whether `history` goes to `target` as its own Anthropic body rather than through litellm:
     an Anthropic-format history sent straight to Anthropic or Bedrock InvokeModel (a deployment of
     a litellm route, labelled otherwise, always goes through litellm)."""
-    return (history.format in NATIVE_ANTHROPIC_FORMATS and target.wire_format == "anthropic"
-            and target.label == target.name)
+    return (
+        history.format in NATIVE_ANTHROPIC_FORMATS and target.wire_format == "anthropic" and target.label == target.name
+    )
 
 
 def judge(history: History, wire: WireRequest, *, counted: Counted | None = None) -> Verdict:
@@ -85,13 +87,11 @@ def check_body(history: History, body: dict, *, target: Target | str, counted: C
     return judge(history, wire, counted=counted)
 
 
-def check_targets(history: History, targets: Iterable[Target | str], *,
-                  build_request: bool = True) -> list[Verdict]:
+def check_targets(history: History, targets: Iterable[Target | str], *, build_request: bool = True) -> list[Verdict]:
     return [check(history, target=t, build_request=build_request) for t in targets]
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
     """Errors first, then warnings, then information; in history order within each."""
     rank = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(findings, key=lambda f: (rank[f.severity],
-                                           -1 if f.message_index is None else f.message_index))
+    return sorted(findings, key=lambda f: (rank[f.severity], -1 if f.message_index is None else f.message_index))

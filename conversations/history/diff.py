@@ -23,8 +23,12 @@ class Hunk:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (" ", "+", "-", "@"), text
 
     def to_dict(self) -> dict:
-        return {"title": self.title, "a_index": self.a_index, "b_index": self.b_index,
-                "lines": [{"kind": k, "text": t} for k, t in self.lines]}
+        return {
+            "title": self.title,
+            "a_index": self.a_index,
+            "b_index": self.b_index,
+            "lines": [{"kind": k, "text": t} for k, t in self.lines],
+        }
 
 
 def stable(value) -> str:
@@ -77,8 +81,13 @@ def histories_diff(a: History, b: History) -> dict:
                 continue
             hunks.append(Hunk(_title(ai, bj, a, b), ai, bj, lines))
             shown += len(lines)
-    return {"hunks": [h.to_dict() for h in hunks], "changed_messages": changed, "hidden_lines": hidden,
-            "a_messages": len(a.messages), "b_messages": len(b.messages)}
+    return {
+        "hunks": [h.to_dict() for h in hunks],
+        "changed_messages": changed,
+        "hidden_lines": hidden,
+        "a_messages": len(a.messages),
+        "b_messages": len(b.messages),
+    }
 
 
 def _title(ai: int | None, bj: int | None, a: History, b: History) -> str:

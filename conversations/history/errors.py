@@ -15,8 +15,15 @@ class FormatError(HistoryError):
     JSONL file (or of a JSON syntax error); event: an OpenHands event id; path: a JSON path.
     """
 
-    def __init__(self, reason: str, *, file: str | None = None, line: int | None = None,
-                 event: int | str | None = None, path: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        event: int | str | None = None,
+        path: str | None = None,
+    ):
         self.reason = reason
         self.file = file
         self.line = line
@@ -24,15 +31,29 @@ class FormatError(HistoryError):
         self.path = path
         super().__init__(str(self))
 
-    def located(self, *, file: str | None = None, line: int | None = None,
-                event: int | str | None = None) -> "FormatError":
+    def located(
+        self, *, file: str | None = None, line: int | None = None, event: int | str | None = None
+    ) -> FormatError:
         """The same error with the outer location filled in where it was not known yet."""
-        return FormatError(self.reason, file=self.file or file, line=self.line or line,
-                           event=self.event if self.event is not None else event, path=self.path)
+        return FormatError(
+            self.reason,
+            file=self.file or file,
+            line=self.line or line,
+            event=self.event if self.event is not None else event,
+            path=self.path,
+        )
 
     def __str__(self) -> str:
-        where = [p for p in (self.file, self.line and f"line {self.line}",
-                             self.event is not None and f"event {self.event}", self.path) if p]
+        where = [
+            p
+            for p in (
+                self.file,
+                self.line and f"line {self.line}",
+                self.event is not None and f"event {self.event}",
+                self.path,
+            )
+            if p
+        ]
         return ": ".join([*map(str, where), self.reason])
 
 

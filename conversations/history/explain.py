@@ -26,14 +26,19 @@ from .wire import WireRequest, build, simulate
 
 # Provider texts as templates; {n}/{m}/{k}/{j} are the indexes they name.
 TEXTS: list[tuple[str, str]] = [
-    ("tool-result-missing", pairing.MISSING), ("tool-result-not-first", pairing.NOT_FIRST),
-    ("tool-result-orphan", pairing.ORPHAN), ("server-tool-result-orphan", pairing.SERVER_ORPHAN),
+    ("tool-result-missing", pairing.MISSING),
+    ("tool-result-not-first", pairing.NOT_FIRST),
+    ("tool-result-orphan", pairing.ORPHAN),
+    ("server-tool-result-orphan", pairing.SERVER_ORPHAN),
     ("tool-use-id-duplicate", pairing.DUPLICATE),
     ("tool-use-id-duplicate", "messages.{n}.content.{m}: `tool_use` ids must be unique"),
-    ("tool-use-id-pattern", pairing.PATTERN), ("empty-message-content", content.EMPTY_MESSAGE),
-    ("empty-text-block", content.EMPTY_TEXT), ("empty-text-block", content.BLANK_TEXT),
+    ("tool-use-id-pattern", pairing.PATTERN),
+    ("empty-message-content", content.EMPTY_MESSAGE),
+    ("empty-text-block", content.EMPTY_TEXT),
+    ("empty-text-block", content.BLANK_TEXT),
     ("cache-control-on-empty-text", content.CACHE_ON_EMPTY),
-    ("first-message-not-user", roles.FIRST_NOT_USER), ("roles-not-alternating", roles.NOT_ALTERNATING),
+    ("first-message-not-user", roles.FIRST_NOT_USER),
+    ("roles-not-alternating", roles.NOT_ALTERNATING),
     ("final-assistant-trailing-whitespace", roles.TRAILING_WHITESPACE),
     ("prefill-unsupported", roles.NO_PREFILL),
     ("thinking-missing-before-tool-use", thinking.MISSING_BEFORE_TOOL_USE),
@@ -41,24 +46,28 @@ TEXTS: list[tuple[str, str]] = [
     ("thinking-text-missing", thinking.TEXT_MISSING),
     ("thinking-signature-invalid", thinking.SIGNATURE_INVALID),
     ("thinking-in-final-without-thinking-enabled", thinking.FINAL_WITHOUT_THINKING),
-    ("cache-control-too-many", cache.TOO_MANY), ("cache-ttl-order", cache.TTL_ORDER),
+    ("cache-control-too-many", cache.TOO_MANY),
+    ("cache-ttl-order", cache.TTL_ORDER),
     ("bedrock-no-explicit-caching", cache.NO_EXPLICIT_CACHING),
-    ("context-overflow", size.PROMPT_TOO_LONG), ("openai-context-overflow", size.OPENAI_TOO_LONG),
+    ("context-overflow", size.PROMPT_TOO_LONG),
+    ("openai-context-overflow", size.OPENAI_TOO_LONG),
     ("gemini-context-overflow", size.GEMINI_TOO_LONG),
     ("bedrock-first-not-user", bedrock.FIRST_NOT_USER),
     ("bedrock-roles-not-alternating", bedrock.NOT_ALTERNATING),
     ("bedrock-tool-result-count", bedrock.RESULT_COUNT),
-    ("bedrock-toolconfig-required", bedrock.TOOLCONFIG), ("bedrock-blank-text", bedrock.BLANK_TEXT),
+    ("bedrock-toolconfig-required", bedrock.TOOLCONFIG),
+    ("bedrock-blank-text", bedrock.BLANK_TEXT),
     ("bedrock-mixed-tool-result-turn", bedrock.MIXED_TURN),
-    ("openai-tool-response-missing", openai.RESPONSE_MISSING), ("openai-tool-orphan", openai.ORPHAN),
-    ("openai-tool-orphan", "Messages with role 'tool' must be a response to a preceding message "
-                           "with 'tool_calls'"),
+    ("openai-tool-response-missing", openai.RESPONSE_MISSING),
+    ("openai-tool-orphan", openai.ORPHAN),
+    ("openai-tool-orphan", "Messages with role 'tool' must be a response to a preceding message with 'tool_calls'"),
     ("openai-tool-call-id-too-long", openai.ID_TOO_LONG),
     ("openai-tool-name-too-long", openai.NAME_TOO_LONG),
     ("gemini-function-call-position", gemini.CALL_POSITION),
     ("gemini-function-response-count", gemini.RESPONSE_COUNT),
     ("gemini-function-response-position", gemini.RESPONSE_POSITION),
-    ("gemini-empty-parts", gemini.EMPTY_PARTS), ("gemini-empty-part-data", gemini.EMPTY_PART_DATA),
+    ("gemini-empty-parts", gemini.EMPTY_PARTS),
+    ("gemini-empty-part-data", gemini.EMPTY_PART_DATA),
     ("gemini-empty-text", gemini.EMPTY_TEXT),
     ("max-tokens-too-large", litellm.MAX_TOKENS),
 ]
@@ -66,9 +75,16 @@ INDEXES = ("n", "k")
 # The same problem under another provider's code: an agreement across them is an agreement.
 SAME_PROBLEM = {"bedrock-tool-result-missing": "tool-result-missing"}
 EXCEPTION = re.compile(r"(\w+?)Exception - ")
-EXCEPTION_PROVIDERS = {"anthropic": "anthropic", "bedrock": "bedrock", "openai": "openai",
-                       "azure": "openai", "vertexai": "gemini", "vertex_ai": "gemini",
-                       "gemini": "gemini", "vertexaianthropic": "anthropic"}
+EXCEPTION_PROVIDERS = {
+    "anthropic": "anthropic",
+    "bedrock": "bedrock",
+    "openai": "openai",
+    "azure": "openai",
+    "vertexai": "gemini",
+    "vertex_ai": "gemini",
+    "gemini": "gemini",
+    "vertexaianthropic": "anthropic",
+}
 
 
 def _pattern(template: str) -> re.Pattern:
@@ -97,8 +113,14 @@ class ProviderError:
     content_index: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "provider": self.provider, "group": self.group, "rule": self.rule,
-                "wire_index": self.wire_index, "content_index": self.content_index}
+        return {
+            "text": self.text,
+            "provider": self.provider,
+            "group": self.group,
+            "rule": self.rule,
+            "wire_index": self.wire_index,
+            "content_index": self.content_index,
+        }
 
 
 @dataclass
@@ -111,9 +133,14 @@ class ExplainedError:
     prediction: Finding | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": self.error.to_dict(), "target": self.target,
-                "message_index": self.message_index, "agrees": self.agrees, "reason": self.reason,
-                "prediction": self.prediction.to_dict() if self.prediction else None}
+        return {
+            "error": self.error.to_dict(),
+            "target": self.target,
+            "message_index": self.message_index,
+            "agrees": self.agrees,
+            "reason": self.reason,
+            "prediction": self.prediction.to_dict() if self.prediction else None,
+        }
 
 
 @dataclass
@@ -128,8 +155,11 @@ class Explanation:
         return " ".join(e.reason for e in self.errors)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary, "errors": [e.to_dict() for e in self.errors],
-                "verdicts": [v.to_dict() for v in self.verdicts]}
+        return {
+            "summary": self.summary,
+            "errors": [e.to_dict() for e in self.errors],
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
 
 
 # --- taking the provider's words out of litellm's -----------------------------------------------
@@ -168,11 +198,15 @@ def _groups(text: str) -> list[str]:
 def _provider_error(segment: str) -> ProviderError | None:
     found = EXCEPTION.search(segment)
     provider = EXCEPTION_PROVIDERS.get(found.group(1).lower()) if found else None
-    rest = segment[found.end():] if found else segment
+    rest = segment[found.end() :] if found else segment
     message = _json_message(rest)
     if message is None:
-        message = re.split(r"(?:\. )?Received Model Group=|No fallback model group found|"
-                           r"\n\nLiteLLM: |LiteLLM Retried:", rest, maxsplit=1)[0].strip()
+        message = re.split(
+            r"(?:\. )?Received Model Group=|No fallback model group found|"
+            r"\n\nLiteLLM: |LiteLLM Retried:",
+            rest,
+            maxsplit=1,
+        )[0].strip()
     if not message:
         return None
     error = ProviderError(text=message, provider=provider)
@@ -236,20 +270,30 @@ def _recognise(error: ProviderError) -> None:
 # --- matching against the prediction ------------------------------------------------------------
 
 
-def explain(history: History, error: str | None = None, *, config: Any = None,
-            group: str | None = None, build_request: bool = True) -> Explanation:
+def explain(
+    history: History,
+    error: str | None = None,
+    *,
+    config: Any = None,
+    group: str | None = None,
+    build_request: bool = True,
+) -> Explanation:
     """Each provider error in `error` (default: the error the log carries), mapped to the history
     and compared with the prediction for the target that answered it."""
     errors = parse_error(error if error is not None else (history.error or ""))
-    route = [deployment_target(d) for d in route_deployments(load_config(config), group)] \
-        if config is not None and group else []
+    route = (
+        [deployment_target(d) for d in route_deployments(load_config(config), group)]
+        if config is not None and group
+        else []
+    )
     out = Explanation()
     used: set[int] = set()
     for provider_error in errors:
         target = _target_for(provider_error, history, route, used)
         if target is None:
-            out.errors.append(ExplainedError(provider_error, None, None, None,
-                                             "The error does not say which provider answered it."))
+            out.errors.append(
+                ExplainedError(provider_error, None, None, None, "The error does not say which provider answered it.")
+            )
             continue
         wire = build(history, target) if build_request else simulate(history, target)
         verdict = judge(history, wire)
@@ -258,8 +302,7 @@ def explain(history: History, error: str | None = None, *, config: Any = None,
     return out
 
 
-def _target_for(error: ProviderError, history: History, route: list[Target],
-                used: set[int]) -> Target | None:
+def _target_for(error: ProviderError, history: History, route: list[Target], used: set[int]) -> Target | None:
     provider = error.provider
     for k, target in enumerate(route):
         if k not in used and (provider is None or target.provider == provider):
@@ -273,58 +316,81 @@ def _target_for(error: ProviderError, history: History, route: list[Target],
     return resolve(PROVIDER_TARGETS.get(provider, provider) if provider != "bedrock" else "bedrock")
 
 
-def _compare(error: ProviderError, target: Target, wire: WireRequest, verdict: Verdict,
-             history: History) -> ExplainedError:
+def _compare(
+    error: ProviderError, target: Target, wire: WireRequest, verdict: Verdict, history: History
+) -> ExplainedError:
     said = f"{target.label} answered {error.text!r}"
     n = error.wire_index
     if error.rule is None:
-        return ExplainedError(error, target.label, None, None,
-                              f"{said}: a text this checker does not know, so it cannot say "
-                              f"whether the prediction agrees.")
+        return ExplainedError(
+            error,
+            target.label,
+            None,
+            None,
+            f"{said}: a text this checker does not know, so it cannot say whether the prediction agrees.",
+        )
     if n is not None and n >= len(wire.messages):
-        return ExplainedError(error, target.label, None, False, _index_out_of_range(
-            error, target, wire, history))
+        return ExplainedError(error, target.label, None, False, _index_out_of_range(error, target, wire, history))
     message_index = wire.messages[n].first_source if n is not None else None
-    same = [f for f in verdict.errors
-            if SAME_PROBLEM.get(f.rule, f.rule) == SAME_PROBLEM.get(error.rule, error.rule)
-            and (n is None or f.wire_index == n)]
+    same = [
+        f
+        for f in verdict.errors
+        if SAME_PROBLEM.get(f.rule, f.rule) == SAME_PROBLEM.get(error.rule, error.rule)
+        and (n is None or f.wire_index == n)
+    ]
     if same:
         where = f" at {_describe(history, message_index)}" if message_index is not None else ""
-        return ExplainedError(error, target.label, message_index, True,
-                              f"{said}; the prediction agrees ({error.rule}{where}).", same[0])
+        return ExplainedError(
+            error, target.label, message_index, True, f"{said}; the prediction agrees ({error.rule}{where}).", same[0]
+        )
     at_index = [f for f in verdict.errors if n is not None and f.wire_index == n]
     if at_index:
-        return ExplainedError(error, target.label, message_index, False,
-                              f"{said}; the prediction finds a different problem at the same "
-                              f"place ({at_index[0].rule}).", at_index[0])
+        return ExplainedError(
+            error,
+            target.label,
+            message_index,
+            False,
+            f"{said}; the prediction finds a different problem at the same place ({at_index[0].rule}).",
+            at_index[0],
+        )
     if error.rule == "bedrock-no-explicit-caching":
         markers = wire.history_markers
         dropped = next((f for f in verdict.findings if f.rule == "cache-markers-dropped"), None)
         if dropped is not None:
-            why = (f"{said}. The history carries {markers} cache markers and this deployment has no "
-                   f"explicit prompt caching; litellm 1.110.2 drops the markers for it (its "
-                   f"model_info says so), so the prediction is a warning, not this error: the proxy "
-                   f"that failed sent them (an older litellm).")
+            why = (
+                f"{said}. The history carries {markers} cache markers and this deployment has no "
+                f"explicit prompt caching; litellm 1.110.2 drops the markers for it (its "
+                f"model_info says so), so the prediction is a warning, not this error: the proxy "
+                f"that failed sent them (an older litellm)."
+            )
             return ExplainedError(error, target.label, None, False, why, dropped)
-        return ExplainedError(error, target.label, None, False,
-                              f"{said}: the history carries {markers} cache markers and this "
-                              f"account has no explicit prompt caching, which the model map cannot "
-                              f"know; give the deployment model_info.supports_prompt_caching: false "
-                              f"(check_history --router-config) to predict it.")
-    predicted = "accepts the history" if verdict.accepted else \
-        f"predicts {', '.join(sorted({f.rule for f in verdict.errors}))} instead"
-    return ExplainedError(error, target.label, message_index, False,
-                          f"{said}; the prediction {predicted}.")
+        return ExplainedError(
+            error,
+            target.label,
+            None,
+            False,
+            f"{said}: the history carries {markers} cache markers and this "
+            f"account has no explicit prompt caching, which the model map cannot "
+            f"know; give the deployment model_info.supports_prompt_caching: false "
+            f"(check_history --router-config) to predict it.",
+        )
+    predicted = (
+        "accepts the history"
+        if verdict.accepted
+        else f"predicts {', '.join(sorted({f.rule for f in verdict.errors}))} instead"
+    )
+    return ExplainedError(error, target.label, message_index, False, f"{said}; the prediction {predicted}.")
 
 
-def _index_out_of_range(error: ProviderError, target: Target, wire: WireRequest,
-                        history: History) -> str:
-    return (f"{target.label} answered {error.text!r}. messages.{error.wire_index} names a message the "
-            f"logged history does not have: its {len(history.messages)} messages make "
-            f"{len(wire.messages)} messages once litellm has built the {target.label} request "
-            f"(messages.0 to messages.{len(wire.messages) - 1}). So the request that failed was not "
-            f"the one logged: a longer history was sent (later turns, or a retry or fallback that "
-            f"sent more messages), and this log cannot show which message was at fault.")
+def _index_out_of_range(error: ProviderError, target: Target, wire: WireRequest, history: History) -> str:
+    return (
+        f"{target.label} answered {error.text!r}. messages.{error.wire_index} names a message the "
+        f"logged history does not have: its {len(history.messages)} messages make "
+        f"{len(wire.messages)} messages once litellm has built the {target.label} request "
+        f"(messages.0 to messages.{len(wire.messages) - 1}). So the request that failed was not "
+        f"the one logged: a longer history was sent (later turns, or a retry or fallback that "
+        f"sent more messages), and this log cannot show which message was at fault."
+    )
 
 
 def _describe(history: History, message_index: int) -> str:

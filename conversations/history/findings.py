@@ -14,39 +14,33 @@ SEVERITIES = ("error", "warning", "info")
 # One repair strategy per code: the repair helper implements them, the pages show the line.
 FIXES: dict[str, str] = {
     "add-missing-tool-result": "answer each unanswered tool call with a synthetic is_error tool result "
-                               "in the message right after it",
-    "move-tool-results-first": "put the tool results first in the message after the tool call, "
-                               "before any text",
-    "merge-split-tool-results": "gather the results of one assistant turn into the single message "
-                                "that follows it",
+    "in the message right after it",
+    "move-tool-results-first": "put the tool results first in the message after the tool call, before any text",
+    "merge-split-tool-results": "gather the results of one assistant turn into the single message that follows it",
     "drop-orphan-tool-result": "remove tool results whose tool call is not in the message before",
     "drop-duplicate-tool-use": "remove the second tool call that reuses an id (and its result)",
-    "rewrite-tool-use-ids": "rewrite tool call ids (and their results' ids) to ^[a-zA-Z0-9_-]+$, "
-                            "at most 40 characters",
+    "rewrite-tool-use-ids": "rewrite tool call ids (and their results' ids) to ^[a-zA-Z0-9_-]+$, at most 40 characters",
     "move-text-before-tool-use": "put an assistant turn's text before its tool calls",
     "remove-empty-messages": "drop messages that have no content (or fill them with a placeholder)",
     "remove-empty-blocks": "drop empty or whitespace-only text blocks",
     "remove-cache-markers": "remove every cache marker (cache_control / cachePoint)",
     "trim-cache-markers": "keep only the last 4 cache markers",
-    "move-cache-marker": "move the cache marker off a synthetic error result onto the message "
-                         "before it",
+    "move-cache-marker": "move the cache marker off a synthetic error result onto the message before it",
     "reorder-cache-ttl": "give the markers before a 5m marker the 5m TTL too (longer TTLs first)",
     "fix-role-order": "merge consecutive same-role messages and start with a user message",
     "fix-role": "map a message with a role the provider does not know onto user or assistant",
     "strip-trailing-whitespace": "strip trailing whitespace from the final assistant message",
     "drop-final-assistant": "remove the trailing assistant message (prefill) or add a user turn",
-    "drop-thinking": "remove thinking blocks the request cannot carry (or that lost their "
-                     "signature)",
+    "drop-thinking": "remove thinking blocks the request cannot carry (or that lost their signature)",
     "disable-thinking": "send the request with extended thinking off",
     "define-tools": "send the tool definitions with the request",
     "shorten-tool-names": "shorten tool names to at most 64 characters",
-    "truncate-history": "drop or summarise the oldest turns until the request fits the context "
-                        "window",
+    "truncate-history": "drop or summarise the oldest turns until the request fits the context window",
     "split-history": "split the conversation so each request stays under the message limit",
     "shrink-images": "downscale or drop the images over the provider's limits",
     "set-max-tokens": "pass max_tokens explicitly with the request",
     "remove-cached-content-markers": "remove the cache markers so litellm does not create a "
-                                     "Gemini cachedContents entry",
+    "Gemini cachedContents entry",
     "none": "nothing to repair: for information",
 }
 
@@ -80,20 +74,30 @@ class Finding:
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
         """The contract's seven keys; detail=True adds content_index for the pages."""
         d: dict[str, Any] = {
-            "rule": self.rule, "severity": self.severity, "message_index": self.message_index,
-            "wire_index": self.wire_index, "provider_error": self.provider_error,
-            "explanation": self.explanation, "fix": self.fix,
+            "rule": self.rule,
+            "severity": self.severity,
+            "message_index": self.message_index,
+            "wire_index": self.wire_index,
+            "provider_error": self.provider_error,
+            "explanation": self.explanation,
+            "fix": self.fix,
         }
         if detail and self.content_index is not None:
             d["content_index"] = self.content_index
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Finding":
-        return cls(rule=d["rule"], severity=d["severity"], message_index=d.get("message_index"),
-                   wire_index=d.get("wire_index"), provider_error=d.get("provider_error"),
-                   explanation=d.get("explanation", ""), fix=d.get("fix", "none"),
-                   content_index=d.get("content_index"))
+    def from_dict(cls, d: dict) -> Finding:
+        return cls(
+            rule=d["rule"],
+            severity=d["severity"],
+            message_index=d.get("message_index"),
+            wire_index=d.get("wire_index"),
+            provider_error=d.get("provider_error"),
+            explanation=d.get("explanation", ""),
+            fix=d.get("fix", "none"),
+            content_index=d.get("content_index"),
+        )
 
 
 @dataclass(slots=True)
@@ -117,10 +121,15 @@ class Verdict:
         return [f for f in self.findings if f.severity == "error"]
 
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
-        return {"target": self.target, "provider": self.provider, "accepted": self.accepted,
-                "findings": [f.to_dict(detail=detail) for f in self.findings]}
+        return {
+            "target": self.target,
+            "provider": self.provider,
+            "accepted": self.accepted,
+            "findings": [f.to_dict(detail=detail) for f in self.findings],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Verdict":
-        return cls(target=d["target"], provider=d["provider"],
-                   findings=[Finding.from_dict(f) for f in d.get("findings", [])])
+    def from_dict(cls, d: dict) -> Verdict:
+        return cls(
+            target=d["target"], provider=d["provider"], findings=[Finding.from_dict(f) for f in d.get("findings", [])]
+        )

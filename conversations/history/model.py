@@ -17,8 +17,9 @@ back, which is how read-then-write gives the same document.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 ROLES = ("user", "assistant", "tool")
 
@@ -49,8 +50,11 @@ class SourceRef:
     path: str = "$"
 
     def __str__(self) -> str:
-        parts = [p for p in (self.file, self.line and f"line {self.line}",
-                             self.event is not None and f"event {self.event}") if p]
+        parts = [
+            p
+            for p in (self.file, self.line and f"line {self.line}", self.event is not None and f"event {self.event}")
+            if p
+        ]
         parts.append(self.path)
         return ": ".join(str(p) for p in parts)
 
@@ -65,7 +69,7 @@ class SourceRef:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "SourceRef":
+    def from_dict(cls, d: dict | None) -> SourceRef:
         if not d:
             return cls()
         try:
@@ -90,7 +94,7 @@ class CacheControl:
         return d
 
     @classmethod
-    def from_wire(cls, value: Any) -> "CacheControl | None":
+    def from_wire(cls, value: Any) -> CacheControl | None:
         if value is None:
             return None
         if not isinstance(value, dict):
@@ -123,7 +127,7 @@ class Block:
     input: Any = None
     arguments: str | None = None
     tool_use_id: str | None = None
-    content: str | list["Block"] | None = None
+    content: str | list[Block] | None = None
     is_error: bool | None = None
     signature: str | None = None
     data: str | None = None
@@ -133,16 +137,17 @@ class Block:
 
     # -- constructors people actually use
     @classmethod
-    def text_block(cls, text: str, **kw: Any) -> "Block":
+    def text_block(cls, text: str, **kw: Any) -> Block:
         return cls(type="text", text=text, **kw)
 
     @classmethod
-    def tool_use(cls, id: str, name: str, input: Any, **kw: Any) -> "Block":
+    def tool_use(cls, id: str, name: str, input: Any, **kw: Any) -> Block:
         return cls(type="tool_use", id=id, name=name, input=input, **kw)
 
     @classmethod
-    def tool_result(cls, tool_use_id: str, content: str | list["Block"], is_error: bool | None = None,
-                    **kw: Any) -> "Block":
+    def tool_result(
+        cls, tool_use_id: str, content: str | list[Block], is_error: bool | None = None, **kw: Any
+    ) -> Block:
         return cls(type="tool_result", tool_use_id=tool_use_id, content=content, is_error=is_error, **kw)
 
     @property
@@ -156,16 +161,14 @@ class Block:
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"type": self.type}
-        for name in ("text", "media", "id", "name", "arguments", "tool_use_id", "is_error",
-                     "signature", "data"):
+        for name in ("text", "media", "id", "name", "arguments", "tool_use_id", "is_error", "signature", "data"):
             value = getattr(self, name)
             if value is not None:
                 d[name] = value
         if self.input is not None or self.type == "tool_use":
             d["input"] = self.input
         if self.content is not None:
-            d["content"] = (self.content if isinstance(self.content, str)
-                            else [b.to_dict() for b in self.content])
+            d["content"] = self.content if isinstance(self.content, str) else [b.to_dict() for b in self.content]
         if self.cache_control is not None:
             d["cache_control"] = self.cache_control.to_wire()
         d["source"] = self.source.to_dict()
@@ -174,7 +177,7 @@ class Block:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Block":
+    def from_dict(cls, d: dict) -> Block:
         # The keys of to_dict are the field names: they go to the constructor as they are, but
         # for the values that are objects (a bulk job reads a few hundred thousand blocks a second).
         kw = dict(d)
@@ -183,8 +186,8 @@ class Block:
             kw["content"] = [cls.from_dict(b) for b in content]
         return _built(cls, kw)
 
-BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking",
-               "redacted_thinking", "other")
+
+BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking", "other")
 
 
 # --- messages, system, tools ------------------------------------------------------------------
@@ -201,7 +204,7 @@ class Usage:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Usage | None":
+    def from_dict(cls, d: dict | None) -> Usage | None:
         if not d:
             return None
         return cls(**{k: d.get(k) for k in cls.__slots__})
@@ -263,7 +266,7 @@ class Message:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Message":
+    def from_dict(cls, d: dict) -> Message:
         kw = dict(d)  # as Block.from_dict does
         kw["blocks"] = [Block.from_dict(b) for b in kw.get("blocks", ())]
         if "usage" in kw:
@@ -290,8 +293,12 @@ class SystemPart:
         return "\n".join(b.text or "" for b in self.blocks if b.type == "text")
 
     def to_dict(self) -> dict:
-        d: dict[str, Any] = {"blocks": [b.to_dict() for b in self.blocks], "role": self.role,
-                             "before": self.before, "source": self.source.to_dict()}
+        d: dict[str, Any] = {
+            "blocks": [b.to_dict() for b in self.blocks],
+            "role": self.role,
+            "before": self.before,
+            "source": self.source.to_dict(),
+        }
         if self.content_form != "blocks":
             d["content_form"] = self.content_form
         if self.cache_control is not None:
@@ -301,11 +308,16 @@ class SystemPart:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SystemPart":
-        return cls(blocks=[Block.from_dict(b) for b in d.get("blocks", [])], role=d.get("role", "system"),
-                   before=d.get("before", 0), content_form=d.get("content_form", "blocks"),
-                   cache_control=CacheControl.from_wire(d.get("cache_control")),
-                   source=SourceRef.from_dict(d.get("source")), extra=d.get("extra") or {})
+    def from_dict(cls, d: dict) -> SystemPart:
+        return cls(
+            blocks=[Block.from_dict(b) for b in d.get("blocks", [])],
+            role=d.get("role", "system"),
+            before=d.get("before", 0),
+            content_form=d.get("content_form", "blocks"),
+            cache_control=CacheControl.from_wire(d.get("cache_control")),
+            source=SourceRef.from_dict(d.get("source")),
+            extra=d.get("extra") or {},
+        )
 
 
 @dataclass(slots=True)
@@ -334,10 +346,16 @@ class Tool:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Tool":
-        return cls(name=d["name"], description=d.get("description"), parameters=d.get("parameters"),
-                   kind=d.get("kind", "function"), cache_control=CacheControl.from_wire(d.get("cache_control")),
-                   source=SourceRef.from_dict(d.get("source")), extra=d.get("extra") or {})
+    def from_dict(cls, d: dict) -> Tool:
+        return cls(
+            name=d["name"],
+            description=d.get("description"),
+            parameters=d.get("parameters"),
+            kind=d.get("kind", "function"),
+            cache_control=CacheControl.from_wire(d.get("cache_control")),
+            source=SourceRef.from_dict(d.get("source")),
+            extra=d.get("extra") or {},
+        )
 
 
 @dataclass(slots=True)
@@ -413,8 +431,7 @@ class History:
             "tools": [t.to_dict() for t in self.tools],
             "messages": [m.to_dict() for m in self.messages],
         }
-        for name in ("model", "provider", "external_id", "record", "title", "started_at",
-                     "ended_at", "error"):
+        for name in ("model", "provider", "external_id", "record", "title", "started_at", "ended_at", "error"):
             value = getattr(self, name)
             if value is not None:
                 d[name] = value
@@ -427,14 +444,21 @@ class History:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(
             format=d["format"],
             messages=[Message.from_dict(m) for m in d.get("messages", [])],
             system=[SystemPart.from_dict(p) for p in d.get("system", [])],
             tools=[Tool.from_dict(t) for t in d.get("tools", [])],
-            model=d.get("model"), provider=d.get("provider"), usage=Usage.from_dict(d.get("usage")),
-            external_id=d.get("external_id"), record=d.get("record"), title=d.get("title"),
-            started_at=d.get("started_at"), ended_at=d.get("ended_at"), error=d.get("error"),
-            request=d.get("request") or {}, meta=d.get("meta") or {},
+            model=d.get("model"),
+            provider=d.get("provider"),
+            usage=Usage.from_dict(d.get("usage")),
+            external_id=d.get("external_id"),
+            record=d.get("record"),
+            title=d.get("title"),
+            started_at=d.get("started_at"),
+            ended_at=d.get("ended_at"),
+            error=d.get("error"),
+            request=d.get("request") or {},
+            meta=d.get("meta") or {},
         )

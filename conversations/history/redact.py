@@ -37,8 +37,11 @@ _SHAPES: list[tuple[str, tuple[bytes, ...], re.Pattern[bytes]]] = [
     ("anthropic-key", (b"sk-ant-",), re.compile(rb"sk-ant-[A-Za-z0-9_-]{20,}")),
     ("openai-key", (b"sk-",), re.compile(rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
     ("aws-access-key-id", (b"AKIA", b"ASIA"), re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github-token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
-     re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{40,}")),
+    (
+        "github-token",
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
+        re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{40,}"),
+    ),
     ("google-api-key", (b"AIza",), re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("slack-token", (b"xox",), re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("bearer-token", (b"Bearer",), re.compile(rb"Bearer\s+[A-Za-z0-9._~+/=-]{16,}")),
@@ -101,7 +104,7 @@ def _has_key_hint(data: bytes, step: int = 1 << 20) -> bool:
     (a lowered copy of a 50 MB log would double the memory of an ingest for a yes/no answer)."""
     overlap = max(len(h) for h in _KEY_HINTS)
     for start in range(0, len(data), step):
-        window = data[start:start + step + overlap].lower()
+        window = data[start : start + step + overlap].lower()
         if any(hint in window for hint in _KEY_HINTS):
             return True
     return False
@@ -117,5 +120,11 @@ def _keyed(m: re.Match[bytes], *, lines: _LineCounter, found: list[Redaction], f
 
 def _is_placeholder(value: bytes) -> bool:
     v = value.strip()
-    return (not v or v == MARKER or v.startswith(b"<") and v.endswith(b">") or set(v) <= set(b"*")
-            or v.lower() in (b"null", b"none", b"redacted", b"[redacted]"))
+    return (
+        not v
+        or v == MARKER
+        or v.startswith(b"<")
+        and v.endswith(b">")
+        or set(v) <= set(b"*")
+        or v.lower() in (b"null", b"none", b"redacted", b"[redacted]")
+    )

@@ -23,9 +23,13 @@ from .findings import Verdict
 from .model import History
 from .targets import Target, target_for_model
 
-INFO_CAPABILITIES = {"supports_prompt_caching": "prompt_caching", "max_input_tokens": "context_window",
-                     "max_output_tokens": "max_output_tokens", "supports_reasoning": "thinking",
-                     "supports_assistant_prefill": "prefill"}
+INFO_CAPABILITIES = {
+    "supports_prompt_caching": "prompt_caching",
+    "max_input_tokens": "context_window",
+    "max_output_tokens": "max_output_tokens",
+    "supports_reasoning": "thinking",
+    "supports_assistant_prefill": "prefill",
+}
 
 
 class RouteError(HistoryError):
@@ -57,8 +61,9 @@ def load_config(source: str | Path | dict) -> dict:
         except yaml.YAMLError as exc:
             raise RouteError(f"{source}: not YAML: {exc}") from None
     if not isinstance(config, dict) or not isinstance(config.get("model_list"), list):
-        raise RouteError(f"{source if not isinstance(source, dict) else 'config'}: "
-                         "no model_list: not a litellm Router/proxy config")
+        raise RouteError(
+            f"{source if not isinstance(source, dict) else 'config'}: no model_list: not a litellm Router/proxy config"
+        )
     return config
 
 
@@ -115,24 +120,41 @@ def deployment_target(deployment: Deployment, *, litellm_reads_model_info: bool 
     request an older litellm sent, which ignored model_info (the seed's proxy, Feb 2025): the
     capabilities still apply, the body is built as if the deployment had none."""
     target = target_for_model(deployment.model, default="openai")
-    overrides: dict[str, Any] = {ours: deployment.model_info[theirs]
-                                 for theirs, ours in INFO_CAPABILITIES.items()
-                                 if deployment.model_info.get(theirs) is not None}
+    overrides: dict[str, Any] = {
+        ours: deployment.model_info[theirs]
+        for theirs, ours in INFO_CAPABILITIES.items()
+        if deployment.model_info.get(theirs) is not None
+    }
     sent_info = deployment.model_info if litellm_reads_model_info else {}
     source = target.capability_source + (" + model_info" if overrides else "")
-    return target.replace(label=deployment.label, model_info=sent_info or None,
-                          capability_source=source, litellm_drops_markers=litellm_reads_model_info,
-                          **overrides)
+    return target.replace(
+        label=deployment.label,
+        model_info=sent_info or None,
+        capability_source=source,
+        litellm_drops_markers=litellm_reads_model_info,
+        **overrides,
+    )
 
 
-def check_route(history: History, config: dict | str | Path, group: str, *,
-                build_request: bool = True, litellm_reads_model_info: bool = False) -> list[Verdict]:
+def check_route(
+    history: History,
+    config: dict | str | Path,
+    group: str,
+    *,
+    build_request: bool = True,
+    litellm_reads_model_info: bool = False,
+) -> list[Verdict]:
     """One verdict per deployment a call to `group` could reach, in the order they are tried.
 
     By default a deployment's model_info describes the account (supports_prompt_caching: false =
     no explicit prompt caching) and the markers are judged as sent, as the seed's proxy sent them
     (Feb 2025). litellm 1.110.2 reads that flag and drops the markers itself:
     litellm_reads_model_info=True judges that newer behaviour (accepted, caching silently off)."""
-    return [check(history, target=deployment_target(d, litellm_reads_model_info=litellm_reads_model_info),
-                  build_request=build_request)
-            for d in route_deployments(load_config(config), group)]
+    return [
+        check(
+            history,
+            target=deployment_target(d, litellm_reads_model_info=litellm_reads_model_info),
+            build_request=build_request,
+        )
+        for d in route_deployments(load_config(config), group)
+    ]

@@ -42,35 +42,77 @@ MAX_BREAKPOINTS = {"anthropic": 4, "converse": 4, "openai": 0, "gemini": None}
 # [C] Google AI "Gemini models" (ai.google.dev/gemini-api/docs/models, 1.5 Pro): 2,097,152 input
 #     tokens, 8,192 output; context caching docs for 1.5: minimum 32,768 tokens per cache.
 RETIRED: dict[str, dict[str, Any]] = {
-    "claude-3-5-sonnet-20241022": {"provider": "anthropic", "context_window": 200_000,
-                                   "max_output_tokens": 8_192, "prompt_caching": True,
-                                   "thinking": False, "min_cacheable_tokens": 1_024,
-                                   "prefill": True, "source": "[A] [B]"},
-    "claude-3-5-sonnet-20240620": {"provider": "anthropic", "context_window": 200_000,
-                                   "max_output_tokens": 8_192, "prompt_caching": True,
-                                   "thinking": False, "min_cacheable_tokens": 1_024,
-                                   "prefill": True, "source": "[A] [B]"},
-    "claude-3-5-haiku-20241022": {"provider": "anthropic", "context_window": 200_000,
-                                  "max_output_tokens": 8_192, "prompt_caching": True,
-                                  "thinking": False, "min_cacheable_tokens": 2_048,
-                                  "prefill": True, "source": "[A] [B]"},
-    "claude-3-7-sonnet-20250219": {"provider": "anthropic", "context_window": 200_000,
-                                   "max_output_tokens": 64_000, "prompt_caching": True,
-                                   "thinking": True, "min_cacheable_tokens": 1_024,
-                                   "prefill": True, "source": "[A] [B]"},
-    "gemini-1.5-pro": {"provider": "gemini", "context_window": 2_097_152,
-                       "max_output_tokens": 8_192, "prompt_caching": True, "thinking": False,
-                       "min_cacheable_tokens": 32_768, "prefill": None, "source": "[C]"},
+    "claude-3-5-sonnet-20241022": {
+        "provider": "anthropic",
+        "context_window": 200_000,
+        "max_output_tokens": 8_192,
+        "prompt_caching": True,
+        "thinking": False,
+        "min_cacheable_tokens": 1_024,
+        "prefill": True,
+        "source": "[A] [B]",
+    },
+    "claude-3-5-sonnet-20240620": {
+        "provider": "anthropic",
+        "context_window": 200_000,
+        "max_output_tokens": 8_192,
+        "prompt_caching": True,
+        "thinking": False,
+        "min_cacheable_tokens": 1_024,
+        "prefill": True,
+        "source": "[A] [B]",
+    },
+    "claude-3-5-haiku-20241022": {
+        "provider": "anthropic",
+        "context_window": 200_000,
+        "max_output_tokens": 8_192,
+        "prompt_caching": True,
+        "thinking": False,
+        "min_cacheable_tokens": 2_048,
+        "prefill": True,
+        "source": "[A] [B]",
+    },
+    "claude-3-7-sonnet-20250219": {
+        "provider": "anthropic",
+        "context_window": 200_000,
+        "max_output_tokens": 64_000,
+        "prompt_caching": True,
+        "thinking": True,
+        "min_cacheable_tokens": 1_024,
+        "prefill": True,
+        "source": "[A] [B]",
+    },
+    "gemini-1.5-pro": {
+        "provider": "gemini",
+        "context_window": 2_097_152,
+        "max_output_tokens": 8_192,
+        "prompt_caching": True,
+        "thinking": False,
+        "min_cacheable_tokens": 32_768,
+        "prefill": None,
+        "source": "[C]",
+    },
 }
 
 # litellm's provider names -> our target names. Vertex AI serves Claude with Anthropic's own
 # messages, and OpenAI-compatible providers answer with OpenAI's texts (provider-rules.md s.3).
 PROVIDER_TARGETS = {
-    "anthropic": "anthropic", "vertex_ai-anthropic": "anthropic", "gemini": "gemini",
-    "vertex_ai": "gemini", "vertex_ai_beta": "gemini", "bedrock": "bedrock",
-    "openai": "openai", "azure": "openai", "text-completion-openai": "openai",
-    "deepseek": "openai", "openrouter": "openai", "together_ai": "openai", "groq": "openai",
-    "fireworks_ai": "openai", "mistral": "openai", "xai": "openai",
+    "anthropic": "anthropic",
+    "vertex_ai-anthropic": "anthropic",
+    "gemini": "gemini",
+    "vertex_ai": "gemini",
+    "vertex_ai_beta": "gemini",
+    "bedrock": "bedrock",
+    "openai": "openai",
+    "azure": "openai",
+    "text-completion-openai": "openai",
+    "deepseek": "openai",
+    "openrouter": "openai",
+    "together_ai": "openai",
+    "groq": "openai",
+    "fireworks_ai": "openai",
+    "mistral": "openai",
+    "xai": "openai",
 }
 
 
@@ -106,11 +148,11 @@ class Target:
     # prompt caching; False replays an older litellm that sent them anyway.
     litellm_drops_markers: bool = True
 
-    def with_model(self, model: str) -> "Target":
+    def with_model(self, model: str) -> Target:
         """The same target through another litellm model (capabilities re-read)."""
         return make_target(self.name, model, label=self.label)
 
-    def replace(self, **changes: Any) -> "Target":
+    def replace(self, **changes: Any) -> Target:
         return dataclasses.replace(self, **changes)
 
 
@@ -126,10 +168,18 @@ def make_target(name: str, model: str, *, label: str | None = None) -> Target:
     provider, wire_format, _ = PROFILES[name]
     llm_provider, api_model = _split_model(name, model)
     caps, source = capabilities(model, llm_provider, api_model)
-    return Target(name=name, provider=provider, wire_format=wire_format, model=model,
-                  llm_provider=llm_provider, api_model=api_model, label=label or name,
-                  max_cache_breakpoints=MAX_BREAKPOINTS[wire_format], capability_source=source,
-                  **caps)
+    return Target(
+        name=name,
+        provider=provider,
+        wire_format=wire_format,
+        model=model,
+        llm_provider=llm_provider,
+        api_model=api_model,
+        label=label or name,
+        max_cache_breakpoints=MAX_BREAKPOINTS[wire_format],
+        capability_source=source,
+        **caps,
+    )
 
 
 def target_for_model(model: str | None, default: str = "anthropic") -> Target:
@@ -195,9 +245,17 @@ def capabilities(model: str, llm_provider: str, api_model: str) -> tuple[dict[st
         }, "litellm"
     retired = RETIRED.get(api_model.split("/")[-1])
     if retired:
-        return {k: retired[k] for k in ("prompt_caching", "thinking", "context_window",
-                                       "max_output_tokens", "min_cacheable_tokens", "prefill")}, \
-            f"table {retired['source']}"
+        return {
+            k: retired[k]
+            for k in (
+                "prompt_caching",
+                "thinking",
+                "context_window",
+                "max_output_tokens",
+                "min_cacheable_tokens",
+                "prefill",
+            )
+        }, f"table {retired['source']}"
     return {}, "unknown"
 
 

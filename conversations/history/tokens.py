@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .model import History
 
@@ -35,7 +35,7 @@ class Counted:
     tokens: int
     origins: tuple[int | None, ...] | None = None
 
-    def to(self, origins: Iterable[int | None]) -> "Counted":
+    def to(self, origins: Iterable[int | None]) -> Counted:
         return Counted(self.history, self.tokens, tuple(origins))
 
 
@@ -67,20 +67,30 @@ def recount(base: Counted, history: History, model: str) -> int | None:
     from .formats import openai as openai_format
 
     old = base.history
-    if (base.origins is None or len(base.origins) != len(history.messages) or old.format != history.format
-            or old.tools != history.tools or _system(old) != _system(history)):
+    if (
+        base.origins is None
+        or len(base.origins) != len(history.messages)
+        or old.format != history.format
+        or old.tools != history.tools
+        or _system(old) != _system(history)
+    ):
         return None
     native = openai_format.is_native(history)
     kept: set[int] = set()
     added: list[dict] = []
-    for message, origin in zip(history.messages, base.origins):
-        if origin is not None and origin not in kept and 0 <= origin < len(old.messages) \
-                and message == old.messages[origin]:
+    for message, origin in zip(history.messages, base.origins, strict=False):
+        if (
+            origin is not None
+            and origin not in kept
+            and 0 <= origin < len(old.messages)
+            and message == old.messages[origin]
+        ):
             kept.add(origin)
         else:
             added += openai_format.message_out(message, native)
-    removed = [d for o, message in enumerate(old.messages) if o not in kept
-               for d in openai_format.message_out(message, native)]
+    removed = [
+        d for o, message in enumerate(old.messages) if o not in kept for d in openai_format.message_out(message, native)
+    ]
     plus, minus = _messages_tokens(model, added), _messages_tokens(model, removed)
     if plus is None or minus is None:
         return None
@@ -138,7 +148,7 @@ def _sample(texts: list[str]) -> str:
         i = bisect.bisect_right(starts, position) - 1
         offset, need = position - starts[i], WINDOW
         while need > 0 and i < len(texts):  # on through the texts that follow
-            piece = texts[i][offset:offset + need]
+            piece = texts[i][offset : offset + need]
             out.append(piece)
             need -= len(piece)
             i, offset = i + 1, 0
@@ -147,5 +157,9 @@ def _sample(texts: list[str]) -> str:
 
 def arguments_text(history: History) -> list[str]:
     """The tool-call arguments a request sends (a wire keeps only a call's name)."""
-    return [b.arguments if b.arguments is not None else json.dumps(b.input, default=str)
-            for m in history.messages for b in m.blocks if b.type == "tool_use"]
+    return [
+        b.arguments if b.arguments is not None else json.dumps(b.input, default=str)
+        for m in history.messages
+        for b in m.blocks
+        if b.type == "tool_use"
+    ]

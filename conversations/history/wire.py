@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .model import History
 from .targets import Target
@@ -169,7 +170,7 @@ def origins_of(history: History, messages: list[dict]) -> list[int | None]:
     origins.extend([None] * parts_at.get(count, 0))
     if len(origins) != len(messages):
         # to_request changed shape: keep what lines up rather than guess.
-        origins = (origins + [None] * len(messages))[:len(messages)]
+        origins = (origins + [None] * len(messages))[: len(messages)]
     return origins
 
 
@@ -185,8 +186,7 @@ def build(history: History, target: Target) -> WireRequest:
     return from_request(request, origins, target, use_litellm=True)
 
 
-def from_request(request: dict, origins: list[int | None], target: Target, *,
-                 use_litellm: bool = True) -> WireRequest:
+def from_request(request: dict, origins: list[int | None], target: Target, *, use_litellm: bool = True) -> WireRequest:
     """The wire request for an OpenAI request dict whose messages came from `origins`."""
     messages = list(request.get("messages") or [])
     params = {k: v for k, v in request.items() if k != "messages"}
@@ -194,9 +194,11 @@ def from_request(request: dict, origins: list[int | None], target: Target, *,
     sim.params = params
     sim.request = request
     sim.history_markers = _count_markers(messages, request.get("tools"))
-    sim.tool_markers = sum(1 for t in request.get("tools") or []
-                           if isinstance(t, dict) and t.get("cache_control") is not None
-                           and target.wire_format == "anthropic")
+    sim.tool_markers = sum(
+        1
+        for t in request.get("tools") or []
+        if isinstance(t, dict) and t.get("cache_control") is not None and target.wire_format == "anthropic"
+    )
     sim.tools = _tool_names(request.get("tools"))
     sim.changes = _changes(sim)
     if not sim.tools and target.wire_format == "anthropic" and any("dummy tool" in c for c in sim.changes):
@@ -219,8 +221,7 @@ def from_request(request: dict, origins: list[int | None], target: Target, *,
 
 
 def _tool_names(tools: Any) -> list[str]:
-    return [((t.get("function") or {}).get("name") or t.get("name") or "")
-            for t in tools or [] if isinstance(t, dict)]
+    return [((t.get("function") or {}).get("name") or t.get("name") or "") for t in tools or [] if isinstance(t, dict)]
 
 
 def _simulate_openai(history: History, target: Target) -> WireRequest:
@@ -261,8 +262,15 @@ def _simulate_openai(history: History, target: Target) -> WireRequest:
             from_dicts(openai_format.message_out(history.messages[i], native), i)
         else:
             wire.extend(_plain_wire(p, i) for p in plain)
-    sim = WireRequest(target=target, format="openai", messages=wire, built=False, params=params,
-                      history_markers=markers, tools=_tool_names(params.get("tools")))
+    sim = WireRequest(
+        target=target,
+        format="openai",
+        messages=wire,
+        built=False,
+        params=params,
+        history_markers=markers,
+        tools=_tool_names(params.get("tools")),
+    )
     sim._history = history
     sim.changes = _changes(sim)
     return sim
@@ -272,19 +280,32 @@ def _plain_wire(plain, i: int) -> WireMessage:
     """The wire message of a formats.openai.Plain message: what _openai_message reads from its
     request dict."""
     if plain.role == "tool":
-        return WireMessage("tool", [WireBlock("tool_result", 0, origin=i, id=plain.tool_call_id,
-                                              text=plain.texts[0])], [i])
+        return WireMessage(
+            "tool", [WireBlock("tool_result", 0, origin=i, id=plain.tool_call_id, text=plain.texts[0])], [i]
+        )
     blocks = [WireBlock("text", k, origin=i, text=text) for k, text in enumerate(plain.texts)]
-    blocks += [WireBlock("tool_use", len(blocks) + k, origin=i, id=call_id, name=name)
-               for k, (call_id, name) in enumerate(plain.calls)]
+    blocks += [
+        WireBlock("tool_use", len(blocks) + k, origin=i, id=call_id, name=name)
+        for k, (call_id, name) in enumerate(plain.calls)
+    ]
     return WireMessage(plain.role, blocks, [i])
 
 
 # --- litellm ------------------------------------------------------------------------------------
 
 # Request keys litellm maps into the provider body (what an agent sends besides messages).
-PASSED_PARAMS = ("tools", "tool_choice", "max_tokens", "max_completion_tokens", "thinking",
-                 "reasoning_effort", "temperature", "top_p", "stop", "parallel_tool_calls")
+PASSED_PARAMS = (
+    "tools",
+    "tool_choice",
+    "max_tokens",
+    "max_completion_tokens",
+    "thinking",
+    "reasoning_effort",
+    "temperature",
+    "top_p",
+    "stop",
+    "parallel_tool_calls",
+)
 
 
 def litellm_body(messages: list[dict], params: dict, target: Target) -> dict:
@@ -297,22 +318,34 @@ def litellm_body(messages: list[dict], params: dict, target: Target) -> dict:
     litellm_params: dict[str, Any] = {}
     if target.model_info:
         litellm_params["model_info"] = dict(target.model_info)
-    optional = get_optional_params(model=target.api_model, custom_llm_provider=target.llm_provider,
-                                   messages=messages, stream=None, **kwargs)
+    optional = get_optional_params(
+        model=target.api_model, custom_llm_provider=target.llm_provider, messages=messages, stream=None, **kwargs
+    )
     if target.wire_format == "gemini":
         from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
 
         # litellm's Gemini path may first create a cachedContents entry from the marked prefix
         # (an HTTP call); the body here is the one generateContent gets without it.
-        return dict(transform_request_body(messages=list(messages), model=target.api_model,
-                                           optional_params=optional,
-                                           custom_llm_provider=target.llm_provider,
-                                           litellm_params=litellm_params, cached_content=None))
+        return dict(
+            transform_request_body(
+                messages=list(messages),
+                model=target.api_model,
+                optional_params=optional,
+                custom_llm_provider=target.llm_provider,
+                litellm_params=litellm_params,
+                cached_content=None,
+            )
+        )
     config = ProviderConfigManager.get_provider_chat_config(
-        model=target.api_model, provider=litellm.LlmProviders(target.llm_provider))
-    return config.transform_request(model=target.api_model, messages=list(messages),
-                                    optional_params=optional, litellm_params=litellm_params,
-                                    headers={})
+        model=target.api_model, provider=litellm.LlmProviders(target.llm_provider)
+    )
+    return config.transform_request(
+        model=target.api_model,
+        messages=list(messages),
+        optional_params=optional,
+        litellm_params=litellm_params,
+        headers={},
+    )
 
 
 def _litellm():
@@ -334,8 +367,15 @@ def _short_error(exc: Exception) -> str:
 def parse_body(body: dict, target: Target) -> WireRequest:
     parser = PARSERS[target.wire_format]
     messages, system, tools, tool_markers = parser(body)
-    return WireRequest(target=target, format=target.wire_format, messages=messages, system=system,
-                       tools=tools, tool_markers=tool_markers, body=body)
+    return WireRequest(
+        target=target,
+        format=target.wire_format,
+        messages=messages,
+        system=system,
+        tools=tools,
+        tool_markers=tool_markers,
+        body=body,
+    )
 
 
 def _anthropic_blocks(content: Any) -> list[WireBlock]:
@@ -359,12 +399,25 @@ def _anthropic_block(raw: Any, j: int) -> WireBlock:
     if kind == "tool_use":
         return WireBlock("tool_use", j, id=raw.get("id"), name=raw.get("name"), cache=cache, raw=raw)
     if kind == "tool_result":
-        return WireBlock("tool_result", j, id=raw.get("tool_use_id"),
-                         text=_flatten(raw.get("content")), cache=cache,
-                         is_error=raw.get("is_error"), raw=raw)
+        return WireBlock(
+            "tool_result",
+            j,
+            id=raw.get("tool_use_id"),
+            text=_flatten(raw.get("content")),
+            cache=cache,
+            is_error=raw.get("is_error"),
+            raw=raw,
+        )
     if kind == "thinking":
-        return WireBlock("thinking", j, text=raw.get("thinking"), signature=raw.get("signature"),
-                         has_signature="signature" in raw, has_text="thinking" in raw, raw=raw)
+        return WireBlock(
+            "thinking",
+            j,
+            text=raw.get("thinking"),
+            signature=raw.get("signature"),
+            has_signature="signature" in raw,
+            has_text="thinking" in raw,
+            raw=raw,
+        )
     if kind == "redacted_thinking":
         return WireBlock("redacted_thinking", j, raw=raw)
     if kind == "server_tool_use":
@@ -375,8 +428,7 @@ def _anthropic_block(raw: Any, j: int) -> WireBlock:
 
 
 def _parse_anthropic(body: dict):
-    messages = [WireMessage(m.get("role", ""), _anthropic_blocks(m.get("content")))
-                for m in body.get("messages") or []]
+    messages = [WireMessage(m.get("role", ""), _anthropic_blocks(m.get("content"))) for m in body.get("messages") or []]
     system = _anthropic_blocks(body.get("system") or [])
     tools = [t.get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
     markers = sum(1 for t in body.get("tools") or [] if isinstance(t, dict) and t.get("cache_control"))
@@ -395,17 +447,32 @@ def _converse_blocks(content: list) -> list[WireBlock]:
             blocks.append(WireBlock("tool_use", j, id=use.get("toolUseId"), name=use.get("name"), raw=raw))
         elif "toolResult" in raw:
             result = raw["toolResult"]
-            blocks.append(WireBlock("tool_result", j, id=result.get("toolUseId"),
-                                    text=_flatten(result.get("content")),
-                                    is_error=result.get("status") == "error" or None, raw=raw))
+            blocks.append(
+                WireBlock(
+                    "tool_result",
+                    j,
+                    id=result.get("toolUseId"),
+                    text=_flatten(result.get("content")),
+                    is_error=result.get("status") == "error" or None,
+                    raw=raw,
+                )
+            )
         elif "cachePoint" in raw:
             blocks.append(WireBlock("cache_point", j, cache=raw["cachePoint"], raw=raw))
         elif "reasoningContent" in raw:
             reasoning = raw["reasoningContent"]
             text = reasoning.get("reasoningText") or {}
             kind = "redacted_thinking" if "redactedContent" in reasoning else "thinking"
-            blocks.append(WireBlock(kind, j, text=text.get("text"), signature=text.get("signature"),
-                                    has_signature="signature" in text, raw=raw))
+            blocks.append(
+                WireBlock(
+                    kind,
+                    j,
+                    text=text.get("text"),
+                    signature=text.get("signature"),
+                    has_signature="signature" in text,
+                    raw=raw,
+                )
+            )
         elif "image" in raw or "document" in raw:
             blocks.append(WireBlock("image" if "image" in raw else "document", j, raw=raw))
         else:
@@ -414,12 +481,12 @@ def _converse_blocks(content: list) -> list[WireBlock]:
 
 
 def _parse_converse(body: dict):
-    messages = [WireMessage(m.get("role", ""), _converse_blocks(m.get("content")))
-                for m in body.get("messages") or []]
+    messages = [WireMessage(m.get("role", ""), _converse_blocks(m.get("content"))) for m in body.get("messages") or []]
     system = _converse_blocks(body.get("system") or [])
     tool_config = body.get("toolConfig") or {}
-    tools = [t["toolSpec"].get("name", "") for t in tool_config.get("tools") or []
-             if isinstance(t, dict) and "toolSpec" in t]
+    tools = [
+        t["toolSpec"].get("name", "") for t in tool_config.get("tools") or [] if isinstance(t, dict) and "toolSpec" in t
+    ]
     markers = sum(1 for t in tool_config.get("tools") or [] if isinstance(t, dict) and "cachePoint" in t)
     return messages, system, tools, markers
 
@@ -434,14 +501,25 @@ def _gemini_blocks(parts: list) -> list[WireBlock]:
         response = raw.get("function_response") or raw.get("functionResponse")
         signature = raw.get("thoughtSignature") or raw.get("thought_signature")
         if call is not None:
-            blocks.append(WireBlock("tool_use", j, id=call.get("id"), name=call.get("name"),
-                                    signature=signature, has_signature=signature is not None, raw=raw))
+            blocks.append(
+                WireBlock(
+                    "tool_use",
+                    j,
+                    id=call.get("id"),
+                    name=call.get("name"),
+                    signature=signature,
+                    has_signature=signature is not None,
+                    raw=raw,
+                )
+            )
         elif response is not None:
-            content = (response.get("response") or {}).get("content") \
-                if isinstance(response.get("response"), dict) else None
+            content = (
+                (response.get("response") or {}).get("content") if isinstance(response.get("response"), dict) else None
+            )
             text = content if isinstance(content, str) else json.dumps(response.get("response"))
-            blocks.append(WireBlock("tool_result", j, id=response.get("id"), name=response.get("name"),
-                                    text=text, raw=raw))
+            blocks.append(
+                WireBlock("tool_result", j, id=response.get("id"), name=response.get("name"), text=text, raw=raw)
+            )
         elif raw.get("thought") is True:
             blocks.append(WireBlock("thinking", j, text=raw.get("text"), raw=raw))
         elif "text" in raw:
@@ -454,13 +532,18 @@ def _gemini_blocks(parts: list) -> list[WireBlock]:
 
 
 def _parse_gemini(body: dict):
-    messages = [WireMessage("assistant" if c.get("role") == "model" else "user",
-                            _gemini_blocks(c.get("parts")))
-                for c in body.get("contents") or []]
+    messages = [
+        WireMessage("assistant" if c.get("role") == "model" else "user", _gemini_blocks(c.get("parts")))
+        for c in body.get("contents") or []
+    ]
     instruction = body.get("system_instruction") or body.get("systemInstruction") or {}
     system = _gemini_blocks(instruction.get("parts") or [])
-    tools = [d.get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)
-             for d in (t.get("function_declarations") or t.get("functionDeclarations") or [])]
+    tools = [
+        d.get("name", "")
+        for t in body.get("tools") or []
+        if isinstance(t, dict)
+        for d in (t.get("function_declarations") or t.get("functionDeclarations") or [])
+    ]
     return messages, system, tools, 0
 
 
@@ -469,44 +552,49 @@ def _openai_message(raw: dict) -> WireMessage:
     content = raw.get("content")
     role = raw.get("role", "")
     if role == "tool":
-        blocks.append(WireBlock("tool_result", 0, id=raw.get("tool_call_id"), text=_flatten(content),
-                                cache=raw.get("cache_control") or _first_part_cache(content), raw=raw))
+        blocks.append(
+            WireBlock(
+                "tool_result",
+                0,
+                id=raw.get("tool_call_id"),
+                text=_flatten(content),
+                cache=raw.get("cache_control") or _first_part_cache(content),
+                raw=raw,
+            )
+        )
     else:
         for block in _openai_content_blocks(content, raw.get("cache_control")):
             block.index = len(blocks)
             blocks.append(block)
     for call in raw.get("tool_calls") or []:
         function = call.get("function") or {}
-        blocks.append(WireBlock("tool_use", len(blocks), id=call.get("id"), name=function.get("name"),
-                                raw=call))
+        blocks.append(WireBlock("tool_use", len(blocks), id=call.get("id"), name=function.get("name"), raw=call))
     return WireMessage(role, blocks)
 
 
 def _parse_openai(body: dict):
     messages = [_openai_message(m) for m in body.get("messages") or []]
-    tools = [(t.get("function") or {}).get("name", "") for t in body.get("tools") or []
-             if isinstance(t, dict)]
+    tools = [(t.get("function") or {}).get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
     return messages, [], tools, 0
 
 
-PARSERS = {"anthropic": _parse_anthropic, "converse": _parse_converse, "gemini": _parse_gemini,
-           "openai": _parse_openai}
+PARSERS = {"anthropic": _parse_anthropic, "converse": _parse_converse, "gemini": _parse_gemini, "openai": _parse_openai}
 
 
 # --- the simulation: litellm's grouping replayed on OpenAI messages ------------------------------
 
 
-def _simulate(messages: list[dict], origins: list[int | None], target: Target, *,
-              tools_defined: bool = True) -> WireRequest:
+def _simulate(
+    messages: list[dict], origins: list[int | None], target: Target, *, tools_defined: bool = True
+) -> WireRequest:
     fmt = target.wire_format
     leading = 0
     while leading < len(messages) and messages[leading].get("role") in ("system", "developer"):
         leading += 1
-    system = [b for m in messages[:leading] for b in _openai_content_blocks(m.get("content"),
-                                                                               m.get("cache_control"))]
+    system = [b for m in messages[:leading] for b in _openai_content_blocks(m.get("content"), m.get("cache_control"))]
     if fmt == "openai":
         wire = [_openai_message(m) for m in messages]
-        for message, origin in zip(wire, origins):
+        for message, origin in zip(wire, origins, strict=False):
             message.sources = [origin] if origin is not None else []
             for block in message.blocks:
                 block.origin = origin
@@ -540,11 +628,13 @@ def _simulate(messages: list[dict], origins: list[int | None], target: Target, *
 def _as_text(block: WireBlock) -> WireBlock:
     """Converse without tool definitions: litellm writes tool calls and results as text."""
     if block.type == "tool_use":
-        return WireBlock("text", 0, origin=block.origin, text=f"[tool call {block.id}: {block.name}]",
-                         cache=block.cache)
+        return WireBlock(
+            "text", 0, origin=block.origin, text=f"[tool call {block.id}: {block.name}]", cache=block.cache
+        )
     if block.type == "tool_result":
-        return WireBlock("text", 0, origin=block.origin,
-                         text=f"[tool result for {block.id}: {block.text}]", cache=block.cache)
+        return WireBlock(
+            "text", 0, origin=block.origin, text=f"[tool result for {block.id}: {block.text}]", cache=block.cache
+        )
     return block
 
 
@@ -631,8 +721,17 @@ def _unit_blocks(message: dict, fmt: str) -> list[WireBlock]:
         cache = message.get("cache_control") or _first_part_cache(content)
         if fmt == "gemini":
             cache = None
-        return [WireBlock("tool_result", 0, id=message.get("tool_call_id"), text=_flatten(content),
-                          cache=cache, is_error=message.get("is_error"), raw=message)]
+        return [
+            WireBlock(
+                "tool_result",
+                0,
+                id=message.get("tool_call_id"),
+                text=_flatten(content),
+                cache=cache,
+                is_error=message.get("is_error"),
+                raw=message,
+            )
+        ]
     blocks: list[WireBlock] = []
     if role == "assistant" and fmt != "gemini":
         for raw in message.get("thinking_blocks") or []:
@@ -653,8 +752,7 @@ def _unit_blocks(message: dict, fmt: str) -> list[WireBlock]:
     return blocks
 
 
-def _anthropic_empty_text(blocks: list[WireBlock], role: str | None, has_calls: bool,
-                          content: Any) -> list[WireBlock]:
+def _anthropic_empty_text(blocks: list[WireBlock], role: str | None, has_calls: bool, content: Any) -> list[WireBlock]:
     kept = []
     for block in blocks:
         if block.type == "text" and not (block.text or "").strip():
@@ -702,8 +800,7 @@ def _openai_content_blocks(content: Any, message_cache: dict | None) -> list[Wir
             continue
         kind = part.get("type")
         if kind == "text":
-            blocks.append(WireBlock("text", 0, text=part.get("text"), cache=part.get("cache_control"),
-                                    raw=part))
+            blocks.append(WireBlock("text", 0, text=part.get("text"), cache=part.get("cache_control"), raw=part))
         elif kind in ("image_url", "image", "input_image"):
             blocks.append(WireBlock("image", 0, cache=part.get("cache_control"), raw=part))
         elif kind in ("file", "document", "input_file"):
@@ -731,7 +828,8 @@ def _texts(content: Any) -> list[str]:
 
 def _has_media(content: Any) -> bool:
     return isinstance(content, list) and any(
-        isinstance(p, dict) and p.get("type") not in ("text", None) for p in content)
+        isinstance(p, dict) and p.get("type") not in ("text", None) for p in content
+    )
 
 
 def _flatten(content: Any) -> str:
@@ -772,9 +870,10 @@ def _assign_sources(wire: WireRequest, sim: WireRequest) -> bool:
     simulation matched litellm (same number of messages, same roles); when it does not, messages
     are aligned by role in order (best effort) and the map is marked inexact."""
     exact = len(wire.messages) == len(sim.messages) and all(
-        a.role == b.role for a, b in zip(wire.messages, sim.messages))
+        a.role == b.role for a, b in zip(wire.messages, sim.messages, strict=False)
+    )
     if exact:
-        pairs = list(zip(wire.messages, sim.messages))
+        pairs = list(zip(wire.messages, sim.messages, strict=False))
     else:
         pairs = []
         k = 0
@@ -807,8 +906,9 @@ def _assign_origins(actual: WireMessage, simulated: WireMessage) -> None:
         elif block.type == "cache_point":
             block.origin = last
         else:
-            while k < len(rest) and rest[k].type != block.type and not (
-                    block.type == "text" and rest[k].type == "text"):
+            while (
+                k < len(rest) and rest[k].type != block.type and not (block.type == "text" and rest[k].type == "text")
+            ):
                 k += 1
             if k < len(rest):
                 block.origin = rest[k].origin
@@ -821,12 +921,17 @@ def _assign_origins(actual: WireMessage, simulated: WireMessage) -> None:
 def _changes(wire: WireRequest) -> list[str]:
     """What litellm changed on the way, in words a person reads in a report."""
     changes = []
-    if wire.format in ("anthropic", "converse") and not wire.params.get("tools") and any(
-            m.get("tool_calls") or m.get("role") == "tool" for m in wire.request.get("messages") or []):
-        changes.append("litellm added a dummy tool definition (the history has tool calls but the "
-                       "request defines no tools)" if wire.format == "anthropic" else
-                       "litellm rewrote every tool call and tool result as plain text (no tools "
-                       "defined, so Converse would refuse toolUse blocks)")
+    if (
+        wire.format in ("anthropic", "converse")
+        and not wire.params.get("tools")
+        and any(m.get("tool_calls") or m.get("role") == "tool" for m in wire.request.get("messages") or [])
+    ):
+        changes.append(
+            "litellm added a dummy tool definition (the history has tool calls but the request defines no tools)"
+            if wire.format == "anthropic"
+            else "litellm rewrote every tool call and tool result as plain text (no tools "
+            "defined, so Converse would refuse toolUse blocks)"
+        )
     sent = wire.tool_markers + sum(1 for _ in wire.markers())
     if wire.history_markers and not sent:
         changes.append(MARKERS_GONE[wire.format].format(n=wire.history_markers))
@@ -836,8 +941,8 @@ def _changes(wire: WireRequest) -> list[str]:
 MARKERS_GONE = {
     "openai": "litellm strips the {n} cache markers (OpenAI caches prompt prefixes by itself)",
     "gemini": "litellm sends no cache markers to Gemini: it turns the marked prefix into a "
-              "cachedContents entry first when it is long enough, else drops the {n} markers",
+    "cachedContents entry first when it is long enough, else drops the {n} markers",
     "anthropic": "litellm removed all {n} cache markers",
     "converse": "litellm 1.110.2 sends none of the {n} cache markers to a Bedrock model or "
-                "deployment without prompt caching",
+    "deployment without prompt caching",
 }

@@ -41,7 +41,6 @@ def search_text_fill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("conversations", "0001_initial"),
     ]
@@ -50,7 +49,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="conversation",
             name="activity_at",
-            field=models.GeneratedField(db_persist=True, expression=django.db.models.functions.comparison.Coalesce("last_at", "updated_at"), output_field=models.DateTimeField()),
+            field=models.GeneratedField(
+                db_persist=True,
+                expression=django.db.models.functions.comparison.Coalesce("last_at", "updated_at"),
+                output_field=models.DateTimeField(),
+            ),
         ),
         migrations.AddField(
             model_name="conversation",
@@ -59,23 +62,42 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="conversation",
-            index=models.Index(condition=models.Q(("deleted_at__isnull", True)), fields=["-activity_at", "-id"], name="conversations_activity"),
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True)),
+                fields=["-activity_at", "-id"],
+                name="conversations_activity",
+            ),
         ),
         migrations.AddIndex(
             model_name="conversation",
-            index=models.Index(condition=models.Q(("deleted_at__isnull", True)), fields=["-message_count", "-id"], name="conversations_messages"),
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True)),
+                fields=["-message_count", "-id"],
+                name="conversations_messages",
+            ),
         ),
         migrations.AddIndex(
             model_name="conversation",
-            index=models.Index(condition=models.Q(("deleted_at__isnull", True)), fields=["-tool_call_count", "-id"], name="conversations_tool_calls"),
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True)),
+                fields=["-tool_call_count", "-id"],
+                name="conversations_tool_calls",
+            ),
         ),
         migrations.AddIndex(
             model_name="conversation",
-            index=models.Index(condition=models.Q(("deleted_at__isnull", True)), fields=["-token_count", "-id"], name="conversations_tokens"),
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True)),
+                fields=["-token_count", "-id"],
+                name="conversations_tokens",
+            ),
         ),
         migrations.RunPython(search_text_fill, migrations.RunPython.noop, elidable=True),
         AddIndexOnPostgreSQL(
             model_name="conversation",
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.search.SearchVector("search_text", config="simple"), name="conversations_search_gin"),
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.search.SearchVector("search_text", config="simple"),
+                name="conversations_search_gin",
+            ),
         ),
     ]

@@ -23,14 +23,17 @@ class RemoveIndexOnPostgreSQL(migrations.RemoveIndex):
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
-COPY = ("INSERT INTO conversations_searchtext (conversation_id, text) "
-        "SELECT id, search_text FROM conversations_conversation")
-COPY_BACK = ("UPDATE conversations_conversation SET search_text = (SELECT text FROM conversations_searchtext "
-             "WHERE conversation_id = conversations_conversation.id)")
+COPY = (
+    "INSERT INTO conversations_searchtext (conversation_id, text) "
+    "SELECT id, search_text FROM conversations_conversation"
+)
+COPY_BACK = (
+    "UPDATE conversations_conversation SET search_text = (SELECT text FROM conversations_searchtext "
+    "WHERE conversation_id = conversations_conversation.id)"
+)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("conversations", "0005_postgres_storage"),
     ]
@@ -39,9 +42,16 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="SearchText",
             fields=[
-                ("conversation", models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True,
-                                                      related_name="search_entry", serialize=False,
-                                                      to="conversations.conversation")),
+                (
+                    "conversation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="search_entry",
+                        serialize=False,
+                        to="conversations.conversation",
+                    ),
+                ),
                 ("text", models.TextField(blank=True, default="")),
             ],
         ),
@@ -51,6 +61,8 @@ class Migration(migrations.Migration):
         AddIndexOnPostgreSQL(
             model_name="searchtext",
             index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.search.SearchVector("text", config="simple"), name="conversations_searchtext_gin"),
+                django.contrib.postgres.search.SearchVector("text", config="simple"),
+                name="conversations_searchtext_gin",
+            ),
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0007_finding_content_index'),
+        ("conversations", "0007_finding_content_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='revision',
-            name='chunk_sizes',
-            field=models.JSONField(blank=True, default=list, help_text='messages in each chunk; empty: 100 in each but the last'),
+            model_name="revision",
+            name="chunk_sizes",
+            field=models.JSONField(
+                blank=True, default=list, help_text="messages in each chunk; empty: 100 in each but the last"
+            ),
         ),
     ]

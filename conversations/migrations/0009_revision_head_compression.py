@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0008_revision_chunk_sizes'),
+        ("conversations", "0008_revision_chunk_sizes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='revision',
-            name='head_data',
-            field=models.BinaryField(help_text='compressed JSON of the history without its messages'),
+            model_name="revision",
+            name="head_data",
+            field=models.BinaryField(help_text="compressed JSON of the history without its messages"),
         ),
     ]

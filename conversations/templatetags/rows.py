@@ -22,19 +22,25 @@ def conversation_rows(rows: list[dict]) -> SafeString:
     out: list[str] = []
     for row in rows:
         location = esc(row["location"])
-        out.append(f'<tr>\n<td class="title"><a href="{esc(row["url"])}">{esc(row["title"])}</a>\n'
-                   f'<div class="sub">#{esc(row["id"])} · {esc(row["format"])}')
+        out.append(
+            f'<tr>\n<td class="title"><a href="{esc(row["url"])}">{esc(row["title"])}</a>\n'
+            f'<div class="sub">#{esc(row["id"])} · {esc(row["format"])}'
+        )
         if row["external_id"]:
-            out.append(f' · <code>{esc(row["external_id"])}</code>')
-        out.append(f'</div></td>\n<td><span class="provider">{esc(row["provider"])}</span>'
-                   f'<div class="sub">{esc(row["model"])}</div></td>\n'
-                   f'<td class="source" title="{location}"><span class="kind">{esc(row["kind"])}</span> {location}</td>\n'
-                   f'<td class="nowrap">{esc(row["activity"])}</td>\n<td class="num">{esc(row["messages"])}</td>\n'
-                   f'<td class="num">{esc(row["tool_calls"])}</td>\n'
-                   f'<td class="num" title="{esc(row["tokens_title"])}">{esc(row["tokens"])}</td>\n<td class="verdicts">')
+            out.append(f" · <code>{esc(row['external_id'])}</code>")
+        out.append(
+            f'</div></td>\n<td><span class="provider">{esc(row["provider"])}</span>'
+            f'<div class="sub">{esc(row["model"])}</div></td>\n'
+            f'<td class="source" title="{location}"><span class="kind">{esc(row["kind"])}</span> {location}</td>\n'
+            f'<td class="nowrap">{esc(row["activity"])}</td>\n<td class="num">{esc(row["messages"])}</td>\n'
+            f'<td class="num">{esc(row["tool_calls"])}</td>\n'
+            f'<td class="num" title="{esc(row["tokens_title"])}">{esc(row["tokens"])}</td>\n<td class="verdicts">'
+        )
         for v in row["verdicts"]:
-            out.append(f'<span class="badge {esc(v["status"])}" title="{esc(v["title"])}"><b>{esc(v["target"])}</b> '
-                       f'{esc(v["label"])}</span>')
+            out.append(
+                f'<span class="badge {esc(v["status"])}" title="{esc(v["title"])}"><b>{esc(v["target"])}</b> '
+                f"{esc(v['label'])}</span>"
+            )
         if not row["verdicts"]:
             out.append('<span class="badge unchecked">not checked</span>')
         out.append("</td>\n</tr>\n")

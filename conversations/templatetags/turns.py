@@ -46,34 +46,44 @@ def content_blocks(blocks: list[dict]) -> SafeString:
 def _turn(m: dict, raw_prefix: str, raw_query: str, out: list[str]) -> None:
     anchor = esc(m["anchor"])
     role = esc(m["role"])
-    out.append(f'<article class="turn role-{role}{" has-findings" if m["findings"] else ""}" id="{anchor}">\n'
-               f'<header>\n<a class="idx" href="#{anchor}">#{esc(m["index"])}</a>\n<span class="role">{role}</span>')
+    out.append(
+        f'<article class="turn role-{role}{" has-findings" if m["findings"] else ""}" id="{anchor}">\n'
+        f'<header>\n<a class="idx" href="#{anchor}">#{esc(m["index"])}</a>\n<span class="role">{role}</span>'
+    )
     if m["name"]:
-        out.append(f' <code>{esc(m["name"])}</code>')
+        out.append(f" <code>{esc(m['name'])}</code>")
     out.append("\n")
     cache = m["cache"]
     if cache:
-        out.append(f'<span class="cache-marker inline{" over" if cache["over_limit"] else ""}" title="{esc(cache["where"])}">'
-                   f'cache breakpoint {esc(cache["ordinal"])} of 4 (on the whole message) · caches '
-                   f'≈{esc(num(cache["prefix_tokens"]))} tokens (estimate)</span>')
+        out.append(
+            f'<span class="cache-marker inline{" over" if cache["over_limit"] else ""}" title="{esc(cache["where"])}">'
+            f"cache breakpoint {esc(cache['ordinal'])} of 4 (on the whole message) · caches "
+            f"≈{esc(num(cache['prefix_tokens']))} tokens (estimate)</span>"
+        )
     out.append('\n<span class="spacer"></span>\n')
     usage = m["usage"]
     if usage:
-        out.append(f'<span class="muted" title="usage the log recorded for this turn">usage in '
-                   f'{esc(num(usage.get("input_tokens")))} / out {esc(num(usage.get("output_tokens")))}</span>')
-    out.append(f'\n<span class="tok" title="estimated tokens of this message, and of everything up to it">'
-               f'≈{esc(num(m["tokens"]))} · Σ≈{esc(num(m["cumulative"]))}</span>\n')
+        out.append(
+            f'<span class="muted" title="usage the log recorded for this turn">usage in '
+            f"{esc(num(usage.get('input_tokens')))} / out {esc(num(usage.get('output_tokens')))}</span>"
+        )
+    out.append(
+        f'\n<span class="tok" title="estimated tokens of this message, and of everything up to it">'
+        f"≈{esc(num(m['tokens']))} · Σ≈{esc(num(m['cumulative']))}</span>\n"
+    )
     if m["timestamp"]:
         out.append(f'<span class="muted">{esc(Truncator(str(m["timestamp"])).chars(25))}</span>')
     out.append("\n</header>\n")
     for f in m["findings"]:
-        out.append(f'<div class="finding sev-{esc(f["severity"])}">\n<div><span class="sev">{esc(f["severity"])}</span> '
-                   f'<b>{esc(f["target"])}</b> <code>{esc(f["rule"])}</code>')
+        out.append(
+            f'<div class="finding sev-{esc(f["severity"])}">\n<div><span class="sev">{esc(f["severity"])}</span> '
+            f"<b>{esc(f['target'])}</b> <code>{esc(f['rule'])}</code>"
+        )
         if f["wire_index"] is not None:
             out.append(f' <span class="muted">(wire message {esc(f["wire_index"])})</span>')
         out.append("</div>\n")
         if f["explanation"]:
-            out.append(f'<p>{esc(f["explanation"])}</p>')
+            out.append(f"<p>{esc(f['explanation'])}</p>")
         out.append("\n")
         if f["provider_error"]:
             out.append(f'<pre class="provider-error">{esc(f["provider_error"])}</pre>')
@@ -90,9 +100,11 @@ def _turn(m: dict, raw_prefix: str, raw_query: str, out: list[str]) -> None:
     out.append("</div>\n")
     if m["source"]["known"]:
         raw = f"{raw_prefix}{m['index']}/raw/{raw_query}"
-        out.append(f'<details class="raw" hx-get="{raw}" hx-trigger="toggle once" hx-target="find .raw-body">\n'
-                   f'<summary>raw source record <span class="muted">{esc(m["source"]["label"])}</span></summary>\n'
-                   f'<div class="raw-body"><a href="{raw}">open the source record</a></div>\n</details>\n')
+        out.append(
+            f'<details class="raw" hx-get="{raw}" hx-trigger="toggle once" hx-target="find .raw-body">\n'
+            f'<summary>raw source record <span class="muted">{esc(m["source"]["label"])}</span></summary>\n'
+            f'<div class="raw-body"><a href="{raw}">open the source record</a></div>\n</details>\n'
+        )
     out.append("</article>\n")
 
 
@@ -104,10 +116,14 @@ def _block(b: dict, out: list[str]) -> None:
         out.append(f'<div class="md">{markdown(b.get("text"))}</div>\n')
     elif kind == "thinking":
         text = b.get("text") or ""
-        out.append(f'<details class="thinking"><summary>thinking · {esc(num(len(text)))} characters</summary>'
-                   f'<pre>{esc(text)}</pre></details>\n')
+        out.append(
+            f'<details class="thinking"><summary>thinking · {esc(num(len(text)))} characters</summary>'
+            f"<pre>{esc(text)}</pre></details>\n"
+        )
     elif kind == "redacted_thinking":
-        out.append(f'<div class="thinking redacted">redacted thinking · {esc(num(b.get("size")))} bytes, opaque</div>\n')
+        out.append(
+            f'<div class="thinking redacted">redacted thinking · {esc(num(b.get("size")))} bytes, opaque</div>\n'
+        )
     elif kind == "tool_use":
         _tool_use(b, out)
     elif kind == "tool_result":
@@ -117,16 +133,18 @@ def _block(b: dict, out: list[str]) -> None:
     else:
         out.append(f'<p class="note">{esc(kind)} block</p>')
         if b.get("text"):
-            out.append(f'<pre>{esc(b["text"])}</pre>')
+            out.append(f"<pre>{esc(b['text'])}</pre>")
         if b.get("extra"):
             out.append(f'<pre class="json">{esc(pretty_json(b["extra"]))}</pre>')
         out.append("\n")
     if cache:
-        out.append(f'<div class="cache-marker{" over" if cache["over_limit"] else ""}" title="{esc(cache["where"])}">'
-                   f'cache breakpoint {esc(cache["ordinal"])} of 4 · caches ≈{esc(num(cache["prefix_tokens"]))} '
-                   f'tokens (estimate)')
+        out.append(
+            f'<div class="cache-marker{" over" if cache["over_limit"] else ""}" title="{esc(cache["where"])}">'
+            f"cache breakpoint {esc(cache['ordinal'])} of 4 · caches ≈{esc(num(cache['prefix_tokens']))} "
+            f"tokens (estimate)"
+        )
         if cache["ttl"]:
-            out.append(f' · ttl {esc(cache["ttl"])}')
+            out.append(f" · ttl {esc(cache['ttl'])}")
         if cache["over_limit"]:
             out.append(" · over the limit of 4")
         out.append("</div>")
@@ -144,20 +162,24 @@ def _findings(b: dict, out: list[str]) -> None:
 
 
 def _tool_use(b: dict, out: list[str]) -> None:
-    out.append(f'<div class="tool tool-call{"" if b["pair"] else " unpaired"}" id="{esc(b["anchor"])}">\n'
-               f'<div class="tool-head">\n<span class="kind">call</span> <code class="tool-name">{esc(b["name"])}</code> '
-               f'<code class="tool-id">{esc(b["id"])}</code>\n')
+    out.append(
+        f'<div class="tool tool-call{"" if b["pair"] else " unpaired"}" id="{esc(b["anchor"])}">\n'
+        f'<div class="tool-head">\n<span class="kind">call</span> <code class="tool-name">{esc(b["name"])}</code> '
+        f'<code class="tool-id">{esc(b["id"])}</code>\n'
+    )
     if b["duplicate"]:
         out.append('<span class="flag warn">duplicate id</span>')
     out.append('\n<span class="spacer"></span>\n')
     if b["pair"]:
-        out.append(_pair_link(b, f'result in #{esc(b["pair"]["message"])} ↓') + "\n")
+        out.append(_pair_link(b, f"result in #{esc(b['pair']['message'])} ↓") + "\n")
     else:
         out.append('<span class="flag error">unpaired: no tool_result answers this call</span>')
     out.append("\n</div>\n")
     if b["arguments"] is not None:
-        out.append(f'<p class="note error">The arguments are not valid JSON; as written:</p>'
-                   f'<pre class="json">{esc(b["arguments"])}</pre>\n')
+        out.append(
+            f'<p class="note error">The arguments are not valid JSON; as written:</p>'
+            f'<pre class="json">{esc(b["arguments"])}</pre>\n'
+        )
     else:
         out.append(f'<pre class="json">{esc(pretty_json(b["input"]))}</pre>')
     out.append("\n")
@@ -166,9 +188,11 @@ def _tool_use(b: dict, out: list[str]) -> None:
 
 
 def _tool_result(b: dict, out: list[str]) -> None:
-    out.append(f'<div class="tool tool-result{"" if b["pair"] else " unpaired"}{" is-error" if b["is_error"] else ""}" '
-               f'id="{esc(b["anchor"])}">\n<div class="tool-head">\n<span class="kind">result</span> '
-               f'<code class="tool-id">{esc(b["tool_use_id"])}</code>\n')
+    out.append(
+        f'<div class="tool tool-result{"" if b["pair"] else " unpaired"}{" is-error" if b["is_error"] else ""}" '
+        f'id="{esc(b["anchor"])}">\n<div class="tool-head">\n<span class="kind">result</span> '
+        f'<code class="tool-id">{esc(b["tool_use_id"])}</code>\n'
+    )
     if b["is_error"]:
         out.append('<span class="flag error">is_error</span>')
     out.append("\n")
@@ -176,7 +200,7 @@ def _tool_result(b: dict, out: list[str]) -> None:
         out.append('<span class="flag warn">second result for this id</span>')
     out.append('\n<span class="spacer"></span>\n')
     if b["pair"]:
-        out.append(_pair_link(b, f'↑ call in #{esc(b["pair"]["message"])}') + "\n")
+        out.append(_pair_link(b, f"↑ call in #{esc(b['pair']['message'])}") + "\n")
     else:
         out.append('<span class="flag error">unpaired: no tool call has this id</span>')
     out.append("\n</div>\n")
@@ -188,10 +212,14 @@ def _tool_result(b: dict, out: list[str]) -> None:
         if inner["type"] == "image":
             media = inner["media"] or {}
             if media.get("data_url"):
-                out.append(f'<img class="thumb" src="{esc(media["data_url"])}" '
-                           f'alt="image in the tool result ({esc(media.get("media_type"))})">')
+                out.append(
+                    f'<img class="thumb" src="{esc(media["data_url"])}" '
+                    f'alt="image in the tool result ({esc(media.get("media_type"))})">'
+                )
             else:
-                out.append(f'<p class="note">image not shown ({esc(media.get("kind"))} {esc(media.get("media_type"))})</p>')
+                out.append(
+                    f'<p class="note">image not shown ({esc(media.get("kind"))} {esc(media.get("media_type"))})</p>'
+                )
             out.append("\n")
         else:
             out.append(f'<pre class="output">{esc(inner["text"])}</pre>')
@@ -204,14 +232,15 @@ def _tool_result(b: dict, out: list[str]) -> None:
 def _media(b: dict, kind: str, out: list[str]) -> None:
     media = b.get("media") or {}
     if media.get("data_url"):
-        out.append(f'<a href="{esc(media["data_url"])}" class="thumb-link"><img class="thumb" src="{esc(media["data_url"])}" '
-                   f'alt="{esc(kind)} ({esc(media.get("media_type"))})"></a>\n')
+        out.append(
+            f'<a href="{esc(media["data_url"])}" class="thumb-link"><img class="thumb" src="{esc(media["data_url"])}" '
+            f'alt="{esc(kind)} ({esc(media.get("media_type"))})"></a>\n'
+        )
     elif media.get("url"):
         out.append(f'<p class="note">Remote {esc(kind)}, not loaded: <code>{esc(media["url"])}</code></p>\n')
     else:
         out.append(f'<p class="note">{esc(kind)} · {esc(media.get("media_type") or "unknown type")}')
         if media.get("size"):
-            out.append(f' · {esc(num(media["size"]))} bytes of base64')
+            out.append(f" · {esc(num(media['size']))} bytes of base64")
         out.append(" (not shown)</p>")
     out.append("\n")
-

@@ -15,7 +15,8 @@ def conversation_for(request: HttpRequest, pk: int) -> tuple[Conversation, bool]
     """(the live conversation, whether the user may repair it). Viewing needs only a login,
     which the middleware already asked for."""
     conversation = get_object_or_404(
-        Conversation.objects.live().select_related("source", "latest_revision", "latest_revision__author"), pk=pk)
+        Conversation.objects.live().select_related("source", "latest_revision", "latest_revision__author"), pk=pk
+    )
     return conversation, can_repair(request.user)
 
 
@@ -46,8 +47,9 @@ def wants_partial(request: HttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def render_page(request: HttpRequest, template: str, context: dict, partial: str | None = None,
-                status: int = 200) -> HttpResponse:
+def render_page(
+    request: HttpRequest, template: str, context: dict, partial: str | None = None, status: int = 200
+) -> HttpResponse:
     """The full page, or `template#partial` for an htmx request. Caches keep them apart."""
     name = f"{template}#{partial}" if partial and wants_partial(request) else template
     response = render(request, name, context, status=status)

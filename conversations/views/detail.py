@@ -6,7 +6,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import yaml
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
@@ -36,8 +35,14 @@ def _kept(conversation: Conversation, revision: Revision, targets: list[str]) ->
 
 
 def _page(conversation: Conversation, revision: Revision, *, start: int, targets: list[str]) -> dict:
-    return detail_dict(conversation, revision, start=start, targets=targets, revisions=_revisions(conversation),
-                       link_params=_kept(conversation, revision, targets))
+    return detail_dict(
+        conversation,
+        revision,
+        start=start,
+        targets=targets,
+        revisions=_revisions(conversation),
+        link_params=_kept(conversation, revision, targets),
+    )
 
 
 def _revisions(conversation: Conversation) -> list[Revision]:
@@ -49,14 +54,29 @@ def _revisions(conversation: Conversation) -> list[Revision]:
     return list(conversation.revisions.select_related("author").order_by("-number"))
 
 
-def _page_context(conversation: Conversation, revision: Revision, can_repair: bool,
-                  *, start: int = 0, targets: list[str] | None = None, **extra) -> dict:
+def _page_context(
+    conversation: Conversation,
+    revision: Revision,
+    can_repair: bool,
+    *,
+    start: int = 0,
+    targets: list[str] | None = None,
+    **extra,
+) -> dict:
     targets = targets or []
     keep = _kept(conversation, revision, targets)
     page = _page(conversation, revision, start=start, targets=targets)
     # c and r: short names the template's partials use (they render without the page around them).
-    return {"page": page, "c": page["conversation"], "r": page["revision"], "can_repair": can_repair,
-            "params": keep, "route": None, "explained": None, **extra}
+    return {
+        "page": page,
+        "c": page["conversation"],
+        "r": page["revision"],
+        "can_repair": can_repair,
+        "params": keep,
+        "route": None,
+        "explained": None,
+        **extra,
+    }
 
 
 @require_safe
@@ -65,8 +85,9 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     revision = revision_for(conversation, request.GET.get("rev"))
     if request.GET.get("at", "") != "":
         return _jump(request, conversation, revision)
-    context = _page_context(conversation, revision, can_repair,
-                            start=int_param(request.GET.get("start")), targets=_targets(request))
+    context = _page_context(
+        conversation, revision, can_repair, start=int_param(request.GET.get("start")), targets=_targets(request)
+    )
     # htmx asks for the region it swaps: the whole page body (target picker) or the next turns.
     partial = "page" if request.htmx and request.htmx.target == "page" else "turns"
     return render_page(request, "conversations/detail.html", context, partial)
@@ -112,8 +133,7 @@ def route_check(request: HttpRequest, pk: int) -> HttpResponse:
         except RouteError as exc:
             route["error"] = str(exc)
     context = _page_context(conversation, revision, can_repair, route=route)
-    return render_page(request, "conversations/detail.html", context, "route",
-                       status=400 if route["error"] else 200)
+    return render_page(request, "conversations/detail.html", context, "route", status=400 if route["error"] else 200)
 
 
 def _config(text: str) -> dict:
@@ -146,5 +166,6 @@ def error_explain(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         explained["result"] = checks.explain_error(revision, text)
     context = _page_context(conversation, revision, can_repair, explained=explained)
-    return render_page(request, "conversations/detail.html", context, "explain",
-                       status=400 if explained["problem"] else 200)
+    return render_page(
+        request, "conversations/detail.html", context, "explain", status=400 if explained["problem"] else 200
+    )

@@ -17,8 +17,8 @@ from django_htmx.http import push_url
 from conversations.history.formats import FORMAT_NAMES
 from conversations.models import Conversation, Finding, Source, Verdict
 from conversations.search import PAGE_SIZES, SORT_LABELS, VERDICTS, ListQuery, conversations_filter
-from conversations.views.common import render_page
 from conversations.templatetags.inspector import compact
+from conversations.views.common import render_page
 from conversations.views.verdicts import target_names
 
 CHOICES_SECONDS = 300
@@ -26,9 +26,23 @@ CHOICES_SECONDS = 300
 # past this many the list says "1,000+" (the cap grows with the page asked for, so deep pages work).
 COUNT_CAP = 1_000  # at least the largest page size
 # The columns a list row shows; search_text (up to 200 KB a row) is never read here.
-LIST_FIELDS = ("id", "title", "external_id", "format", "model", "provider", "last_at", "updated_at",
-               "activity_at", "message_count", "tool_call_count", "token_count", "latest_revision_id",
-               "source__kind", "source__location")
+LIST_FIELDS = (
+    "id",
+    "title",
+    "external_id",
+    "format",
+    "model",
+    "provider",
+    "last_at",
+    "updated_at",
+    "activity_at",
+    "message_count",
+    "tool_call_count",
+    "token_count",
+    "latest_revision_id",
+    "source__kind",
+    "source__location",
+)
 
 
 @require_safe
@@ -69,7 +83,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return min(self.object_list.order_by()[:self.cap + 1].count(), self.cap + 1)
+        return min(self.object_list.order_by()[: self.cap + 1].count(), self.cap + 1)
 
     @property
     def capped(self) -> bool:
@@ -111,18 +125,23 @@ def list_row(c: Conversation, verdicts: list[dict], detail_prefix: str) -> dict:
 def verdict_badges(revision_ids: list[int]) -> dict[int, list[dict]]:
     """revision id -> its badges (own target first), in one query for the whole page."""
     badges: dict[int, list[dict]] = {}
-    verdicts = (Verdict.objects.filter(revision_id__in=revision_ids)
-                .order_by("revision_id", "-own_target", "target")
-                .values_list("revision_id", "target", "accepted", "errors", "warnings", "first_rule"))
+    verdicts = (
+        Verdict.objects.filter(revision_id__in=revision_ids)
+        .order_by("revision_id", "-own_target", "target")
+        .values_list("revision_id", "target", "accepted", "errors", "warnings", "first_rule")
+    )
     for revision_id, target, accepted, errors, warnings, first_rule in verdicts:
         status = "rejected" if not accepted else ("warnings" if warnings else "accepted")
         counts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
-        badges.setdefault(revision_id, []).append({
-            "target": target, "status": status,
-            # An accepted verdict names no rule: its first rule can only be an info finding.
-            "label": first_rule if first_rule and status != "accepted" else status,
-            "title": f"{target}: {status}" + (f", {', '.join(counts)}" if counts else ""),
-        })
+        badges.setdefault(revision_id, []).append(
+            {
+                "target": target,
+                "status": status,
+                # An accepted verdict names no rule: its first rule can only be an info finding.
+                "label": first_rule if first_rule and status != "accepted" else status,
+                "title": f"{target}: {status}" + (f", {', '.join(counts)}" if counts else ""),
+            }
+        )
     return badges
 
 
@@ -136,8 +155,9 @@ def list_choices() -> dict[str, list[str]]:
             "providers": sorted(p for p in live.values_list("provider", flat=True).distinct().order_by() if p),
             "models": sorted(m for m in live.values_list("model", flat=True).distinct().order_by() if m),
             "rules": sorted(Finding.objects.values_list("rule", flat=True).distinct().order_by()),
-            "targets": sorted(set(target_names()) | set(
-                Verdict.objects.values_list("target", flat=True).distinct().order_by())),
+            "targets": sorted(
+                set(target_names()) | set(Verdict.objects.values_list("target", flat=True).distinct().order_by())
+            ),
         }
         cache.set("list-choices", choices, CHOICES_SECONDS)
     return choices

@@ -46,17 +46,23 @@ class Marker:
     ttl: str | None = None
 
     def to_dict(self) -> dict:
-        return {"ordinal": self.ordinal, "where": self.where, "message": self.message, "block": self.block,
-                "prefix_tokens": self.prefix_tokens, "ttl": self.ttl}
+        return {
+            "ordinal": self.ordinal,
+            "where": self.where,
+            "message": self.message,
+            "block": self.block,
+            "prefix_tokens": self.prefix_tokens,
+            "ttl": self.ttl,
+        }
 
 
 @dataclass
 class Outline:
     total: int
-    prefix_tokens: int                   # tools + system prompt, before message 0
-    tokens: list[int]                    # estimated tokens of each message
-    cumulative: list[int]                # estimate of everything up to and including message i
-    uses: dict[str, list[int]] = field(default_factory=dict)     # tool id -> [message, block]
+    prefix_tokens: int  # tools + system prompt, before message 0
+    tokens: list[int]  # estimated tokens of each message
+    cumulative: list[int]  # estimate of everything up to and including message i
+    uses: dict[str, list[int]] = field(default_factory=dict)  # tool id -> [message, block]
     results: dict[str, list[int]] = field(default_factory=dict)  # tool id -> [message, block]
     markers: list[Marker] = field(default_factory=list)
 
@@ -65,15 +71,27 @@ class Outline:
         return self.cumulative[-1] if self.cumulative else self.prefix_tokens
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "prefix_tokens": self.prefix_tokens, "tokens": self.tokens,
-                "cumulative": self.cumulative, "uses": self.uses, "results": self.results,
-                "markers": [m.to_dict() for m in self.markers]}
+        return {
+            "total": self.total,
+            "prefix_tokens": self.prefix_tokens,
+            "tokens": self.tokens,
+            "cumulative": self.cumulative,
+            "uses": self.uses,
+            "results": self.results,
+            "markers": [m.to_dict() for m in self.markers],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Outline":
-        return cls(total=d["total"], prefix_tokens=d["prefix_tokens"], tokens=d["tokens"],
-                   cumulative=d["cumulative"], uses=d["uses"], results=d["results"],
-                   markers=[Marker(**m) for m in d["markers"]])
+    def from_dict(cls, d: dict) -> Outline:
+        return cls(
+            total=d["total"],
+            prefix_tokens=d["prefix_tokens"],
+            tokens=d["tokens"],
+            cumulative=d["cumulative"],
+            uses=d["uses"],
+            results=d["results"],
+            markers=[Marker(**m) for m in d["markers"]],
+        )
 
 
 def tokens_estimate(chars: int) -> int:
@@ -133,8 +151,10 @@ def outline_from_dicts(head: dict, messages: list[dict]) -> Outline:
             markers.append((f"messages[{i}]", i, None, running, _ttl(message["cache_control"])))
         outline.tokens.append(running - start)
         outline.cumulative.append(running)
-    outline.markers = [Marker(ordinal=n, where=w, message=i, block=j, prefix_tokens=p, ttl=ttl)
-                       for n, (w, i, j, p, ttl) in enumerate(markers, start=1)]
+    outline.markers = [
+        Marker(ordinal=n, where=w, message=i, block=j, prefix_tokens=p, ttl=ttl)
+        for n, (w, i, j, p, ttl) in enumerate(markers, start=1)
+    ]
     return outline
 
 

@@ -27,9 +27,16 @@ CHART_WIDTH, CHART_HEIGHT, CHART_POINTS = 600, 72, 300
 MAX_BREAKPOINTS = 4
 # When conversations.history.targets cannot say (no model, an unknown one). Anthropic's and
 # OpenAI's published windows for the model families seen in logs.
-CONTEXT_WINDOWS = (("claude", 200_000), ("gpt-4.1", 1_047_576), ("gpt-4o", 128_000),
-                   ("gpt-4-turbo", 128_000), ("o1", 200_000), ("o3", 200_000), ("o4", 200_000),
-                   ("gemini", 1_048_576))
+CONTEXT_WINDOWS = (
+    ("claude", 200_000),
+    ("gpt-4.1", 1_047_576),
+    ("gpt-4o", 128_000),
+    ("gpt-4-turbo", 128_000),
+    ("o1", 200_000),
+    ("o3", 200_000),
+    ("o4", 200_000),
+    ("gemini", 1_048_576),
+)
 
 
 def conversation_dict(conversation: Conversation) -> dict:
@@ -77,9 +84,15 @@ def context_window(model: str | None) -> tuple[int | None, str]:
     return None, "unknown"
 
 
-def detail_dict(conversation: Conversation, revision: Revision, *, start: int = 0,
-                targets: list[str] | None = None, revisions: list[Revision] | None = None,
-                link_params: dict | None = None) -> dict:
+def detail_dict(
+    conversation: Conversation,
+    revision: Revision,
+    *,
+    start: int = 0,
+    targets: list[str] | None = None,
+    revisions: list[Revision] | None = None,
+    link_params: dict | None = None,
+) -> dict:
     """Everything the page shows for the window of messages start..start+WINDOW. `link_params`
     are the query parameters links to another window keep (the revision, the targets)."""
     total = revision.message_count
@@ -116,15 +129,28 @@ def detail_dict(conversation: Conversation, revision: Revision, *, start: int = 
             "total": outline.total_tokens,
             "context_window": window,
             "context_window_source": window_source,
-            "chart": chart(outline, window, [f["message_index"] for v in verdicts for f in v["findings"]
-                                             if f["message_index"] is not None and f["severity"] == "error"]),
+            "chart": chart(
+                outline,
+                window,
+                [
+                    f["message_index"]
+                    for v in verdicts
+                    for f in v["findings"]
+                    if f["message_index"] is not None and f["severity"] == "error"
+                ],
+            ),
         },
         "cache": {"markers": [m.to_dict() for m in outline.markers], "limit": MAX_BREAKPOINTS},
         "system": [_system_dict(part, k, outline) for k, part in enumerate(head.system)] if start == 0 else [],
         "tools": [{"name": t.name, "kind": t.kind, "description": t.description or ""} for t in head.tools],
-        "window": {"start": start, "stop": stop, "total": total, "size": WINDOW,
-                   "next": stop if stop < total else None,
-                   "previous": max(0, start - WINDOW) if start > 0 else None},
+        "window": {
+            "start": start,
+            "stop": stop,
+            "total": total,
+            "size": WINDOW,
+            "next": stop if stop < total else None,
+            "previous": max(0, start - WINDOW) if start > 0 else None,
+        },
         "first_finding": min(located) if located else None,
         "messages": shown,
     }
@@ -161,8 +187,10 @@ def message_dict(message: Message, index: int, outline: Outline, findings: list[
         "cumulative": outline.cumulative[index] if index < len(outline.cumulative) else None,
         "usage": message.usage.to_dict() if message.usage else None,
         "cache": _marker_dict(markers.get((index, None))),
-        "blocks": [_with_pairing_findings(block_dict(b, index, j, outline, markers.get((index, j))), findings)
-                   for j, b in enumerate(message.blocks)],
+        "blocks": [
+            _with_pairing_findings(block_dict(b, index, j, outline, markers.get((index, j))), findings)
+            for j, b in enumerate(message.blocks)
+        ],
         "findings": findings,
         "source": _source_dict(message.source, message.blocks),
     }
@@ -198,7 +226,9 @@ def _tool_use(block: Block, index: int, position: int, outline: Outline) -> dict
     result = outline.results.get(block.id)
     own = anchor("tool", block.id)
     return {
-        "id": block.id, "name": block.name, "input": block.input,
+        "id": block.id,
+        "name": block.name,
+        "input": block.input,
         # An arguments string that is not JSON is shown as it was written.
         "arguments": block.arguments if block.input is None and block.arguments is not None else None,
         "anchor": own if first else f"{own}-m{index}b{position}",
@@ -213,8 +243,10 @@ def _tool_result(block: Block, index: int, position: int, outline: Outline) -> d
     own = anchor("result", block.tool_use_id)
     inner = None
     if isinstance(block.content, list):
-        inner = [{"type": b.type, "text": b.text or "", "media": media_dict(b.media) if b.type == "image" else None}
-                 for b in block.content]
+        inner = [
+            {"type": b.type, "text": b.text or "", "media": media_dict(b.media) if b.type == "image" else None}
+            for b in block.content
+        ]
     return {
         "tool_use_id": block.tool_use_id,
         "is_error": bool(block.is_error),
@@ -235,15 +267,25 @@ def media_dict(media: dict | None) -> dict:
     shown = None
     if kind == "base64" and media_type in IMAGE_TYPES and isinstance(data, str) and len(data) <= INLINE_IMAGE_MAX:
         shown = f"data:{media_type};base64,{data}"
-    return {"kind": kind, "media_type": media_type, "url": media.get("url") if kind == "url" else None,
-            "size": len(data) if isinstance(data, str) else None, "data_url": shown}
+    return {
+        "kind": kind,
+        "media_type": media_type,
+        "url": media.get("url") if kind == "url" else None,
+        "size": len(data) if isinstance(data, str) else None,
+        "data_url": shown,
+    }
 
 
 def _marker_dict(marker) -> dict | None:
     if marker is None:
         return None
-    return {"ordinal": marker.ordinal, "where": marker.where, "prefix_tokens": marker.prefix_tokens,
-            "ttl": marker.ttl, "over_limit": marker.ordinal > MAX_BREAKPOINTS}
+    return {
+        "ordinal": marker.ordinal,
+        "where": marker.where,
+        "prefix_tokens": marker.prefix_tokens,
+        "ttl": marker.ttl,
+        "over_limit": marker.ordinal > MAX_BREAKPOINTS,
+    }
 
 
 def _source_dict(ref, blocks: list[Block]) -> dict:
@@ -255,11 +297,18 @@ def _source_dict(ref, blocks: list[Block]) -> dict:
 def _system_dict(part, index: int, outline: Outline) -> dict:
     markers = {m.where: m for m in outline.markers if m.message is None}
     return {
-        "index": index, "role": part.role,
+        "index": index,
+        "role": part.role,
         "cache": _marker_dict(markers.get(f"system[{index}]")),
-        "blocks": [{"type": b.type, "text": b.text or "", "index": j,
-                    "cache": _marker_dict(markers.get(f"system[{index}].blocks[{j}]"))}
-                   for j, b in enumerate(part.blocks)],
+        "blocks": [
+            {
+                "type": b.type,
+                "text": b.text or "",
+                "index": j,
+                "cache": _marker_dict(markers.get(f"system[{index}].blocks[{j}]")),
+            }
+            for j, b in enumerate(part.blocks)
+        ],
     }
 
 
@@ -283,7 +332,8 @@ def chart(outline: Outline, window: int | None, errors: list[int]) -> dict:
 
     limit_y = round(CHART_HEIGHT - CHART_HEIGHT * window / top, 1) if window and window <= top else None
     return {
-        "width": CHART_WIDTH, "height": CHART_HEIGHT,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
         "points": " ".join(points) if points else f"0,{CHART_HEIGHT}",
         "limit_y": limit_y,
         "markers": [x_of(m.message) for m in outline.markers if m.message is not None],

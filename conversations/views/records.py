@@ -40,7 +40,7 @@ def path_resolve(value: Any, path: str) -> Any:
             else:
                 here = here[key if key is not None else quoted]
         except (KeyError, IndexError, TypeError):
-            raise PathError(f"{path[:step.end()]} is not in the record") from None
+            raise PathError(f"{path[: step.end()]} is not in the record") from None
         at = step.end()
     return here
 
@@ -63,9 +63,17 @@ def _located(ref: SourceRef) -> bool:
 def record_dict(revision: Revision, ref: SourceRef) -> dict:
     """Where a ref points, and the JSON there. For a JSONL line or an event, the whole record
     too (what surrounds the message: the event's ids, observation, metadata)."""
-    entry: dict[str, Any] = {"file": ref.file, "line": ref.line, "event": ref.event, "path": ref.path,
-                             "label": str(ref), "json": None, "record_json": None, "error": None,
-                             "truncated": False}
+    entry: dict[str, Any] = {
+        "file": ref.file,
+        "line": ref.line,
+        "event": ref.event,
+        "path": ref.path,
+        "label": str(ref),
+        "json": None,
+        "record_json": None,
+        "error": None,
+        "truncated": False,
+    }
     try:
         document = record_load(revision, ref)
         value = path_resolve(document, ref.path)
@@ -132,8 +140,14 @@ def message_raw(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     if not messages:
         raise Http404(f"revision {revision.number} has no message {index}")
     message = messages[0]
-    context = {"conversation": conversation, "revision": revision, "index": index, "message": message,
-               "canonical": message.to_dict(), "records": message_records(revision, message)}
+    context = {
+        "conversation": conversation,
+        "revision": revision,
+        "index": index,
+        "message": message,
+        "canonical": message.to_dict(),
+        "records": message_records(revision, message),
+    }
     return render_page(request, "conversations/raw.html", context, "records")
 
 
@@ -149,6 +163,5 @@ def wire_request(request: HttpRequest, pk: int, target: str) -> HttpResponse:
         wire, problem = checks.wire_request(revision, target), None
     except Exception as exc:  # noqa: BLE001 - litellm refusing to build it is the answer to show
         wire, problem = None, f"{exc.__class__.__name__}: {exc}"
-    context = {"conversation": conversation, "revision": revision, "target": target, "wire": wire,
-               "problem": problem}
+    context = {"conversation": conversation, "revision": revision, "target": target, "wire": wire, "problem": problem}
     return render_page(request, "conversations/wire.html", context, "request")

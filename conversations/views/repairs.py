@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from conversations import repairs
+from conversations.history.diff import histories_diff
 from conversations.history.errors import HistoryError
 from conversations.history.repair import RepairResult
 from conversations.history.routes import RouteError
@@ -29,7 +30,6 @@ from conversations.models import Conversation, Revision
 from conversations.resume import ResumeError
 from conversations.revisions import Conflict, revision_restore
 from conversations.views.common import conversation_for, render_page
-from conversations.history.diff import histories_diff
 from conversations.views.page import conversation_dict, revision_dict
 from conversations.views.verdicts import finding_dict, target_names, verdict_dict
 from conversations.writeback import WriteBackError
@@ -83,8 +83,11 @@ class RepairAsk:
         dict, never as text: the routes module reads a one-line string naming an existing file as
         a path, and a paste must not read the server's files (as views.detail.route_check)."""
         if self.is_route:
-            return {"config_text": route_config(self.config), "model_group": self.group,
-                    "include_warnings": self.include_warnings}
+            return {
+                "config_text": route_config(self.config),
+                "model_group": self.group,
+                "include_warnings": self.include_warnings,
+            }
         return {"target": self.target, "include_warnings": self.include_warnings}
 
 
@@ -95,7 +98,8 @@ def ask_from(data: QueryDict, *, route: bool) -> RepairAsk:
         target=data.get("target", "").strip() or None,
         config=data.get("config", "")[:ROUTE_CONFIG_MAX] if route else "",
         group=data.get("group", "").strip()[:GROUP_MAX] if route else "",
-        include_warnings=data.get("include_warnings", "") in ("1", "on", "true"))
+        include_warnings=data.get("include_warnings", "") in ("1", "on", "true"),
+    )
 
 
 def route_config(text: str) -> dict:
@@ -126,11 +130,14 @@ def preview_dict(revision: Revision, ask: RepairAsk) -> dict:
     """What the repair would change in `revision` and the verdicts before and after. Raises
     HistoryError (a bad route, an unknown target) with words for the page."""
     result = repairs.repair_preview(revision, **ask.domain_kwargs())
-    pairs = [{"before": verdict_dict(b), "after": verdict_dict(a)} for b, a in zip(result.before, result.after)]
+    pairs = [
+        {"before": verdict_dict(b), "after": verdict_dict(a)} for b, a in zip(result.before, result.after, strict=False)
+    ]
     counted = ("error", "warning") if ask.include_warnings else ("error",)
     # RepairResult.remaining() without the target each finding belongs to; the page names it.
-    remaining = [{**finding_dict(f), "target": v.target}
-                 for v in result.after for f in v.findings if f.severity in counted]
+    remaining = [
+        {**finding_dict(f), "target": v.target} for v in result.after for f in v.findings if f.severity in counted
+    ]
     return {
         "for": ask.label,
         "changed": result.changed,
@@ -162,10 +169,19 @@ def resume_model(model: str | None) -> str:
 def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk, **extra) -> dict:
     latest = conversation.latest_revision
     context = {
-        "c": conversation_dict(conversation), "r": revision_dict(latest), "can_repair": can_repair,
-        "ask": ask, "targets": target_names(), "writable": writable(conversation),
+        "c": conversation_dict(conversation),
+        "r": revision_dict(latest),
+        "can_repair": can_repair,
+        "ask": ask,
+        "targets": target_names(),
+        "writable": writable(conversation),
         "resume_model": resume_model(conversation.model),
-        "preview": None, "problem": None, "conflict": None, "resume": None, "restore": None, **extra,
+        "preview": None,
+        "problem": None,
+        "conflict": None,
+        "resume": None,
+        "restore": None,
+        **extra,
     }
     if context["restore"] is None and context["problem"] is None:
         problem = ask.problem()
@@ -201,8 +217,9 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST" or request.POST.get("action") == "preview":
         ask = ask_from(request.POST if request.method == "POST" else request.GET, route=request.method == "POST")
         context = repair_context(conversation, can_repair, ask)
-        return render_page(request, "conversations/repair.html", context, "repair",
-                           status=400 if context["problem"] else 200)
+        return render_page(
+            request, "conversations/repair.html", context, "repair", status=400 if context["problem"] else 200
+        )
     return _apply(request, conversation)
 
 
@@ -215,8 +232,9 @@ def _apply(request: HttpRequest, conversation: Conversation) -> HttpResponse:
         problem = "The form did not say which revision it repairs: reload the page."
     if problem is None:
         try:
-            revision, result = repairs.repair_apply(conversation, user=request.user, expected=expected,
-                                                    **ask.domain_kwargs())
+            revision, result = repairs.repair_apply(
+                conversation, user=request.user, expected=expected, **ask.domain_kwargs()
+            )
         except Conflict as exc:
             # Nothing was written; show the repair again, computed on the revision that got there first.
             fresh, _ = _conversation(request, conversation.pk)
@@ -242,10 +260,13 @@ def applied_message(revision: Revision, ask: RepairAsk, result: RepairResult) ->
     listed = "; ".join(edits[:EDITS_LISTED_MAX])
     if len(edits) > EDITS_LISTED_MAX:
         listed += f"; and {len(edits) - EDITS_LISTED_MAX} more (see the diff with revision {revision.number - 1})"
-    outcome = ("accepted now" if result.accepted
-               else f"still rejected: {len(result.remaining())} finding(s) no repair covers")
-    return (f"Repaired for {ask.label} as revision {revision.number} ({outcome}). "
-            f"{len(edits)} edit{'s' if len(edits) != 1 else ''}: {listed}.")
+    outcome = (
+        "accepted now" if result.accepted else f"still rejected: {len(result.remaining())} finding(s) no repair covers"
+    )
+    return (
+        f"Repaired for {ask.label} as revision {revision.number} ({outcome}). "
+        f"{len(edits)} edit{'s' if len(edits) != 1 else ''}: {listed}."
+    )
 
 
 def _write_back(request: HttpRequest, conversation: Conversation, revision: Revision) -> bool:
@@ -269,8 +290,10 @@ def revision_writeback(request: HttpRequest, pk: int, number: int) -> HttpRespon
     revision = get_object_or_404(conversation.revisions, number=number)
     if revision.pk != conversation.latest_revision_id:
         latest = conversation.latest_revision.number
-        messages.error(request, f"Revision {number} is not the latest (revision {latest} is): "
-                                "restore it first, then write it back.")
+        messages.error(
+            request,
+            f"Revision {number} is not the latest (revision {latest} is): restore it first, then write it back.",
+        )
     else:
         _write_back(request, conversation, revision)
     return redirect(conversation.get_absolute_url())
@@ -288,8 +311,7 @@ def revision_restore_view(request: HttpRequest, pk: int, number: int) -> HttpRes
     try:
         revision = revision_restore(conversation, number, user=request.user, expected=expected)
     except Conflict as exc:
-        context = repair_context(conversation, True, RepairAsk(), conflict=str(exc),
-                                 restore=revision_dict(old))
+        context = repair_context(conversation, True, RepairAsk(), conflict=str(exc), restore=revision_dict(old))
         return render_page(request, "conversations/repair.html", context, "restore", status=409)
     messages.success(request, f"Restored revision {number} as revision {revision.number}.")
     return redirect(conversation.get_absolute_url())
@@ -329,16 +351,25 @@ def conversation_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     conversation, _ = _conversation(request, pk)
     repairs.require_repairer(request.user)
     # provider_error: the provider's words, verbatim; problem: ours (a stale or broken form).
-    resume = {"continuation": request.POST.get("continuation", "")[:CONTINUATION_MAX],
-              "model": request.POST.get("model", "").strip()[:MODEL_MAX], "provider_error": None, "problem": None}
+    resume = {
+        "continuation": request.POST.get("continuation", "")[:CONTINUATION_MAX],
+        "model": request.POST.get("model", "").strip()[:MODEL_MAX],
+        "provider_error": None,
+        "problem": None,
+    }
     expected = expected_from(request.POST)
     status = 200
     if expected is None:
         resume["problem"], status = "The form did not say which revision it resumes: reload the page.", 400
     else:
         try:
-            revision = repairs.conversation_resume(conversation, user=request.user, expected=expected,
-                                                   continuation=resume["continuation"], model=resume["model"] or None)
+            revision = repairs.conversation_resume(
+                conversation,
+                user=request.user,
+                expected=expected,
+                continuation=resume["continuation"],
+                model=resume["model"] or None,
+            )
         except ResumeError as exc:
             # str(exc) is the provider's message as it sent it; kind None: refused before sending.
             resume["provider_error"] = {"text": str(exc), "kind": exc.kind, "status": exc.status_code}

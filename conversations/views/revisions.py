@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from conversations.views.common import conversation_for, render_page, revision_for
 from conversations.history.diff import histories_diff
+from conversations.views.common import conversation_for, render_page, revision_for
 from conversations.views.page import revision_dict
 
 
@@ -20,7 +20,8 @@ def revision_diff(request: HttpRequest, pk: int) -> HttpResponse:
     revisions = list(conversation.revisions.select_related("author").order_by("-number"))
     context = {
         "conversation": conversation,
-        "a": revision_dict(a), "b": revision_dict(b),
+        "a": revision_dict(a),
+        "b": revision_dict(b),
         "revisions": [revision_dict(r) for r in revisions],
         "diff": histories_diff(a.history, b.history) if a.pk != b.pk else None,
     }

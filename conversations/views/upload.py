@@ -26,12 +26,14 @@ def upload(request: HttpRequest) -> HttpResponse:
         return redirect("conversations:list")
     for upload in files:
         if upload.size > settings.UPLOAD_MAX_BYTES:
-            messages.error(request, f"{upload.name}: {upload.size:,} bytes is larger than the limit of "
-                                    f"{settings.UPLOAD_MAX_BYTES:,} bytes; nothing was stored.")
+            messages.error(
+                request,
+                f"{upload.name}: {upload.size:,} bytes is larger than the limit of "
+                f"{settings.UPLOAD_MAX_BYTES:,} bytes; nothing was stored.",
+            )
             continue
         doc = Document.from_bytes(upload.name, upload.read())
-        outcome = ingest_document(doc, kind=Source.Kind.UPLOAD, location=upload.name, format=fmt,
-                                  user=request.user)
+        outcome = ingest_document(doc, kind=Source.Kind.UPLOAD, location=upload.name, format=fmt, user=request.user)
         if outcome.status == "failed":
             messages.error(request, f"{outcome.error} (nothing was stored)")
         elif outcome.status == "unchanged":

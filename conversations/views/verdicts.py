@@ -7,8 +7,9 @@ checks is imported lazily: a build without the engine still shows the verdicts s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 from conversations.history.findings import FIXES
 from conversations.models import Finding, Revision, Verdict
@@ -70,9 +71,10 @@ def verdict_dict(verdict: Any, findings: Iterable[Any] | None = None) -> dict:
     pure-core Verdict (a route checked on demand) carrying its own `findings`."""
     if findings is None:
         findings = verdict.findings
-    items = sorted((finding_dict(f) for f in findings),
-                   key=lambda f: (SEVERITY_ORDER.get(f["severity"], 3),
-                                  -1 if f["message_index"] is None else f["message_index"]))
+    items = sorted(
+        (finding_dict(f) for f in findings),
+        key=lambda f: (SEVERITY_ORDER.get(f["severity"], 3), -1 if f["message_index"] is None else f["message_index"]),
+    )
     errors = [f for f in items if f["severity"] == "error"]
     warnings = [f for f in items if f["severity"] == "warning"]
     accepted = bool(verdict.accepted)
@@ -98,8 +100,10 @@ def finding_dict(finding: Any) -> dict:
     if isinstance(finding, dict):
         get = finding.get
     else:
+
         def get(name, default=None):
             return getattr(finding, name, default)
+
     fix = get("fix") or ""
     return {
         "rule": get("rule"),

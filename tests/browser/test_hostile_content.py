@@ -12,7 +12,6 @@ import json
 import shutil
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
@@ -27,7 +26,7 @@ LITELLM = FIXTURES / "formats" / "litellm-standard-logging-failure.json"
 # A file name is shown on the list, the page and the admin: it may hold markup too (no "/" though).
 HOSTILE_NAME = "x<svg onload=alert(7)>.json"
 ERROR_TEXT = "<script>document.title='pwned'</script><img src=x onerror=alert(9)> refused"
-ADDED = "<a href=\"javascript:alert(5)\">revision two</a><svg><script>alert(6)</script></svg>"
+ADDED = '<a href="javascript:alert(5)">revision two</a><svg><script>alert(6)</script></svg>'
 
 # Anything a hostile log could smuggle into the page as live markup, inside the content area.
 LIVE_MARKUP = """(root) => {
@@ -98,8 +97,15 @@ def session(shared_page, live_server, hostile):
     client.force_login(get_user_model().objects.get(username="hostile-admin"))
     page, _ = shared_page
     page.context.clear_cookies()
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "url": live_server.url,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            }
+        ]
+    )
     return shared_page
 
 
@@ -130,8 +136,7 @@ def visit(session, server, path: str, *, content: str, texts: list[str]):
 
 
 def test_the_list(session, server, hostile):
-    visit(session, server, "/", content="#table",
-          texts=["Render this: <script>document.title='pwned'</script>"])
+    visit(session, server, "/", content="#table", texts=["Render this: <script>document.title='pwned'</script>"])
 
 
 def test_the_list_searched_by_file_name(session, server, hostile):
@@ -139,10 +144,20 @@ def test_the_list_searched_by_file_name(session, server, hostile):
 
 
 def test_the_conversation_page(session, server, hostile):
-    visit(session, server, hostile["chat"].get_absolute_url(), content="#page",
-          texts=["<img src=x onerror=alert(1)>", "<svg onload=alert(1)></svg>",
-                 '<iframe src="javascript:alert(1)"></iframe>', "<b onmouseover=alert(1)>hover</b>", ADDED,
-                 HOSTILE_NAME])
+    visit(
+        session,
+        server,
+        hostile["chat"].get_absolute_url(),
+        content="#page",
+        texts=[
+            "<img src=x onerror=alert(1)>",
+            "<svg onload=alert(1)></svg>",
+            '<iframe src="javascript:alert(1)"></iframe>',
+            "<b onmouseover=alert(1)>hover</b>",
+            ADDED,
+            HOSTILE_NAME,
+        ],
+    )
 
 
 def test_the_litellm_error_string_on_its_page(session, server, hostile):
@@ -150,25 +165,46 @@ def test_the_litellm_error_string_on_its_page(session, server, hostile):
 
 
 def test_the_raw_record(session, server, hostile):
-    visit(session, server, f"/conversations/{hostile['chat'].pk}/messages/1/raw/", content="body",
-          texts=["<img src=x onerror=alert(1)>", "<script>alert('input')</script>"])
+    visit(
+        session,
+        server,
+        f"/conversations/{hostile['chat'].pk}/messages/1/raw/",
+        content="body",
+        texts=["<img src=x onerror=alert(1)>", "<script>alert('input')</script>"],
+    )
 
 
 def test_the_wire_view(session, server, hostile):
-    visit(session, server, f"/conversations/{hostile['chat'].pk}/wire/anthropic/", content="body",
-          texts=["<svg onload=alert(1)></svg>"])
+    visit(
+        session,
+        server,
+        f"/conversations/{hostile['chat'].pk}/wire/anthropic/",
+        content="body",
+        texts=["<svg onload=alert(1)></svg>"],
+    )
 
 
 def test_the_diff(session, server, hostile):
-    visit(session, server, f"/conversations/{hostile['chat'].pk}/diff/?a=1&b=2", content="body",
-          texts=["revision two</a><svg><script>alert(6)</script></svg>"])  # shown as JSON
+    visit(
+        session,
+        server,
+        f"/conversations/{hostile['chat'].pk}/diff/?a=1&b=2",
+        content="body",
+        texts=["revision two</a><svg><script>alert(6)</script></svg>"],
+    )  # shown as JSON
 
 
 def test_the_repair_preview(session, server, hostile):
-    visit(session, server, f"/conversations/{hostile['chat'].pk}/repair/?target=anthropic", content="body",
-          texts=["<script>"])
+    visit(
+        session,
+        server,
+        f"/conversations/{hostile['chat'].pk}/repair/?target=anthropic",
+        content="body",
+        texts=["<script>"],
+    )
 
 
 def test_the_admin_changelist(session, server, hostile):
-    visit(session, server, "/admin/conversations/conversation/", content="#result_list",
-          texts=["Render this: <script>"])
+    visit(
+        session, server, "/admin/conversations/conversation/", content="#result_list", texts=["Render this: <script>"]
+    )

@@ -26,7 +26,7 @@ def ingested(path):
 
 def test_a_support_engineer_filters_to_rejected_and_reads_where_it_breaks(logged_in, live_server):
     page = logged_in
-    stuck = ingested(UNANSWERED)            # Anthropic rejects it: tool-result-missing
+    stuck = ingested(UNANSWERED)  # Anthropic rejects it: tool-result-missing
     seed = ingested(CACHE_SEED)
     page.reload()
 

@@ -61,7 +61,9 @@ def test_a_repairer_previews_and_applies_a_repair_and_lands_on_the_accepted_revi
     page.locator("#repair button", has_text="Apply as revision 2").click()
 
     page.wait_for_url(conversation_url)
-    expect(page.locator(".flash li.success")).to_contain_text("Repaired for its own target as revision 2 (accepted now)")
+    expect(page.locator(".flash li.success")).to_contain_text(
+        "Repaired for its own target as revision 2 (accepted now)"
+    )
     expect(page.locator(".conv-head .meta")).to_contain_text("revision 2 (latest)")
     expect(page.locator(".verdict-summary .verdict").first.locator(".badge")).to_have_text("accepted")
     expect(page.locator(".tool-call.unpaired")).to_have_count(0)

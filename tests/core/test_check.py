@@ -41,14 +41,14 @@ def test_the_cache_marker_on_the_synthetic_error_result_is_a_warning():
     verdict = check(seed("openhands-6852-cache-on-tool-message.json"), target="anthropic")
     [finding] = [f for f in verdict.findings if f.rule == "cache-on-synthetic-error"]
     assert finding.severity == "warning" and finding.fix == "move-cache-marker"
-    assert finding.message_index == 6          # the role=tool message "The action has not been executed"
-    assert finding.wire_index == 6             # litellm merged it with the user message after it
+    assert finding.message_index == 6  # the role=tool message "The action has not been executed"
+    assert finding.wire_index == 6  # litellm merged it with the user message after it
     assert verdict.accepted
 
 
 def test_the_nine_message_seed_becomes_seven_anthropic_messages_and_maps_back():
     history = seed("openhands-6852-cache-on-tool-message.json")
-    assert len(history.messages) == 8          # the system message is the system prompt, not a message
+    assert len(history.messages) == 8  # the system message is the system prompt, not a message
     wire = build(history, resolve("anthropic"))
     assert len(wire.messages) == 7 and wire.exact
     assert [m.sources for m in wire.messages] == [[0], [1], [2], [3], [4], [5], [6, 7]]
@@ -65,21 +65,40 @@ def test_the_cheap_path_reaches_the_same_verdict_as_litellm(path, name):
     replayed = check(history, target=name, build_request=False)
     assert built.accepted == replayed.accepted
     assert {f.rule for f in built.findings} == {f.rule for f in replayed.findings}
-    assert [m.sources for m in build(history, resolve(name)).messages] == \
-           [m.sources for m in simulate(history, resolve(name)).messages]
+    assert [m.sources for m in build(history, resolve(name)).messages] == [
+        m.sources for m in simulate(history, resolve(name)).messages
+    ]
 
 
 def test_the_verdict_dict_is_exactly_the_command_line_contract():
-    history = parse_request({"messages": [
-        {"role": "user", "content": "list files"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
-        {"role": "user", "content": "hello?"}]}, file="t")
+    history = parse_request(
+        {
+            "messages": [
+                {"role": "user", "content": "list files"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "user", "content": "hello?"},
+            ]
+        },
+        file="t",
+    )
     verdict = check(history, target="openai").to_dict()
     assert set(verdict) == {"target", "provider", "accepted", "findings"}
     assert verdict["accepted"] is False
-    assert set(verdict["findings"][0]) == {"rule", "severity", "message_index", "wire_index",
-                                           "provider_error", "explanation", "fix"}
+    assert set(verdict["findings"][0]) == {
+        "rule",
+        "severity",
+        "message_index",
+        "wire_index",
+        "provider_error",
+        "explanation",
+        "fix",
+    }
     assert Verdict.from_dict(verdict).to_dict() == verdict
 
 

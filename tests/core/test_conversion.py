@@ -19,15 +19,22 @@ ANTHROPIC_REQUEST = FIXTURES / "formats" / "anthropic-request.json"
 def convert(history: History, fmt: str) -> History:
     """Write the history in `fmt` as a fresh file, then read that file back."""
     written = formats.write(history, None, format=fmt)
-    (name, data), = written.files.items()
+    ((name, data),) = written.files.items()
     (converted,) = formats.read(Document.from_bytes(name, data), format=fmt)
     return converted
 
 
 def conversation(history: History) -> list:
     """What must survive a conversion: roles, texts, tool calls with their inputs, results."""
-    return [(m.role, m.text, [(b.id, b.name, b.input) for b in m.tool_uses()],
-             [(b.tool_use_id, b.result_text) for b in m.tool_results()]) for m in history.messages]
+    return [
+        (
+            m.role,
+            m.text,
+            [(b.id, b.name, b.input) for b in m.tool_uses()],
+            [(b.tool_use_id, b.result_text) for b in m.tool_results()],
+        )
+        for m in history.messages
+    ]
 
 
 def marker_places(history: History) -> list[str]:
@@ -56,7 +63,11 @@ def test_the_seed_tool_message_marker_lands_on_its_tool_result_block_in_anthropi
     via_anthropic = convert(original, "anthropic")
 
     assert marker_places(via_anthropic) == [
-        "system[0].blocks[0]", "messages[4].blocks[0]", "messages[6].blocks[0]", "messages[6].blocks[1]"]
+        "system[0].blocks[0]",
+        "messages[4].blocks[0]",
+        "messages[6].blocks[0]",
+        "messages[6].blocks[1]",
+    ]
     last = via_anthropic.messages[6]
     assert [b.type for b in last.blocks] == ["tool_result", "text"]
 
@@ -68,7 +79,15 @@ def test_the_anthropic_request_to_openai_and_back_is_the_same_request():
     written = formats.write(via_openai, None, format="anthropic")
 
     assert [m.role for m in via_openai.messages] == [
-        "user", "assistant", "tool", "assistant", "tool", "assistant", "tool", "tool"]
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "tool",
+    ]
     assert json.loads(written.files["request.json"]) == json.loads(ANTHROPIC_REQUEST.read_bytes())
 
 
@@ -91,6 +110,7 @@ def test_an_openai_request_converted_to_anthropic_states_its_parameters_in_anthr
 def litellm():
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
+
     litellm.suppress_debug_info = True
     return litellm
 
@@ -119,13 +139,22 @@ def test_the_openai_request_we_make_from_anthropic_agrees_with_litellms_reverse_
 
     def skeleton(request: dict) -> list:
         # litellm flattens unmarked text lists into strings; the shape that matters is the same.
-        return [(m["role"], m.get("tool_call_id"), [c["id"] for c in m.get("tool_calls") or []],
-                 [json.loads(c["function"]["arguments"]) for c in m.get("tool_calls") or []],
-                 m.get("cache_control")) for m in request["messages"]]
+        return [
+            (
+                m["role"],
+                m.get("tool_call_id"),
+                [c["id"] for c in m.get("tool_calls") or []],
+                [json.loads(c["function"]["arguments"]) for c in m.get("tool_calls") or []],
+                m.get("cache_control"),
+            )
+            for m in request["messages"]
+        ]
 
     theirs = json.loads(json.dumps(theirs, default=str))
     assert skeleton(ours) == skeleton(theirs)
     assert {k: v for k, v in ours.items() if k not in ("messages", "tools")} == {
-        k: v for k, v in theirs.items() if k not in ("messages", "tools")}
+        k: v for k, v in theirs.items() if k not in ("messages", "tools")
+    }
     assert [t["cache_control"] if "cache_control" in t else None for t in ours["tools"]] == [
-        t.get("cache_control") for t in theirs["tools"]]
+        t.get("cache_control") for t in theirs["tools"]
+    ]

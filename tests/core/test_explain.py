@@ -5,15 +5,23 @@ from conversations.history.explain import explain, parse_error
 from conversations.history.formats.openai import parse_request
 from tests.conftest import FIXTURES
 
-NOT_FIRST_26 = ("messages.26: Did not find 1 tool_result block(s) at the beginning of this message. "
-                "Messages following tool_use blocks must begin with a matching number of tool_result blocks.")
+NOT_FIRST_26 = (
+    "messages.26: Did not find 1 tool_result block(s) at the beginning of this message. "
+    "Messages following tool_use blocks must begin with a matching number of tool_result blocks."
+)
 BEDROCK = 'litellm.BadRequestError: BedrockException - {"message":"You do not have access to explicit prompt caching"}'
-ANTHROPIC = ('litellm.BadRequestError: AnthropicException - {"type":"error","error":{"type":"invalid_request_error",'
-             f'"message":"{NOT_FIRST_26}"}}}}')
-OLD_FORM = (f"{BEDROCK}. Received Model Group=claude-3-5-sonnet-20241022\nAvailable Model Group "
-            f"Fallbacks=['anthropic/claude-3-5-sonnet-20241022']\nError doing the fallback: {ANTHROPIC}")
-NEW_FORM = (f"{BEDROCK}\n\nLiteLLM: model group 'claude-3-5-sonnet-20241022' failed with the error above. "
-            f"Fallback to anthropic/claude-3-5-sonnet-20241022 also failed: {ANTHROPIC}")
+ANTHROPIC = (
+    'litellm.BadRequestError: AnthropicException - {"type":"error","error":{"type":"invalid_request_error",'
+    f'"message":"{NOT_FIRST_26}"}}}}'
+)
+OLD_FORM = (
+    f"{BEDROCK}. Received Model Group=claude-3-5-sonnet-20241022\nAvailable Model Group "
+    f"Fallbacks=['anthropic/claude-3-5-sonnet-20241022']\nError doing the fallback: {ANTHROPIC}"
+)
+NEW_FORM = (
+    f"{BEDROCK}\n\nLiteLLM: model group 'claude-3-5-sonnet-20241022' failed with the error above. "
+    f"Fallback to anthropic/claude-3-5-sonnet-20241022 also failed: {ANTHROPIC}"
+)
 
 
 def seed(name):
@@ -24,15 +32,26 @@ def test_both_fallback_forms_give_the_two_provider_errors_in_order():
     for text in (OLD_FORM, NEW_FORM):
         bedrock, anthropic = parse_error(text)
         assert (bedrock.provider, bedrock.rule, bedrock.group) == (
-            "bedrock", "bedrock-no-explicit-caching", "claude-3-5-sonnet-20241022")
+            "bedrock",
+            "bedrock-no-explicit-caching",
+            "claude-3-5-sonnet-20241022",
+        )
         assert (anthropic.provider, anthropic.rule, anthropic.wire_index, anthropic.group) == (
-            "anthropic", "tool-result-not-first", 26, "anthropic/claude-3-5-sonnet-20241022")
+            "anthropic",
+            "tool-result-not-first",
+            26,
+            "anthropic/claude-3-5-sonnet-20241022",
+        )
         assert anthropic.text == NOT_FIRST_26  # backticks stripped by the client, kept as said
 
 
 def test_messages_26_cannot_be_in_the_logged_seed_so_the_failed_request_was_another():
-    explained = explain(seed("openhands-6852-cache-removed-still-failing.json"), OLD_FORM,
-                        config=FIXTURES / "seed" / "proxy-config.yaml", group="claude-3-5-sonnet-20241022")
+    explained = explain(
+        seed("openhands-6852-cache-removed-still-failing.json"),
+        OLD_FORM,
+        config=FIXTURES / "seed" / "proxy-config.yaml",
+        group="claude-3-5-sonnet-20241022",
+    )
     bedrock, anthropic = explained.errors
     assert anthropic.agrees is False and anthropic.message_index is None
     assert "7 messages once litellm has built" in anthropic.reason
@@ -49,13 +68,24 @@ def test_the_litellm_failure_log_is_explained_from_the_error_it_carries():
 
 
 def test_an_error_the_prediction_foresaw_agrees_and_names_the_message():
-    h = parse_request({"messages": [
-        {"role": "user", "content": "run it"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
-        {"role": "user", "content": "I stopped it"},
-        {"role": "tool", "tool_call_id": "toolu_1", "content": "The action has not been executed."}],
-        "tools": [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}]}, file="t")
+    h = parse_request(
+        {
+            "messages": [
+                {"role": "user", "content": "run it"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "toolu_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "user", "content": "I stopped it"},
+                {"role": "tool", "tool_call_id": "toolu_1", "content": "The action has not been executed."},
+            ],
+            "tools": [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}],
+        },
+        file="t",
+    )
     error = ANTHROPIC.replace("messages.26", "messages.2")
     [explained] = explain(h, error).errors
     assert explained.agrees is True
@@ -63,8 +93,10 @@ def test_an_error_the_prediction_foresaw_agrees_and_names_the_message():
 
 
 def test_a_text_it_does_not_know_is_said_plainly():
-    [explained] = explain(seed("openhands-6852-proxy-vs-direct.json"),
-                          'litellm.BadRequestError: AnthropicException - {"error":{"message":"something new"}}').errors
+    [explained] = explain(
+        seed("openhands-6852-proxy-vs-direct.json"),
+        'litellm.BadRequestError: AnthropicException - {"error":{"message":"something new"}}',
+    ).errors
     assert explained.agrees is None and "does not know" in explained.reason
 
 

@@ -34,17 +34,23 @@ def test_the_request_reads_as_seven_alternating_turns_with_results_first():
         calls = [b.id for b in message.tool_uses()]
         if calls:
             answer = history.messages[i + 1]
-            assert [b.tool_use_id for b in answer.blocks[:len(calls)]] == calls
+            assert [b.tool_use_id for b in answer.blocks[: len(calls)]] == calls
     assert [b.type for b in history.messages[5].blocks] == ["text", "tool_use", "tool_use"]
     assert history.messages[5].blocks[1].input == {
-        "invoice_id": "in_30912", "amount_eur": 49.0, "reason": "duplicate charge for 2025-09"}
+        "invoice_id": "in_30912",
+        "amount_eur": 49.0,
+        "reason": "duplicate charge for 2025-09",
+    }
 
 
 def test_the_request_has_three_cache_breakpoints_last_tool_last_system_block_last_result():
     history = read_one(ANTHROPIC_REQUEST)
 
     assert [place for place, _ in history.cache_markers()] == [
-        "tools[2]", "system[0].blocks[1]", "messages[6].blocks[1]"]
+        "tools[2]",
+        "system[0].blocks[1]",
+        "messages[6].blocks[1]",
+    ]
 
 
 def test_the_system_prompt_is_one_part_of_two_blocks_and_everything_else_is_request():
@@ -54,9 +60,13 @@ def test_the_system_prompt_is_one_part_of_two_blocks_and_everything_else_is_requ
     assert part.before == 0 and part.content_form == "blocks" and len(part.blocks) == 2
     assert part.source.path == "$.system" and part.blocks[1].source.path == "$.system[1]"
     assert history.model == "claude-sonnet-4-5-20250929"
-    assert history.request == {"max_tokens": 4096, "tool_choice": {"type": "auto"},
-                               "metadata": {"user_id": "nw-support-agent-7f3a"},
-                               "temperature": 0.2, "stream": True}
+    assert history.request == {
+        "max_tokens": 4096,
+        "tool_choice": {"type": "auto"},
+        "metadata": {"user_id": "nw-support-agent-7f3a"},
+        "temperature": 0.2,
+        "stream": True,
+    }
     assert [t.name for t in history.tools] == ["get_customer", "list_invoices", "refund_invoice"]
     assert history.tools[0].parameters["required"] == ["email"]
 
@@ -77,18 +87,45 @@ def test_the_request_is_detected_as_anthropic_and_openai_requests_are_not():
         assert anthropic.sniff(load_path(path)) is False, path.name
 
 
-@pytest.mark.parametrize("obj, claimed", [
-    ({"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "system", "content": "s"},
-                                                        {"role": "user", "content": "hi"}]}, False),
-    ({"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
-      "tools": [{"type": "function", "function": {"name": "f"}}]}, False),
-    ({"messages": [{"role": "user", "content": "hi"}]}, False),
-    ({"system": "be brief", "messages": [{"role": "user", "content": "hi"}]}, True),
-    ([{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
-      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}], True),
-    ([{"role": "user", "content": "hi"}], False),
-], ids=["openai-with-max-tokens", "openai-tools", "no-marker", "top-level-system", "bare-list-blocks",
-        "bare-list-plain"])
+@pytest.mark.parametrize(
+    "obj, claimed",
+    [
+        (
+            {
+                "model": "gpt-4o",
+                "max_tokens": 10,
+                "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+            },
+            False,
+        ),
+        (
+            {
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+            },
+            False,
+        ),
+        ({"messages": [{"role": "user", "content": "hi"}]}, False),
+        ({"system": "be brief", "messages": [{"role": "user", "content": "hi"}]}, True),
+        (
+            [
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
+            ],
+            True,
+        ),
+        ([{"role": "user", "content": "hi"}], False),
+    ],
+    ids=[
+        "openai-with-max-tokens",
+        "openai-tools",
+        "no-marker",
+        "top-level-system",
+        "bare-list-blocks",
+        "bare-list-plain",
+    ],
+)
 def test_detection_follows_the_ambiguity_rule(obj, claimed):
     assert anthropic.sniff(from_json(obj)) is claimed
 
@@ -110,36 +147,54 @@ EDGE_REQUEST = {
     "model": "claude-opus-4-1",
     "system": "You are terse.",
     "messages": [
-        {"role": "user", "content": [
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJD"}},
-            {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"},
-             "title": "A", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
-            {"type": "text", "text": "What is this?", "citations": None}]},
-        {"role": "assistant", "content": [
-            {"type": "thinking", "thinking": "Look first.", "signature": "EqQBCkgI"},
-            {"type": "redacted_thinking", "data": "EmwKAhgB"},
-            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "a"}},
-            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
-            {"type": "tool_use", "id": "toolu_1", "name": "open", "input": {}}]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True,
-             "content": [{"type": "text", "text": "denied"}]},
-            {"type": "tool_result", "tool_use_id": "toolu_1"}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJD"}},
+                {
+                    "type": "document",
+                    "source": {"type": "url", "url": "https://example.com/a.pdf"},
+                    "title": "A",
+                    "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                },
+                {"type": "text", "text": "What is this?", "citations": None},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "Look first.", "signature": "EqQBCkgI"},
+                {"type": "redacted_thinking", "data": "EmwKAhgB"},
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "a"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "tool_use", "id": "toolu_1", "name": "open", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "is_error": True,
+                    "content": [{"type": "text", "text": "denied"}],
+                },
+                {"type": "tool_result", "tool_use_id": "toolu_1"},
+            ],
+        },
         {"role": "system", "content": "kept as read"},
         {"role": "assistant", "content": []},
     ],
     "tools": [
         {"type": "custom", "name": "open", "input_schema": {"type": "object"}},
-        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3,
-         "cache_control": {"type": "ephemeral"}},
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3, "cache_control": {"type": "ephemeral"}},
     ],
     "thinking": {"type": "enabled", "budget_tokens": 1024},
     "max_tokens": 2048,
 }
 
 
-@pytest.mark.parametrize("layout", [{"separators": (",", ":")}, {"indent": 4}],
-                         ids=["compact", "indent-4"])
+@pytest.mark.parametrize("layout", [{"separators": (",", ":")}, {"indent": 4}], ids=["compact", "indent-4"])
 def test_every_edge_case_it_reads_is_written_back_byte_for_byte(layout):
     doc = from_json(EDGE_REQUEST, "edge.json", **layout)
 
@@ -155,16 +210,14 @@ def test_the_edge_cases_read_as_the_canonical_model_describes_them():
     user, assistant, results, odd, empty = history.messages
     assert [b.type for b in user.blocks] == ["image", "document", "text"]
     assert user.blocks[1].cache_control.ttl == "1h" and user.blocks[1].extra == {"title": "A"}
-    assert [b.type for b in assistant.blocks] == [
-        "thinking", "redacted_thinking", "other", "other", "tool_use"]
+    assert [b.type for b in assistant.blocks] == ["thinking", "redacted_thinking", "other", "other", "tool_use"]
     assert assistant.blocks[0].text == "Look first." and assistant.blocks[0].signature == "EqQBCkgI"
     assert assistant.blocks[1].data == "EmwKAhgB"
     assert assistant.blocks[2].extra["raw"]["type"] == "server_tool_use"
     assert results.blocks[0].is_error is True and results.blocks[1].content is None
     assert odd.role == "system"
     assert empty.blocks == [] and empty.content_form == "blocks"
-    assert [(t.name, t.kind) for t in history.tools] == [("open", "function"),
-                                                         ("web_search", "web_search_20250305")]
+    assert [(t.name, t.kind) for t in history.tools] == [("open", "function"), ("web_search", "web_search_20250305")]
     assert history.tools[1].extra == {"max_uses": 3}
     assert history.request["thinking"] == {"type": "enabled", "budget_tokens": 1024}
 
@@ -214,21 +267,42 @@ def test_an_openai_history_becomes_a_body_with_tool_messages_merged_into_the_nex
     assert body["max_tokens"] == 4096
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert [m["role"] for m in body["messages"]] == [
-        "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
     merged = body["messages"][-1]["content"]
     assert [b["type"] for b in merged] == ["tool_result", "text"]
     # The tool message's own marker now sits on its tool_result block.
     assert merged[0]["cache_control"] == {"type": "ephemeral"}
     assert merged[0]["tool_use_id"] == body["messages"][-2]["content"][0]["id"]
-    assert body["tools"][1] == {"name": "finish", "description": body["tools"][1]["description"],
-                                "input_schema": {"type": "object", "properties": {}}}
+    assert body["tools"][1] == {
+        "name": "finish",
+        "description": body["tools"][1]["description"],
+        "input_schema": {"type": "object", "properties": {}},
+    }
 
 
 def test_openai_parameters_are_mapped_to_their_messages_equivalents():
-    history = openai.read(from_json({
-        "model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 77,
-        "tool_choice": {"type": "function", "function": {"name": "f"}}, "parallel_tool_calls": False,
-        "stop": "END", "user": "u-1", "n": 2, "response_format": {"type": "text"}}))[0]
+    history = openai.read(
+        from_json(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_completion_tokens": 77,
+                "tool_choice": {"type": "function", "function": {"name": "f"}},
+                "parallel_tool_calls": False,
+                "stop": "END",
+                "user": "u-1",
+                "n": 2,
+                "response_format": {"type": "text"},
+            }
+        )
+    )[0]
 
     body = anthropic.to_request(history)
 
@@ -239,21 +313,32 @@ def test_openai_parameters_are_mapped_to_their_messages_equivalents():
 
 
 def test_a_single_plain_system_part_is_a_string_and_mid_conversation_parts_join_the_top():
-    history = History(format="openhands", messages=[Message(role="user", blocks=[Block.text_block("hi")])],
-                      system=[SystemPart(blocks=[Block.text_block("one")], content_form="string")])
+    history = History(
+        format="openhands",
+        messages=[Message(role="user", blocks=[Block.text_block("hi")])],
+        system=[SystemPart(blocks=[Block.text_block("one")], content_form="string")],
+    )
     assert anthropic.to_request(history)["system"] == "one"
 
-    history.system.append(SystemPart(blocks=[Block.text_block("two")], before=1,
-                                     cache_control=CacheControl(ttl="5m")))
+    history.system.append(SystemPart(blocks=[Block.text_block("two")], before=1, cache_control=CacheControl(ttl="5m")))
     assert anthropic.to_request(history)["system"] == [
         {"type": "text", "text": "one"},
-        {"type": "text", "text": "two", "cache_control": {"type": "ephemeral", "ttl": "5m"}}]
+        {"type": "text", "text": "two", "cache_control": {"type": "ephemeral", "ttl": "5m"}},
+    ]
 
 
 def test_foreign_extras_never_reach_a_messages_body():
-    history = History(format="claude-code", messages=[
-        Message(role="user", blocks=[Block.text_block("hi", extra={"uuid": "x"})],
-                content_form="string", extra={"uuid": "1", "isSidechain": False})])
+    history = History(
+        format="claude-code",
+        messages=[
+            Message(
+                role="user",
+                blocks=[Block.text_block("hi", extra={"uuid": "x"})],
+                content_form="string",
+                extra={"uuid": "1", "isSidechain": False},
+            )
+        ],
+    )
 
     assert anthropic.to_request(history)["messages"] == [{"role": "user", "content": "hi"}]
 
@@ -277,25 +362,34 @@ BAD_INPUTS = {
     "not-a-request": (b'"hello"', "$"),
     "messages-not-a-list": (b'{"messages": "hi"}', "$.messages"),
     "content-a-number": (b'{"messages": [{"role": "user", "content": 1}]}', "$.messages[0].content"),
-    "block-without-type": (b'{"messages": [{"role": "user", "content": [{"text": "x"}]}]}',
-                           "$.messages[0].content[0]"),
-    "tool-use-without-id": (b'{"messages": [{"role": "assistant", "content": '
-                            b'[{"type": "tool_use", "name": "f", "input": {}}]}]}',
-                            "$.messages[0].content[0]"),
-    "tool-result-without-id": (b'{"messages": [{"role": "user", "content": '
-                               b'[{"type": "tool_result", "content": "x"}]}]}', "$.messages[0].content[0]"),
-    "result-content-a-number": (b'{"messages": [{"role": "user", "content": '
-                                b'[{"type": "tool_result", "tool_use_id": "t", "content": 5}]}]}',
-                                "$.messages[0].content[0].content"),
+    "block-without-type": (b'{"messages": [{"role": "user", "content": [{"text": "x"}]}]}', "$.messages[0].content[0]"),
+    "tool-use-without-id": (
+        b'{"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": {}}]}]}',
+        "$.messages[0].content[0]",
+    ),
+    "tool-result-without-id": (
+        b'{"messages": [{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]}',
+        "$.messages[0].content[0]",
+    ),
+    "result-content-a-number": (
+        b'{"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": 5}]}]}',
+        "$.messages[0].content[0].content",
+    ),
     "system-a-number": (b'{"system": 3, "messages": []}', "$.system"),
     "tool-without-name": (b'{"messages": [], "tools": [{"input_schema": {}}]}', "$.tools[0]"),
     "tool-description-a-list": (b'{"messages": [], "tools": [{"name": "f", "description": ["a"]}]}', "$.tools[0]"),
-    "thinking-a-number": (b'{"messages": [{"role": "assistant", "content": [{"type": "thinking", "thinking": 5}]}]}',
-                          "$.messages[0].content[0]"),
-    "signature-an-object": (b'{"messages": [{"role": "assistant", "content": '
-                            b'[{"type": "thinking", "thinking": "t", "signature": {}}]}]}', "$.messages[0].content[0]"),
-    "redacted-data-a-list": (b'{"messages": [{"role": "assistant", "content": '
-                             b'[{"type": "redacted_thinking", "data": []}]}]}', "$.messages[0].content[0]"),
+    "thinking-a-number": (
+        b'{"messages": [{"role": "assistant", "content": [{"type": "thinking", "thinking": 5}]}]}',
+        "$.messages[0].content[0]",
+    ),
+    "signature-an-object": (
+        b'{"messages": [{"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": {}}]}]}',
+        "$.messages[0].content[0]",
+    ),
+    "redacted-data-a-list": (
+        b'{"messages": [{"role": "assistant", "content": [{"type": "redacted_thinking", "data": []}]}]}',
+        "$.messages[0].content[0]",
+    ),
 }
 
 

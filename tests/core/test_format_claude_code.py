@@ -68,10 +68,13 @@ def test_it_detects_a_transcript_that_starts_with_a_snapshot_record():
 def test_it_does_not_claim_litellm_jsonl_or_headless_stream_json():
     payload = json.loads((FIXTURES / "formats" / "litellm-standard-logging-failure.json").read_text())
     litellm_jsonl = doc_of([json.dumps(payload).encode()] * 2)
-    stream_json = doc_of([b'{"type":"system","subtype":"init","session_id":"s","uuid":"u"}',
-                          b'{"type":"user","message":{"role":"user","content":"hi"},"session_id":"s"}'])
-    openai_request = Document.from_bytes(
-        "r.json", (FIXTURES / "formats" / "openai-request.json").read_bytes())
+    stream_json = doc_of(
+        [
+            b'{"type":"system","subtype":"init","session_id":"s","uuid":"u"}',
+            b'{"type":"user","message":{"role":"user","content":"hi"},"session_id":"s"}',
+        ]
+    )
+    openai_request = Document.from_bytes("r.json", (FIXTURES / "formats" / "openai-request.json").read_bytes())
     assert not claude_code.sniff(litellm_jsonl)
     assert not claude_code.sniff(stream_json)
     assert not claude_code.sniff(openai_request)
@@ -83,8 +86,7 @@ def test_it_does_not_claim_litellm_jsonl_or_headless_stream_json():
 def test_the_main_chain_becomes_twelve_alternating_messages(history):
     roles = [m.role for m in history.messages]
     assert roles == ["user", "assistant"] * 6
-    assert lines_of(history) == [[2], [3, 4], [5], [6], [7], [8, 9], [14], [15, 16], [17, 18, 19],
-                                 [20], [21], [22]]
+    assert lines_of(history) == [[2], [3, 4], [5], [6], [7], [8, 9], [14], [15, 16], [17, 18, 19], [20], [21], [22]]
 
 
 def test_the_grep_text_and_tool_use_records_merge_into_one_assistant_message(history):
@@ -118,7 +120,8 @@ def test_the_sidechain_is_in_meta_not_in_the_messages(history):
     read_lines = {b.source.line for _, _, b in history.blocks()}
     assert read_lines.isdisjoint({10, 11, 12, 13})
     assert history.meta["sidechains"] == [
-        {"root": "db6ef68a-99d0-4e38-82f0-326a4227420c", "records": 4, "first_line": 10}]
+        {"root": "db6ef68a-99d0-4e38-82f0-326a4227420c", "records": 4, "first_line": 10}
+    ]
     assert "orphans" not in history.meta
 
 
@@ -174,8 +177,7 @@ def test_thinking_images_and_unknown_blocks_are_read_and_written_back():
 
 def test_a_parent_never_written_ends_the_chain_and_is_reported():
     lines = fixture_lines()
-    lines[7] = lines[7].replace(record(lines, 8)["parentUuid"].encode(),
-                                b"00000000-0000-4000-8000-000000000000")
+    lines[7] = lines[7].replace(record(lines, 8)["parentUuid"].encode(), b"00000000-0000-4000-8000-000000000000")
     h = read_one(lines)
     assert lines_of(h)[0] == [8, 9]
     assert h.meta["chain_breaks"] == [8]
@@ -224,13 +226,16 @@ def test_a_subagent_file_of_sidechain_records_is_read_as_its_own_conversation():
 # --- bad inputs --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("line5, reason", [
-    (lambda raw: raw[: len(raw) // 2], "JSON"),
-    (lambda raw: b"[1, 2, 3]", "must be a JSON object"),
-    (lambda raw: raw.replace(b'"uuid":', b'"uuid_":'), "without a uuid"),
-    (lambda raw: raw.replace(b'"message":', b'"message_":'), "without a message"),
-    (lambda raw: raw.replace(b'"parentUuid":"', b'"parentUuid":7,"x":"'), "parentUuid must be"),
-])
+@pytest.mark.parametrize(
+    "line5, reason",
+    [
+        (lambda raw: raw[: len(raw) // 2], "JSON"),
+        (lambda raw: b"[1, 2, 3]", "must be a JSON object"),
+        (lambda raw: raw.replace(b'"uuid":', b'"uuid_":'), "without a uuid"),
+        (lambda raw: raw.replace(b'"message":', b'"message_":'), "without a message"),
+        (lambda raw: raw.replace(b'"parentUuid":"', b'"parentUuid":7,"x":"'), "parentUuid must be"),
+    ],
+)
 def test_a_bad_line_is_an_error_naming_it(line5, reason):
     lines = fixture_lines()
     lines[4] = line5(lines[4])
@@ -270,8 +275,7 @@ def test_a_synthetic_tool_result_becomes_a_record_parented_on_the_tool_use():
     h = read_one(lines)
     edit = h.messages[7].blocks[1]
     assert edit.name == "Edit" and [b.type for b in h.messages[8].blocks] == ["text", "text"]
-    h.messages[8].blocks.insert(0, Block.tool_result(edit.id, "The tool call was interrupted.",
-                                                     is_error=True))
+    h.messages[8].blocks.insert(0, Block.tool_result(edit.id, "The tool call was interrupted.", is_error=True))
 
     written = write(h, doc_of(lines)).single[1].split(b"\n")
 
@@ -281,9 +285,9 @@ def test_a_synthetic_tool_result_becomes_a_record_parented_on_the_tool_use():
     tool_use_record = record(lines, 16)
     assert new["parentUuid"] == tool_use_record["uuid"]
     assert new["type"] == "user"
-    assert new["message"]["content"] == [{"type": "tool_result", "tool_use_id": edit.id,
-                                          "content": "The tool call was interrupted.",
-                                          "is_error": True}]
+    assert new["message"]["content"] == [
+        {"type": "tool_result", "tool_use_id": edit.id, "content": "The tool call was interrupted.", "is_error": True}
+    ]
     assert new["toolUseResult"] == "Error: The tool call was interrupted."
     for key in ("sessionId", "cwd", "version", "gitBranch", "userType", "isSidechain"):
         assert new[key] == tool_use_record[key]
@@ -313,8 +317,9 @@ def test_a_synthetic_result_for_a_leaf_tool_use_is_appended_after_it():
     lines = fixture_lines()[:20] + [b""]  # the Write tool_use (line 20) is the leaf
     h = read_one(lines)
     write_call = h.messages[-1].blocks[0]
-    h.messages.append(type(h.messages[0])(role="user", blocks=[
-        Block.tool_result(write_call.id, "never ran", is_error=True)]))
+    h.messages.append(
+        type(h.messages[0])(role="user", blocks=[Block.tool_result(write_call.id, "never ran", is_error=True)])
+    )
     written = write(h, doc_of(lines)).single[1]
     assert written.startswith(b"\n".join(lines[:20]) + b"\n") and written.endswith(b"\n")
     assert json.loads(written.split(b"\n")[20])["parentUuid"] == record(lines, 20)["uuid"]
@@ -332,8 +337,11 @@ def test_a_result_after_a_record_dated_at_the_end_of_time_is_still_written(stamp
     leaf["timestamp"] = stamp
     lines[19] = json.dumps(leaf).encode()
     h = read_one(lines)
-    h.messages.append(type(h.messages[0])(role="user", blocks=[
-        Block.tool_result(h.messages[-1].blocks[0].id, "never ran", is_error=True)]))
+    h.messages.append(
+        type(h.messages[0])(
+            role="user", blocks=[Block.tool_result(h.messages[-1].blocks[0].id, "never ran", is_error=True)]
+        )
+    )
     new = json.loads(write(h, doc_of(lines)).single[1].split(b"\n")[20])
     assert datetime.fromisoformat(new["timestamp"].replace("Z", "+00:00")).year > 2000
 
@@ -365,7 +373,7 @@ def test_a_changed_block_rewrites_only_its_line_keeping_key_order():
     h = read_one(lines)
     h.messages[2].blocks[0].content = "Found 1 file"
     written = write(h, doc_of(lines)).single[1].split(b"\n")
-    changed = [i for i, (a, b) in enumerate(zip(lines, written)) if a != b]
+    changed = [i for i, (a, b) in enumerate(zip(lines, written, strict=False)) if a != b]
     assert changed == [4]
     before, after = record(lines, 5), json.loads(written[4])
     assert list(after) == list(before)

@@ -28,14 +28,35 @@ def jsonl_of(records: list, name: str = "payloads.jsonl") -> Document:
 def success_payload() -> dict:
     """The fixture's call as if the provider had answered with a tool call."""
     record = payload()
-    record.update(status="success", error_str=None, error_information=None, prompt_tokens=5120,
-                  completion_tokens=42, total_tokens=5162)
+    record.update(
+        status="success",
+        error_str=None,
+        error_information=None,
+        prompt_tokens=5120,
+        completion_tokens=42,
+        total_tokens=5162,
+    )
     record["response"] = {
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "claude-3-5-sonnet-20241022",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": "Running it again.",
-            "tool_calls": [{"id": "toolu_01Again", "type": "function", "function": {
-                "name": "execute_bash", "arguments": "{\"command\": \"echo hi\"}"}}]}}],
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "claude-3-5-sonnet-20241022",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": "Running it again.",
+                    "tool_calls": [
+                        {
+                            "id": "toolu_01Again",
+                            "type": "function",
+                            "function": {"name": "execute_bash", "arguments": '{"command": "echo hi"}'},
+                        }
+                    ],
+                },
+            }
+        ],
     }
     return record
 
@@ -67,8 +88,16 @@ def test_it_does_not_claim_requests_or_claude_code_transcripts():
 def test_the_failed_call_reads_into_its_openai_conversation(history):
     assert history.format == "litellm-log"
     assert len(history.system) == 1
-    assert [m.role for m in history.messages] == ["user", "assistant", "tool", "assistant", "user",
-                                                  "assistant", "tool", "user"]
+    assert [m.role for m in history.messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "user",
+    ]
     assert history.messages[1].tool_uses()[0].id == "toolu_01YD9jp2Pjwadjqzc8BPSz27"
     assert history.record is None
 
@@ -135,9 +164,19 @@ def test_a_success_record_ends_with_the_response_message():
 
 def test_tools_come_from_the_model_parameters():
     record = payload()
-    record["model_parameters"] = {"stream": False, "tools": [{"type": "function", "function": {
-        "name": "execute_bash", "description": "Run a command",
-        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}]}
+    record["model_parameters"] = {
+        "stream": False,
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "execute_bash",
+                    "description": "Run a command",
+                    "parameters": {"type": "object", "properties": {"command": {"type": "string"}}},
+                },
+            }
+        ],
+    }
     [h] = read(doc_of(record))
     assert [t.name for t in h.tools] == ["execute_bash"]
     assert h.tools[0].source.path == "$.model_parameters.tools[0]"
@@ -145,12 +184,21 @@ def test_tools_come_from_the_model_parameters():
 
 def test_a_proxy_spend_log_row_with_json_string_columns_is_read():
     original = payload()
-    row = {"request_id": "req-42", "call_type": "acompletion", "api_key": "88dc28...", "spend": 0.0,
-           "startTime": "2026-11-25T14:41:07.021Z", "endTime": "2026-11-25T14:41:07.027Z",
-           "model": "claude-3-5-sonnet-20241022", "model_group": "claude-3-5-sonnet",
-           "custom_llm_provider": "anthropic", "status": "failure",
-           "metadata": json.dumps({"error_information": original["error_information"]}),
-           "messages": json.dumps(original["messages"]), "response": "{}"}
+    row = {
+        "request_id": "req-42",
+        "call_type": "acompletion",
+        "api_key": "88dc28...",
+        "spend": 0.0,
+        "startTime": "2026-11-25T14:41:07.021Z",
+        "endTime": "2026-11-25T14:41:07.027Z",
+        "model": "claude-3-5-sonnet-20241022",
+        "model_group": "claude-3-5-sonnet",
+        "custom_llm_provider": "anthropic",
+        "status": "failure",
+        "metadata": json.dumps({"error_information": original["error_information"]}),
+        "messages": json.dumps(original["messages"]),
+        "response": "{}",
+    }
     [h] = read(doc_of(row, "spend.json"))
     assert h.external_id == "req-42"
     assert len(h.messages) == 8
@@ -162,8 +210,7 @@ def test_a_proxy_spend_log_row_with_json_string_columns_is_read():
 # --- bad inputs --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("messages, reason", [(None, "no messages"), ({}, "no messages"),
-                                             ("hello", "must be a list")])
+@pytest.mark.parametrize("messages, reason", [(None, "no messages"), ({}, "no messages"), ("hello", "must be a list")])
 def test_a_record_without_a_message_list_is_an_error_naming_the_path(messages, reason):
     record = payload()
     record["messages"] = messages

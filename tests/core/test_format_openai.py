@@ -31,7 +31,7 @@ def assert_answered_in_order(history: History) -> None:
     for i, message in enumerate(history.messages):
         calls = [b.id for b in message.tool_uses()]
         if calls:
-            following = history.messages[i + 1:i + 1 + len(calls)]
+            following = history.messages[i + 1 : i + 1 + len(calls)]
             assert [m.role for m in following] == ["tool"] * len(calls)
             assert [m.blocks[0].tool_use_id for m in following] == calls
 
@@ -45,7 +45,15 @@ def test_the_cache_on_tool_message_seed_reads_as_eight_messages_after_one_system
     assert history.format == "openai"
     assert len(history.system) == 1 and history.system[0].before == 0
     assert [m.role for m in history.messages] == [
-        "user", "assistant", "tool", "assistant", "user", "assistant", "tool", "user"]
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "user",
+    ]
     assert len(history.tools) == 6
     assert_answered_in_order(history)
 
@@ -101,14 +109,21 @@ def test_the_openai_request_reads_parallel_calls_string_content_and_parameters()
     assert history.system[0].text.startswith("You are DeployBot")
     assert len(history.messages) == 9
     assert [b.name for b in history.messages[1].blocks] == [
-        "get_service_status", "get_service_status", "list_recent_deploys"]
+        "get_service_status",
+        "get_service_status",
+        "list_recent_deploys",
+    ]
     assert history.messages[1].content_form == "null"
     assert history.messages[1].extra == {"refusal": None}
     assert history.messages[2].content_form == "string"
     assert history.messages[2].blocks[0].result_text.startswith('{"service": "checkout"')
     assert_answered_in_order(history)
-    assert history.request == {"tool_choice": "auto", "parallel_tool_calls": True, "temperature": 0,
-                               "user": "platform-oncall-ui"}
+    assert history.request == {
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "temperature": 0,
+        "user": "platform-oncall-ui",
+    }
     assert [t.extra for t in history.tools] == [{"strict": True}] * 3
 
 
@@ -152,19 +167,30 @@ def test_reading_then_writing_a_fixture_keeps_key_order_and_layout_byte_for_byte
 # parts it does not model, litellm's thinking_blocks, legacy shapes, unknown keys.
 EDGE_CASES = [
     {"role": "developer", "content": "Be terse.", "name": "policy"},
-    {"role": "user", "content": [
-        {"type": "text", "text": "Look", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
-        {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "high"}},
-        {"type": "image_url", "image_url": "data:image/png;base64,iVBORw0KGgo="},
-        {"type": "input_audio", "input_audio": {"data": "AAA=", "format": "wav"}},
-    ], "cache_control": {"type": "ephemeral"}},
-    {"role": "assistant", "content": "", "reasoning_content": "hmm",
-     "thinking_blocks": [{"type": "thinking", "thinking": "hmm", "signature": "sig=="},
-                         {"type": "redacted_thinking", "data": "opaque"}],
-     "tool_calls": [
-         {"id": "call_1", "function": {"name": "f", "arguments": "{ \"a\" : 1 }"}, "index": 0},
-         {"id": "call_2", "type": "function", "function": {"name": "g", "arguments": {"b": 2}}},
-         {"id": "call_3", "type": "function", "function": {"name": "h", "arguments": "not json"}}]},
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Look", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "high"}},
+            {"type": "image_url", "image_url": "data:image/png;base64,iVBORw0KGgo="},
+            {"type": "input_audio", "input_audio": {"data": "AAA=", "format": "wav"}},
+        ],
+        "cache_control": {"type": "ephemeral"},
+    },
+    {
+        "role": "assistant",
+        "content": "",
+        "reasoning_content": "hmm",
+        "thinking_blocks": [
+            {"type": "thinking", "thinking": "hmm", "signature": "sig=="},
+            {"type": "redacted_thinking", "data": "opaque"},
+        ],
+        "tool_calls": [
+            {"id": "call_1", "function": {"name": "f", "arguments": '{ "a" : 1 }'}, "index": 0},
+            {"id": "call_2", "type": "function", "function": {"name": "g", "arguments": {"b": 2}}},
+            {"id": "call_3", "type": "function", "function": {"name": "h", "arguments": "not json"}},
+        ],
+    },
     {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "one"}]},
     {"role": "tool", "tool_call_id": "call_2", "content": None},
     {"role": "tool", "tool_call_id": "call_3", "content": "three", "name": "h"},
@@ -176,14 +202,28 @@ EDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("layout", [
-    {"separators": (",", ":")}, {"separators": (", ", ": ")}, {"indent": 4}, {"indent": "\t"},
-    {"indent": 2, "ensure_ascii": True}], ids=["compact", "python-default", "indent-4", "tabs", "ascii"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"separators": (",", ":")},
+        {"separators": (", ", ": ")},
+        {"indent": 4},
+        {"indent": "\t"},
+        {"indent": 2, "ensure_ascii": True},
+    ],
+    ids=["compact", "python-default", "indent-4", "tabs", "ascii"],
+)
 def test_every_edge_case_it_reads_is_written_back_byte_for_byte_in_the_same_layout(layout):
-    source = {"model": "gpt-4o", "messages": EDGE_CASES + [{"role": "user", "content": "ünïcode"}],
-              "tools": [{"type": "function", "function": {"name": "f", "parameters": {}},
-                         "cache_control": {"type": "ephemeral"}}, {"type": "web_search_preview"}],
-              "max_tokens": 50, "usage": {"prompt_tokens": 3}}
+    source = {
+        "model": "gpt-4o",
+        "messages": EDGE_CASES + [{"role": "user", "content": "ünïcode"}],
+        "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": {}}, "cache_control": {"type": "ephemeral"}},
+            {"type": "web_search_preview"},
+        ],
+        "max_tokens": 50,
+        "usage": {"prompt_tokens": 3},
+    }
     doc = from_json(source, "edge.json", **layout)
     history = openai.read(doc)[0]
 
@@ -201,8 +241,7 @@ def test_the_edge_cases_read_as_the_canonical_model_describes_them():
     assert user.blocks[2].media == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
     assert user.blocks[3].extra["raw"]["type"] == "input_audio"
     assert user.cache_control.type == "ephemeral" and user.blocks[0].cache_control.ttl == "1h"
-    assert [b.type for b in assistant.blocks] == [
-        "thinking", "redacted_thinking", "tool_use", "tool_use", "tool_use"]
+    assert [b.type for b in assistant.blocks] == ["thinking", "redacted_thinking", "tool_use", "tool_use", "tool_use"]
     assert assistant.content_form == "empty" and assistant.extra["reasoning_content"] == "hmm"
     assert assistant.blocks[0].signature == "sig=="
     assert [b.input for b in assistant.tool_uses()] == [{"a": 1}, {"b": 2}, None]
@@ -218,13 +257,19 @@ def test_the_edge_cases_read_as_the_canonical_model_describes_them():
 
 
 def test_an_openhands_completion_log_takes_tools_from_kwargs_and_is_written_back_whole():
-    log = {"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}],
-           "response": {"id": "chatcmpl-1", "model": "claude-3-5-sonnet-20241022", "choices": [],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 2,
-                                  "prompt_tokens_details": {"cached_tokens": 4}}},
-           "args": [], "kwargs": {"tools": [{"type": "function", "function": {"name": "finish"}}],
-                                  "temperature": 0},
-           "timestamp": 1738370050.5, "cost": 0.01}
+    log = {
+        "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}],
+        "response": {
+            "id": "chatcmpl-1",
+            "model": "claude-3-5-sonnet-20241022",
+            "choices": [],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 4}},
+        },
+        "args": [],
+        "kwargs": {"tools": [{"type": "function", "function": {"name": "finish"}}], "temperature": 0},
+        "timestamp": 1738370050.5,
+        "cost": 0.01,
+    }
     doc = from_json(log, "claude-3-5-sonnet-1738370050.5.json")
     history = read(doc)[0]
 
@@ -238,12 +283,19 @@ def test_an_openhands_completion_log_takes_tools_from_kwargs_and_is_written_back
 
 
 def test_duplicate_tool_call_ids_and_unanswered_calls_are_read_for_the_checker_to_report():
-    messages = [{"role": "user", "content": "go"},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-                {"role": "tool", "tool_call_id": "call_9", "content": "orphan"},
-                {"role": "user", "content": "again"}]
+    messages = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_9", "content": "orphan"},
+        {"role": "user", "content": "again"},
+    ]
 
     history = openai.read(from_json({"messages": messages}))[0]
 
@@ -255,9 +307,20 @@ def test_duplicate_tool_call_ids_and_unanswered_calls_are_read_for_the_checker_t
 
 
 def test_a_changed_tool_input_gets_new_arguments_and_an_unchanged_one_keeps_its_exact_string():
-    doc = from_json({"messages": [{"role": "assistant", "content": None, "tool_calls": [
-        {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{ \"x\" :1 }"}},
-        {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{ \"x\" :1 }"}}]}]})
+    doc = from_json(
+        {
+            "messages": [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "a", "type": "function", "function": {"name": "f", "arguments": '{ "x" :1 }'}},
+                        {"id": "b", "type": "function", "function": {"name": "f", "arguments": '{ "x" :1 }'}},
+                    ],
+                }
+            ]
+        }
+    )
     history = openai.read(doc)[0]
     history.messages[0].blocks[1].input = {"x": 2}
 
@@ -269,8 +332,7 @@ def test_a_changed_tool_input_gets_new_arguments_and_an_unchanged_one_keeps_its_
 def test_an_appended_tool_result_is_written_as_a_tool_message_after_the_others():
     doc = load_path(OPENAI_REQUEST)
     history = openai.read(doc)[0]
-    history.messages.append(Message(role="tool", content_form="string",
-                                    blocks=[Block.tool_result("call_new", "late")]))
+    history.messages.append(Message(role="tool", content_form="string", blocks=[Block.tool_result("call_new", "late")]))
 
     written = json.loads(openai.write(history, doc).files[OPENAI_REQUEST.name])
 
@@ -308,19 +370,33 @@ def test_to_request_of_an_openai_request_is_that_request():
 
 
 def test_to_request_splits_an_anthropic_style_user_turn_into_tool_messages_then_the_text():
-    history = History(format="claude-code", model="claude-sonnet-4", messages=[
-        Message(role="user", blocks=[Block.text_block("list files")]),
-        Message(role="assistant", blocks=[Block(type="thinking", text="plan", signature="s1"),
-                                          Block.tool_use("toolu_1", "ls", {"path": "."}),
-                                          Block.tool_use("toolu_2", "ls", {"path": "/"})],
-                extra={"uuid": "1f0e", "requestId": "req_1"}),
-        Message(role="user", blocks=[
-            Block.tool_result("toolu_1", "a.txt"),
-            Block.tool_result("toolu_2", [Block.text_block("etc")], cache_control=CacheControl()),
-            Block.text_block("and now?"),
-            Block(type="image", media={"type": "base64", "media_type": "image/png", "data": "QUJD"})]),
-    ], system=[SystemPart(blocks=[Block.text_block("You are Claude Code.")])],
-        request={"max_tokens": 100, "metadata": {"session": "x"}})
+    history = History(
+        format="claude-code",
+        model="claude-sonnet-4",
+        messages=[
+            Message(role="user", blocks=[Block.text_block("list files")]),
+            Message(
+                role="assistant",
+                blocks=[
+                    Block(type="thinking", text="plan", signature="s1"),
+                    Block.tool_use("toolu_1", "ls", {"path": "."}),
+                    Block.tool_use("toolu_2", "ls", {"path": "/"}),
+                ],
+                extra={"uuid": "1f0e", "requestId": "req_1"},
+            ),
+            Message(
+                role="user",
+                blocks=[
+                    Block.tool_result("toolu_1", "a.txt"),
+                    Block.tool_result("toolu_2", [Block.text_block("etc")], cache_control=CacheControl()),
+                    Block.text_block("and now?"),
+                    Block(type="image", media={"type": "base64", "media_type": "image/png", "data": "QUJD"}),
+                ],
+            ),
+        ],
+        system=[SystemPart(blocks=[Block.text_block("You are Claude Code.")])],
+        request={"max_tokens": 100, "metadata": {"session": "x"}},
+    )
 
     request = openai.to_request(history)
 
@@ -331,13 +407,13 @@ def test_to_request_splits_an_anthropic_style_user_turn_into_tool_messages_then_
     assistant = request["messages"][2]
     assert "uuid" not in assistant and assistant["content"] is None
     assert assistant["thinking_blocks"] == [{"type": "thinking", "thinking": "plan", "signature": "s1"}]
-    assert [json.loads(c["function"]["arguments"]) for c in assistant["tool_calls"]] == [
-        {"path": "."}, {"path": "/"}]
+    assert [json.loads(c["function"]["arguments"]) for c in assistant["tool_calls"]] == [{"path": "."}, {"path": "/"}]
     assert request["messages"][3] == {"role": "tool", "tool_call_id": "toolu_1", "content": "a.txt"}
     assert request["messages"][4]["cache_control"] == {"type": "ephemeral"}
     assert request["messages"][5]["content"] == [
         {"type": "text", "text": "and now?"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,QUJD"}}]
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,QUJD"}},
+    ]
 
 
 def test_write_without_an_original_gives_a_clean_request_file():
@@ -352,11 +428,19 @@ def test_write_without_an_original_gives_a_clean_request_file():
 # --- detection and bad input -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [
-    b"not json at all", b"", b"\x00\x01\x02binary", b'{"model": "x"}', b"[1, 2, 3]",
-    b'[{"id": 0, "source": "user", "action": "message"}]',
-    b'{"messages": [{"role": "user", "content": "a"}]}\n{"messages": [{"role": "user", "content": "b"}]}\n',
-], ids=["text", "empty", "binary", "no-messages", "numbers", "openhands-trajectory", "jsonl"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json at all",
+        b"",
+        b"\x00\x01\x02binary",
+        b'{"model": "x"}',
+        b"[1, 2, 3]",
+        b'[{"id": 0, "source": "user", "action": "message"}]',
+        b'{"messages": [{"role": "user", "content": "a"}]}\n{"messages": [{"role": "user", "content": "b"}]}\n',
+    ],
+    ids=["text", "empty", "binary", "no-messages", "numbers", "openhands-trajectory", "jsonl"],
+)
 def test_it_does_not_claim_what_is_not_a_chat_request(data):
     assert openai.sniff(Document.from_bytes("x.json", data)) is False
 
@@ -378,16 +462,20 @@ BAD_INPUTS = {
     "missing-role": (b'{"messages": [{"content": "hi"}]}', "$.messages[0]"),
     "unknown-role": (b'{"messages": [{"role": "robot", "content": "hi"}]}', "$.messages[0].role"),
     "content-a-number": (b'{"messages": [{"role": "user", "content": 3}]}', "$.messages[0].content"),
-    "part-without-type": (b'{"messages": [{"role": "user", "content": [{"text": "x"}]}]}',
-                          "$.messages[0].content[0]"),
-    "tool-calls-not-a-list": (b'{"messages": [{"role": "assistant", "tool_calls": {"id": "x"}}]}',
-                              "$.messages[0].tool_calls"),
-    "tool-call-without-id": (b'{"messages": [{"role": "assistant", "content": null, "tool_calls": '
-                             b'[{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}',
-                             "$.messages[0].tool_calls[0]"),
-    "tool-call-without-name": (b'{"messages": [{"role": "assistant", "tool_calls": '
-                               b'[{"id": "c", "function": {"arguments": "{}"}}]}]}',
-                               "$.messages[0].tool_calls[0].function"),
+    "part-without-type": (b'{"messages": [{"role": "user", "content": [{"text": "x"}]}]}', "$.messages[0].content[0]"),
+    "tool-calls-not-a-list": (
+        b'{"messages": [{"role": "assistant", "tool_calls": {"id": "x"}}]}',
+        "$.messages[0].tool_calls",
+    ),
+    "tool-call-without-id": (
+        b'{"messages": [{"role": "assistant", "content": null, "tool_calls": '
+        b'[{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}',
+        "$.messages[0].tool_calls[0]",
+    ),
+    "tool-call-without-name": (
+        b'{"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]}]}',
+        "$.messages[0].tool_calls[0].function",
+    ),
     "tool-message-without-id": (b'{"messages": [{"role": "tool", "content": "x"}]}', "$.messages[0]"),
     "tools-not-a-list": (b'{"messages": [], "tools": {}}', "$.tools"),
 }
@@ -406,8 +494,12 @@ def test_bad_input_is_a_format_error_naming_the_file_and_the_place(name):
 
 
 def test_parse_request_names_the_line_and_path_it_was_given():
-    record = {"messages": [{"role": "user", "content": "hi"},
-                           {"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]}]}
+    record = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]},
+        ]
+    }
 
     with pytest.raises(FormatError) as caught:
         openai.parse_request(record["messages"], file="proxy.jsonl", path="$.messages", line=7)
@@ -421,8 +513,10 @@ def test_thinking_blocks_of_a_shape_litellm_would_not_take_stay_as_read():
     """A thinking text that is not a string is no thinking block of ours: the list is kept in
     the message as it was, and written back unchanged."""
     odd = [{"type": "thinking", "thinking": 5, "signature": "s"}, {"type": "redacted_thinking", "data": "x"}]
-    source = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"},
-                                              {"role": "assistant", "content": "ok", "thinking_blocks": odd}]}
+    source = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok", "thinking_blocks": odd}],
+    }
     doc = from_json(source, "odd.json", indent=2)
 
     history = openai.read(doc)[0]

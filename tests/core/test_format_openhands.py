@@ -18,8 +18,7 @@ SESSION = FIXTURES / "formats" / "openhands-events"
 TRAJECTORY = FIXTURES / "formats" / "openhands-trajectory.json"
 PARALLEL_RESPONSE = "chatcmpl-8e24c9d1-2f3a-4b6e-b1c7-0d9e5a7f4c22"
 PYTEST_CALL = "toolu_01Ab3XcD5eFgH7iJkL9mNoPq"  # the call the runtime died on (action 9)
-EVENT_KEYS = ["id", "timestamp", "source", "message", "cause", "observation", "tool_call_metadata",
-              "content", "extras"]
+EVENT_KEYS = ["id", "timestamp", "source", "message", "cause", "observation", "tool_call_metadata", "content", "extras"]
 
 
 def read_one(doc: Document):
@@ -39,8 +38,7 @@ def event(path: Path, eid: int) -> dict:
 
 
 def summary(history) -> list[tuple]:
-    return [(m.role, m.text, [b.id or b.tool_use_id for b in m.blocks if b.type != "text"])
-            for m in history.messages]
+    return [(m.role, m.text, [b.id or b.tool_use_id for b in m.blocks if b.type != "text"]) for m in history.messages]
 
 
 def tool_uses_by_id(history) -> dict[str, Block]:
@@ -132,10 +130,14 @@ def test_a_parallel_call_response_is_one_assistant_message_with_two_tool_uses():
     assert response.id == PARALLEL_RESPONSE
     assert response.text == "There is a pytest.ini; let me check its settings and run the suite."
     uses = response.tool_uses()
-    assert [(b.id, b.name) for b in uses] == [("toolu_01Fz4cN8mLq2VtR6yHb9JkUe", "str_replace_editor"),
-                                             (PYTEST_CALL, "execute_bash")]
-    assert uses[1].input == {"command": "cd /workspace/inventory-svc && python -m pytest -q 2>&1 | tail -n 30",
-                             "timeout": 300}
+    assert [(b.id, b.name) for b in uses] == [
+        ("toolu_01Fz4cN8mLq2VtR6yHb9JkUe", "str_replace_editor"),
+        (PYTEST_CALL, "execute_bash"),
+    ]
+    assert uses[1].input == {
+        "command": "cd /workspace/inventory-svc && python -m pytest -q 2>&1 | tail -n 30",
+        "timeout": 300,
+    }
     assert json.loads(uses[1].arguments) == uses[1].input
     # Each call points at the action that carries it, not at the first action of the response.
     assert [b.source.event for b in uses] == [7, 9]
@@ -181,12 +183,22 @@ def test_agent_messages_images_and_finish_become_assistant_and_user_blocks(tmp_p
     user = event(root, 1)
     user["args"]["image_urls"] = ["data:image/png;base64,iVBORw0KGgo=", "https://example.com/a.png"]
     (root / "events" / "1.json").write_text(json.dumps(user))
-    reply = {"id": 12, "timestamp": "2025-07-14T08:05:00.000001", "source": "agent", "message": "Done.",
-             "action": "message", "args": {"content": "Done.", "file_urls": [], "image_urls": [],
-                                           "wait_for_response": True, "security_risk": -1}}
-    finish = {"id": 13, "timestamp": "2025-07-14T08:05:01.000001", "source": "agent",
-              "message": "All done", "action": "finish",
-              "args": {"final_thought": "All done", "outputs": {}, "thought": "Summary follows."}}
+    reply = {
+        "id": 12,
+        "timestamp": "2025-07-14T08:05:00.000001",
+        "source": "agent",
+        "message": "Done.",
+        "action": "message",
+        "args": {"content": "Done.", "file_urls": [], "image_urls": [], "wait_for_response": True, "security_risk": -1},
+    }
+    finish = {
+        "id": 13,
+        "timestamp": "2025-07-14T08:05:01.000001",
+        "source": "agent",
+        "message": "All done",
+        "action": "finish",
+        "args": {"final_thought": "All done", "outputs": {}, "thought": "Summary follows."},
+    }
     (root / "events" / "12.json").write_text(json.dumps(reply))
     (root / "events" / "13.json").write_text(json.dumps(finish))
     history = read_one(load_path(root))
@@ -194,8 +206,10 @@ def test_agent_messages_images_and_finish_become_assistant_and_user_blocks(tmp_p
     assert [b.type for b in first.blocks] == ["text", "image", "image"]
     assert first.blocks[1].media == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
     assert first.blocks[2].media == {"type": "url", "url": "https://example.com/a.png"}
-    assert [(m.role, m.text) for m in history.messages[-2:]] == [("assistant", "Done."),
-                                                                ("assistant", "Summary follows.")]
+    assert [(m.role, m.text) for m in history.messages[-2:]] == [
+        ("assistant", "Done."),
+        ("assistant", "Summary follows."),
+    ]
 
 
 def test_an_event_cache_page_that_disagrees_is_noted_and_the_event_files_win(tmp_path):
@@ -431,14 +445,23 @@ def test_an_empty_events_directory_is_an_error(tmp_path):
     assert caught.value.file == str(root)
 
 
-@pytest.mark.parametrize("change, message, path", [
-    (lambda e: e.update(id="9"), "must be an integer", "$.id"),
-    (lambda e: e.pop("action"), "neither", "$"),
-    (lambda e: e["tool_call_metadata"].pop("tool_call_id"), "malformed tool_call_metadata",
-     "$.tool_call_metadata.tool_call_id"),
-    (lambda e: e["tool_call_metadata"]["model_response"].update(choices=[]), "malformed tool_call_metadata",
-     "$.tool_call_metadata.model_response.choices"),
-])
+@pytest.mark.parametrize(
+    "change, message, path",
+    [
+        (lambda e: e.update(id="9"), "must be an integer", "$.id"),
+        (lambda e: e.pop("action"), "neither", "$"),
+        (
+            lambda e: e["tool_call_metadata"].pop("tool_call_id"),
+            "malformed tool_call_metadata",
+            "$.tool_call_metadata.tool_call_id",
+        ),
+        (
+            lambda e: e["tool_call_metadata"]["model_response"].update(choices=[]),
+            "malformed tool_call_metadata",
+            "$.tool_call_metadata.model_response.choices",
+        ),
+    ],
+)
 def test_a_malformed_event_is_an_error_naming_its_file_and_path(tmp_path, change, message, path):
     root = session_copy(tmp_path)
     data = event(root, 9)

@@ -52,8 +52,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MUTATED_DIRS = ("formats", "seed", "samples")
 WRITABLE = tuple(name for name in FORMAT_NAMES if formats.module(name).WRITABLE)
 
-settings.register_profile("fuzz-ci", max_examples=400, deadline=timedelta(seconds=5), database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "fuzz-ci",
+    max_examples=400,
+    deadline=timedelta(seconds=5),
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.register_profile("fuzz-dev", settings.get_profile("fuzz-ci"), max_examples=20)
 settings.register_profile("fuzz-long", settings.get_profile("fuzz-ci"), max_examples=5000)
 FUZZ = settings.get_profile("fuzz-" + os.environ.get("FUZZ_PROFILE", "ci"))
@@ -92,6 +97,7 @@ def assert_correct_history(history: History) -> None:
 def assert_declared_types(history: History) -> None:
     """The string fields the pages, the database and the rules use hold a string or None,
     whatever type the log had there."""
+
     def text_or_none(owner, *names):
         for name in names:
             value = getattr(owner, name)
@@ -148,15 +154,52 @@ DOCUMENTS = fixture_documents()
 EVENTS_DIR = next(d for d in DOCUMENTS if d.is_dir)
 
 # Values that are the wrong type for some field, wherever they land.
-WRONG_VALUES = (None, True, False, 0, -1, 2**63, 1.5, float("inf"), "", " ", "x", "<script>alert(1)</script>",
-                "\u0000", "\ud800", [], {}, [None], [[]], [{}], {"type": None}, {"role": []},
-                {"type": "text"}, {"type": "tool_use"}, {"type": "tool_result"}, "9" * 5000)
+WRONG_VALUES = (
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**63,
+    1.5,
+    float("inf"),
+    "",
+    " ",
+    "x",
+    "<script>alert(1)</script>",
+    "\u0000",
+    "\ud800",
+    [],
+    {},
+    [None],
+    [[]],
+    [{}],
+    {"type": None},
+    {"role": []},
+    {"type": "text"},
+    {"type": "tool_use"},
+    {"type": "tool_result"},
+    "9" * 5000,
+)
 # Where truncation cuts: every kind of place a reader may stop in the middle of.
 CUT_AFTER = (b"{", b"[", b'"', b":", b",", b"\n", b"\\", b"}", b"]", b"\xe2", b"\xc3")
-BAD_EVENT_NAMES = ("events/abc.json", "events/-1.json", "events/1.5.json", "events/01.json", "events/.json",
-                   "events/3", "events/sub/4.json", "events/ 4.json", "events/\u0663.json", "events/1e3.json",
-                   "events/99999999999999999999999999.json", "events/4.JSON", "events/4.json.bak",
-                   "event_cache/0-25.json", "metadata.json")
+BAD_EVENT_NAMES = (
+    "events/abc.json",
+    "events/-1.json",
+    "events/1.5.json",
+    "events/01.json",
+    "events/.json",
+    "events/3",
+    "events/sub/4.json",
+    "events/ 4.json",
+    "events/\u0663.json",
+    "events/1e3.json",
+    "events/99999999999999999999999999.json",
+    "events/4.JSON",
+    "events/4.json.bak",
+    "event_cache/0-25.json",
+    "metadata.json",
+)
 ENCODINGS = ("latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig")
 
 
@@ -183,29 +226,35 @@ def flip_bytes(draw, data: bytes) -> bytes:
 def truncate(draw, data: bytes) -> bytes:
     marker = draw(st.sampled_from((None, *CUT_AFTER)))
     if marker is None:
-        return data[:position(draw, data)]
+        return data[: position(draw, data)]
     places = [i for i in range(len(data)) if data.startswith(marker, i)]
     if not places:
-        return data[:position(draw, data)]
+        return data[: position(draw, data)]
     at = draw(st.sampled_from(places))
     # Right after the marker, or on it (a multi-byte character cut in its middle).
-    return data[:at + draw(st.integers(0, len(marker)))]
+    return data[: at + draw(st.integers(0, len(marker)))]
 
 
 def delete_span(draw, data: bytes) -> bytes:
     start = position(draw, data)
-    return data[:start] + data[start + draw(st.integers(1, 400)):]
+    return data[:start] + data[start + draw(st.integers(1, 400)) :]
 
 
 def duplicate_span(draw, data: bytes) -> bytes:
     start = position(draw, data)
-    return data[:start] + data[start:start + draw(st.integers(1, 400))] + data[start:]
+    return data[:start] + data[start : start + draw(st.integers(1, 400))] + data[start:]
 
 
 def insert_bytes(draw, data: bytes) -> bytes:
     at = position(draw, data)
-    junk = draw(st.one_of(st.just(b"\x00"), st.just(b"\x00" * 64), st.binary(min_size=1, max_size=16),
-                          st.sampled_from((b"\xff\xfe", b"\xef\xbb\xbf", b"\r", b"\n\n", b"\x1b[2J"))))
+    junk = draw(
+        st.one_of(
+            st.just(b"\x00"),
+            st.just(b"\x00" * 64),
+            st.binary(min_size=1, max_size=16),
+            st.sampled_from((b"\xff\xfe", b"\xef\xbb\xbf", b"\r", b"\n\n", b"\x1b[2J")),
+        )
+    )
     return data[:at] + junk + data[at:]
 
 
@@ -230,7 +279,7 @@ def lines_mutated(draw, data: bytes) -> bytes:
         j = draw(st.integers(0, len(lines) - 1))
         lines[i], lines[j] = lines[j], lines[i]
     elif op == "cut":
-        lines[i] = lines[i][:draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
+        lines[i] = lines[i][: draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
     elif op == "blank":
         lines.insert(i, draw(st.sampled_from((b"", b"   ", b"\t", b"\r"))))
     elif op == "garbage":
@@ -262,8 +311,13 @@ def json_mutated(draw, value):
             out[draw(st.sampled_from(("", key.upper(), key + " ", "_" + key)))] = out.pop(key)
         elif op == "duplicate" and splice is None:
             other = json.dumps(draw(st.sampled_from(WRONG_VALUES)))
-            splice = "{" + ",".join([json.dumps(key) + ":" + other] +
-                                    [json.dumps(k) + ":" + json.dumps(v) for k, v in value.items()]) + "}"
+            splice = (
+                "{"
+                + ",".join(
+                    [json.dumps(key) + ":" + other] + [json.dumps(k) + ":" + json.dumps(v) for k, v in value.items()]
+                )
+                + "}"
+            )
             return SPLICE, splice
         return out, splice
     if isinstance(value, list) and value and draw(st.integers(0, 3)):
@@ -345,21 +399,28 @@ def event_directories(draw) -> Document:
         op = draw(st.sampled_from(("rename", "remove", "double", "add", "mutate", "junk")))
         name = draw(st.sampled_from(events))
         if op == "rename":
-            bad = draw(st.one_of(st.sampled_from(BAD_EVENT_NAMES),
-                                 st.text(min_size=1, max_size=12).map(lambda s: f"events/{s}.json")))
+            bad = draw(
+                st.one_of(
+                    st.sampled_from(BAD_EVENT_NAMES), st.text(min_size=1, max_size=12).map(lambda s: f"events/{s}.json")
+                )
+            )
             doc = with_file(with_file(doc, name, None), bad, doc.files.get(name, b"{}"))
         elif op == "remove":
             doc = with_file(doc, name, None)
         elif op == "double":
             doc = with_file(doc, f"events/{draw(st.integers(0, 40))}.json", doc.files.get(name, b"{}"))
         elif op == "add":
-            doc = with_file(doc, draw(st.sampled_from(BAD_EVENT_NAMES)),
-                            draw(st.sampled_from((b"", b"{}", b"[]", b"null", b"\x00", b'{"id": "x"}'))))
+            doc = with_file(
+                doc,
+                draw(st.sampled_from(BAD_EVENT_NAMES)),
+                draw(st.sampled_from((b"", b"{}", b"[]", b"null", b"\x00", b'{"id": "x"}'))),
+            )
         elif op == "mutate" and name in doc.files:
             doc = with_file(doc, name, json_file_mutated(draw, doc.files[name]))
         elif op == "junk":
-            doc = with_file(doc, draw(st.sampled_from(("events/README.md", "agent_state.pkl", "events/.DS_Store"))),
-                            b"\x80\x04junk")
+            doc = with_file(
+                doc, draw(st.sampled_from(("events/README.md", "agent_state.pkl", "events/.DS_Store"))), b"\x80\x04junk"
+            )
     return doc
 
 
@@ -408,13 +469,28 @@ def test_every_unmutated_fixture_still_reads():
 # --- pathological documents --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, line", [
-    ("[" * 100_000 + "]" * 100_000, None),
-    ('{"model": "gpt-4o", "messages": [{"role": "user", "content": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000
-     + "}]}", None),
-    ('{"type":"user","uuid":"u1","sessionId":"s","message":{"role":"user","content":"hi"}}\n'
-     + '{"a":' * 50_000 + "1" + "}" * 50_000, 2),
-], ids=["top-level", "message-content", "jsonl-line"])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("[" * 100_000 + "]" * 100_000, None),
+        (
+            '{"model": "gpt-4o", "messages": [{"role": "user", "content": '
+            + '{"a": ' * 50_000
+            + "1"
+            + "}" * 50_000
+            + "}]}",
+            None,
+        ),
+        (
+            '{"type":"user","uuid":"u1","sessionId":"s","message":{"role":"user","content":"hi"}}\n'
+            + '{"a":' * 50_000
+            + "1"
+            + "}" * 50_000,
+            2,
+        ),
+    ],
+    ids=["top-level", "message-content", "jsonl-line"],
+)
 def test_json_nested_deeper_than_the_parser_goes_is_refused_by_name(text, line):
     doc = Document.from_bytes("deep.json", text.encode())
     assert_reads_cleanly(doc)
@@ -425,8 +501,10 @@ def test_json_nested_deeper_than_the_parser_goes_is_refused_by_name(text, line):
 
 def test_tool_arguments_nested_deeper_than_the_parser_goes_are_kept_as_written():
     arguments = "[" * 50_000 + "]" * 50_000
-    text = ('{"model": "gpt-4o", "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", '
-            '"type": "function", "function": {"name": "f", "arguments": "' + arguments + '"}}]}]}')
+    text = (
+        '{"model": "gpt-4o", "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", '
+        '"type": "function", "function": {"name": "f", "arguments": "' + arguments + '"}}]}]}'
+    )
     doc = Document.from_bytes("deep.json", text.encode())
     assert_reads_cleanly(doc)
     (history,) = formats.read(doc)
@@ -437,19 +515,32 @@ def test_tool_arguments_nested_deeper_than_the_parser_goes_are_kept_as_written()
 def test_json_deeper_than_the_limit_is_refused_even_where_python_could_parse_it():
     """300 levels parse, but a history that deep could not be copied or repaired afterwards."""
     assert MAX_DEPTH < 300
-    text = '{"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "x": ' \
-        + "[" * 300 + "]" * 300 + "}]}]}"
+    text = (
+        '{"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "x": '
+        + "[" * 300
+        + "]" * 300
+        + "}]}]}"
+    )
     with pytest.raises(FormatError, match="nested too deeply"):
         formats.read(Document.from_bytes("deep.json", text.encode()))
 
 
 def test_tool_arguments_nested_past_the_limit_are_kept_as_written_not_parsed():
     arguments = "[" * 300 + "]" * 300
-    text = json.dumps({"model": "gpt-4o", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
+    text = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+            ],
+        }
+    )
     (history,) = formats.read(Document.from_bytes("deep.json", text.encode()))
     (call,) = history.messages[1].tool_uses()
     assert call.input is None and call.arguments == arguments
@@ -457,8 +548,9 @@ def test_tool_arguments_nested_past_the_limit_are_kept_as_written_not_parsed():
 
 
 def test_a_deep_openhands_event_is_refused_with_its_file_named():
-    deep = ('{"id": 3, "source": "user", "action": "message", "args": {"content": '
-            + "[" * 50_000 + "]" * 50_000 + "}}").encode()
+    deep = (
+        '{"id": 3, "source": "user", "action": "message", "args": {"content": ' + "[" * 50_000 + "]" * 50_000 + "}}"
+    ).encode()
     doc = with_file(EVENTS_DIR, "events/3.json", deep)
     assert_reads_cleanly(doc)
     with pytest.raises(FormatError, match="nested too deeply"):
@@ -473,8 +565,9 @@ def test_a_number_longer_than_python_parses_is_a_format_error():
 
 def test_a_lone_surrogate_escape_reads_and_writes_back_escaped():
     """JavaScript slices strings by UTF-16 unit, so logs can hold half a surrogate pair."""
-    doc = Document.from_bytes("half.json",
-                              b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "caf\xc3\xa9 \\ud83d"}]}')
+    doc = Document.from_bytes(
+        "half.json", b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "caf\xc3\xa9 \\ud83d"}]}'
+    )
     (history,) = formats.read(copy_of(doc))
     assert history.messages[0].text == "caf\u00e9 \ud83d"
     written = formats.write(history, copy_of(doc))
@@ -496,10 +589,24 @@ def test_a_trajectory_with_a_lone_surrogate_is_written_back_after_a_repair():
     assert json.loads(written.single[1])[1]["message"] == "caf\u00e9 \ud83d"
 
 
-@pytest.mark.parametrize("data", [
-    b"", b" ", b"\n\n\n", b"\t \r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf  \n", b"\x00", b"\x00" * 1000,
-    codecs.BOM_UTF16_LE, codecs.BOM_UTF16_LE + b"{\x00", codecs.BOM_UTF16_BE + b"\x00{\x00", b"\xff" * 10,
-], ids=repr)
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b" ",
+        b"\n\n\n",
+        b"\t \r\n",
+        b"\xef\xbb\xbf",
+        b"\xef\xbb\xbf  \n",
+        b"\x00",
+        b"\x00" * 1000,
+        codecs.BOM_UTF16_LE,
+        codecs.BOM_UTF16_LE + b"{\x00",
+        codecs.BOM_UTF16_BE + b"\x00{\x00",
+        b"\xff" * 10,
+    ],
+    ids=repr,
+)
 def test_empty_blank_and_binary_files_are_format_errors(data):
     for fmt in (None, *FORMAT_NAMES):
         with pytest.raises(FormatError):
@@ -507,14 +614,16 @@ def test_empty_blank_and_binary_files_are_format_errors(data):
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-@pytest.mark.parametrize("fixture", ["formats/openai-request.json", "formats/claude-code-session.jsonl",
-                                     "samples/hostile-content.json"])
+@pytest.mark.parametrize(
+    "fixture", ["formats/openai-request.json", "formats/claude-code-session.jsonl", "samples/hostile-content.json"]
+)
 def test_other_encodings_are_read_for_what_they_say_or_refused(fixture, encoding):
     """UTF-16 with a BOM and UTF-8 with one are text we read; latin-1, UTF-16 without a BOM and
     UTF-32 are refused with a clear error. Whatever is read is what the bytes mean: never a
     history misread from a wrong guess at the encoding."""
-    text = re.sub(r'"content": ?"', lambda m: m[0] + "caf\u00e9 \u2713 ", (FIXTURES / fixture).read_text("utf-8"),
-                  count=1)
+    text = re.sub(
+        r'"content": ?"', lambda m: m[0] + "caf\u00e9 \u2713 ", (FIXTURES / fixture).read_text("utf-8"), count=1
+    )
     data = text.encode(encoding, errors="replace")
     assert_reads_cleanly(Document.from_bytes(Path(fixture).name, data))
     try:
@@ -539,14 +648,21 @@ def test_nul_bytes_in_a_file_are_refused_with_the_line_named():
 
 
 def _cc_line(i: int, role: str, content, parent: str | None) -> dict:
-    return {"parentUuid": parent, "isSidechain": False, "type": role, "sessionId": "s-1",
-            "uuid": f"u-{i}", "timestamp": "2025-08-13T09:14:02.118Z",
-            "message": {"role": role, "content": content}}
+    return {
+        "parentUuid": parent,
+        "isSidechain": False,
+        "type": role,
+        "sessionId": "s-1",
+        "uuid": f"u-{i}",
+        "timestamp": "2025-08-13T09:14:02.118Z",
+        "message": {"role": role, "content": content},
+    }
 
 
 def generated(fmt: str, count: int, first_text: str = "hi") -> Document:
     """A `fmt` document of `count` alternating user/assistant messages, the first one saying
     `first_text`: the shape each reader expects, at any size."""
+
     def text(i: int) -> str:
         return first_text if i == 0 else ("q" if i % 2 == 0 else "a")
 
@@ -565,12 +681,30 @@ def generated(fmt: str, count: int, first_text: str = "hi") -> Document:
             body = {**base, "messages": messages}
         return Document.from_bytes(f"big-{fmt}.json", json.dumps(body).encode())
     if fmt == "claude-code":
-        rows = [json.dumps(_cc_line(i, role(i), text(i) if role(i) == "user" else [{"type": "text", "text": text(i)}],
-                                    f"u-{i - 1}" if i else None)) for i in range(count)]
+        rows = [
+            json.dumps(
+                _cc_line(
+                    i,
+                    role(i),
+                    text(i) if role(i) == "user" else [{"type": "text", "text": text(i)}],
+                    f"u-{i - 1}" if i else None,
+                )
+            )
+            for i in range(count)
+        ]
         return Document.from_bytes("big.jsonl", ("\n".join(rows) + "\n").encode())
     if fmt == "openhands":
-        events = [{"id": i, "timestamp": "2025-07-14T08:02:05", "source": "user" if i % 2 == 0 else "agent",
-                   "message": text(i), "action": "message", "args": {"content": text(i)}} for i in range(count)]
+        events = [
+            {
+                "id": i,
+                "timestamp": "2025-07-14T08:02:05",
+                "source": "user" if i % 2 == 0 else "agent",
+                "message": text(i),
+                "action": "message",
+                "args": {"content": text(i)},
+            }
+            for i in range(count)
+        ]
         return Document.from_bytes("big-trajectory.json", json.dumps(events).encode())
     raise AssertionError(fmt)
 
@@ -608,16 +742,31 @@ def realistic_turn(fmt: str, i: int) -> str:
     """One user request, the tool call it got and the call's result, as `fmt` text (for OpenAI:
     three messages of a list, comma-separated; for Claude Code: three JSONL lines)."""
     if fmt == "openai":
-        return ",".join(json.dumps(m) for m in (
-            {"role": "user", "content": "word " * 200},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
-                "name": "bash", "arguments": json.dumps({"command": "ls " * 50})}}]},
-            {"role": "tool", "tool_call_id": f"call_{i}", "content": "out " * 300}))
+        return ",".join(
+            json.dumps(m)
+            for m in (
+                {"role": "user", "content": "word " * 200},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": f"call_{i}",
+                            "type": "function",
+                            "function": {"name": "bash", "arguments": json.dumps({"command": "ls " * 50})},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": f"call_{i}", "content": "out " * 300},
+            )
+        )
     use = {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash", "input": {"command": "ls " * 50}}
     result = {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "out " * 300}
     turn = (("user", "word " * 200), ("assistant", [use]), ("user", [result]))
-    return "\n".join(json.dumps(_cc_line(3 * i + k, role, content, f"u-{3 * i + k - 1}" if i or k else None))
-                     for k, (role, content) in enumerate(turn))
+    return "\n".join(
+        json.dumps(_cc_line(3 * i + k, role, content, f"u-{3 * i + k - 1}" if i or k else None))
+        for k, (role, content) in enumerate(turn)
+    )
 
 
 def realistic_log(fmt: str, size: int) -> tuple[bytes, int]:
@@ -652,8 +801,13 @@ def test_reading_a_50_mb_log_peaks_under_5_times_its_size(fmt):
 def test_an_indentation_no_formatter_writes_is_not_copied_onto_every_line():
     """A 40 KB request whose second line is indented by 20,000 spaces: writing it back in its
     "own layout" put 20,000 spaces per level on each of its 6,000 lines (267 MB, 530 MB peak)."""
-    body = (b'{"model": "gpt-4o",\n' + b" " * 20_000 + b'"messages": [{"role": "user", "content": "hi"}], "x": ['
-            + b"[]," * 6_000 + b"[]]}")
+    body = (
+        b'{"model": "gpt-4o",\n'
+        + b" " * 20_000
+        + b'"messages": [{"role": "user", "content": "hi"}], "x": ['
+        + b"[]," * 6_000
+        + b"[]]}"
+    )
     doc = Document.from_bytes("request.json", body)
     (history,) = formats.read(copy_of(doc))
     tracemalloc.start()
@@ -677,10 +831,19 @@ def test_a_trajectory_indented_like_no_formatter_is_written_in_a_plain_layout():
     assert json.loads(written)[1]["args"]["content"] == "changed, so the file is written again"
 
 
-@pytest.mark.parametrize("text, indent", [
-    ('{"a": 1}', None), ('{\n  "a": 1\n}', 2), ('{\n    "a": 1\n}', 4), ('{\n\t"a": 1\n}', "\t"),
-    ('{\n\t\t "a": 1\n}', "\t"), ('{\n' + " " * 9 + '"a": 1\n}', 2), ('{\n' + " " * 30_000 + '"a": 1}', 2),
-], ids=["one-line", "2", "4", "tab", "tabs", "9-spaces", "30000-spaces"])
+@pytest.mark.parametrize(
+    "text, indent",
+    [
+        ('{"a": 1}', None),
+        ('{\n  "a": 1\n}', 2),
+        ('{\n    "a": 1\n}', 4),
+        ('{\n\t"a": 1\n}', "\t"),
+        ('{\n\t\t "a": 1\n}', "\t"),
+        ("{\n" + " " * 9 + '"a": 1\n}', 2),
+        ("{\n" + " " * 30_000 + '"a": 1}', 2),
+    ],
+    ids=["one-line", "2", "4", "tab", "tabs", "9-spaces", "30000-spaces"],
+)
 def test_the_layout_copied_is_one_a_formatter_writes(text, indent):
     assert json_indent(text) == indent
 
@@ -715,8 +878,10 @@ def test_an_event_cache_page_with_an_id_that_is_a_list_is_only_noted():
     doc = with_file(EVENTS_DIR, "event_cache/0-25.json", page)
     assert_reads_cleanly(doc)
     (history,) = formats.read(copy_of(doc))
-    assert history.meta["event_cache_notes"] == ["event_cache/0-25.json: event [] is cached but has no events/ file",
-                                                 "event_cache/0-25.json: event True is cached but has no events/ file"]
+    assert history.meta["event_cache_notes"] == [
+        "event_cache/0-25.json: event [] is cached but has no events/ file",
+        "event_cache/0-25.json: event True is cached but has no events/ file",
+    ]
 
 
 def test_claude_code_fields_of_the_wrong_type_are_not_taken_as_strings():
@@ -726,7 +891,7 @@ def test_claude_code_fields_of_the_wrong_type_are_not_taken_as_strings():
     record["timestamp"], record["message"]["id"], record["message"]["model"] = {"t": 1}, 5, ["x"]
     lines[number] = json.dumps(record).encode()
     doc = Document.from_bytes("session.jsonl", b"\n".join(lines))
-    assert_reads_cleanly(doc)   # assert_declared_types: was Message.timestamp = {'t': 1}
+    assert_reads_cleanly(doc)  # assert_declared_types: was Message.timestamp = {'t': 1}
 
 
 def test_openhands_fields_of_the_wrong_type_are_not_taken_as_strings():
@@ -734,13 +899,18 @@ def test_openhands_fields_of_the_wrong_type_are_not_taken_as_strings():
     event["timestamp"], event["tool_call_metadata"]["function_name"] = [], 7
     event["tool_call_metadata"]["model_response"]["model"] = {"m": 1}
     doc = with_file(EVENTS_DIR, "events/5.json", json.dumps(event).encode())
-    assert_reads_cleanly(doc)   # assert_declared_types: was Message.model = {'m': 1}
+    assert_reads_cleanly(doc)  # assert_declared_types: was Message.model = {'m': 1}
 
 
 def test_openhands_metadata_of_the_wrong_types_is_not_used():
     metadata = json.loads(EVENTS_DIR.files["metadata.json"])
-    metadata.update(title=["not", "a", "title"], llm_model={"name": "x"}, conversation_id=7,
-                    prompt_tokens=True, completion_tokens=[283])
+    metadata.update(
+        title=["not", "a", "title"],
+        llm_model={"name": "x"},
+        conversation_id=7,
+        prompt_tokens=True,
+        completion_tokens=[283],
+    )
     doc = with_file(EVENTS_DIR, "metadata.json", json.dumps(metadata).encode())
     assert_reads_cleanly(doc)
     (history,) = formats.read(copy_of(doc))
@@ -756,7 +926,7 @@ def test_redacting_a_log_full_of_keys_takes_linear_time():
     _, found = redact(line * 40_000)
     elapsed = time.monotonic() - started
     assert sorted(r.line for r in found) == [n for n in range(1, 40_001) for _ in (0, 1)]
-    assert elapsed < 30, f"{elapsed:.1f} s to redact 80,000 keys"   # 2 s today; 170 s before
+    assert elapsed < 30, f"{elapsed:.1f} s to redact 80,000 keys"  # 2 s today; 170 s before
 
 
 # --- a bounded atheris run ----------------------------------------------------------------------
@@ -777,7 +947,7 @@ def atheris_one_input(data: bytes) -> None:
         name = sorted(base.files)[0]
         old = base.files[name]
         cut = int.from_bytes(body[:2] or b"\0", "little") % (len(old) + 1)
-        doc = with_file(base, name, old[:cut] + body[2:] + old[cut + len(body[2:]):])
+        doc = with_file(base, name, old[:cut] + body[2:] + old[cut + len(body[2:]) :])
     assert_reads_cleanly(doc)
 
 
@@ -801,9 +971,19 @@ def run_atheris(seconds: int, flags: Sequence[str] = ()) -> None:
             (corpus / ("event-" + Path(name).name + ".seed")).write_bytes(b"\1" + data)
     rss_limit = int(os.environ.get("FUZZ_RSS_LIMIT_MB", "2048"))
     print(f"atheris: corpus {corpus}, crashing inputs kept in {artifacts}/", file=sys.stderr, flush=True)
-    atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-max_len=65536", f"-rss_limit_mb={rss_limit}",
-                   "-timeout=60", f"-artifact_prefix={artifacts}/", *flags,
-                   *([] if any(Path(f).is_file() for f in flags) else [str(corpus)])], atheris_one_input)
+    atheris.Setup(
+        [
+            sys.argv[0],
+            f"-max_total_time={seconds}",
+            "-max_len=65536",
+            f"-rss_limit_mb={rss_limit}",
+            "-timeout=60",
+            f"-artifact_prefix={artifacts}/",
+            *flags,
+            *([] if any(Path(f).is_file() for f in flags) else [str(corpus)]),
+        ],
+        atheris_one_input,
+    )
     atheris.Fuzz()
 
 
@@ -812,7 +992,7 @@ def atheris_findings(stderr: str) -> str:
     and where it kept the input. libFuzzer prints the input itself after the traceback (a 64 KB
     input as some 400 KB of hex, text and base64), so the end of stderr alone loses the traceback."""
     lines = stderr.splitlines()
-    kept = [line for line in lines if line.startswith("#")][-1:]   # the last stats line: execs, rss
+    kept = [line for line in lines if line.startswith("#")][-1:]  # the last stats line: execs, rss
     in_traceback = False
     for line in lines:
         if "Uncaught Python exception" in line:
@@ -825,17 +1005,25 @@ def atheris_findings(stderr: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("FUZZ_ATHERIS"), reason="coverage-guided and random: set FUZZ_ATHERIS=1 "
-                    "to run it (kept out of CI so a run's result does not depend on luck)")
+@pytest.mark.skipif(
+    not os.environ.get("FUZZ_ATHERIS"),
+    reason="coverage-guided and random: set FUZZ_ATHERIS=1 "
+    "to run it (kept out of CI so a run's result does not depend on luck)",
+)
 def test_a_short_atheris_run_finds_no_crash(tmp_path):
     """FUZZ_ATHERIS_SECONDS sets how long; a crashing input is kept in FUZZ_ARTIFACTS (default: a
     folder of this test's tmp_path), and the failure says where."""
     pytest.importorskip("atheris")
     seconds = int(os.environ.get("FUZZ_ATHERIS_SECONDS", "20"))
     artifacts = os.environ.get("FUZZ_ARTIFACTS", str(tmp_path / "artifacts"))
-    done = subprocess.run([sys.executable, __file__, str(seconds)], cwd=Path(__file__).parents[2],
-                          env={**os.environ, "FUZZ_CORPUS": str(tmp_path / "corpus"), "FUZZ_ARTIFACTS": artifacts},
-                          capture_output=True, text=True, timeout=seconds + 120)
+    done = subprocess.run(
+        [sys.executable, __file__, str(seconds)],
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "FUZZ_CORPUS": str(tmp_path / "corpus"), "FUZZ_ARTIFACTS": artifacts},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
     assert done.returncode == 0, f"atheris exit code {done.returncode}:\n{atheris_findings(done.stderr)}"
     assert "Done" in done.stderr, done.stderr[-2000:]
 

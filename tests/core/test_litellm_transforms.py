@@ -48,8 +48,9 @@ def test_the_builder_matches_litellms_own_raw_request_capture():
     history = seed(SEEDS[0])
     request, _ = openai_request(history)
     target = resolve("anthropic")
-    raw = litellm.utils.return_raw_request(CallTypes.completion, {
-        "model": target.model, "messages": request["messages"], "tools": request.get("tools")})
+    raw = litellm.utils.return_raw_request(
+        CallTypes.completion, {"model": target.model, "messages": request["messages"], "tools": request.get("tools")}
+    )
     assert raw["raw_request_body"] == build(history, target).body
 
 
@@ -64,13 +65,23 @@ class FakeProvider:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 received.append((self.path, body))
                 if self.path.endswith("/converse"):
-                    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
-                              "stopReason": "end_turn", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
-                              "metrics": {"latencyMs": 1}}
+                    answer = {
+                        "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+                        "stopReason": "end_turn",
+                        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+                        "metrics": {"latencyMs": 1},
+                    }
                 else:
-                    answer = {"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
-                              "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
-                              "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+                    answer = {
+                        "id": "msg_fake",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": "fake",
+                        "content": [{"type": "text", "text": "ok"}],
+                        "stop_reason": "end_turn",
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 1, "output_tokens": 1},
+                    }
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -107,8 +118,14 @@ def test_a_real_litellm_call_sends_exactly_the_body_wire_built(path, name):
     with FakeProvider() as fake:
         api_base = fake.base + ("/v1/messages" if name == "anthropic" else "")
         extra = AWS if name == "bedrock" else {}
-        litellm.completion(model=target.model, messages=request["messages"], tools=request.get("tools"),
-                           api_base=api_base, api_key="fake", **extra)
+        litellm.completion(
+            model=target.model,
+            messages=request["messages"],
+            tools=request.get("tools"),
+            api_base=api_base,
+            api_key="fake",
+            **extra,
+        )
     [(url, body)] = fake.received
     assert url.endswith("/v1/messages" if name == "anthropic" else "/converse")
     assert body == build(history, target).body
@@ -138,8 +155,19 @@ def test_a_router_drops_converse_cache_points_for_a_deployment_without_prompt_ca
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(request))
     with FakeProvider() as fake:
-        done = subprocess.run([sys.executable, "-c", ROUTER_CALL, str(FIXTURES / "seed" / "proxy-config.yaml"),
-                               fake.base, str(request_file)], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                ROUTER_CALL,
+                str(FIXTURES / "seed" / "proxy-config.yaml"),
+                fake.base,
+                str(request_file),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert done.returncode == 0, done.stderr[-800:]
     [(url, body)] = fake.received
     assert url.endswith("/converse") and "cachePoint" not in json.dumps(body)

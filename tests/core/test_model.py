@@ -12,8 +12,12 @@ from conversations.history.model import Block, History, Message, SourceRef
 from conversations.history.repair.work import clone
 from tests.conftest import FIXTURES
 
-DOCUMENTS = sorted(p for folder in ("seed", "samples", "formats") for p in (FIXTURES / folder).iterdir()
-                   if p.suffix in (".json", ".jsonl") or p.is_dir())
+DOCUMENTS = sorted(
+    p
+    for folder in ("seed", "samples", "formats")
+    for p in (FIXTURES / folder).iterdir()
+    if p.suffix in (".json", ".jsonl") or p.is_dir()
+)
 
 
 def histories(path):
@@ -30,14 +34,23 @@ def test_every_fixture_reads_back_from_its_stored_form_unchanged(path):
 
 def test_a_stored_dict_with_keys_no_field_names_still_reads():
     """A revision written by a later version, with a key this one does not know."""
-    message = Message.from_dict({"role": "user", "blocks": [{"type": "text", "text": "hi", "later": 1}],
-                                 "later": {"x": 1}, "source": {"path": "$.messages[0]", "later": True}})
-    assert message == Message(role="user", blocks=[Block.text_block("hi", source=SourceRef())],
-                              source=SourceRef(path="$.messages[0]"))
+    message = Message.from_dict(
+        {
+            "role": "user",
+            "blocks": [{"type": "text", "text": "hi", "later": 1}],
+            "later": {"x": 1},
+            "source": {"path": "$.messages[0]", "later": True},
+        }
+    )
+    assert message == Message(
+        role="user", blocks=[Block.text_block("hi", source=SourceRef())], source=SourceRef(path="$.messages[0]")
+    )
 
 
 def test_a_minimal_stored_block_gets_the_defaults():
-    block = Block.from_dict({"type": "tool_result", "tool_use_id": "call_1", "content": [{"type": "text", "text": "ok"}]})
+    block = Block.from_dict(
+        {"type": "tool_result", "tool_use_id": "call_1", "content": [{"type": "text", "text": "ok"}]}
+    )
     assert block.source == SourceRef() and block.extra == {} and block.cache_control is None
     assert block.content == [Block.text_block("ok")]
 

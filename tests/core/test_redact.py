@@ -43,8 +43,10 @@ def test_aws_and_github_credentials_are_recognised():
 
 
 def test_digests_numbers_and_placeholders_are_not_secrets():
-    data = (b'{"user_api_key_hash": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b", '
-            b'"max_tokens": 4096, "access_token": "<secret_hidden>", "password": "", "api_key": null}')
+    data = (
+        b'{"user_api_key_hash": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b", '
+        b'"max_tokens": 4096, "access_token": "<secret_hidden>", "password": "", "api_key": null}'
+    )
 
     out, found = redact(data)
 

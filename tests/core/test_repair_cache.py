@@ -57,11 +57,17 @@ def test_a_warning_alone_is_left_as_it_is_unless_warnings_are_included():
 
 
 def test_a_route_whose_deployment_has_no_prompt_caching_loses_every_marker():
-    config = {"model_list": [
-        {"model_name": GROUP, "litellm_params": {"model": "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0"},
-         "model_info": {"supports_prompt_caching": False}},
-        {"model_name": "fallback", "litellm_params": {"model": "anthropic/claude-3-5-sonnet-20241022"}}],
-        "router_settings": {"fallbacks": [{GROUP: ["fallback"]}]}}
+    config = {
+        "model_list": [
+            {
+                "model_name": GROUP,
+                "litellm_params": {"model": "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0"},
+                "model_info": {"supports_prompt_caching": False},
+            },
+            {"model_name": "fallback", "litellm_params": {"model": "anthropic/claude-3-5-sonnet-20241022"}},
+        ],
+        "router_settings": {"fallbacks": [{GROUP: ["fallback"]}]},
+    }
     (history,) = formats.read(load_path(CACHE_ON_TOOL), "openai")
     result = repair(history, route=(config, GROUP))
 
@@ -83,30 +89,59 @@ def test_the_seed_route_loses_the_markers_its_bedrock_deployment_cannot_take():
 
 
 def test_more_than_four_markers_keep_the_last_four():
-    history = read({"model": "claude-sonnet-4-5", "max_tokens": 512, "messages": [
-        {"role": "system", "content": [{"type": "text", "text": "You help.", "cache_control": MARK}]},
-        {"role": "user", "content": [{"type": "text", "text": "a", "cache_control": MARK}]},
-        {"role": "assistant", "content": "b"},
-        {"role": "user", "content": [{"type": "text", "text": "c", "cache_control": MARK}]},
-        {"role": "assistant", "content": "d"},
-        {"role": "user", "content": [{"type": "text", "text": "e", "cache_control": MARK},
-                                     {"type": "text", "text": "f", "cache_control": MARK}]}]})
+    history = read(
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 512,
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "You help.", "cache_control": MARK}]},
+                {"role": "user", "content": [{"type": "text", "text": "a", "cache_control": MARK}]},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": [{"type": "text", "text": "c", "cache_control": MARK}]},
+                {"role": "assistant", "content": "d"},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "e", "cache_control": MARK},
+                        {"type": "text", "text": "f", "cache_control": MARK},
+                    ],
+                },
+            ],
+        }
+    )
     result = repair(history, target="anthropic")
     assert "cache-control-too-many" in findings(result.before, "error")
     assert result.accepted
-    assert marked(result.history) == ["messages[0].blocks[0]", "messages[2].blocks[0]",
-                                      "messages[4].blocks[0]", "messages[4].blocks[1]"]
+    assert marked(result.history) == [
+        "messages[0].blocks[0]",
+        "messages[2].blocks[0]",
+        "messages[4].blocks[0]",
+        "messages[4].blocks[1]",
+    ]
     assert [e.description for e in result.edits] == [
-        "removed the cache marker on block 0 of the system prompt (more than 4 in the request; "
-        "the last ones stay)"]
+        "removed the cache marker on block 0 of the system prompt (more than 4 in the request; the last ones stay)"
+    ]
 
 
 def test_a_one_hour_marker_after_a_five_minute_one_gets_five_minutes():
-    history = read({"model": "claude-sonnet-4-5", "max_tokens": 512, "messages": [
-        {"role": "system", "content": [{"type": "text", "text": "You help.",
-                                        "cache_control": {"type": "ephemeral", "ttl": "5m"}}]},
-        {"role": "user", "content": [{"type": "text", "text": "hi",
-                                      "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}]})
+    history = read(
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 512,
+            "messages": [
+                {
+                    "role": "system",
+                    "content": [
+                        {"type": "text", "text": "You help.", "cache_control": {"type": "ephemeral", "ttl": "5m"}}
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+                },
+            ],
+        }
+    )
     result = repair(history, target="anthropic")
     assert "cache-ttl-order" in findings(result.before, "error")
     assert result.accepted

@@ -6,14 +6,18 @@ import json
 
 from conversations.history import formats
 from conversations.history.check import check_body
-from conversations.history.formats import Document, anthropic as anthropic_format
+from conversations.history.formats import Document
+from conversations.history.formats import anthropic as anthropic_format
 from conversations.history.model import History
 from conversations.history.repair import repair
 from conversations.history.repair.roles import CONTINUE_TEXT, START_TEXT
 
 MODEL = {"model": "claude-sonnet-4-5", "max_tokens": 512}
-THINKING = {"model": "anthropic/claude-sonnet-4-5", "max_tokens": 2048,
-            "thinking": {"type": "enabled", "budget_tokens": 1024}}
+THINKING = {
+    "model": "anthropic/claude-sonnet-4-5",
+    "max_tokens": 2048,
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+}
 
 
 def read(obj, format="openai") -> History:
@@ -38,8 +42,16 @@ def texts(history: History) -> list[tuple[str, str]]:
 
 
 def test_an_empty_assistant_reply_is_removed_for_gemini():
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": "a"}, {"role": "assistant", "content": ""}, {"role": "user", "content": "b"}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": ""},
+                {"role": "user", "content": "b"},
+            ],
+        }
+    )
     result = repair(history, target="gemini")
     assert "gemini-empty-text" in errors(result.before)
     assert result.accepted
@@ -48,8 +60,14 @@ def test_an_empty_assistant_reply_is_removed_for_gemini():
 
 
 def test_a_blank_text_block_is_dropped_and_the_text_beside_it_kept():
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "text", "text": "  "}]}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "text", "text": "  "}]}
+            ],
+        }
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "empty-text-block" in errors(result.before)
     assert result.accepted
@@ -58,9 +76,20 @@ def test_a_blank_text_block_is_dropped_and_the_text_beside_it_kept():
 
 
 def test_the_cache_marker_of_an_empty_text_block_moves_onto_the_block_before_it():
-    history = read({**MODEL, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "screenshot attached"},
-        {"type": "text", "text": "", "cache_control": {"type": "ephemeral"}}]}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "screenshot attached"},
+                        {"type": "text", "text": "", "cache_control": {"type": "ephemeral"}},
+                    ],
+                }
+            ],
+        }
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "cache-control-on-empty-text" in errors(result.before)
     assert result.accepted
@@ -69,8 +98,9 @@ def test_the_cache_marker_of_an_empty_text_block_moves_onto_the_block_before_it(
 
 
 def test_trailing_whitespace_of_the_final_assistant_message_is_stripped():
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": "a"}, {"role": "assistant", "content": "The answer is "}]})
+    history = read(
+        {**MODEL, "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "The answer is "}]}
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "final-assistant-trailing-whitespace" in errors(result.before)
     assert result.accepted and result.history.messages[-1].text == "The answer is"
@@ -78,9 +108,20 @@ def test_trailing_whitespace_of_the_final_assistant_message_is_stripped():
 
 def test_an_image_over_five_megabytes_is_replaced_by_a_note():
     image = base64.b64encode(b"\x89PNG" + b"\0" * (6 * 1024 * 1024)).decode()
-    history = read({**MODEL, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "see"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image}"}}]}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "see"},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image}"}},
+                    ],
+                }
+            ],
+        }
+    )
     result = repair(history, target="anthropic")
     assert "image-too-large" in errors(result.before)
     assert result.accepted
@@ -93,8 +134,12 @@ def test_an_image_over_five_megabytes_is_replaced_by_a_note():
 
 
 def test_a_history_starting_with_the_assistant_gets_a_user_message_first_for_bedrock():
-    history = read({**MODEL, "messages": [
-        {"role": "assistant", "content": "Hi, how can I help?"}, {"role": "user", "content": "a"}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [{"role": "assistant", "content": "Hi, how can I help?"}, {"role": "user", "content": "a"}],
+        }
+    )
     result = repair(history, target="bedrock")
     assert "bedrock-first-not-user" in errors(result.before)
     assert result.accepted
@@ -103,20 +148,38 @@ def test_a_history_starting_with_the_assistant_gets_a_user_message_first_for_bed
 
 
 def test_consecutive_user_messages_are_merged_where_the_provider_does_not_merge_them():
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "user", "content": "b"},
+                {"role": "assistant", "content": "c"},
+            ],
+        }
+    )
     result = repair(history, target="bedrock-invoke", judge=sent_directly("bedrock-invoke"))
     assert "roles-not-alternating" in errors(result.before)
     assert result.accepted
     assert [(m.role, [b.text for b in m.blocks]) for m in result.history.messages] == [
-        ("user", ["a", "b"]), ("assistant", ["c"])]
+        ("user", ["a", "b"]),
+        ("assistant", ["c"]),
+    ]
     assert result.edits[0].description == "merged message 1 into message 0 (two user messages in a row)"
 
 
 def test_a_role_the_provider_does_not_know_is_mapped():
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-        {"role": "human", "content": "be brief"}]}, "anthropic")
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "human", "content": "be brief"},
+            ],
+        },
+        "anthropic",
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "invalid-role" in errors(result.before)
     assert result.accepted
@@ -125,8 +188,13 @@ def test_a_role_the_provider_does_not_know_is_mapped():
 
 
 def test_a_model_without_prefill_gets_a_user_turn_after_the_final_assistant_message():
-    history = read({"model": "anthropic/claude-sonnet-4-6", "max_tokens": 512, "messages": [
-        {"role": "user", "content": "a"}, {"role": "assistant", "content": "Sure, here it is."}]})
+    history = read(
+        {
+            "model": "anthropic/claude-sonnet-4-6",
+            "max_tokens": 512,
+            "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "Sure, here it is."}],
+        }
+    )
     result = repair(history)  # the conversation's own target: its model
     assert "prefill-unsupported" in errors(result.before)
     assert result.accepted
@@ -145,9 +213,14 @@ def test_gemini_warns_about_a_final_model_turn_and_the_warning_is_fixed_on_reque
 
 
 def tool_turn(first_blocks):
-    return [{"role": "user", "content": "run it"},
-            {"role": "assistant", "content": [*first_blocks, {"type": "tool_use", "id": "toolu_1", "name": "bash", "input": {}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]}]
+    return [
+        {"role": "user", "content": "run it"},
+        {
+            "role": "assistant",
+            "content": [*first_blocks, {"type": "tool_use", "id": "toolu_1", "name": "bash", "input": {}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]},
+    ]
 
 
 def test_thinking_is_turned_off_when_the_tool_turn_has_no_thinking_block_to_start_with():
@@ -169,8 +242,22 @@ def test_an_unsigned_thinking_block_is_dropped_and_then_thinking_turned_off():
 
 
 def test_thinking_in_the_final_message_is_dropped_when_thinking_is_off():
-    history = read({**MODEL, "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": [
-        {"type": "thinking", "thinking": "hmm", "signature": "c2ln"}, {"type": "text", "text": "ok"}]}]}, "anthropic")
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": "a"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hmm", "signature": "c2ln"},
+                        {"type": "text", "text": "ok"},
+                    ],
+                },
+            ],
+        },
+        "anthropic",
+    )
     result = repair(history, target="anthropic")
     assert "thinking-in-final-without-thinking-enabled" in errors(result.before)
     assert result.accepted and [b.type for b in result.history.messages[1].blocks] == ["text"]
@@ -181,11 +268,21 @@ def test_thinking_in_the_final_message_is_dropped_when_thinking_is_off():
 
 def test_tool_names_over_64_characters_are_shortened_in_the_definition_and_the_calls():
     name = "mcp__github__" + "x" * 60
-    history = read({**MODEL, "tools": [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}],
-                    "messages": [{"role": "user", "content": "a"},
-                                 {"role": "assistant", "content": None, "tool_calls": [
-                                     {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}]},
-                                 {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]})
+    history = read(
+        {
+            **MODEL,
+            "tools": [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}],
+            "messages": [
+                {"role": "user", "content": "a"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+            ],
+        }
+    )
     result = repair(history, target="openai")
     assert "openai-tool-name-too-long" in errors(result.before)
     assert result.accepted
@@ -195,11 +292,22 @@ def test_tool_names_over_64_characters_are_shortened_in_the_definition_and_the_c
 
 
 def test_tool_definitions_are_added_for_a_history_that_calls_tools_it_does_not_define():
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": "a"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": "a"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "toolu_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"},
+            ],
+        }
+    )
     result = repair(history, target="bedrock", include_warnings=True)
     assert "litellm-tools-as-text" in [f.rule for v in result.before for f in v.findings]
     assert [(t.name, t.parameters) for t in result.history.tools] == [("bash", {"type": "object", "properties": {}})]
@@ -208,11 +316,22 @@ def test_tool_definitions_are_added_for_a_history_that_calls_tools_it_does_not_d
 
 def test_tool_call_ids_over_40_characters_are_shortened_for_openai_when_warnings_are_included():
     long_id = "call_" + "a" * 50
-    history = read({**MODEL, "messages": [
-        {"role": "user", "content": "a"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": long_id, "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": long_id, "content": "ok"}]})
+    history = read(
+        {
+            **MODEL,
+            "messages": [
+                {"role": "user", "content": "a"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": long_id, "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": long_id, "content": "ok"},
+            ],
+        }
+    )
     result = repair(history, target="openai", include_warnings=True)
     new = result.history.messages[1].blocks[0].id
     assert len(new) <= 40 and result.history.messages[2].blocks[0].tool_use_id == new
@@ -229,8 +348,13 @@ def test_max_tokens_is_set_when_litellm_would_send_more_than_the_model_allows():
 
 
 def test_an_explicit_max_tokens_over_the_limit_is_an_error_and_is_lowered():
-    history = read({"model": "anthropic/claude-3-5-sonnet-20241022", "max_tokens": 100_000,
-                    "messages": [{"role": "user", "content": "a"}]})
+    history = read(
+        {
+            "model": "anthropic/claude-3-5-sonnet-20241022",
+            "max_tokens": 100_000,
+            "messages": [{"role": "user", "content": "a"}],
+        }
+    )
     result = repair(history)
     assert "max-tokens-too-large" in errors(result.before)
     assert result.accepted and result.history.request["max_tokens"] <= 8192

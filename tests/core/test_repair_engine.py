@@ -21,8 +21,15 @@ def read(obj, format="openai"):
 
 
 def finding(rule, fix, severity="error", message_index=None):
-    return Finding(rule=rule, severity=severity, message_index=message_index, wire_index=None,
-                   provider_error=None, explanation="", fix=fix)
+    return Finding(
+        rule=rule,
+        severity=severity,
+        message_index=message_index,
+        wire_index=None,
+        provider_error=None,
+        explanation="",
+        fix=fix,
+    )
 
 
 def test_every_fix_code_has_a_strategy_or_a_reason_why_not():
@@ -38,7 +45,8 @@ def test_the_input_history_is_never_changed():
     result = repair(history, target="openai")
     assert result.edits
     assert history.to_dict() == before
-    assert all(a is b for a, b in zip(history.messages, messages)) and len(history.messages) == len(messages)
+    assert len(history.messages) == len(messages)
+    assert all(a is b for a, b in zip(history.messages, messages, strict=True))
     assert result.history is not history and result.history.messages[0] is not history.messages[0]
 
 
@@ -61,9 +69,14 @@ def test_what_no_strategy_covers_is_reported_and_the_loop_stops():
 
 
 def test_a_repair_fixes_what_it_can_and_reports_the_rest():
-    messages = [{"role": "user", "content": "list"},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]}]
+    messages = [
+        {"role": "user", "content": "list"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}],
+        },
+    ]
     messages += [{"role": "user" if k % 2 == 0 else "assistant", "content": f"turn {k}"} for k in range(2050)]
     result = repair(read({"model": "gpt-4o", "messages": messages}), target="openai")
     assert [e.op for e in result.edits] == ["add-tool-result"]
@@ -71,34 +84,65 @@ def test_a_repair_fixes_what_it_can_and_reports_the_rest():
 
 
 def test_the_plan_orders_strategies_and_leaves_warnings_out_unless_asked():
-    verdict = Verdict(target="anthropic", provider="anthropic", findings=[
-        finding("cache-control-too-many", "trim-cache-markers"),
-        finding("tool-result-missing", "add-missing-tool-result", message_index=1),
-        finding("context-overflow", "truncate-history"),
-        finding("cache-on-synthetic-error", "move-cache-marker", severity="warning"),
-        finding("cache-below-minimum", "none", severity="info")])
+    verdict = Verdict(
+        target="anthropic",
+        provider="anthropic",
+        findings=[
+            finding("cache-control-too-many", "trim-cache-markers"),
+            finding("tool-result-missing", "add-missing-tool-result", message_index=1),
+            finding("context-overflow", "truncate-history"),
+            finding("cache-on-synthetic-error", "move-cache-marker", severity="warning"),
+            finding("cache-below-minimum", "none", severity="info"),
+        ],
+    )
     steps = plan([verdict]).steps
     assert [s.fix for s in steps] == ["add-missing-tool-result", "trim-cache-markers"]
     assert [f.rule for f in plan([verdict]).uncovered] == ["context-overflow"]
     assert [s.fix for s in plan([verdict], include_warnings=True).steps] == [
-        "add-missing-tool-result", "move-cache-marker", "trim-cache-markers"]
+        "add-missing-tool-result",
+        "move-cache-marker",
+        "trim-cache-markers",
+    ]
 
 
 def test_edits_name_messages_of_the_history_the_repair_started_from():
     # Two interrupted calls: the second one's result lands after the first one's new message,
     # yet its edit still names the original message it follows.
-    history = read({"messages": [
-        {"role": "user", "content": "a"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
-        {"role": "user", "content": "b"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_2", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
-        {"role": "user", "content": "c"}]})
+    history = read(
+        {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "user", "content": "b"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_2", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "user", "content": "c"},
+            ]
+        }
+    )
     result = repair(history, target="openai")
     assert [(e.op, e.message_index) for e in result.edits] == [("add-tool-result", 1), ("add-tool-result", 3)]
     assert "after message 3" in result.edits[1].description
-    assert [m.role for m in result.history.messages] == ["user", "assistant", "tool", "user", "assistant", "tool", "user"]
+    assert [m.role for m in result.history.messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "user",
+        "assistant",
+        "tool",
+        "user",
+    ]
 
 
 def test_a_route_is_repaired_for_every_deployment_it_could_reach():
@@ -122,8 +166,15 @@ def long_history(turns: int) -> dict:
     for k in range(turns):
         call_id = f"toolu_{k:06d}"
         messages.append({"role": "user", "content": f"step {k}"})
-        messages.append({"role": "assistant", "content": f"running step {k}", "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": "bash", "arguments": '{"cmd": "ls"}'}}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": f"running step {k}",
+                "tool_calls": [
+                    {"id": call_id, "type": "function", "function": {"name": "bash", "arguments": '{"cmd": "ls"}'}}
+                ],
+            }
+        )
         if k % 10 == 3:
             continue
         if k % 7 == 2:
@@ -139,8 +190,14 @@ def test_a_ten_thousand_message_history_is_repaired_by_every_pairing_strategy_in
     assert len(history.messages) > 10_000
     work = Work(history)
     work.begin_round()
-    for code in ("move-tool-results-first", "add-missing-tool-result", "drop-orphan-tool-result",
-                 "remove-empty-blocks", "remove-empty-messages", "trim-cache-markers"):
+    for code in (
+        "move-tool-results-first",
+        "add-missing-tool-result",
+        "drop-orphan-tool-result",
+        "remove-empty-blocks",
+        "remove-empty-messages",
+        "trim-cache-markers",
+    ):
         STRATEGIES[code](work, [])
     ops = [e.op for e in work.edits]
     assert ops.count("add-tool-result") == 340 and ops.count("move-tool-result") == 486 - 49

@@ -7,7 +7,8 @@ import pytest
 
 from conversations.history import formats
 from conversations.history.check import check, check_body
-from conversations.history.formats import Document, anthropic as anthropic_format, load_path
+from conversations.history.formats import Document, load_path
+from conversations.history.formats import anthropic as anthropic_format
 from conversations.history.model import History
 from conversations.history.repair import repair
 from conversations.history.repair.pairing import SYNTHETIC_RESULT
@@ -55,9 +56,13 @@ def test_it_answers_an_unanswered_tool_call_with_a_synthetic_error_result_right_
     assert added.blocks[0].content == SYNTHETIC_RESULT and added.blocks[0].is_error is True
     assert added.blocks[0].source.line is None and added.blocks[0].source.path == "$"  # new: no record yet
     assert result.history.messages[3].text == "Hello? Are you still there?"
-    assert [e.to_dict() for e in result.edits if e.op == "add-tool-result"] == [{
-        "op": "add-tool-result", "message_index": 1,
-        "description": f"added a tool_result for {call_id} after message 1 (is_error: {SYNTHETIC_RESULT!r})"}]
+    assert [e.to_dict() for e in result.edits if e.op == "add-tool-result"] == [
+        {
+            "op": "add-tool-result",
+            "message_index": 1,
+            "description": f"added a tool_result for {call_id} after message 1 (is_error: {SYNTHETIC_RESULT!r})",
+        }
+    ]
 
 
 def test_the_same_repair_satisfies_openai():
@@ -68,15 +73,22 @@ def test_the_same_repair_satisfies_openai():
 
 
 def test_a_missing_result_goes_after_the_tool_messages_already_there():
-    history = read({"messages": [
-        {"role": "user", "content": "list files"},
-        {"role": "assistant", "content": None, "tool_calls": [call("toolu_1"), call("toolu_2")]},
-        {"role": "tool", "tool_call_id": "toolu_2", "content": "done"},
-        {"role": "user", "content": "and now?"}]})
+    history = read(
+        {
+            "messages": [
+                {"role": "user", "content": "list files"},
+                {"role": "assistant", "content": None, "tool_calls": [call("toolu_1"), call("toolu_2")]},
+                {"role": "tool", "tool_call_id": "toolu_2", "content": "done"},
+                {"role": "user", "content": "and now?"},
+            ]
+        }
+    )
     result = repair(history, target="anthropic")
     assert result.accepted
     assert [(m.role, m.blocks[0].tool_use_id) for m in result.history.messages[2:4]] == [
-        ("tool", "toolu_2"), ("tool", "toolu_1")]
+        ("tool", "toolu_2"),
+        ("tool", "toolu_1"),
+    ]
     assert result.history.messages[4].text == "and now?"
 
 
@@ -104,11 +116,16 @@ def test_openai_sees_the_misplaced_tool_message_as_missing_and_orphan_and_the_mo
 
 
 def test_an_orphan_tool_message_is_dropped():
-    history = read({"messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-        {"role": "tool", "tool_call_id": "call_gone", "content": "stale output"},
-        {"role": "user", "content": "go on"}]})
+    history = read(
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "tool", "tool_call_id": "call_gone", "content": "stale output"},
+                {"role": "user", "content": "go on"},
+            ]
+        }
+    )
     result = repair(history, target="openai")
     assert "openai-tool-orphan" in errors(result.before)
     assert result.accepted
@@ -125,8 +142,11 @@ def test_writing_the_repaired_openai_history_keeps_every_other_message_as_it_was
     written = json.loads(formats.write(result.history, doc).single[1])
     original = json.loads(path.read_bytes())
     assert written["messages"][:3] == original["messages"][:3]
-    assert written["messages"][3] == {"role": "tool", "content": SYNTHETIC_RESULT,
-                                      "tool_call_id": "toolu_01A9xKqv3VbN7mZ2rT5sY8wD"}
+    assert written["messages"][3] == {
+        "role": "tool",
+        "content": SYNTHETIC_RESULT,
+        "tool_call_id": "toolu_01A9xKqv3VbN7mZ2rT5sY8wD",
+    }
     assert written["messages"][4] == original["messages"][3]
     (again,) = formats.read(formats.write(result.history, doc))
     assert check(again, target="anthropic").accepted
@@ -154,10 +174,13 @@ def tool_result(call_id, text="ok"):
 
 
 def test_anthropic_style_puts_the_synthetic_result_first_in_the_next_user_message():
-    history = anthropic([
-        {"role": "user", "content": "list files"},
-        {"role": "assistant", "content": [tool_use("toolu_1")]},
-        {"role": "user", "content": [{"type": "text", "text": "hello?"}]}])
+    history = anthropic(
+        [
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [tool_use("toolu_1")]},
+            {"role": "user", "content": [{"type": "text", "text": "hello?"}]},
+        ]
+    )
     result = repair(history, target="anthropic")
     assert "tool-result-missing" in errors(result.before)
     assert result.accepted
@@ -166,9 +189,12 @@ def test_anthropic_style_puts_the_synthetic_result_first_in_the_next_user_messag
 
 
 def test_anthropic_style_creates_the_user_message_when_the_tool_call_ends_the_history():
-    history = anthropic([
-        {"role": "user", "content": "list files"},
-        {"role": "assistant", "content": [{"type": "text", "text": "Listing."}, tool_use("toolu_1")]}])
+    history = anthropic(
+        [
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Listing."}, tool_use("toolu_1")]},
+        ]
+    )
     result = repair(history, target="anthropic")
     assert result.accepted
     assert shape(result.history)[2] == ("user", [("tool_result", "toolu_1")])
@@ -177,12 +203,15 @@ def test_anthropic_style_creates_the_user_message_when_the_tool_call_ends_the_hi
 
 
 def test_anthropic_style_moves_a_result_split_into_a_later_user_message_into_the_first_one():
-    history = anthropic([
-        {"role": "user", "content": "check both"},
-        {"role": "assistant", "content": [tool_use("toolu_a"), tool_use("toolu_b")]},
-        {"role": "user", "content": [tool_result("toolu_a")]},
-        {"role": "assistant", "content": [{"type": "text", "text": "waiting"}]},
-        {"role": "user", "content": [tool_result("toolu_b", "late"), {"type": "text", "text": "there"}]}])
+    history = anthropic(
+        [
+            {"role": "user", "content": "check both"},
+            {"role": "assistant", "content": [tool_use("toolu_a"), tool_use("toolu_b")]},
+            {"role": "user", "content": [tool_result("toolu_a")]},
+            {"role": "assistant", "content": [{"type": "text", "text": "waiting"}]},
+            {"role": "user", "content": [tool_result("toolu_b", "late"), {"type": "text", "text": "there"}]},
+        ]
+    )
     result = repair(history, target="anthropic")
     assert "tool-result-missing" in errors(result.before)
     assert result.accepted
@@ -192,10 +221,13 @@ def test_anthropic_style_moves_a_result_split_into_a_later_user_message_into_the
 
 
 def test_a_result_behind_text_in_its_message_is_put_first():
-    history = anthropic([
-        {"role": "user", "content": "run it"},
-        {"role": "assistant", "content": [tool_use("toolu_1")]},
-        {"role": "user", "content": [{"type": "text", "text": "also lint"}, tool_result("toolu_1")]}])
+    history = anthropic(
+        [
+            {"role": "user", "content": "run it"},
+            {"role": "assistant", "content": [tool_use("toolu_1")]},
+            {"role": "user", "content": [{"type": "text", "text": "also lint"}, tool_result("toolu_1")]},
+        ]
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "tool-result-not-first" in errors(result.before)
     assert result.accepted
@@ -203,10 +235,13 @@ def test_a_result_behind_text_in_its_message_is_put_first():
 
 
 def test_an_orphan_tool_result_block_is_dropped_and_the_text_beside_it_kept():
-    history = anthropic([
-        {"role": "user", "content": [tool_result("toolu_compacted_away"), {"type": "text", "text": "continue"}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
-        {"role": "user", "content": "next"}])
+    history = anthropic(
+        [
+            {"role": "user", "content": [tool_result("toolu_compacted_away"), {"type": "text", "text": "continue"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+            {"role": "user", "content": "next"},
+        ]
+    )
     result = repair(history, target="anthropic")
     assert "tool-result-orphan" in errors(result.before)
     assert result.accepted
@@ -214,25 +249,36 @@ def test_an_orphan_tool_result_block_is_dropped_and_the_text_beside_it_kept():
 
 
 def test_a_duplicate_tool_use_and_its_result_are_removed():
-    history = anthropic([
-        {"role": "user", "content": "go"},
-        {"role": "assistant", "content": [tool_use("toolu_1")]},
-        {"role": "user", "content": [tool_result("toolu_1")]},
-        {"role": "assistant", "content": [tool_use("toolu_1")]},
-        {"role": "user", "content": [tool_result("toolu_1", "again"), {"type": "text", "text": "and?"}]}])
+    history = anthropic(
+        [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [tool_use("toolu_1")]},
+            {"role": "user", "content": [tool_result("toolu_1")]},
+            {"role": "assistant", "content": [tool_use("toolu_1")]},
+            {"role": "user", "content": [tool_result("toolu_1", "again"), {"type": "text", "text": "and?"}]},
+        ]
+    )
     result = repair(history, target="anthropic")
     assert "tool-use-id-duplicate" in errors(result.before)
     assert result.accepted
     assert shape(result.history) == [
-        ("user", [("text", "go")]), ("assistant", [("tool_use", "toolu_1")]),
-        ("user", [("tool_result", "toolu_1")]), ("user", [("text", "and?")])]
+        ("user", [("text", "go")]),
+        ("assistant", [("tool_use", "toolu_1")]),
+        ("user", [("tool_result", "toolu_1")]),
+        ("user", [("text", "and?")]),
+    ]
 
 
 def test_tool_use_ids_a_provider_refuses_are_rewritten_in_the_call_and_its_result():
-    history = read({"messages": [
-        {"role": "user", "content": "go"},
-        {"role": "assistant", "content": None, "tool_calls": [call("functions.bash:0")]},
-        {"role": "tool", "tool_call_id": "functions.bash:0", "content": "ok"}]})
+    history = read(
+        {
+            "messages": [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": None, "tool_calls": [call("functions.bash:0")]},
+                {"role": "tool", "tool_call_id": "functions.bash:0", "content": "ok"},
+            ]
+        }
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "tool-use-id-pattern" in errors(result.before)
     assert result.accepted
@@ -242,10 +288,13 @@ def test_tool_use_ids_a_provider_refuses_are_rewritten_in_the_call_and_its_resul
 
 
 def test_text_after_a_tool_call_is_moved_before_it():
-    history = anthropic([
-        {"role": "user", "content": "go"},
-        {"role": "assistant", "content": [tool_use("toolu_1"), {"type": "text", "text": "running it"}]},
-        {"role": "user", "content": [tool_result("toolu_1")]}])
+    history = anthropic(
+        [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [tool_use("toolu_1"), {"type": "text", "text": "running it"}]},
+            {"role": "user", "content": [tool_result("toolu_1")]},
+        ]
+    )
     result = repair(history, target="anthropic", judge=sent_directly())
     assert "tool-result-missing" in errors(result.before)
     assert result.accepted
@@ -273,8 +322,14 @@ def test_claude_code_gets_a_new_result_record_parented_on_the_tool_use():
     changed = [json.loads(line) for line in written if line not in lines]
     added, reparented = changed  # the new result record, then the child re-parented on it
     assert added["parentUuid"] == lost["parentUuid"] and added["type"] == "user"
-    assert added["message"]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_01EdT5fG7hI9jK1lM3nO5pQ7",
-                                            "content": SYNTHETIC_RESULT, "is_error": True}]
+    assert added["message"]["content"] == [
+        {
+            "type": "tool_result",
+            "tool_use_id": "toolu_01EdT5fG7hI9jK1lM3nO5pQ7",
+            "content": SYNTHETIC_RESULT,
+            "is_error": True,
+        }
+    ]
     assert reparented["parentUuid"] == added["uuid"]
     assert len(written) == len(lines) + 1
     (again,) = formats.read(Document.from_bytes("session.jsonl", "\n".join(written).encode()))
@@ -311,7 +366,8 @@ def test_an_openhands_call_that_never_ran_is_removed_rather_than_answered(fixtur
     assert set(written.files) == set(doc.files)
     response = json.loads(written.files["events/7.json"])["tool_call_metadata"]
     assert [c["id"] for c in response["model_response"]["choices"][0]["message"]["tool_calls"]] == [
-        "toolu_01Fz4cN8mLq2VtR6yHb9JkUe"]
+        "toolu_01Fz4cN8mLq2VtR6yHb9JkUe"
+    ]
     assert response["total_calls_in_response"] == 1
 
 

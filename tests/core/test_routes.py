@@ -17,8 +17,10 @@ def seed(path):
 
 def test_the_seed_route_tries_bedrock_then_the_anthropic_fallback():
     route = route_deployments(load_config(SEED_CONFIG), GROUP)
-    assert [d.model for d in route] == ["bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
-                                        "anthropic/claude-3-5-sonnet-20241022"]
+    assert [d.model for d in route] == [
+        "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+        "anthropic/claude-3-5-sonnet-20241022",
+    ]
     assert route[0].model_info == {"supports_prompt_caching": False}
 
 
@@ -26,7 +28,8 @@ def test_a_verdict_per_deployment_names_the_group_and_the_model():
     verdicts = check_route(seed(SEEDS[0]), SEED_CONFIG, GROUP)
     assert [(v.target, v.provider) for v in verdicts] == [
         ("claude-3-5-sonnet-20241022 via bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", "bedrock"),
-        ("anthropic/claude-3-5-sonnet-20241022 via anthropic/claude-3-5-sonnet-20241022", "anthropic")]
+        ("anthropic/claude-3-5-sonnet-20241022 via anthropic/claude-3-5-sonnet-20241022", "anthropic"),
+    ]
 
 
 @pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem)
@@ -52,7 +55,10 @@ def test_litellm_1_110_drops_the_markers_for_that_deployment_and_bedrock_accepts
 CONFIG = {
     "model_list": [
         {"model_name": "primary", "litellm_params": {"model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"}},
-        {"model_name": "primary", "litellm_params": {"model": "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0"}},
+        {
+            "model_name": "primary",
+            "litellm_params": {"model": "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0"},
+        },
         {"model_name": "second", "litellm_params": {"model": "openai/gpt-4o"}},
         {"model_name": "third", "litellm_params": {"model": "gemini/gemini-2.5-pro"}},
     ],
@@ -62,9 +68,12 @@ CONFIG = {
 
 def test_the_groups_own_deployments_come_first_in_the_order_listed_then_each_fallback_group():
     route = route_deployments(CONFIG, "primary")
-    assert [d.model for d in route] == ["bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
-                                        "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0",
-                                        "gemini/gemini-2.5-pro", "openai/gpt-4o"]
+    assert [d.model for d in route] == [
+        "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+        "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0",
+        "gemini/gemini-2.5-pro",
+        "openai/gpt-4o",
+    ]
 
 
 def test_a_group_without_fallbacks_is_its_own_route_and_default_fallbacks_apply():

@@ -16,8 +16,12 @@ def marked(n, ttl=None):
     cache = dict(EPHEMERAL, **({"ttl": ttl} if ttl else {}))
     messages = [{"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": cache}]}]
     for i in range(n - 1):
-        messages.append({"role": "user" if i % 2 == 0 else "assistant",
-                         "content": [{"type": "text", "text": f"turn {i}", "cache_control": cache}]})
+        messages.append(
+            {
+                "role": "user" if i % 2 == 0 else "assistant",
+                "content": [{"type": "text", "text": f"turn {i}", "cache_control": cache}],
+            }
+        )
     if messages[-1]["role"] == "assistant" or len(messages) == 1:
         messages.append({"role": "user", "content": "go on"})
     return parse_request({"messages": messages}, file="t")
@@ -43,19 +47,31 @@ def test_converse_counts_its_cache_points_the_same_way():
 
 
 def test_a_one_hour_breakpoint_after_a_five_minute_one_is_rejected():
-    body = {"model": "claude-sonnet-4-5", "max_tokens": 10,
-            "system": [{"type": "text", "text": "Be brief.", "cache_control": EPHEMERAL}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}]}
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": EPHEMERAL}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            }
+        ],
+    }
     verdict = check_body(anthropic_format.parse_request(body, file="t"), body, target="anthropic")
     assert [f.provider_error for f in verdict.errors] == [
         "messages.0.content.0.cache_control.ttl: a ttl='1h' cache_control block must not come after "
-        "a ttl='5m' cache_control block."]
+        "a ttl='5m' cache_control block."
+    ]
 
 
 def test_longer_ttls_first_is_accepted():
-    body = {"model": "claude-sonnet-4-5", "max_tokens": 10,
-            "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]}]}
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]}],
+    }
     assert check_body(anthropic_format.parse_request(body, file="t"), body, target="anthropic").accepted
 
 
@@ -85,22 +101,28 @@ def test_the_same_history_without_that_marker_has_no_such_warning():
     assert not [f for f in verdict.findings if f.rule == "cache-on-synthetic-error"]
 
 
-SEED_BEDROCK = Deployment("claude-3-5-sonnet-20241022", "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
-                          {"supports_prompt_caching": False})
+SEED_BEDROCK = Deployment(
+    "claude-3-5-sonnet-20241022",
+    "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+    {"supports_prompt_caching": False},
+)
 
 
 def test_cache_markers_reaching_an_account_without_caching_are_rejected():
     # BerriAI/litellm#7218 and the seed: Bedrock without explicit prompt caching.
-    invoke = deployment_target(Deployment("g", "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0",
-                                          {"supports_prompt_caching": False}))
+    invoke = deployment_target(
+        Deployment("g", "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0", {"supports_prompt_caching": False})
+    )
     [finding] = check(seed("openhands-6852-cache-on-tool-message.json"), target=invoke).errors
     assert finding.provider_error == "You do not have access to explicit prompt caching"
     assert check(seed("openhands-6852-proxy-vs-direct.json"), target=invoke).accepted
 
 
 def test_litellm_drops_converse_cache_points_for_such_a_deployment_and_warns_instead():
-    verdict = check(seed("openhands-6852-cache-on-tool-message.json"),
-                    target=deployment_target(SEED_BEDROCK, litellm_reads_model_info=True))
+    verdict = check(
+        seed("openhands-6852-cache-on-tool-message.json"),
+        target=deployment_target(SEED_BEDROCK, litellm_reads_model_info=True),
+    )
     assert verdict.accepted
     [finding] = [f for f in verdict.findings if f.rule == "cache-markers-dropped"]
     assert finding.severity == "warning" and "You do not have access to explicit prompt caching" in finding.explanation
@@ -116,12 +138,17 @@ def test_markers_litellm_strips_for_openai_are_information():
     verdict = check(seed("openhands-6852-cache-on-tool-message.json"), target="openai")
     [finding] = [f for f in verdict.findings if f.rule == "cache-markers-dropped"]
     assert finding.severity == "info" and verdict.accepted
-    assert not [f for f in check(seed("openhands-6852-proxy-vs-direct.json"), target="openai").findings
-                if f.rule == "cache-markers-dropped"]
+    assert not [
+        f
+        for f in check(seed("openhands-6852-proxy-vs-direct.json"), target="openai").findings
+        if f.rule == "cache-markers-dropped"
+    ]
 
 
 def test_a_bedrock_model_with_caching_keeps_its_markers():
-    verdict = check(seed("openhands-6852-cache-on-tool-message.json"),
-                    target=resolve("bedrock", "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"))
+    verdict = check(
+        seed("openhands-6852-cache-on-tool-message.json"),
+        target=resolve("bedrock", "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    )
     assert verdict.accepted
     assert not [f for f in verdict.findings if f.rule in ("cache-markers-dropped", "bedrock-no-explicit-caching")]

@@ -21,12 +21,18 @@ def judge(body, target="anthropic"):
 
 def test_an_empty_message_is_rejected_with_its_index():
     # anthropics/claude-code#3196: an empty assistant reply was stored.
-    verdict = judge(anthropic_body({"role": "user", "content": "hi"}, {"role": "assistant", "content": []},
-                                   {"role": "user", "content": "again"}))
+    verdict = judge(
+        anthropic_body(
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": []},
+            {"role": "user", "content": "again"},
+        )
+    )
     [finding] = verdict.errors
     assert finding.rule == "empty-message-content"
-    assert finding.provider_error == ("messages.1: all messages must have non-empty content except "
-                                      "for the optional final assistant message")
+    assert finding.provider_error == (
+        "messages.1: all messages must have non-empty content except for the optional final assistant message"
+    )
     assert finding.message_index == 1
 
 
@@ -37,10 +43,13 @@ def test_an_empty_final_assistant_message_is_allowed():
 
 def test_an_empty_text_block_is_rejected_without_index_but_the_finding_names_the_message():
     # miurla/morphic#83
-    verdict = judge(anthropic_body({"role": "user", "content": "hi"},
-                                   {"role": "assistant", "content": [{"type": "text", "text": ""},
-                                                                     {"type": "text", "text": "ok"}]},
-                                   {"role": "user", "content": "again"}))
+    verdict = judge(
+        anthropic_body(
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "ok"}]},
+            {"role": "user", "content": "again"},
+        )
+    )
     [finding] = verdict.errors
     assert finding.provider_error == "messages: text content blocks must be non-empty"
     assert (finding.wire_index, finding.message_index, finding.content_index) == (None, 1, 0)
@@ -49,31 +58,54 @@ def test_an_empty_text_block_is_rejected_without_index_but_the_finding_names_the
 def test_a_whitespace_only_text_block_gets_the_second_wording():
     # anthropics/claude-code#23352
     verdict = judge(anthropic_body({"role": "user", "content": [{"type": "text", "text": "  \n"}]}))
-    assert [f.provider_error for f in verdict.errors] == ["messages: text content blocks must contain non-whitespace text"]
+    assert [f.provider_error for f in verdict.errors] == [
+        "messages: text content blocks must contain non-whitespace text"
+    ]
 
 
 def test_litellm_fills_empty_text_so_what_it_sends_is_accepted():
-    h = parse_request({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""},
-                                    {"role": "user", "content": "again"}]}, file="t")
+    h = parse_request(
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": ""},
+                {"role": "user", "content": "again"},
+            ]
+        },
+        file="t",
+    )
     assert check(h, target="anthropic").accepted
 
 
 def test_a_cache_marker_on_an_empty_text_block_is_rejected():
     # anthropics/claude-code#55302: a pasted screenshot with an empty text block carrying the marker.
-    verdict = judge(anthropic_body({"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
-        {"type": "text", "text": "", "cache_control": {"type": "ephemeral"}}]}))
+    verdict = judge(
+        anthropic_body(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                    {"type": "text", "text": "", "cache_control": {"type": "ephemeral"}},
+                ],
+            }
+        )
+    )
     [finding] = verdict.errors
     assert finding.provider_error == "messages.0.content.1.text: cache_control cannot be set for empty text blocks"
 
 
 def test_a_cache_marker_on_a_text_with_words_is_fine():
-    verdict = judge(anthropic_body({"role": "user", "content": [
-        {"type": "text", "text": "look", "cache_control": {"type": "ephemeral"}}]}))
+    verdict = judge(
+        anthropic_body(
+            {"role": "user", "content": [{"type": "text", "text": "look", "cache_control": {"type": "ephemeral"}}]}
+        )
+    )
     assert verdict.accepted
 
 
 def test_an_empty_system_block_is_rejected():
     verdict = judge(anthropic_body({"role": "user", "content": "hi"}, system=[{"type": "text", "text": ""}]))
     assert [f.rule for f in verdict.errors] == ["system-empty-text"]
-    assert judge(anthropic_body({"role": "user", "content": "hi"}, system=[{"type": "text", "text": "Be brief."}])).accepted
+    assert judge(
+        anthropic_body({"role": "user", "content": "hi"}, system=[{"type": "text", "text": "Be brief."}])
+    ).accepted

@@ -18,9 +18,16 @@ def small_window(model, tokens=1000):
 
 
 def talk(chars):
-    return parse_request({"messages": [{"role": "user", "content": "word " * (chars // 5)},
-                                       {"role": "assistant", "content": "ok"},
-                                       {"role": "user", "content": "go on"}]}, file="t")
+    return parse_request(
+        {
+            "messages": [
+                {"role": "user", "content": "word " * (chars // 5)},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "go on"},
+            ]
+        },
+        file="t",
+    )
 
 
 def test_a_history_over_the_window_is_rejected_with_the_token_count():
@@ -37,7 +44,9 @@ def test_a_history_under_the_window_is_accepted():
 
 def test_bedrock_wraps_the_same_text():
     # daisuke-awaji/moca#254
-    [finding] = check(talk(8000), target=small_window("bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0")).errors
+    [finding] = check(
+        talk(8000), target=small_window("bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0")
+    ).errors
     assert finding.provider_error.startswith("The model returned the following errors: prompt is too long: ")
 
 
@@ -45,9 +54,11 @@ def test_openai_words_it_as_its_maximum_context_length():
     # kaixindelele/ChatPaper#7
     [finding] = check(talk(8000), target=small_window("openai/gpt-4o")).errors
     assert finding.rule == "openai-context-overflow"
-    assert re.fullmatch(r"This model's maximum context length is 1000 tokens\. However, your messages "
-                        r"resulted in \d+ tokens\. Please reduce the length of the messages\.",
-                        finding.provider_error)
+    assert re.fullmatch(
+        r"This model's maximum context length is 1000 tokens\. However, your messages "
+        r"resulted in \d+ tokens\. Please reduce the length of the messages\.",
+        finding.provider_error,
+    )
     assert check(talk(800), target=small_window("openai/gpt-4o")).accepted
 
 
@@ -68,9 +79,16 @@ def agent(results: list[str], arguments: list[str] | None = None):
     messages = [{"role": "user", "content": "Fix the bug."}]
     for n, result in enumerate(results):
         args = (arguments or [])[n] if arguments else json.dumps({"path": f"src/m{n}.py"})
-        messages += [{"role": "assistant", "content": None, "tool_calls": [
-                         {"id": f"call_{n}", "type": "function", "function": {"name": "edit", "arguments": args}}]},
-                     {"role": "tool", "tool_call_id": f"call_{n}", "content": result}]
+        messages += [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": f"call_{n}", "type": "function", "function": {"name": "edit", "arguments": args}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": f"call_{n}", "content": result},
+        ]
     messages.append({"role": "user", "content": "go on"})
     return parse_request({"model": "gpt-4o", "messages": messages}, file="t"), messages
 
@@ -79,8 +97,7 @@ def written_in(piece: str, *, in_arguments: bool = False):
     """A history of four large tool results (or call arguments) made of `piece`, as an agent's
     history is, and its tokens by litellm's own count."""
     texts = [piece * 100] * 4
-    history, messages = (agent(["ok"] * 4, [json.dumps({"text": t}) for t in texts]) if in_arguments
-                         else agent(texts))
+    history, messages = agent(["ok"] * 4, [json.dumps({"text": t}) for t in texts]) if in_arguments else agent(texts)
     return history, litellm.token_counter(model="gpt-4o", messages=messages)
 
 
@@ -109,8 +126,9 @@ def test_a_history_a_little_under_the_window_is_accepted_whatever_it_is_written_
 
 
 def image_body(*sizes):
-    content = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * size}}
-               for size in sizes] + [{"type": "text", "text": "what is this?"}]
+    content = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * size}} for size in sizes
+    ] + [{"type": "text", "text": "what is this?"}]
     return {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": content}]}
 
 
@@ -141,8 +159,7 @@ def test_an_anthropic_body_sent_as_it_is_is_counted_too():
 
     from conversations.history.targets import resolve
 
-    body = {"model": "claude-sonnet-4-5", "max_tokens": 10,
-            "messages": [{"role": "user", "content": CODE * 60}]}
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": CODE * 60}]}
     history = anthropic_format.parse_request(body, file="t")
     tokens = litellm.token_counter(model="gpt-4o", text=CODE * 60)
     target = replace(resolve("anthropic"), context_window=int(tokens / 1.05))

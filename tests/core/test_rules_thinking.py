@@ -10,13 +10,25 @@ THINKING = {"type": "enabled", "budget_tokens": 2048}
 
 def loop(thinking_blocks=None, **params):
     """A tool loop: the last message answers the assistant's tool call."""
-    assistant = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "toolu_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]}
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}],
+    }
     if thinking_blocks is not None:
         assistant["thinking_blocks"] = thinking_blocks
-    return parse_request({"messages": [{"role": "user", "content": "go"}, assistant,
-                                       {"role": "tool", "tool_call_id": "toolu_1", "content": "out"}],
-                          "tools": TOOLS, **params}, file="t")
+    return parse_request(
+        {
+            "messages": [
+                {"role": "user", "content": "go"},
+                assistant,
+                {"role": "tool", "tool_call_id": "toolu_1", "content": "out"},
+            ],
+            "tools": TOOLS,
+            **params,
+        },
+        file="t",
+    )
 
 
 def test_thinking_on_with_the_thinking_blocks_dropped_is_rejected():
@@ -24,7 +36,8 @@ def test_thinking_on_with_the_thinking_blocks_dropped_is_rejected():
     [finding] = check(loop(thinking=THINKING), target="anthropic").errors
     assert finding.rule == "thinking-missing-before-tool-use"
     assert finding.provider_error.startswith(
-        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`.")
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`."
+    )
     assert finding.provider_error.endswith("https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
     assert finding.message_index == 1
 
@@ -44,8 +57,10 @@ def test_litellm_drops_an_unsigned_thinking_block_so_the_loop_lacks_thinking():
 
 
 def body(thinking_block, *, thinking=True, final=False):
-    messages = [{"role": "user", "content": "go"},
-                {"role": "assistant", "content": [thinking_block, {"type": "text", "text": "done"}]}]
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [thinking_block, {"type": "text", "text": "done"}]},
+    ]
     if not final:
         messages.append({"role": "user", "content": "thanks"})
     out = {"model": "claude-sonnet-4-5", "max_tokens": 4096, "messages": messages}
@@ -73,7 +88,9 @@ def test_a_thinking_block_with_a_signature_but_no_text_is_rejected():
 def test_an_empty_signature_cannot_verify():
     # lbjlaq/Antigravity-Manager#498
     verdict = judge(body({"type": "thinking", "thinking": "hmm", "signature": ""}))
-    assert [f.provider_error for f in verdict.errors] == ["messages.1.content.0: Invalid `signature` in `thinking` block"]
+    assert [f.provider_error for f in verdict.errors] == [
+        "messages.1.content.0: Invalid `signature` in `thinking` block"
+    ]
 
 
 def test_a_complete_thinking_block_is_accepted():
@@ -85,7 +102,8 @@ def test_thinking_in_the_final_assistant_message_with_thinking_off_is_rejected()
     verdict = judge(body({"type": "thinking", "thinking": "hmm", "signature": "EqQB"}, thinking=False, final=True))
     assert [f.provider_error for f in verdict.errors] == [
         "messages.1.content.0: When thinking is disabled, an `assistant` message in the final position "
-        "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."]
+        "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+    ]
 
 
 def test_thinking_in_an_earlier_turn_with_thinking_off_is_ignored():

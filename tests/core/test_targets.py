@@ -2,14 +2,19 @@
 
 import pytest
 
-from conversations.history.targets import (TARGET_NAMES, UnknownTarget, resolve, target_for_model)
+from conversations.history.targets import TARGET_NAMES, UnknownTarget, resolve, target_for_model
 
 
-@pytest.mark.parametrize("name,provider,wire", [
-    ("anthropic", "anthropic", "anthropic"), ("bedrock", "bedrock", "converse"),
-    ("bedrock-invoke", "bedrock", "anthropic"), ("openai", "openai", "openai"),
-    ("gemini", "gemini", "gemini"),
-])
+@pytest.mark.parametrize(
+    "name,provider,wire",
+    [
+        ("anthropic", "anthropic", "anthropic"),
+        ("bedrock", "bedrock", "converse"),
+        ("bedrock-invoke", "bedrock", "anthropic"),
+        ("openai", "openai", "openai"),
+        ("gemini", "gemini", "gemini"),
+    ],
+)
 def test_every_target_resolves_to_its_provider_and_wire_format(name, provider, wire):
     target = resolve(name)
     assert (target.name, target.provider, target.wire_format, target.label) == (name, provider, wire, name)
@@ -29,17 +34,29 @@ def test_a_litellm_proxy_prefix_is_stripped_and_the_model_kept():
     assert target.model == "anthropic/claude-3-5-sonnet-20241022"
 
 
-@pytest.mark.parametrize("model,name,api_model", [
-    ("bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", "bedrock",
-     "converse/anthropic.claude-3-5-sonnet-20241022-v2:0"),
-    ("bedrock/converse/anthropic.claude-3-5-sonnet-20241022-v2:0", "bedrock",
-     "converse/anthropic.claude-3-5-sonnet-20241022-v2:0"),
-    ("bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0", "bedrock-invoke",
-     "invoke/anthropic.claude-3-5-sonnet-20241022-v2:0"),
-    ("gpt-4o", "openai", "gpt-4o"),
-    ("gemini/gemini-2.5-pro", "gemini", "gemini-2.5-pro"),
-    ("vertex_ai/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5"),
-])
+@pytest.mark.parametrize(
+    "model,name,api_model",
+    [
+        (
+            "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "bedrock",
+            "converse/anthropic.claude-3-5-sonnet-20241022-v2:0",
+        ),
+        (
+            "bedrock/converse/anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "bedrock",
+            "converse/anthropic.claude-3-5-sonnet-20241022-v2:0",
+        ),
+        (
+            "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "bedrock-invoke",
+            "invoke/anthropic.claude-3-5-sonnet-20241022-v2:0",
+        ),
+        ("gpt-4o", "openai", "gpt-4o"),
+        ("gemini/gemini-2.5-pro", "gemini", "gemini-2.5-pro"),
+        ("vertex_ai/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5"),
+    ],
+)
 def test_litellm_tells_the_provider_of_a_model_name(model, name, api_model):
     target = target_for_model(model)
     assert (target.name, target.api_model) == (name, api_model)
@@ -64,7 +81,7 @@ def test_retired_models_take_their_capabilities_from_the_cited_table():
 def test_mapped_models_take_their_capabilities_from_litellm():
     opus = target_for_model("claude-opus-4-6")
     assert opus.capability_source == "litellm"
-    assert opus.prefill is False            # Opus 4.6 refuses assistant prefill
+    assert opus.prefill is False  # Opus 4.6 refuses assistant prefill
     assert opus.min_cacheable_tokens == 4_096
     assert opus.max_cache_breakpoints == 4
     assert target_for_model("gpt-4o").max_cache_breakpoints == 0  # OpenAI caches by itself

@@ -17,8 +17,12 @@ from tests.changes import changed_at_random
 from tests.conftest import FIXTURES
 
 MODEL = "openai/gpt-4o"
-DOCUMENTS = sorted(p for folder in ("seed", "samples", "formats") for p in (FIXTURES / folder).iterdir()
-                   if p.suffix in (".json", ".jsonl") or p.is_dir())
+DOCUMENTS = sorted(
+    p
+    for folder in ("seed", "samples", "formats")
+    for p in (FIXTURES / folder).iterdir()
+    if p.suffix in (".json", ".jsonl") or p.is_dir()
+)
 
 
 def histories():

@@ -29,8 +29,19 @@ FORMAT_NAMES = tuple(FORMATS)
 # blocks: ask the formats with the most specific markers first.
 DETECTION_ORDER = (openhands, claude_code, litellm_log, anthropic, openai)
 
-__all__ = ["Document", "FormatError", "UnknownFormat", "FORMATS", "FORMAT_NAMES", "detect", "read",
-           "write", "load_path", "is_openhands_dir", "module"]
+__all__ = [
+    "Document",
+    "FormatError",
+    "UnknownFormat",
+    "FORMATS",
+    "FORMAT_NAMES",
+    "detect",
+    "read",
+    "write",
+    "load_path",
+    "is_openhands_dir",
+    "module",
+]
 
 
 def module(name: str):
@@ -52,10 +63,10 @@ def detect(doc: Document) -> str:
         else:
             doc.json()
     elif not any(name.startswith("events/") for name in doc.files):
-        raise UnknownFormat("a directory without events/<n>.json files: not an OpenHands session",
-                            file=doc.name)
-    raise UnknownFormat("not a conversation log in any known format "
-                        f"({', '.join(FORMATS)}); use --format to force one", file=doc.name)
+        raise UnknownFormat("a directory without events/<n>.json files: not an OpenHands session", file=doc.name)
+    raise UnknownFormat(
+        f"not a conversation log in any known format ({', '.join(FORMATS)}); use --format to force one", file=doc.name
+    )
 
 
 def read(doc: Document, format: str | None = None) -> list[History]:
@@ -67,8 +78,9 @@ def read(doc: Document, format: str | None = None) -> list[History]:
         raise exc.located(file=doc.name if doc.is_dir else doc.single[0]) from None
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         # A reader bug or a shape it did not foresee: still an error that names the file.
-        raise FormatError(f"unexpected structure for {fmt.NAME}: {exc.__class__.__name__}: {exc}",
-                          file=doc.name) from None
+        raise FormatError(
+            f"unexpected structure for {fmt.NAME}: {exc.__class__.__name__}: {exc}", file=doc.name
+        ) from None
     finally:
         doc.forget_parsed()
     return histories

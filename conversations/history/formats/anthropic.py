@@ -17,8 +17,22 @@ from typing import Any
 
 from ..model import Block, CacheControl, History, Message, SystemPart, Tool
 from .document import Document
-from .openai import (DEFAULT_FILE, Where, cache_out, dump_json, is_native as is_openai_dialect,
-                     json_or_none, kind_of, reorder_like, rest, raw_out, rewritten, with_extra)
+from .openai import (
+    DEFAULT_FILE,
+    Where,
+    cache_out,
+    dump_json,
+    json_or_none,
+    kind_of,
+    raw_out,
+    reorder_like,
+    rest,
+    rewritten,
+    with_extra,
+)
+from .openai import (
+    is_native as is_openai_dialect,
+)
 
 NAME = "anthropic"
 WRITABLE = True
@@ -26,8 +40,18 @@ HINT = "_anthropic"
 # Required by the API; what to send when the history does not say.
 DEFAULT_MAX_TOKENS = 4096
 # Parameters that mean the same in a Messages request whatever the history was read from.
-PORTABLE_PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "tool_choice",
-                   "thinking", "metadata", "stream", "service_tier")
+PORTABLE_PARAMS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tool_choice",
+    "thinking",
+    "metadata",
+    "stream",
+    "service_tier",
+)
 _ANTHROPIC_BLOCKS = ("tool_use", "tool_result", "thinking", "redacted_thinking")
 _OPENAI_ONLY_ROLES = ("system", "developer", "tool", "function")
 _OPENAI_ONLY_PARTS = ("image_url", "input_audio")
@@ -65,12 +89,17 @@ def _openai_only(message: dict) -> bool:
         return True
     content = message.get("content")
     return isinstance(content, list) and any(
-        isinstance(b, dict) and b.get("type") in _OPENAI_ONLY_PARTS for b in content)
+        isinstance(b, dict) and b.get("type") in _OPENAI_ONLY_PARTS for b in content
+    )
 
 
 def _has_anthropic_blocks(messages: list) -> bool:
-    return any(isinstance(b, dict) and b.get("type") in _ANTHROPIC_BLOCKS
-               for m in messages if isinstance(m.get("content"), list) for b in m["content"])
+    return any(
+        isinstance(b, dict) and b.get("type") in _ANTHROPIC_BLOCKS
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for b in m["content"]
+    )
 
 
 def read(doc: Document) -> list[History]:
@@ -87,8 +116,9 @@ def parse_request(obj: Any, *, file: str | None, path: str = "$", line: int | No
         history.messages = _read_messages(obj, at, path)
         return history
     if not isinstance(obj, dict):
-        raise at.error("expected a Messages request (an object with `messages`) or a list of "
-                       f"messages, got {kind_of(obj)}", path)
+        raise at.error(
+            f"expected a Messages request (an object with `messages`) or a list of messages, got {kind_of(obj)}", path
+        )
     if "messages" not in obj:
         raise at.error("no `messages` key: not a Messages request", path)
     history.messages = _read_messages(obj["messages"], at, f"{path}.messages")
@@ -110,13 +140,21 @@ def _read_messages(raw: Any, at: Where, path: str) -> list[Message]:
             raise at.error(f"a message must be an object, got {kind_of(item)}", here)
         role = item.get("role")
         if not isinstance(role, str):
-            raise at.error("message without a role" if role is None else
-                           f"role must be a string, got {kind_of(role)}", here)
+            raise at.error(
+                "message without a role" if role is None else f"role must be a string, got {kind_of(role)}", here
+            )
         # Any role string is kept as read: a rule, not the reader, says Anthropic rejects it.
         blocks, form = _read_content(item, here, at)
-        messages.append(Message(role=role, blocks=blocks, content_form=form,
-                                cache_control=CacheControl.from_wire(item.get("cache_control")),
-                                source=at.ref(here), extra=rest(item, ("role", "content", "cache_control"))))
+        messages.append(
+            Message(
+                role=role,
+                blocks=blocks,
+                content_form=form,
+                cache_control=CacheControl.from_wire(item.get("cache_control")),
+                source=at.ref(here),
+                extra=rest(item, ("role", "content", "cache_control")),
+            )
+        )
     return messages
 
 
@@ -130,8 +168,7 @@ def _read_content(item: dict, here: str, at: Where) -> tuple[list[Block], str]:
         return [Block.text_block(content, source=at.ref(f"{here}.content"))], "string"
     if isinstance(content, list):
         return _read_blocks(content, f"{here}.content", at), "blocks"
-    raise at.error(f"content must be a string or a list of blocks, got {kind_of(content)}",
-                   f"{here}.content")
+    raise at.error(f"content must be a string or a list of blocks, got {kind_of(content)}", f"{here}.content")
 
 
 def _read_blocks(raw: list, path: str, at: Where) -> list[Block]:
@@ -149,32 +186,58 @@ def read_block(raw: Any, here: str, at: Where) -> Block:
     ref = at.ref(here)
     if kind == "text":
         _require_str(raw, "text", here, at)
-        return Block(type="text", text=raw["text"], cache_control=cache, source=ref,
-                     extra=rest(raw, ("type", "text", "cache_control")))
+        return Block(
+            type="text",
+            text=raw["text"],
+            cache_control=cache,
+            source=ref,
+            extra=rest(raw, ("type", "text", "cache_control")),
+        )
     if kind in ("image", "document"):
         source = raw.get("source")
         if not isinstance(source, dict):
             raise at.error(f"{kind} block without a `source` object", here)
-        return Block(type=kind, media=source, cache_control=cache, source=ref,
-                     extra=rest(raw, ("type", "source", "cache_control")))
+        return Block(
+            type=kind,
+            media=source,
+            cache_control=cache,
+            source=ref,
+            extra=rest(raw, ("type", "source", "cache_control")),
+        )
     if kind == "tool_use":
         _require_str(raw, "id", here, at, what="tool_use without an id")
         _require_str(raw, "name", here, at, what="tool_use without a name")
-        return Block(type="tool_use", id=raw["id"], name=raw["name"], input=raw.get("input"),
-                     cache_control=cache, source=ref,
-                     extra=rest(raw, ("type", "id", "name", "input", "cache_control")))
+        return Block(
+            type="tool_use",
+            id=raw["id"],
+            name=raw["name"],
+            input=raw.get("input"),
+            cache_control=cache,
+            source=ref,
+            extra=rest(raw, ("type", "id", "name", "input", "cache_control")),
+        )
     if kind == "tool_result":
         return _read_tool_result(raw, cache, here, at)
     if kind == "thinking":
         _optional_str(raw, "thinking", here, at)
         _optional_str(raw, "signature", here, at)
-        return Block(type="thinking", text=raw.get("thinking"), signature=raw.get("signature"),
-                     cache_control=cache, source=ref,
-                     extra=rest(raw, ("type", "thinking", "signature", "cache_control")))
+        return Block(
+            type="thinking",
+            text=raw.get("thinking"),
+            signature=raw.get("signature"),
+            cache_control=cache,
+            source=ref,
+            extra=rest(raw, ("type", "thinking", "signature", "cache_control")),
+        )
     if kind == "redacted_thinking":
         _optional_str(raw, "data", here, at)
-        return Block(type="redacted_thinking", data=raw.get("data"), cache_control=cache, source=ref,
-                     extra=rest(raw, ("type", "data", "cache_control")))
+        return Block(
+            type="redacted_thinking",
+            data=raw.get("data"),
+            cache_control=cache,
+            source=ref,
+            extra=rest(raw, ("type", "data", "cache_control")),
+        )
     # server_tool_use, web_search_tool_result, container_upload...: kept whole.
     return Block(type="other", cache_control=cache, source=ref, extra={"raw": raw})
 
@@ -195,22 +258,29 @@ def _read_tool_result(raw: dict, cache: CacheControl | None, here: str, at: Wher
     if isinstance(content, list):
         content = _read_blocks(content, f"{here}.content", at)
     elif content is not None and not isinstance(content, str):
-        raise at.error(f"tool_result content must be a string or a list of blocks, got {kind_of(content)}",
-                       f"{here}.content")
+        raise at.error(
+            f"tool_result content must be a string or a list of blocks, got {kind_of(content)}", f"{here}.content"
+        )
     is_error = raw.get("is_error")
     if is_error is not None and not isinstance(is_error, bool):
         raise at.error(f"is_error must be a boolean, got {kind_of(is_error)}", f"{here}.is_error")
-    return Block.tool_result(raw["tool_use_id"], content, is_error=is_error, cache_control=cache,
-                             source=at.ref(here),
-                             extra=rest(raw, ("type", "tool_use_id", "content", "is_error", "cache_control")))
+    return Block.tool_result(
+        raw["tool_use_id"],
+        content,
+        is_error=is_error,
+        cache_control=cache,
+        source=at.ref(here),
+        extra=rest(raw, ("type", "tool_use_id", "content", "is_error", "cache_control")),
+    )
 
 
 def _read_system(raw: Any, at: Where, path: str) -> list[SystemPart]:
     if raw is None:
         return []
     if isinstance(raw, str):
-        return [SystemPart(blocks=[Block.text_block(raw, source=at.ref(path))], content_form="string",
-                           source=at.ref(path))]
+        return [
+            SystemPart(blocks=[Block.text_block(raw, source=at.ref(path))], content_form="string", source=at.ref(path))
+        ]
     if isinstance(raw, list):
         return [SystemPart(blocks=_read_blocks(raw, path, at), source=at.ref(path))]
     raise at.error(f"system must be a string or a list of text blocks, got {kind_of(raw)}", path)
@@ -232,10 +302,17 @@ def _read_tools(raw: Any, at: Where, path: str) -> list[Tool]:
         server = isinstance(kind, str) and kind != "custom"
         # A custom tool keeps `type: "custom"` in extra; a server tool's type is its kind.
         known = ("name", "description", "input_schema", "cache_control") + (("type",) if server else ())
-        tools.append(Tool(name=tool["name"], description=tool.get("description"),
-                          parameters=tool.get("input_schema"), kind=kind if server else "function",
-                          cache_control=CacheControl.from_wire(tool.get("cache_control")),
-                          source=at.ref(here), extra=rest(tool, known)))
+        tools.append(
+            Tool(
+                name=tool["name"],
+                description=tool.get("description"),
+                parameters=tool.get("input_schema"),
+                kind=kind if server else "function",
+                cache_control=CacheControl.from_wire(tool.get("cache_control")),
+                source=at.ref(here),
+                extra=rest(tool, known),
+            )
+        )
     return tools
 
 
@@ -283,7 +360,7 @@ def _rewrite(source: Any, history: History) -> Any:
             if system is not None:
                 out[key] = reorder_like(system, value)
             elif not value:
-                out[key] = value   # "" or [] as read; a prompt removed since is dropped
+                out[key] = value  # "" or [] as read; a prompt removed since is dropped
         elif key == "tools":
             tools = [tool_out(t, True) for t in history.tools]
             out[key] = reorder_like(tools, value) if tools or (isinstance(value, list) and value) else value
@@ -319,8 +396,12 @@ def system_out(history: History, native: bool) -> str | list[dict] | None:
         return None
     if len(parts) == 1 and parts[0].content_form == "string" and len(parts[0].blocks) == 1:
         only = parts[0].blocks[0]
-        if (only.type == "text" and only.cache_control is None and parts[0].cache_control is None
-                and not (native and only.extra)):
+        if (
+            only.type == "text"
+            and only.cache_control is None
+            and parts[0].cache_control is None
+            and not (native and only.extra)
+        ):
             return only.text or ""
     blocks: list[dict] = []
     for part in parts:
@@ -336,7 +417,7 @@ def messages_out(history: History, native: bool) -> list[tuple[dict, str | None]
     if native:
         return [(_message_out(m, m.blocks, native), m.source.path) for m in history.messages]
     out: list[tuple[dict, str | None]] = []
-    pending: list[dict] = []   # tool_result blocks of role:tool messages, waiting for a user turn
+    pending: list[dict] = []  # tool_result blocks of role:tool messages, waiting for a user turn
     for message in history.messages:
         if message.role == "tool":
             pending.extend(_tool_results_out(message))
@@ -372,8 +453,13 @@ def _tool_results_out(message: Message) -> list[dict]:
 def _message_out(message: Message, blocks: list[Block], native: bool) -> dict:
     out: dict[str, Any] = {"role": message.role if native else _role_out(message.role)}
     written = [b for b in (block_out(x, native) for x in blocks) if b is not None]
-    plain = (message.content_form == "string" and len(blocks) == 1 and blocks[0].type == "text"
-             and blocks[0].cache_control is None and not (native and blocks[0].extra))
+    plain = (
+        message.content_form == "string"
+        and len(blocks) == 1
+        and blocks[0].type == "text"
+        and blocks[0].cache_control is None
+        and not (native and blocks[0].extra)
+    )
     if plain:
         out["content"] = blocks[0].text or ""
     elif native and not written and message.content_form in ("null", "missing"):
@@ -441,8 +527,7 @@ def tool_out(tool: Tool, native: bool) -> dict:
     if tool.description is not None:
         out["description"] = tool.description
     if tool.parameters is not None or not native:
-        out["input_schema"] = tool.parameters if tool.parameters is not None else {
-            "type": "object", "properties": {}}
+        out["input_schema"] = tool.parameters if tool.parameters is not None else {"type": "object", "properties": {}}
     cache_out(out, tool.cache_control)
     return with_extra(out, tool.extra, native, HINT)
 
@@ -476,8 +561,10 @@ def params_from_openai(request: dict) -> dict:
             out["metadata"] = {"user_id": value}
     if parallel is False:
         choice = out.get("tool_choice")
-        out["tool_choice"] = {**(choice if isinstance(choice, dict) else {"type": "auto"}),
-                              "disable_parallel_tool_use": True}
+        out["tool_choice"] = {
+            **(choice if isinstance(choice, dict) else {"type": "auto"}),
+            "disable_parallel_tool_use": True,
+        }
     return out
 
 

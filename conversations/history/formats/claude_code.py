@@ -19,7 +19,7 @@ import json
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import FormatError
@@ -30,19 +30,30 @@ NAME = "claude-code"
 WRITABLE = True
 
 TURN_TYPES = ("user", "assistant")
-RECORD_TYPES = frozenset({
-    "user", "assistant", "summary", "system", "file-history-snapshot", "queue-operation",
-    "attachment", "progress", "permission-mode", "custom-title", "ai-title", "last-prompt",
-    "worktree-state", "pr-link",
-})
+RECORD_TYPES = frozenset(
+    {
+        "user",
+        "assistant",
+        "summary",
+        "system",
+        "file-history-snapshot",
+        "queue-operation",
+        "attachment",
+        "progress",
+        "permission-mode",
+        "custom-title",
+        "ai-title",
+        "last-prompt",
+        "worktree-state",
+        "pr-link",
+    }
+)
 # Record flags worth surfacing on a message: hidden injections and synthetic API-error turns.
 MESSAGE_FLAGS = ("isMeta", "isApiErrorMessage", "isCompactSummary")
 # Keys a new record copies from its neighbour so Claude Code files it in the same session.
-SESSION_KEYS = ("isSidechain", "userType", "cwd", "sessionId", "version", "gitBranch", "agentId",
-                "slug")
+SESSION_KEYS = ("isSidechain", "userType", "cwd", "sessionId", "version", "gitBranch", "agentId", "slug")
 # Keys that name another record's uuid: a removed record must not stay named by any of them.
-POINTER_KEYS = ("parentUuid", "leafUuid", "logicalParentUuid", "sourceToolAssistantUUID",
-                "messageId")
+POINTER_KEYS = ("parentUuid", "leafUuid", "logicalParentUuid", "sourceToolAssistantUUID", "messageId")
 SNIFF_LINES = 10
 LISTED_LINES = 100
 
@@ -72,9 +83,9 @@ class Transcript:
     """Every record of the file, the uuid index and the main chain (root first)."""
 
     file: str
-    records: list[Record]                      # one per non-blank line, duplicates included
-    by_uuid: dict[str, Record]                 # first occurrence of each uuid
-    lines_of: dict[str, list[int]]             # every line holding that uuid (duplicates)
+    records: list[Record]  # one per non-blank line, duplicates included
+    by_uuid: dict[str, Record]  # first occurrence of each uuid
+    lines_of: dict[str, list[int]]  # every line holding that uuid (duplicates)
     chain: list[Record]
     chain_breaks: list[int]
     duplicate_lines: list[int]
@@ -101,8 +112,12 @@ def parse(doc: Document) -> Transcript:
             # A crash-and-resume can write the same record twice: harmless, kept once.
             duplicates.append(line)
         else:
-            raise FormatError(f"uuid {record.uuid} was already used on line {first.line} by a "
-                              "different record", file=file, line=line, path="$.uuid")
+            raise FormatError(
+                f"uuid {record.uuid} was already used on line {first.line} by a different record",
+                file=file,
+                line=line,
+                path="$.uuid",
+            )
         lines_of.setdefault(record.uuid, []).append(line)
 
     skipped = set(duplicates)
@@ -117,15 +132,22 @@ def parse(doc: Document) -> Transcript:
     breaks = {r.line for r in unique if r.parent is not None and r.parent not in by_uuid}
     if looped:
         breaks.add(chain[0].line)
-    return Transcript(file=file, records=records, by_uuid=by_uuid, lines_of=lines_of, chain=chain,
-                      chain_breaks=sorted(breaks), duplicate_lines=duplicates, subagent=not main,
-                      by_line={r.line: r for r in records})
+    return Transcript(
+        file=file,
+        records=records,
+        by_uuid=by_uuid,
+        lines_of=lines_of,
+        chain=chain,
+        chain_breaks=sorted(breaks),
+        duplicate_lines=duplicates,
+        subagent=not main,
+        by_line={r.line: r for r in records},
+    )
 
 
 def _record(obj: Any, line: int, file: str) -> Record:
     if not isinstance(obj, dict):
-        raise FormatError(f"a Claude Code record must be a JSON object, got {_kind(obj)}",
-                          file=file, line=line)
+        raise FormatError(f"a Claude Code record must be a JSON object, got {_kind(obj)}", file=file, line=line)
     rtype = obj.get("type")
     rtype = rtype if isinstance(rtype, str) else "(no type)"
     uid = obj.get("uuid")
@@ -134,14 +156,13 @@ def _record(obj: Any, line: int, file: str) -> Record:
         if not isinstance(uid, str) or not uid:
             raise FormatError(f"{rtype} record without a uuid", file=file, line=line, path="$.uuid")
         if not isinstance(obj.get("message"), dict):
-            raise FormatError(f"{rtype} record without a message object", file=file, line=line,
-                              path="$.message")
+            raise FormatError(f"{rtype} record without a message object", file=file, line=line, path="$.message")
     if uid is not None and not isinstance(uid, str):
-        raise FormatError(f"uuid must be a string, got {_kind(uid)}", file=file, line=line,
-                          path="$.uuid")
+        raise FormatError(f"uuid must be a string, got {_kind(uid)}", file=file, line=line, path="$.uuid")
     if parent is not None and not isinstance(parent, str):
-        raise FormatError(f"parentUuid must be a string or null, got {_kind(parent)}", file=file,
-                          line=line, path="$.parentUuid")
+        raise FormatError(
+            f"parentUuid must be a string or null, got {_kind(parent)}", file=file, line=line, path="$.parentUuid"
+        )
     return Record(line=line, obj=obj, type=rtype, uuid=uid or None, parent=parent)
 
 
@@ -166,8 +187,9 @@ def _walk(leaf: Record, by_uuid: dict[str, Record]) -> tuple[list[Record], bool]
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -253,8 +275,7 @@ def _meta(t: Transcript) -> dict:
     if t.subagent:
         meta["subagent"] = True
     # Sidechain records are listed per subagent instead (except in a subagent's own file).
-    orphans = [r.line for r in unique
-               if r.uuid and r.uuid not in on_chain and (t.subagent or not r.sidechain)]
+    orphans = [r.line for r in unique if r.uuid and r.uuid not in on_chain and (t.subagent or not r.sidechain)]
     if orphans:
         meta["orphans"] = {"records": len(orphans), "lines": orphans[:LISTED_LINES]}
     if t.duplicate_lines:
@@ -367,13 +388,18 @@ def record_blocks(record: Record, file: str) -> list[Block]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [Block.text_block(content, source=SourceRef(file=file, line=record.line,
-                                                           path="$.message.content"))]
+        return [Block.text_block(content, source=SourceRef(file=file, line=record.line, path="$.message.content"))]
     if not isinstance(content, list):
-        raise FormatError(f"message.content must be a string or a list, got {_kind(content)}",
-                          file=file, line=record.line, path="$.message.content")
-    return [parse_block(item, SourceRef(file=file, line=record.line, path=f"$.message.content[{j}]"))
-            for j, item in enumerate(content)]
+        raise FormatError(
+            f"message.content must be a string or a list, got {_kind(content)}",
+            file=file,
+            line=record.line,
+            path="$.message.content",
+        )
+    return [
+        parse_block(item, SourceRef(file=file, line=record.line, path=f"$.message.content[{j}]"))
+        for j, item in enumerate(content)
+    ]
 
 
 # Wire keys each block type names in the canonical model; the rest goes to Block.extra.
@@ -393,8 +419,9 @@ def parse_block(item: Any, source: SourceRef) -> Block:
     if btype not in _NAMED or not _well_typed(item):
         return Block(type="other", source=source, extra={"raw": item})
     extra = {k: v for k, v in item.items() if k not in _NAMED[btype]}
-    block = Block(type=btype, source=source, extra=extra,
-                  cache_control=CacheControl.from_wire(item.get("cache_control")))
+    block = Block(
+        type=btype, source=source, extra=extra, cache_control=CacheControl.from_wire(item.get("cache_control"))
+    )
     if btype == "text":
         block.text = item["text"]
     elif btype == "tool_use":
@@ -404,9 +431,10 @@ def parse_block(item: Any, source: SourceRef) -> Block:
         block.is_error = item.get("is_error")
         content = item.get("content")
         if isinstance(content, list):
-            content = [parse_block(c, SourceRef(file=source.file, line=source.line,
-                                                path=f"{source.path}.content[{i}]"))
-                       for i, c in enumerate(content)]
+            content = [
+                parse_block(c, SourceRef(file=source.file, line=source.line, path=f"{source.path}.content[{i}]"))
+                for i, c in enumerate(content)
+            ]
         block.content = content
     elif btype == "thinking":
         block.text, block.signature = item.get("thinking"), item.get("signature")
@@ -422,11 +450,14 @@ def _well_typed(item: dict) -> bool:
     checks = {
         "text": lambda: isinstance(item.get("text"), str),
         "tool_use": lambda: isinstance(item.get("id"), str) and isinstance(item.get("name"), str),
-        "tool_result": lambda: isinstance(item.get("tool_use_id"), str)
-        and isinstance(item.get("content"), (str, list, type(None)))
-        and isinstance(item.get("is_error"), (bool, type(None))),
-        "thinking": lambda: isinstance(item.get("thinking"), (str, type(None)))
-        and isinstance(item.get("signature"), (str, type(None))),
+        "tool_result": lambda: (
+            isinstance(item.get("tool_use_id"), str)
+            and isinstance(item.get("content"), (str, list, type(None)))
+            and isinstance(item.get("is_error"), (bool, type(None)))
+        ),
+        "thinking": lambda: (
+            isinstance(item.get("thinking"), (str, type(None))) and isinstance(item.get("signature"), (str, type(None)))
+        ),
         "redacted_thinking": lambda: isinstance(item.get("data"), (str, type(None))),
         "image": lambda: isinstance(item.get("source"), (dict, type(None))),
         "document": lambda: isinstance(item.get("source"), (dict, type(None))),
@@ -446,8 +477,9 @@ def block_wire(block: Block) -> Any:
     elif block.type == "tool_result":
         wire["tool_use_id"] = block.tool_use_id
         if block.content is not None:
-            wire["content"] = (block.content if isinstance(block.content, str)
-                               else [block_wire(b) for b in block.content])
+            wire["content"] = (
+                block.content if isinstance(block.content, str) else [block_wire(b) for b in block.content]
+            )
         if block.is_error is not None:
             wire["is_error"] = block.is_error
     elif block.type == "thinking":
@@ -474,7 +506,7 @@ class _New:
     block: Block
     message: Message
     uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
-    obj: dict = field(default_factory=dict)   # filled once its parent is known
+    obj: dict = field(default_factory=dict)  # filled once its parent is known
 
 
 @dataclass
@@ -492,9 +524,11 @@ class _Plan:
 
 def write(history: History, original: Document | None) -> Document:
     if history.format != NAME or original is None:
-        raise FormatError("a Claude Code transcript can only be written back over the transcript "
-                          "it was read from (a new session file from another format is not "
-                          "supported)")
+        raise FormatError(
+            "a Claude Code transcript can only be written back over the transcript "
+            "it was read from (a new session file from another format is not "
+            "supported)"
+        )
     transcript = parse(original)
     chain_turns = {r.line: r for r in transcript.chain if r.is_turn}
     plan = _Plan()
@@ -504,12 +538,12 @@ def write(history: History, original: Document | None) -> Document:
     sequence = _sequence(transcript, plan, news)
     _plan_links(plan, transcript, sequence)
     _plan_pointers(plan, transcript)
-    return Document(name=original.name, files={transcript.file: _render(plan, transcript, original)},
-                    is_dir=False)
+    return Document(name=original.name, files={transcript.file: _render(plan, transcript, original)}, is_dir=False)
 
 
-def _place_blocks(history: History, chain_turns: dict[int, Record]
-                  ) -> tuple[dict[int, list[Block]], list[tuple[int | None, _New]]]:
+def _place_blocks(
+    history: History, chain_turns: dict[int, Record]
+) -> tuple[dict[int, list[Block]], list[tuple[int | None, _New]]]:
     """Blocks per original line, and new blocks with the line of the block before them. A block
     pointing at a line that is not a turn of the chain is treated as new. (The file name is not
     compared: an upload and its stored original may carry different names.)"""
@@ -518,8 +552,7 @@ def _place_blocks(history: History, chain_turns: dict[int, Record]
     anchor: int | None = None
     for message in history.messages:
         if message.role not in TURN_TYPES:
-            raise FormatError(f"a Claude Code transcript has no {message.role!r} messages",
-                              path=str(message.source))
+            raise FormatError(f"a Claude Code transcript has no {message.role!r} messages", path=str(message.source))
         for block in message.blocks:
             line = block.source.line
             if line in chain_turns:
@@ -530,8 +563,7 @@ def _place_blocks(history: History, chain_turns: dict[int, Record]
     return placed, news
 
 
-def _plan_content(plan: _Plan, t: Transcript, chain_turns: dict[int, Record],
-                  placed: dict[int, list[Block]]) -> None:
+def _plan_content(plan: _Plan, t: Transcript, chain_turns: dict[int, Record], placed: dict[int, list[Block]]) -> None:
     for line, record in chain_turns.items():
         before = record_blocks(record, t.file)
         after = placed.get(line, [])
@@ -547,8 +579,12 @@ def _content(record: Record, before: list[Block], after: list[Block]) -> Any:
     """The new message.content of a changed record, reusing original items that did not change
     so their key order and unknown keys survive."""
     raw = record.obj["message"].get("content")
-    if isinstance(raw, str) and len(after) == 1 and after[0].type == "text" and \
-            after[0].source.path == "$.message.content":
+    if (
+        isinstance(raw, str)
+        and len(after) == 1
+        and after[0].type == "text"
+        and after[0].source.path == "$.message.content"
+    ):
         return after[0].text
     originals = {b.source.path: (b, raw[j]) for j, b in enumerate(before)} if isinstance(raw, list) else {}
     content = []
@@ -609,8 +645,9 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _new_record(new: _New, parent: str | None, template: Record, previous: Any, t: Transcript,
-                holder_of: dict[str, str]) -> dict:
+def _new_record(
+    new: _New, parent: str | None, template: Record, previous: Any, t: Transcript, holder_of: dict[str, str]
+) -> dict:
     role = new.message.role
     obj: dict[str, Any] = {"parentUuid": parent}
     for key in SESSION_KEYS:
@@ -623,8 +660,7 @@ def _new_record(new: _New, parent: str | None, template: Record, previous: Any, 
     block = new.block
     if block.type == "tool_result":
         text = block.result_text
-        obj["toolUseResult"] = (text if text.startswith("Error") else f"Error: {text}") \
-            if block.is_error else text
+        obj["toolUseResult"] = (text if text.startswith("Error") else f"Error: {text}") if block.is_error else text
         if any("sourceToolAssistantUUID" in r.obj for r in t.records) and block.tool_use_id in holder_of:
             obj["sourceToolAssistantUUID"] = holder_of[block.tool_use_id]
     return obj
@@ -636,17 +672,28 @@ def _new_message(new: _New, t: Transcript) -> dict:
         single_string = new.message.content_form == "string" and new.block.type == "text"
         return {"role": "user", "content": new.block.text if single_string else [wire]}
     # Another record of the same API response gives the envelope (id, model, usage, stop_reason).
-    sibling = next((r for r in t.chain if r.type == "assistant" and new.message.id and
-                    r.obj["message"].get("id") == new.message.id), None)
+    sibling = next(
+        (
+            r
+            for r in t.chain
+            if r.type == "assistant" and new.message.id and r.obj["message"].get("id") == new.message.id
+        ),
+        None,
+    )
     if sibling is not None:
         body = copy.deepcopy(sibling.obj["message"])
         body["content"] = [wire]
         return body
-    return {"id": new.message.id or f"msg_{uuidlib.uuid4().hex[:24]}", "type": "message",
-            "role": "assistant", "model": new.message.model or "<synthetic>", "content": [wire],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": new.message.usage.to_dict() if new.message.usage else
-            {"input_tokens": 0, "output_tokens": 0}}
+    return {
+        "id": new.message.id or f"msg_{uuidlib.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": new.message.model or "<synthetic>",
+        "content": [wire],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": new.message.usage.to_dict() if new.message.usage else {"input_tokens": 0, "output_tokens": 0},
+    }
 
 
 def _timestamp_of(element: Any) -> str | None:
@@ -665,13 +712,13 @@ def _after(stamp: str | None) -> str:
         except ValueError:
             moment = None
     if moment is None:
-        moment = datetime.now(timezone.utc)
+        moment = datetime.now(UTC)
     elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
-        moment = moment.astimezone(timezone.utc) + timedelta(milliseconds=1)
+        moment = moment.astimezone(UTC) + timedelta(milliseconds=1)
     except OverflowError:  # the parent says year 1 or 9999: no later instant to give
-        moment = datetime.now(timezone.utc)
+        moment = datetime.now(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -714,8 +761,9 @@ def _render(plan: _Plan, t: Transcript, original: Document) -> bytes:
         if number in plan.dropped:
             pass
         elif number in plan.content or number in plan.patches:
-            out.append(_changed_line(raw, t.by_line[number], plan.content.get(number, _KEEP),
-                                     plan.patches.get(number, {})))
+            out.append(
+                _changed_line(raw, t.by_line[number], plan.content.get(number, _KEEP), plan.patches.get(number, {}))
+            )
         else:
             out.append(raw)
         out.extend(_dump(obj) for obj in plan.inserted_after.get(number, []))

@@ -83,7 +83,7 @@ class Document:
     _parsed: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_bytes(cls, name: str, data: bytes) -> "Document":
+    def from_bytes(cls, name: str, data: bytes) -> Document:
         return cls(name=name, files={os.path.basename(name) or name: data})
 
     @property
@@ -130,8 +130,11 @@ class Document:
         if first != "{":
             return False
         stripped = text.strip()
-        return "\n" in stripped and stripped.split("\n", 1)[0].rstrip().endswith("}") and \
-            _parses(stripped.split("\n", 1)[0])
+        return (
+            "\n" in stripped
+            and stripped.split("\n", 1)[0].rstrip().endswith("}")
+            and _parses(stripped.split("\n", 1)[0])
+        )
 
     def forget_parsed(self) -> None:
         """Drop cached parse trees (the history holds what it needs) to keep memory flat."""
@@ -150,7 +153,7 @@ def decode(data: bytes, name: str) -> str:
     if not data.strip():
         raise FormatError("the file is empty", file=name)
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
@@ -160,8 +163,9 @@ def decode(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise FormatError(f"not UTF-8 text: invalid byte at offset {exc.start} "
-                          "(is this a binary file?)", file=name, line=line) from None
+        raise FormatError(
+            f"not UTF-8 text: invalid byte at offset {exc.start} (is this a binary file?)", file=name, line=line
+        ) from None
 
 
 def parse_json(text: str, name: str, line: int | None = None) -> Any:
@@ -170,8 +174,7 @@ def parse_json(text: str, name: str, line: int | None = None) -> Any:
     try:
         value = loads(text)
     except (RecursionError, TooDeep):
-        raise FormatError(f"JSON nested too deeply (deeper than {MAX_DEPTH} levels)",
-                          file=name, line=line) from None
+        raise FormatError(f"JSON nested too deeply (deeper than {MAX_DEPTH} levels)", file=name, line=line) from None
     except json.JSONDecodeError as exc:
         where = line if line is not None else exc.lineno
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
@@ -182,6 +185,7 @@ def parse_json(text: str, name: str, line: int | None = None) -> Any:
 
 
 # --- loading from disk -------------------------------------------------------------------------
+
 
 def document_hash(doc: Document) -> str:
     """sha256 over the document's files (name, length, bytes; in name order). Ingest stores it as

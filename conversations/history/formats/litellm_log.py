@@ -13,8 +13,9 @@ into an OpenAI request instead (docs/formats.md §4).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import FormatError
 from ..model import Block, History, Message, SourceRef, Usage
@@ -94,19 +95,25 @@ def read_record(obj: Any, *, file: str, line: int | None = None) -> History:
     spend_row = _is_spend_row(obj)
     messages = _json_field(obj, "messages", prefix, file, line)
     if messages is None or messages == {} or messages == "":  # spend rows default to {}
-        raise FormatError("the record has no messages (prompt logging off, or not a chat call)",
-                          file=file, line=line, path=f"{prefix}.messages")
+        raise FormatError(
+            "the record has no messages (prompt logging off, or not a chat call)",
+            file=file,
+            line=line,
+            path=f"{prefix}.messages",
+        )
     if not isinstance(messages, list):
-        raise FormatError(f"messages must be a list, got {type(messages).__name__}", file=file,
-                          line=line, path=f"{prefix}.messages")
+        raise FormatError(
+            f"messages must be a list, got {type(messages).__name__}", file=file, line=line, path=f"{prefix}.messages"
+        )
 
     parameters = _parameters(obj, prefix, file, line)
     request = {**parameters, "messages": messages}
     if isinstance(obj.get("model"), str):
         request["model"] = obj["model"]
     history = openai.parse_request(request, file=file, path=prefix, line=line)
-    _move_tools_path(history, prefix, "model_parameters" if "tools" in _dict(obj.get("model_parameters"))
-                     else "proxy_server_request")
+    _move_tools_path(
+        history, prefix, "model_parameters" if "tools" in _dict(obj.get("model_parameters")) else "proxy_server_request"
+    )
     response = _response_message(obj, prefix, file, line)
     if response is not None:
         history.messages.append(response)
@@ -124,8 +131,12 @@ def _json_field(obj: dict, key: str, prefix: str, file: str, line: int | None) -
         try:
             return loads(value)
         except (ValueError, RecursionError):
-            raise FormatError(f"{key} is a string that is not valid JSON (or nested too deeply)", file=file, line=line,
-                              path=f"{prefix}.{key}") from None
+            raise FormatError(
+                f"{key} is a string that is not valid JSON (or nested too deeply)",
+                file=file,
+                line=line,
+                path=f"{prefix}.{key}",
+            ) from None
     return value
 
 
@@ -148,7 +159,7 @@ def _move_tools_path(history: History, prefix: str, holder: str) -> None:
     old, new = f"{prefix}.tools", f"{prefix}.{holder}.tools"
     for tool in history.tools:
         if tool.source.path.startswith(old):
-            tool.source.path = new + tool.source.path[len(old):]
+            tool.source.path = new + tool.source.path[len(old) :]
 
 
 def _response_message(obj: dict, prefix: str, file: str, line: int | None) -> Message | None:
@@ -168,13 +179,12 @@ def _response_message(obj: dict, prefix: str, file: str, line: int | None) -> Me
     old, new = f"{prefix}.messages[0]", f"{prefix}.{RESPONSE_PATH}"
     for source in _message_sources(answer):
         if source.path.startswith(old):
-            source.path = new + source.path[len(old):]
+            source.path = new + source.path[len(old) :]
     answer.extra["from_response"] = True
     return answer
 
 
-def _fill(history: History, obj: dict, spend_row: bool, file: str, line: int | None,
-          prefix: str) -> None:
+def _fill(history: History, obj: dict, spend_row: bool, file: str, line: int | None, prefix: str) -> None:
     metadata = _dict(_json_field(obj, "metadata", prefix, file, line))
     error_info = _dict(obj.get("error_information")) or _dict(metadata.get("error_information"))
     history.model = _str(obj.get("model")) or history.model
@@ -210,7 +220,7 @@ def _time(value: Any) -> str | None:
         return value or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            moment = datetime.fromtimestamp(value, timezone.utc)
+            moment = datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
             return None
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

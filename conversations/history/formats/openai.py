@@ -45,11 +45,24 @@ HINT = "_openai"
 # Top-level keys that describe a logged document rather than ask anything of the model.
 NOT_REQUEST = ("usage",)
 # Request parameters that mean the same thing for any provider litellm routes to.
-PORTABLE_PARAMS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
-                   "n", "tool_choice", "parallel_tool_calls", "user", "response_format",
-                   "reasoning_effort", "thinking", "stream")
+PORTABLE_PARAMS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "n",
+    "tool_choice",
+    "parallel_tool_calls",
+    "user",
+    "response_format",
+    "reasoning_effort",
+    "thinking",
+    "stream",
+)
 
-_OMIT = object()   # "write no `content` key at all"
+_OMIT = object()  # "write no `content` key at all"
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.S)
 
@@ -140,7 +153,7 @@ def reorder_like(new: Any, old: Any) -> Any:
         out.update((k, v) for k, v in new.items() if k not in out)
         return out
     if isinstance(new, list) and isinstance(old, list):
-        return [reorder_like(n, o) for n, o in zip(new, old)] + new[len(old):]
+        return [reorder_like(n, o) for n, o in zip(new, old, strict=False)] + new[len(old) :]
     return new
 
 
@@ -155,16 +168,17 @@ def json_style(text: str) -> dict:
         structure = _STRING.sub('""', text)
         separators = (", ", ": ") if re.search(r'"\s*:\s', structure) else (",", ":")
     ensure_ascii = text.isascii() and re.search(r"\\u[0-9a-fA-F]{4}", text) is not None
-    return {"indent": indent, "separators": separators, "ensure_ascii": ensure_ascii,
-            "newline": text.endswith("\n")}
+    return {"indent": indent, "separators": separators, "ensure_ascii": ensure_ascii, "newline": text.endswith("\n")}
 
 
 def dump_json(obj: Any, like: str | None = None) -> bytes:
     """JSON bytes, in the layout of the text `like` when given, else indent 2 with a newline."""
-    style = json_style(like) if like is not None else {
-        "indent": 2, "separators": (",", ": "), "ensure_ascii": False, "newline": True}
-    text = json.dumps(obj, indent=style["indent"], separators=style["separators"],
-                      ensure_ascii=style["ensure_ascii"])
+    style = (
+        json_style(like)
+        if like is not None
+        else {"indent": 2, "separators": (",", ": "), "ensure_ascii": False, "newline": True}
+    )
+    text = json.dumps(obj, indent=style["indent"], separators=style["separators"], ensure_ascii=style["ensure_ascii"])
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate read from a \ud800 escape: escape it again
@@ -243,11 +257,13 @@ def parse_request(obj: Any, *, file: str | None, path: str = "$", line: int | No
         history.messages, history.system = parse_messages(obj["messages"], at=at, path=f"{path}.messages")
         history.tools = parse_tools(params.get("tools"), at=at, path=f"{params_path}.tools")
         history.model = _model(obj, params, history)
-        history.request = {k: v for k, v in params.items()
-                           if k not in ("messages", "tools", "model", *NOT_REQUEST)}
+        history.request = {k: v for k, v in params.items() if k not in ("messages", "tools", "model", *NOT_REQUEST)}
     else:
-        raise at.error("expected a chat completions request (an object with `messages`) or a list "
-                       f"of messages, got {kind_of(obj)}", path)
+        raise at.error(
+            "expected a chat completions request (an object with `messages`) or a list "
+            f"of messages, got {kind_of(obj)}",
+            path,
+        )
     extensions = _litellm_extensions(history)
     if extensions:
         history.meta["litellm_extensions"] = extensions
@@ -309,8 +325,7 @@ def _read_content(item: dict, here: str, at: Where) -> tuple[list[Block], str]:
         return [Block.text_block(content, source=at.ref(f"{here}.content"))], "string"
     if isinstance(content, list):
         return [_read_part(p, f"{here}.content[{k}]", at) for k, p in enumerate(content)], "blocks"
-    raise at.error(f"content must be a string, a list of parts or null, got {kind_of(content)}",
-                   f"{here}.content")
+    raise at.error(f"content must be a string, a list of parts or null, got {kind_of(content)}", f"{here}.content")
 
 
 def _read_part(part: Any, here: str, at: Where) -> Block:
@@ -323,8 +338,13 @@ def _read_part(part: Any, here: str, at: Where) -> Block:
     if ptype == "text":
         if not isinstance(part.get("text"), str):
             raise at.error(f"text part: `text` must be a string, got {kind_of(part.get('text'))}", here)
-        return Block(type="text", text=part["text"], cache_control=cache, source=at.ref(here),
-                     extra=rest(part, ("type", "text", "cache_control")))
+        return Block(
+            type="text",
+            text=part["text"],
+            cache_control=cache,
+            source=at.ref(here),
+            extra=rest(part, ("type", "text", "cache_control")),
+        )
     if ptype == "image_url":
         return _read_image(part, cache, here, at)
     # input_audio, file and anything newer: kept whole, so it is written back untouched.
@@ -339,14 +359,13 @@ def _read_image(part: dict, cache: CacheControl | None, here: str, at: Where) ->
     elif isinstance(image, dict) and isinstance(image.get("url"), str):
         url = image["url"]
         if len(image) > 1:
-            hint["image_url"] = rest(image, ("url",))   # detail, format
+            hint["image_url"] = rest(image, ("url",))  # detail, format
     else:
         raise at.error("image_url part without a url", here)
     extra = rest(part, ("type", "image_url", "cache_control"))
     if hint:
         extra[HINT] = hint
-    return Block(type="image", media=media_from_url(url), cache_control=cache, source=at.ref(here),
-                 extra=extra)
+    return Block(type="image", media=media_from_url(url), cache_control=cache, source=at.ref(here), extra=extra)
 
 
 def media_from_url(url: str) -> dict:
@@ -368,9 +387,15 @@ def media_url(media: dict | None) -> str | None:
 
 def _read_system(item: dict, before: int, here: str, at: Where) -> SystemPart:
     blocks, form = _read_content(item, here, at)
-    return SystemPart(blocks=blocks, role=item["role"], before=before, content_form=form,
-                      cache_control=CacheControl.from_wire(item.get("cache_control")),
-                      source=at.ref(here), extra=rest(item, ("role", "content", "cache_control")))
+    return SystemPart(
+        blocks=blocks,
+        role=item["role"],
+        before=before,
+        content_form=form,
+        cache_control=CacheControl.from_wire(item.get("cache_control")),
+        source=at.ref(here),
+        extra=rest(item, ("role", "content", "cache_control")),
+    )
 
 
 def _read_chat_message(item: dict, here: str, at: Where) -> Message:
@@ -393,9 +418,15 @@ def _read_chat_message(item: dict, here: str, at: Where) -> Message:
         # Canonical order, as a provider would return them: thinking, text, tool calls.
         blocks = thinking + blocks + calls
     # tool_calls: null / [] and thinking_blocks of an unknown shape stay in `extra` as read.
-    return Message(role=item["role"], blocks=blocks, content_form=form, name=name,
-                   cache_control=CacheControl.from_wire(item.get("cache_control")),
-                   source=at.ref(here), extra=rest(item, known))
+    return Message(
+        role=item["role"],
+        blocks=blocks,
+        content_form=form,
+        name=name,
+        cache_control=CacheControl.from_wire(item.get("cache_control")),
+        source=at.ref(here),
+        extra=rest(item, known),
+    )
 
 
 def _read_thinking(raw: Any, here: str, at: Where) -> list[Block]:
@@ -405,13 +436,26 @@ def _read_thinking(raw: Any, here: str, at: Where) -> list[Block]:
     for k, item in enumerate(raw):
         cache = CacheControl.from_wire(item.get("cache_control"))
         if item["type"] == "thinking":
-            blocks.append(Block(type="thinking", text=item.get("thinking"), signature=item.get("signature"),
-                                cache_control=cache, source=at.ref(f"{here}[{k}]"),
-                                extra=rest(item, ("type", "thinking", "signature", "cache_control"))))
+            blocks.append(
+                Block(
+                    type="thinking",
+                    text=item.get("thinking"),
+                    signature=item.get("signature"),
+                    cache_control=cache,
+                    source=at.ref(f"{here}[{k}]"),
+                    extra=rest(item, ("type", "thinking", "signature", "cache_control")),
+                )
+            )
         else:
-            blocks.append(Block(type="redacted_thinking", data=item.get("data"), cache_control=cache,
-                                source=at.ref(f"{here}[{k}]"),
-                                extra=rest(item, ("type", "data", "cache_control"))))
+            blocks.append(
+                Block(
+                    type="redacted_thinking",
+                    data=item.get("data"),
+                    cache_control=cache,
+                    source=at.ref(f"{here}[{k}]"),
+                    extra=rest(item, ("type", "data", "cache_control")),
+                )
+            )
     return blocks
 
 
@@ -460,9 +504,16 @@ def _read_tool_call(call: Any, here: str, at: Where) -> Block:
     extra = rest(call, ("id", "type", "function", "cache_control"))
     if hint:
         extra[HINT] = hint
-    return Block(type="tool_use", id=call["id"], name=function["name"], input=tool_input,
-                 arguments=arguments, cache_control=CacheControl.from_wire(call.get("cache_control")),
-                 source=at.ref(here), extra=extra)
+    return Block(
+        type="tool_use",
+        id=call["id"],
+        name=function["name"],
+        input=tool_input,
+        arguments=arguments,
+        cache_control=CacheControl.from_wire(call.get("cache_control")),
+        source=at.ref(here),
+        extra=extra,
+    )
 
 
 def parse_arguments(arguments: str) -> Any:
@@ -494,12 +545,17 @@ def _read_tool_message(item: dict, here: str, at: Where) -> Message:
         name = None
     extra = rest(item, known)
     if role == "function":
-        extra[HINT] = {"role": "function"}   # legacy: answers by name, not by id
-    result = Block.tool_result(call_id if isinstance(call_id, str) else None, content,
-                               source=at.ref(here))
-    return Message(role="tool", blocks=[result], content_form=form, name=name,
-                   cache_control=CacheControl.from_wire(item.get("cache_control")),
-                   source=at.ref(here), extra=extra)
+        extra[HINT] = {"role": "function"}  # legacy: answers by name, not by id
+    result = Block.tool_result(call_id if isinstance(call_id, str) else None, content, source=at.ref(here))
+    return Message(
+        role="tool",
+        blocks=[result],
+        content_form=form,
+        name=name,
+        cache_control=CacheControl.from_wire(item.get("cache_control")),
+        source=at.ref(here),
+        extra=extra,
+    )
 
 
 def parse_tools(raw: Any, *, at: Where, path: str) -> list[Tool]:
@@ -518,8 +574,13 @@ def _read_tool(tool: Any, here: str, at: Where) -> Tool:
     if "function" not in tool:
         # A provider-native tool passed through litellm ({"type": "web_search_20250305", ...}).
         name = tool.get("name") if isinstance(tool.get("name"), str) else str(tool.get("type"))
-        return Tool(name=name, kind=str(tool.get("type") or "unknown"), cache_control=cache,
-                    source=at.ref(here), extra={"raw": tool})
+        return Tool(
+            name=name,
+            kind=str(tool.get("type") or "unknown"),
+            cache_control=cache,
+            source=at.ref(here),
+            extra={"raw": tool},
+        )
     function = tool["function"]
     if not isinstance(function, dict):
         raise at.error(f"tool `function` must be an object, got {kind_of(function)}", f"{here}.function")
@@ -537,9 +598,14 @@ def _read_tool(tool: Any, here: str, at: Where) -> Tool:
     extra = rest(function, ("name", "description", "parameters"))
     if hint:
         extra[HINT] = hint
-    return Tool(name=function["name"], description=function.get("description"),
-                parameters=function.get("parameters"), cache_control=cache, source=at.ref(here),
-                extra=extra)
+    return Tool(
+        name=function["name"],
+        description=function.get("description"),
+        parameters=function.get("parameters"),
+        cache_control=cache,
+        source=at.ref(here),
+        extra=extra,
+    )
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -612,7 +678,7 @@ def _rewrite(source: Any, history: History) -> Any:
             elif key == "kwargs":
                 out[key] = _rebuild_params(value, history, messages=None)
             else:
-                out[key] = value   # the log's own record: response, cost, timestamp
+                out[key] = value  # the log's own record: response, cost, timestamp
         return out
     return _rebuild_params(source, history, messages=messages)
 
@@ -714,8 +780,9 @@ def plain_out(message: Message, native: bool) -> list[Plain] | None:
                 return None
             content = block.content
             if isinstance(content, list):
-                if not all(b.type == "text" and b.cache_control is None and _plain_extra(b.extra, native)
-                           for b in content):
+                if not all(
+                    b.type == "text" and b.cache_control is None and _plain_extra(b.extra, native) for b in content
+                ):
                     return None
                 content = "\n".join(b.text or "" for b in content)
             elif not isinstance(content, str):
@@ -759,9 +826,15 @@ def _message_out(message: Message, native: bool) -> list[tuple[dict, str | None]
         return [(_chat_message_out(message, message.blocks, native), path)]
     # An Anthropic-style user turn: its tool results go first, as tool messages.
     out: list[tuple[dict, str | None]] = [
-        (cache_out({"role": "tool", "tool_call_id": r.tool_use_id,
-                    "content": _result_content(r, "blocks", native)}, r.cache_control), None)
-        for r in results]
+        (
+            cache_out(
+                {"role": "tool", "tool_call_id": r.tool_use_id, "content": _result_content(r, "blocks", native)},
+                r.cache_control,
+            ),
+            None,
+        )
+        for r in results
+    ]
     others = [b for b in message.blocks if b.type != "tool_result"]
     if others:
         out.append((_chat_message_out(message, others, native), None))
@@ -805,8 +878,12 @@ def _content_out(blocks: list[Block], form: str, native: bool, has_calls: bool) 
 
 
 def _plain_text(block: Block, native: bool) -> bool:
-    return (block.type == "text" and block.text is not None and block.cache_control is None
-            and not (native and rest(block.extra, (HINT,))))
+    return (
+        block.type == "text"
+        and block.text is not None
+        and block.cache_control is None
+        and not (native and rest(block.extra, (HINT,)))
+    )
 
 
 def part_out(block: Block, native: bool) -> dict | None:

@@ -103,8 +103,9 @@ def _load_session(doc: Document) -> _Source:
             raise exc.located(file=name, event=int(match[1])) from None
         event = _Event(_check_event(data, name, "$"), data, name, "$")
         if name != f"events/{event.id}.json":
-            raise FormatError(f"the file name does not match the event id {event.id}", file=name,
-                              event=event.id, path="$.id")
+            raise FormatError(
+                f"the file name does not match the event id {event.id}", file=name, event=event.id, path="$.id"
+            )
         events.append(event)
     events.sort(key=lambda e: e.id)
     _check_unique(events)
@@ -127,8 +128,9 @@ def _load_trajectory(doc: Document) -> _Source:
     elif isinstance(value, list):
         items, base = value, "$"
     else:
-        raise FormatError('not an OpenHands trajectory: expected a JSON array of events or '
-                          '{"trajectory": [...]}', file=name)
+        raise FormatError(
+            'not an OpenHands trajectory: expected a JSON array of events or {"trajectory": [...]}', file=name
+        )
     if not items:
         raise FormatError("the trajectory holds no events", file=name, path=base)
     events = []
@@ -146,13 +148,13 @@ def _check_event(data: Any, file: str, prefix: str) -> int:
         raise FormatError("an event must be a JSON object", file=file, path=prefix)
     eid = data.get("id")
     if isinstance(eid, bool) or not isinstance(eid, int):
-        raise FormatError(f"the event id must be an integer, not {_short(eid)}", file=file,
-                          path=prefix + ".id")
+        raise FormatError(f"the event id must be an integer, not {_short(eid)}", file=file, path=prefix + ".id")
     has_action, has_observation = "action" in data, "observation" in data
     if has_action == has_observation:
         what = "both" if has_action else "neither"
-        raise FormatError(f"an event has exactly one of action/observation; this one has {what}",
-                          file=file, event=eid, path=prefix)
+        raise FormatError(
+            f"an event has exactly one of action/observation; this one has {what}", file=file, event=eid, path=prefix
+        )
     key = "action" if has_action else "observation"
     if not isinstance(data[key], str):
         raise FormatError(f"{key} must be a string", file=file, event=eid, path=f"{prefix}.{key}")
@@ -183,18 +185,26 @@ def _check_tool_call_metadata(data: dict, file: str, eid: int, path: str) -> Non
     if not isinstance(response.get("id"), str):
         raise bad("model_response has no id", ".model_response.id")
     choices = response.get("choices")
-    if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)
-            and isinstance(choices[0].get("message"), dict)):
+    if not (
+        isinstance(choices, list)
+        and choices
+        and isinstance(choices[0], dict)
+        and isinstance(choices[0].get("message"), dict)
+    ):
         raise bad("model_response has no choices[0].message", ".model_response.choices")
     calls = choices[0]["message"].get("tool_calls") or []
     if not isinstance(calls, list):
         raise bad("tool_calls is not a list", ".model_response.choices[0].message.tool_calls")
     for k, call in enumerate(calls):
-        if not (isinstance(call, dict) and isinstance(call.get("id"), str)
-                and isinstance(call.get("function"), dict)
-                and isinstance(call["function"].get("name"), str)):
-            raise bad(f"tool call {k} has no id or function name",
-                      f".model_response.choices[0].message.tool_calls[{k}]")
+        if not (
+            isinstance(call, dict)
+            and isinstance(call.get("id"), str)
+            and isinstance(call.get("function"), dict)
+            and isinstance(call["function"].get("name"), str)
+        ):
+            raise bad(
+                f"tool call {k} has no id or function name", f".model_response.choices[0].message.tool_calls[{k}]"
+            )
 
 
 def _check_unique(events: list[_Event]) -> None:
@@ -226,8 +236,7 @@ def _compare_cache(doc: Document, by_id: dict[int, _Event]) -> list[str]:
             if isinstance(eid, (bool, dict, list)) or eid not in by_id:  # a list cannot be looked up
                 notes.append(f"{name}: event {_short(eid)} is cached but has no events/ file")
             elif item != by_id[eid].data:
-                notes.append(f"{name}: event {eid} differs from events/{eid}.json "
-                             "(OpenHands serves the cached copy)")
+                notes.append(f"{name}: event {eid} differs from events/{eid}.json (OpenHands serves the cached copy)")
     return notes
 
 
@@ -281,8 +290,12 @@ def sniff(doc: Document) -> bool:
 
 
 def _looks_like_event(item: Any) -> bool:
-    return (isinstance(item, dict) and isinstance(item.get("id"), int)
-            and item.get("source") in SOURCES and ("action" in item) != ("observation" in item))
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("id"), int)
+        and item.get("source") in SOURCES
+        and ("action" in item) != ("observation" in item)
+    )
 
 
 def read(doc: Document) -> list[History]:
@@ -351,9 +364,13 @@ def _read_system(event: _Event, history: History, index: _Index) -> None:
     args = _args(event)
     text = _string(event, args.get("content"), ".args.content")
     extra = {k: v for k, v in args.items() if k not in ("content", "tools")}
-    part = SystemPart(blocks=[Block.text_block(text, source=event.ref(".args.content"))],
-                      before=len(history.messages), content_form="string",
-                      source=event.ref(".args.content"), extra=extra)
+    part = SystemPart(
+        blocks=[Block.text_block(text, source=event.ref(".args.content"))],
+        before=len(history.messages),
+        content_form="string",
+        source=event.ref(".args.content"),
+        extra=extra,
+    )
     history.system.append(part)
     index.system[event.id] = part
     # A resumed stream may repeat the system event; the first one's tools are the agent's tools.
@@ -375,9 +392,16 @@ def _read_tools(event: _Event, tools: Any) -> list[Tool]:
         fextra = {key: v for key, v in function.items() if key not in ("name", "description", "parameters")}
         if fextra:
             extra["function"] = fextra
-        result.append(Tool(name=function["name"], description=function.get("description"),
-                           parameters=function.get("parameters"), kind=item.get("type", "function"),
-                           source=event.ref(path), extra=extra))
+        result.append(
+            Tool(
+                name=function["name"],
+                description=function.get("description"),
+                parameters=function.get("parameters"),
+                kind=item.get("type", "function"),
+                source=event.ref(path),
+                extra=extra,
+            )
+        )
     return result
 
 
@@ -400,12 +424,21 @@ def _message_action(event: _Event) -> Message:
     if not isinstance(urls, list):
         raise event.error("image_urls must be a list", ".args.image_urls")
     for k, url in enumerate(urls):
-        blocks.append(Block(type="image", media=_media(event, url, f".args.image_urls[{k}]"),
-                            source=event.ref(f".args.image_urls[{k}]")))
-    return Message(role="user" if event.data.get("source") == "user" else "assistant", blocks=blocks,
-                   content_form="string" if not urls else "blocks",
-                   timestamp=_text_or_none(event.data.get("timestamp")), source=event.ref(),
-                   extra={"action": MESSAGE})
+        blocks.append(
+            Block(
+                type="image",
+                media=_media(event, url, f".args.image_urls[{k}]"),
+                source=event.ref(f".args.image_urls[{k}]"),
+            )
+        )
+    return Message(
+        role="user" if event.data.get("source") == "user" else "assistant",
+        blocks=blocks,
+        content_form="string" if not urls else "blocks",
+        timestamp=_text_or_none(event.data.get("timestamp")),
+        source=event.ref(),
+        extra={"action": MESSAGE},
+    )
 
 
 def _media(event: _Event, url: Any, path: str) -> dict:
@@ -448,10 +481,14 @@ def _finish_text(data: dict) -> str:
 
 
 def _finish(event: _Event) -> Message:
-    return Message(role="user" if event.data.get("source") == "user" else "assistant",
-                   blocks=[Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))],
-                   content_form="string", timestamp=_text_or_none(event.data.get("timestamp")), source=event.ref(),
-                   extra={"action": "finish"})
+    return Message(
+        role="user" if event.data.get("source") == "user" else "assistant",
+        blocks=[Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))],
+        content_form="string",
+        timestamp=_text_or_none(event.data.get("timestamp")),
+        source=event.ref(),
+        extra={"action": "finish"},
+    )
 
 
 def _response_message(actions: list[_Event]) -> Message:
@@ -477,13 +514,26 @@ def _response_message(actions: list[_Event]) -> Message:
         if action.call_id not in listed:
             # An action whose call its own response does not list: keep it visible, not fixed.
             tcm = action.data["tool_call_metadata"]
-            blocks.append(Block.tool_use(action.call_id, _text_or_none(tcm.get("function_name")) or action.type, None,
-                                         source=action.ref(".tool_call_metadata"),
-                                         extra={"action": action.type, "not_in_model_response": True}))
-    return Message(role="assistant", blocks=blocks, content_form="string",
-                   usage=_usage(response.get("usage")), model=_text_or_none(response.get("model")),
-                   timestamp=_text_or_none(first.data.get("timestamp")), id=response["id"],
-                   source=first.ref(RESPONSE_MESSAGE), extra={"action": first.type})
+            blocks.append(
+                Block.tool_use(
+                    action.call_id,
+                    _text_or_none(tcm.get("function_name")) or action.type,
+                    None,
+                    source=action.ref(".tool_call_metadata"),
+                    extra={"action": action.type, "not_in_model_response": True},
+                )
+            )
+    return Message(
+        role="assistant",
+        blocks=blocks,
+        content_form="string",
+        usage=_usage(response.get("usage")),
+        model=_text_or_none(response.get("model")),
+        timestamp=_text_or_none(first.data.get("timestamp")),
+        id=response["id"],
+        source=first.ref(RESPONSE_MESSAGE),
+        extra={"action": first.type},
+    )
 
 
 def _response_text_ref(actions: list[_Event]) -> tuple[str, SourceRef] | None:
@@ -522,10 +572,12 @@ def _usage(value: Any) -> Usage | None:
     cache_read = number(value.get("cache_read_input_tokens"))
     if cache_read is None and isinstance(details, dict):
         cache_read = number(details.get("cached_tokens"))
-    usage = Usage(input_tokens=number(value.get("prompt_tokens")),
-                  output_tokens=number(value.get("completion_tokens")),
-                  cache_creation_input_tokens=number(value.get("cache_creation_input_tokens")),
-                  cache_read_input_tokens=cache_read)
+    usage = Usage(
+        input_tokens=number(value.get("prompt_tokens")),
+        output_tokens=number(value.get("completion_tokens")),
+        cache_creation_input_tokens=number(value.get("cache_creation_input_tokens")),
+        cache_read_input_tokens=cache_read,
+    )
     # A usage object without one count is no usage: stored as {}, it would read back as None.
     return usage if usage.to_dict() else None
 
@@ -534,13 +586,24 @@ def _tool_message(event: _Event) -> Message:
     data = event.data
     tcm = data["tool_call_metadata"]
     content = _string(event, data.get("content"), ".content")
-    block = Block.tool_result(tcm["tool_call_id"], content, is_error=True if data["observation"] == "error" else None,
-                              source=event.ref(".content"))
+    block = Block.tool_result(
+        tcm["tool_call_id"],
+        content,
+        is_error=True if data["observation"] == "error" else None,
+        source=event.ref(".content"),
+    )
     extra = {"observation": data["observation"]}
     if "cause" in data:
         extra["cause"] = data["cause"]
-    return Message(role="tool", blocks=[block], name=_text_or_none(tcm.get("function_name")), content_form="string",
-                   timestamp=_text_or_none(data.get("timestamp")), source=event.ref(), extra=extra)
+    return Message(
+        role="tool",
+        blocks=[block],
+        name=_text_or_none(tcm.get("function_name")),
+        content_form="string",
+        timestamp=_text_or_none(data.get("timestamp")),
+        source=event.ref(),
+        extra=extra,
+    )
 
 
 def _note_state(event: _Event, meta: dict) -> None:
@@ -569,8 +632,9 @@ def _describe(history: History, source: _Source, counts: Counter) -> None:
     for key in ("created_at", "selected_repository", "selected_branch", "trigger"):
         if metadata.get(key) is not None:
             meta[key] = metadata[key]
-    history.usage = _usage({"prompt_tokens": metadata.get("prompt_tokens"),
-                            "completion_tokens": metadata.get("completion_tokens")})
+    history.usage = _usage(
+        {"prompt_tokens": metadata.get("prompt_tokens"), "completion_tokens": metadata.get("completion_tokens")}
+    )
     history.external_id = _text_or_none(metadata.get("conversation_id")) or _external_id(source)
 
 
@@ -604,11 +668,15 @@ def _external_id(source: _Source) -> str | None:
 
 def write(history: History, original: Document | None) -> Document:
     if original is None:
-        raise FormatError("writing an OpenHands session needs the original session or trajectory: "
-                          "its events are edited, never generated from scratch")
+        raise FormatError(
+            "writing an OpenHands session needs the original session or trajectory: "
+            "its events are edited, never generated from scratch"
+        )
     if history.format != NAME:
-        raise FormatError(f"an OpenHands session can only be written from a history read from one "
-                          f"(this one is {history.format}); write it in its own format instead")
+        raise FormatError(
+            f"an OpenHands session can only be written from a history read from one "
+            f"(this one is {history.format}); write it in its own format instead"
+        )
     source = _load(original)
     base, index = _build(source)
     plan = _Planner(source, index, base).plan(history)
@@ -753,16 +821,26 @@ class _Planner:
         if message.role not in ("user", "assistant"):
             raise FormatError(f"cannot write a new {message.role} message", path=where)
         if any(b.type == "tool_use" for b in body):
-            raise FormatError("a new tool call cannot be written: OpenHands stores a tool call as the "
-                              "action it ran", path=where)
+            raise FormatError(
+                "a new tool call cannot be written: OpenHands stores a tool call as the action it ran", path=where
+            )
         text, urls = _text_and_images(body, where)
-        self._append({
-            "id": self.next_id, "timestamp": self.timestamp,
-            "source": "user" if message.role == "user" else "agent", "message": text,
-            "action": MESSAGE,
-            "args": {"content": text, "file_urls": [], "image_urls": urls, "wait_for_response": False,
-                     "security_risk": -1},
-        })
+        self._append(
+            {
+                "id": self.next_id,
+                "timestamp": self.timestamp,
+                "source": "user" if message.role == "user" else "agent",
+                "message": text,
+                "action": MESSAGE,
+                "args": {
+                    "content": text,
+                    "file_urls": [],
+                    "image_urls": urls,
+                    "wait_for_response": False,
+                    "security_risk": -1,
+                },
+            }
+        )
 
     # -- tool calls
     def _response(self, eid: int, body: list[Block], where: str) -> None:
@@ -783,19 +861,24 @@ class _Planner:
                 raise FormatError(f"a {block.type} block cannot be stored in an OpenHands action", path=where)
         kept = [a for a in actions if a.call_id in kept_ids]
         if not kept:
-            raise FormatError("an assistant message of a tool-call response must keep at least one of its "
-                              "tool calls: OpenHands stores the response only inside its actions", path=where)
+            raise FormatError(
+                "an assistant message of a tool-call response must keep at least one of its "
+                "tool calls: OpenHands stores the response only inside its actions",
+                path=where,
+            )
         self.kept.update(a.id for a in kept)
         self._rewrite_response(old, kept, "\n".join(texts), kept_ids)
 
     def _kept_call(self, block: Block, old_uses: dict[str, Block], rid: str, where: str) -> str:
         previous = old_uses.get(block.id)
         if block.source.event is None or previous is None:
-            raise FormatError("a new tool call cannot be written: OpenHands stores a tool call as the "
-                              "action it ran", path=where)
+            raise FormatError(
+                "a new tool call cannot be written: OpenHands stores a tool call as the action it ran", path=where
+            )
         if (block.name, block.input, block.arguments) != (previous.name, previous.input, previous.arguments):
-            raise FormatError(f"changing tool call {block.id} is not supported: its action would no "
-                              "longer match", path=where)
+            raise FormatError(
+                f"changing tool call {block.id} is not supported: its action would no longer match", path=where
+            )
         self._claim(("call", rid, block.id), where)
         return block.id
 
@@ -804,8 +887,11 @@ class _Planner:
         old_ids = [b.id for b in old.tool_uses()]
         text_ref = next((b.source for b in old.blocks if b.type == "text"), None)
         # Text read from the thought of an action that goes would vanish on re-read: move it.
-        text_orphaned = (text_ref is not None and text_ref.path.endswith(".args.thought")
-                         and text_ref.event not in {a.id for a in kept})
+        text_orphaned = (
+            text_ref is not None
+            and text_ref.path.endswith(".args.thought")
+            and text_ref.event not in {a.id for a in kept}
+        )
         text_changed = text != old_text or text_orphaned
         if not text_changed and kept_ids == old_ids:
             return
@@ -833,8 +919,11 @@ class _Planner:
         self.kept.add(eid)
         old = self.index.results[eid]
         if block.tool_use_id != old.tool_use_id or bool(block.is_error) != bool(old.is_error):
-            raise FormatError("changing which call a result answers, or whether it is an error, is not "
-                              "supported: the observation type says it", path=where)
+            raise FormatError(
+                "changing which call a result answers, or whether it is an error, is not "
+                "supported: the observation type says it",
+                path=where,
+            )
         if block.result_text != old.result_text:
             data = self._edit(eid)
             if data.get("message") == data.get("content"):
@@ -844,22 +933,34 @@ class _Planner:
     def _new_result(self, block: Block, where: str) -> None:
         action = self.index.call_action.get(block.tool_use_id)
         if action is None:
-            raise FormatError(f"a result for tool call {block.tool_use_id} needs the action that made "
-                              "the call; the original has none", path=where)
+            raise FormatError(
+                f"a result for tool call {block.tool_use_id} needs the action that made "
+                "the call; the original has none",
+                path=where,
+            )
         text = block.result_text
         # Exactly what AgentController._reset appends for an action the runtime never ran.
-        self._append({
-            "id": self.next_id, "timestamp": self.timestamp, "source": "agent", "message": text,
-            "cause": action.id, "observation": "error",
-            "tool_call_metadata": copy.deepcopy(action.data["tool_call_metadata"]),
-            "content": text, "extras": {"error_id": NOT_EXECUTED},
-        })
+        self._append(
+            {
+                "id": self.next_id,
+                "timestamp": self.timestamp,
+                "source": "agent",
+                "message": text,
+                "cause": action.id,
+                "observation": "error",
+                "tool_call_metadata": copy.deepcopy(action.data["tool_call_metadata"]),
+                "content": text,
+                "extras": {"error_id": NOT_EXECUTED},
+            }
+        )
 
     def _check_causes(self, removed: set[int]) -> None:
         for event in self.new:
             if event.get("cause") in removed:
-                raise FormatError(f"the new result for tool call {event['tool_call_metadata']['tool_call_id']} "
-                                  f"answers action {event['cause']}, which the history removes")
+                raise FormatError(
+                    f"the new result for tool call {event['tool_call_metadata']['tool_call_id']} "
+                    f"answers action {event['cause']}, which the history removes"
+                )
 
 
 def _text_only(blocks: list[Block], where: str) -> str:
@@ -877,8 +978,7 @@ def _text_and_images(blocks: list[Block], where: str) -> tuple[str, list[str]]:
         elif block.type == "image":
             urls.append(_url(block.media))
         else:
-            raise FormatError(f"a {block.type} block cannot be stored in an OpenHands message event",
-                              path=where)
+            raise FormatError(f"a {block.type} block cannot be stored in an OpenHands message event", path=where)
     return "\n".join(texts), urls
 
 

@@ -17,5 +17,16 @@ from . import cache, content, pairing, request, roles, thinking  # noqa: F401  (
 from .engine import MAX_ROUNDS, Plan, RepairError, RepairResult, Step, plan, repair
 from .registry import NOT_AUTOMATIC, ORDER, STRATEGIES
 
-__all__ = ["repair", "plan", "Plan", "Step", "RepairResult", "RepairError", "Edit", "STRATEGIES",
-           "ORDER", "NOT_AUTOMATIC", "MAX_ROUNDS"]
+__all__ = [
+    "repair",
+    "plan",
+    "Plan",
+    "Step",
+    "RepairResult",
+    "RepairError",
+    "Edit",
+    "STRATEGIES",
+    "ORDER",
+    "NOT_AUTOMATIC",
+    "MAX_ROUNDS",
+]

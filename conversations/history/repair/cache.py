@@ -18,7 +18,7 @@ SHORT_TTL = "5m"
 
 @dataclass
 class _Marker:
-    element: Any            # Tool, SystemPart, Message or Block: whatever has `cache_control`
+    element: Any  # Tool, SystemPart, Message or Block: whatever has `cache_control`
     message: Message | None
     label: str
 
@@ -30,16 +30,20 @@ def _markers(work: Work) -> list[_Marker]:
     for part in history.system:
         if part.cache_control:
             found.append(_Marker(part, None, "the system prompt"))
-        found.extend(_Marker(b, None, f"block {j} of the system prompt")
-                     for j, b in enumerate(part.blocks) if b.cache_control)
+        found.extend(
+            _Marker(b, None, f"block {j} of the system prompt") for j, b in enumerate(part.blocks) if b.cache_control
+        )
     for message in history.messages:
         name = work.name(message)
         for j, block in enumerate(message.blocks):
             if block.cache_control:
                 found.append(_Marker(block, message, f"block {j} of {name}"))
             if isinstance(block.content, list):
-                found.extend(_Marker(x, message, f"a block inside the tool result of {name}")
-                             for x in block.content if x.cache_control)
+                found.extend(
+                    _Marker(x, message, f"a block inside the tool result of {name}")
+                    for x in block.content
+                    if x.cache_control
+                )
         # litellm puts a message-level marker on the message's last block: it counts there.
         if message.cache_control:
             found.append(_Marker(message, message, name))
@@ -70,12 +74,14 @@ def trim_cache_markers(work: Work, findings: list[Finding]) -> None:
     breakpoints cache the longest prefix."""
     markers = _markers(work)
     limit = work.max_breakpoints()
-    surplus = markers[:max(0, len(markers) - limit)]
+    surplus = markers[: max(0, len(markers) - limit)]
     for marker in surplus:
         marker.element.cache_control = None
-        work.note("remove-cache-marker", marker.message,
-                  f"removed the cache marker on {marker.label} (more than {limit} in the request; "
-                  "the last ones stay)")
+        work.note(
+            "remove-cache-marker",
+            marker.message,
+            f"removed the cache marker on {marker.label} (more than {limit} in the request; the last ones stay)",
+        )
 
 
 @strategy("move-cache-marker")
@@ -85,8 +91,11 @@ def move_cache_marker(work: Work, findings: list[Finding]) -> None:
     ends in a breakpoint."""
     flagged = work.messages_of(findings)
     if not flagged:
-        flagged = [m for m in work.history.messages
-                   if any(b.type == "tool_result" and b.is_error for b in m.blocks) and _marked(m)]
+        flagged = [
+            m
+            for m in work.history.messages
+            if any(b.type == "tool_result" and b.is_error for b in m.blocks) and _marked(m)
+        ]
     if not flagged:
         return
     where = work.positions()
@@ -102,13 +111,19 @@ def move_cache_marker(work: Work, findings: list[Finding]) -> None:
         previous = messages[k - 1] if k > 0 else None
         spot = _last_cacheable(previous) if previous is not None else None
         if spot is None or _ends_in_breakpoint(previous):
-            work.note("remove-cache-marker", message,
-                      f"removed the cache marker on the synthetic error result in {work.name(message)}")
+            work.note(
+                "remove-cache-marker",
+                message,
+                f"removed the cache marker on the synthetic error result in {work.name(message)}",
+            )
             continue
         spot.cache_control = marker
-        work.note("move-cache-marker", message,
-                  f"moved the cache marker from the synthetic error result in {work.name(message)} "
-                  f"onto the last block of {work.name(previous)}")
+        work.note(
+            "move-cache-marker",
+            message,
+            f"moved the cache marker from the synthetic error result in {work.name(message)} "
+            f"onto the last block of {work.name(previous)}",
+        )
 
 
 def _marked(message: Message) -> bool:
@@ -133,8 +148,10 @@ def reorder_cache_ttl(work: Work, findings: list[Finding]) -> None:
         cache = marker.element.cache_control
         if cache.ttl == LONG_TTL and seen_short:
             cache.ttl = SHORT_TTL
-            work.note("change-cache-ttl", marker.message,
-                      f"changed the TTL of the cache marker on {marker.label} from 1h to 5m (a 5m "
-                      "marker comes before it)")
+            work.note(
+                "change-cache-ttl",
+                marker.message,
+                f"changed the TTL of the cache marker on {marker.label} from 1h to 5m (a 5m marker comes before it)",
+            )
         elif cache.ttl != LONG_TTL:
             seen_short = True

@@ -27,11 +27,14 @@ def remove_empty_blocks(work: Work, findings: list[Finding]) -> None:
     prompt). A cache marker such a block carried moves onto the block before it; a message left
     with nothing is removed (except a final assistant message, which may be empty)."""
     history = work.history
-    for k, part in enumerate(history.system):
+    for part in history.system:
         kept = _without_blank(part.blocks)
         if len(kept) != len(part.blocks) and kept:
-            work.note("remove-empty-block", None,
-                      f"removed {len(part.blocks) - len(kept)} empty text block(s) from the system prompt")
+            work.note(
+                "remove-empty-block",
+                None,
+                f"removed {len(part.blocks) - len(kept)} empty text block(s) from the system prompt",
+            )
             part.blocks = kept
     out = []
     messages = history.messages
@@ -43,12 +46,10 @@ def remove_empty_blocks(work: Work, findings: list[Finding]) -> None:
             continue
         removed = len(message.blocks) - len(kept) + nested
         if not kept and not _is_final_assistant(messages, message):
-            work.note("remove-message", message,
-                      f"removed {work.name(message)}: it held only empty text")
+            work.note("remove-message", message, f"removed {work.name(message)}: it held only empty text")
             continue
         message.blocks = kept
-        work.note("remove-empty-block", message,
-                  f"removed {removed} empty text block(s) from {work.name(message)}")
+        work.note("remove-empty-block", message, f"removed {removed} empty text block(s) from {work.name(message)}")
         out.append(message)
     history.messages = out
 
@@ -104,8 +105,7 @@ def strip_trailing_whitespace(work: Work, findings: list[Finding]) -> None:
     block.text = block.text.rstrip()
     if not block.text:
         last.blocks = [b for b in last.blocks if b is not block]
-    work.note("strip-trailing-whitespace", last,
-              f"stripped the trailing whitespace from the text of {work.name(last)}")
+    work.note("strip-trailing-whitespace", last, f"stripped the trailing whitespace from the text of {work.name(last)}")
 
 
 @strategy("shrink-images")
@@ -113,10 +113,13 @@ def shrink_images(work: Work, findings: list[Finding]) -> None:
     """Replace images over the provider's limits with a short text saying what was there: the
     images named by the findings, base64 images over 5 MB, and the oldest images beyond 100. (No
     image library is bundled to downscale them; the image stays in the earlier revision.)"""
-    named = {(id(m), f.content_index) for f in findings
-             for m in [work.at(f.message_index)] if m is not None and f.content_index is not None}
-    images = [(m, j) for m in work.history.messages for j, b in enumerate(m.blocks)
-              if b.type == "image"]
+    named = {
+        (id(m), f.content_index)
+        for f in findings
+        for m in [work.at(f.message_index)]
+        if m is not None and f.content_index is not None
+    }
+    images = [(m, j) for m in work.history.messages for j, b in enumerate(m.blocks) if b.type == "image"]
     surplus = max(0, len(images) - MAX_IMAGES) if any("many" in f.rule for f in findings) else 0
     for n, (message, j) in enumerate(images):
         block = message.blocks[j]

@@ -12,8 +12,8 @@ undoing each other), or after MAX_ROUNDS. The input history is never changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..edits import Edit
 from ..errors import HistoryError
@@ -29,6 +29,7 @@ MAX_ROUNDS = 6
 
 class RepairError(HistoryError):
     """A repair asked for in a way that cannot be done (a target and a route at once)."""
+
 
 Route = tuple  # (config: dict | str | Path, model_group: str)
 
@@ -98,9 +99,16 @@ def plan(verdicts: list[Verdict], *, include_warnings: bool = False) -> Plan:
 Judge = Callable[[History], list[Verdict]]
 
 
-def repair(history: History, *, target: Target | str | None = None, route: Route | None = None,
-           include_warnings: bool = False, judge: Judge | None = None,
-           build_request: bool = True, before: list[Verdict] | None = None) -> RepairResult:
+def repair(
+    history: History,
+    *,
+    target: Target | str | None = None,
+    route: Route | None = None,
+    include_warnings: bool = False,
+    judge: Judge | None = None,
+    build_request: bool = True,
+    before: list[Verdict] | None = None,
+) -> RepairResult:
     """A copy of `history` repaired for `target` (default: the conversation's own) or for every
     deployment of `route` = (router config, model group), with the edits made and the verdicts
     before and after.
@@ -143,24 +151,31 @@ def repair(history: History, *, target: Target | str | None = None, route: Route
         if len(work.edits) == made:
             break  # no strategy could act: what is left is reported, not looped on
         verdicts = judge_work()
-    return RepairResult(history=work.history, edits=list(work.edits), before=before, after=verdicts,
-                        origins=work.origins())
+    return RepairResult(
+        history=work.history, edits=list(work.edits), before=before, after=verdicts, origins=work.origins()
+    )
 
 
 def _state(verdicts: list[Verdict], include_warnings: bool) -> frozenset:
-    return frozenset((v.target, f.rule, f.fix, f.message_index, f.content_index)
-                     for v in verdicts for f in v.findings if _counts(f, include_warnings))
+    return frozenset(
+        (v.target, f.rule, f.fix, f.message_index, f.content_index)
+        for v in verdicts
+        for f in v.findings
+        if _counts(f, include_warnings)
+    )
 
 
-def _judge(history: History, target: Target | str | None, route: Route | None,
-           build_request: bool = True) -> tuple[Callable[..., list[Verdict]], list[Target]]:
+def _judge(
+    history: History, target: Target | str | None, route: Route | None, build_request: bool = True
+) -> tuple[Callable[..., list[Verdict]], list[Target]]:
     """The check to run each round, and the targets it judges for (strategies read their limits).
     The check takes the history and, by target label, the token counts it may count from."""
     from ..check import check
 
     def checking(targets: list[Target]):
-        return lambda h, counts=None: [check(h, target=t, build_request=build_request,
-                                             counted=(counts or {}).get(t.label)) for t in targets]
+        return lambda h, counts=None: [
+            check(h, target=t, build_request=build_request, counted=(counts or {}).get(t.label)) for t in targets
+        ]
 
     if route is not None:
         from ..routes import deployment_target, load_config, route_deployments

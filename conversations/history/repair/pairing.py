@@ -36,8 +36,8 @@ Position = tuple[int, int]  # (message index, block index)
 @dataclass
 class _Zone:
     assistant: int
-    last: int                    # index of the message new results go after (OpenAI style)
-    holder: int | None           # the message whose leading results belong to the zone
+    last: int  # index of the message new results go after (OpenAI style)
+    holder: int | None  # the message whose leading results belong to the zone
     positions: list[Position] = field(default_factory=list)
 
 
@@ -56,8 +56,7 @@ def _zone(messages: list[Message], a: int, style: str) -> _Zone:
 
 
 def _callers(messages: list[Message]) -> list[int]:
-    return [a for a, m in enumerate(messages)
-            if m.role == "assistant" and any(b.type == "tool_use" for b in m.blocks)]
+    return [a for a, m in enumerate(messages) if m.role == "assistant" and any(b.type == "tool_use" for b in m.blocks)]
 
 
 @strategy("add-missing-tool-result")
@@ -129,8 +128,7 @@ def _pair(work: Work, *, synthesize: bool, drop_orphans: bool) -> None:
             elif synthesize and _never_ran(work, use):
                 dropped_calls.add((a, use.id))
             elif synthesize:
-                added[a].append((Block.tool_result(use.id, SYNTHETIC_RESULT, is_error=True,
-                                                   source=SourceRef()), None))
+                added[a].append((Block.tool_result(use.id, SYNTHETIC_RESULT, is_error=True, source=SourceRef()), None))
 
     # 3. What answers nothing.
     dropped: set[Position] = set()
@@ -142,12 +140,18 @@ def _pair(work: Work, *, synthesize: bool, drop_orphans: bool) -> None:
 
 
 def _all_results(messages: list[Message]) -> list[Position]:
-    return [(i, j) for i, m in enumerate(messages) if m.role != "assistant"
-            for j, b in enumerate(m.blocks) if b.type == "tool_result"]
+    return [
+        (i, j)
+        for i, m in enumerate(messages)
+        if m.role != "assistant"
+        for j, b in enumerate(m.blocks)
+        if b.type == "tool_result"
+    ]
 
 
-def _first_free(queue: deque[Position] | None, a: int, claimed: set[Position],
-                moves: dict[Position, int]) -> Position | None:
+def _first_free(
+    queue: deque[Position] | None, a: int, claimed: set[Position], moves: dict[Position, int]
+) -> Position | None:
     """The first result after message `a` that no zone holds. Callers come in order, so results
     before `a` are of no use to any later caller either and leave the queue for good."""
     while queue:
@@ -165,15 +169,20 @@ def _never_ran(work: Work, use: Block) -> bool:
     return work.history.format == "openhands" and bool(use.extra.get("no_action"))
 
 
-def _rebuild(work: Work, zones: dict[int, _Zone], moves: dict[Position, int],
-             added: dict[int, list[tuple[Block, Position | None]]], dropped: set[Position],
-             dropped_calls: set[tuple[int, str | None]]) -> None:
+def _rebuild(
+    work: Work,
+    zones: dict[int, _Zone],
+    moves: dict[Position, int],
+    added: dict[int, list[tuple[Block, Position | None]]],
+    dropped: set[Position],
+    dropped_calls: set[tuple[int, str | None]],
+) -> None:
     messages = work.history.messages
     names = any(m.role == "tool" and m.name for m in messages)
-    after: dict[int, list[Message]] = defaultdict(list)     # new or moved messages, by position
-    prepend: dict[int, list[Block]] = defaultdict(list)      # blocks for a holder's leading results
-    new_holder: dict[int, Message] = {}                       # Anthropic style: a new user message
-    whole: set[int] = set()                                   # messages moved as they are
+    after: dict[int, list[Message]] = defaultdict(list)  # new or moved messages, by position
+    prepend: dict[int, list[Block]] = defaultdict(list)  # blocks for a holder's leading results
+    new_holder: dict[int, Message] = {}  # Anthropic style: a new user message
+    whole: set[int] = set()  # messages moved as they are
 
     for a, items in added.items():
         zone, caller = zones[a], messages[a]
@@ -189,43 +198,65 @@ def _rebuild(work: Work, zones: dict[int, _Zone], moves: dict[Position, int],
                 else:
                     use = next((u for u in caller.tool_uses() if u.id == block.tool_use_id), None)
                     form = "string" if isinstance(block.content, str) else "blocks"
-                    after[zone.last].append(work.new_message(
-                        "tool", [placed], after=anchor, content_form=form,
-                        name=use.name if names and use is not None else None))
-                moved_to, added_at, target = (f"up to right after {work.name(anchor)}",
-                                              f"after {work.name(anchor)}", anchor)
+                    after[zone.last].append(
+                        work.new_message(
+                            "tool",
+                            [placed],
+                            after=anchor,
+                            content_form=form,
+                            name=use.name if names and use is not None else None,
+                        )
+                    )
+                moved_to, added_at, target = (
+                    f"up to right after {work.name(anchor)}",
+                    f"after {work.name(anchor)}",
+                    anchor,
+                )
             elif zone.holder is not None:
                 holder = messages[zone.holder]
                 prepend[zone.holder].append(placed)
-                moved_to, added_at, target = (f"to the start of {work.name(holder)}",
-                                              f"at the start of {work.name(holder)}", holder)
+                moved_to, added_at, target = (
+                    f"to the start of {work.name(holder)}",
+                    f"at the start of {work.name(holder)}",
+                    holder,
+                )
             else:
                 if a not in new_holder:
                     new_holder[a] = work.new_message("user", [], after=caller)
                     after[a].append(new_holder[a])
                 new_holder[a].blocks.append(placed)
-                moved_to, added_at, target = (f"into a new user message after {work.name(caller)}",
-                                              f"in a new user message after {work.name(caller)}", caller)
+                moved_to, added_at, target = (
+                    f"into a new user message after {work.name(caller)}",
+                    f"in a new user message after {work.name(caller)}",
+                    caller,
+                )
             if source is not None and source is target:
-                work.note("move-tool-result", source,
-                          f"put the {what} first in {work.name(source)}, before the content that came "
-                          "ahead of it")
+                work.note(
+                    "move-tool-result",
+                    source,
+                    f"put the {what} first in {work.name(source)}, before the content that came ahead of it",
+                )
             elif source is not None:
                 work.note("move-tool-result", source, f"moved the {what} from {work.name(source)} {moved_to}")
             else:
-                work.note("add-tool-result", target,
-                          f"added a {what} {added_at} (is_error: {SYNTHETIC_RESULT!r})")
+                work.note("add-tool-result", target, f"added a {what} {added_at} (is_error: {SYNTHETIC_RESULT!r})")
 
     for a, call_id in sorted(dropped_calls):
-        work.note("drop-tool-use", messages[a],
-                  f"removed the tool call {call_id} from {work.name(messages[a])}: OpenHands never ran "
-                  "it (it has no action event), so no result can answer it")
+        work.note(
+            "drop-tool-use",
+            messages[a],
+            f"removed the tool call {call_id} from {work.name(messages[a])}: OpenHands never ran "
+            "it (it has no action event), so no result can answer it",
+        )
     for i, j in sorted(dropped):
         message = messages[i]
         call_id = message.blocks[j].tool_use_id
-        work.note("drop-tool-result", message,
-                  f"dropped the tool_result for {call_id} from {work.name(message)}: no tool call "
-                  f"{call_id} in the message before it")
+        work.note(
+            "drop-tool-result",
+            message,
+            f"dropped the tool_result for {call_id} from {work.name(message)}: no tool call "
+            f"{call_id} in the message before it",
+        )
 
     gone = set(moves) | dropped
     calls_out: dict[int, set] = defaultdict(set)
@@ -241,9 +272,11 @@ def _rebuild(work: Work, zones: dict[int, _Zone], moves: dict[Position, int],
                 k = _leading_count(blocks)
                 blocks = blocks[:k] + prepend[i] + blocks[k:]
             if message.blocks and not blocks:
-                work.note("remove-message", message,
-                          f"removed {work.name(message)}: nothing was left in it once its tool "
-                          "result was moved or dropped")
+                work.note(
+                    "remove-message",
+                    message,
+                    f"removed {work.name(message)}: nothing was left in it once its tool result was moved or dropped",
+                )
             else:
                 message.blocks = blocks
                 out.append(message)
@@ -283,9 +316,12 @@ def drop_duplicate_tool_use(work: Work, findings: list[Finding]) -> None:
             if block.id in first_at:
                 repeats[block.id] += 1
                 gone.add((a, j))
-                work.note("drop-tool-use", message,
-                          f"removed the second tool call {block.id} from {work.name(message)}: "
-                          f"{work.name(messages[first_at[block.id]])} already uses that id")
+                work.note(
+                    "drop-tool-use",
+                    message,
+                    f"removed the second tool call {block.id} from {work.name(message)}: "
+                    f"{work.name(messages[first_at[block.id]])} already uses that id",
+                )
             else:
                 first_at[block.id] = a
             if (a, j) not in gone:
@@ -300,9 +336,11 @@ def drop_duplicate_tool_use(work: Work, findings: list[Finding]) -> None:
                 continue
             repeats[call_id] -= 1
             gone.add((i, j))
-            work.note("drop-tool-result", messages[i],
-                      f"dropped the tool_result for the removed duplicate call {call_id} from "
-                      f"{work.name(messages[i])}")
+            work.note(
+                "drop-tool-result",
+                messages[i],
+                f"dropped the tool_result for the removed duplicate call {call_id} from {work.name(messages[i])}",
+            )
     _remove_blocks(work, gone, why="it held nothing but a duplicate tool call or its result")
 
 
@@ -336,9 +374,11 @@ def rewrite_tool_use_ids(work: Work, findings: list[Finding]) -> None:
             new = _new_id(old, limit or 64, taken)
             taken.add(new)
             mapping[old] = new
-            work.note("rewrite-tool-use-id", message,
-                      f"rewrote the tool call id {old!r} of {work.name(message)} to {new!r} (and "
-                      "its result's)")
+            work.note(
+                "rewrite-tool-use-id",
+                message,
+                f"rewrote the tool call id {old!r} of {work.name(message)} to {new!r} (and its result's)",
+            )
     if not mapping:
         return
     for message in work.history.messages:
@@ -358,10 +398,10 @@ def _new_id(old: str, limit: int, taken: set) -> str:
     keeps two ids that clean up alike apart."""
     clean = re.sub(r"[^a-zA-Z0-9_-]", "_", old).strip("_") or "toolu"
     digest = hashlib.sha1(old.encode("utf-8", "surrogatepass")).hexdigest()
-    candidate = clean if len(clean) <= limit and clean != old else f"{clean[:limit - 9]}_{digest[:8]}"
+    candidate = clean if len(clean) <= limit and clean != old else f"{clean[: limit - 9]}_{digest[:8]}"
     n = 1
     while candidate in taken:
-        candidate = f"{clean[:limit - 12]}_{digest[:8]}_{n}"
+        candidate = f"{clean[: limit - 12]}_{digest[:8]}_{n}"
         n += 1
     return candidate
 
@@ -381,7 +421,7 @@ def move_text_before_tool_use(work: Work, findings: list[Finding]) -> None:
         if first is None or all(b.type == "tool_use" for b in blocks[first:]):
             continue
         late = [b for b in blocks[first:] if b.type != "tool_use"]
-        message.blocks = blocks[:first] + [work.moved(b) for b in late] + \
-            [b for b in blocks[first:] if b.type == "tool_use"]
-        work.note("move-text-before-tool-use", message,
-                  f"put the text of {work.name(message)} before its tool calls")
+        message.blocks = (
+            blocks[:first] + [work.moved(b) for b in late] + [b for b in blocks[first:] if b.type == "tool_use"]
+        )
+        work.note("move-text-before-tool-use", message, f"put the text of {work.name(message)} before its tool calls")

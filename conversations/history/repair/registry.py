@@ -8,7 +8,7 @@ message after the one at fault.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..findings import FIXES, Finding
 from .work import Work
@@ -51,9 +51,9 @@ ORDER = (
 # Codes deliberately left without a strategy, and why (the command and the pages say so).
 NOT_AUTOMATIC = {
     "truncate-history": "dropping or summarising turns to fit the context window is a choice of "
-                        "what to lose (or needs a model to summarise): a person makes it",
+    "what to lose (or needs a model to summarise): a person makes it",
     "split-history": "splitting one conversation into several requests changes what the model "
-                     "sees at each step: a person decides where",
+    "sees at each step: a person decides where",
     "none": "information only: nothing to repair",
 }
 

@@ -28,9 +28,12 @@ def define_tools(work: Work, findings: list[Finding]) -> None:
             if block.name and block.name not in defined:
                 defined.add(block.name)
                 work.history.tools.append(Tool(name=block.name, parameters=dict(ANY_OBJECT), source=SourceRef()))
-                work.note("define-tool", None,
-                          f"added a definition for the tool {block.name!r} (the log has none; it "
-                          "accepts any object as arguments)")
+                work.note(
+                    "define-tool",
+                    None,
+                    f"added a definition for the tool {block.name!r} (the log has none; it "
+                    "accepts any object as arguments)",
+                )
 
 
 @strategy("shorten-tool-names")
@@ -41,14 +44,17 @@ def shorten_tool_names(work: Work, findings: list[Finding]) -> None:
     mapping: dict[str, str] = {}
     for name in sorted(n for n in names if len(n) > MAX_TOOL_NAME):
         digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        new = f"{name[:MAX_TOOL_NAME - 9]}_{digest}"
+        new = f"{name[: MAX_TOOL_NAME - 9]}_{digest}"
         n = 1
         while new in names or new in mapping.values():
-            new = f"{name[:MAX_TOOL_NAME - 12]}_{digest}_{n}"
+            new = f"{name[: MAX_TOOL_NAME - 12]}_{digest}_{n}"
             n += 1
         mapping[name] = new
-        work.note("shorten-tool-name", None, f"renamed the tool {name!r} to {new!r} (at most "
-                                             f"{MAX_TOOL_NAME} characters), in its definition and calls")
+        work.note(
+            "shorten-tool-name",
+            None,
+            f"renamed the tool {name!r} to {new!r} (at most {MAX_TOOL_NAME} characters), in its definition and calls",
+        )
     if not mapping:
         return
     for tool in history.tools:
@@ -72,14 +78,18 @@ def set_max_tokens(work: Work, findings: list[Finding]) -> None:
             return
         value = min(known)
         request[asked] = value
-        work.note("set-max-tokens", None, f"lowered {asked} from the request's value to {value}, the most "
-                                          "the model allows")
+        work.note(
+            "set-max-tokens", None, f"lowered {asked} from the request's value to {value}, the most the model allows"
+        )
         return
     value = min(known + [DEFAULT_MAX_TOKENS]) if known else DEFAULT_MAX_TOKENS
     request["max_tokens"] = value
     if work.history.format in REQUEST_FORMATS:
         work.note("set-max-tokens", None, f"set max_tokens to {value} in the request")
     else:
-        work.note("set-max-tokens", None,
-                  f"set max_tokens to {value} for the request (a {work.history.format} log does not "
-                  "store request parameters: pass it when resuming, as conversations.resume does)")
+        work.note(
+            "set-max-tokens",
+            None,
+            f"set max_tokens to {value} for the request (a {work.history.format} log does not "
+            "store request parameters: pass it when resuming, as conversations.resume does)",
+        )

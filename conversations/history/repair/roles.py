@@ -9,8 +9,16 @@ from .registry import strategy
 from .work import Work
 
 # Roles other tools and providers use, and what they are to a Messages-style API.
-ROLE_MAP = {"system": "user", "developer": "user", "human": "user", "tool": "user",
-            "function": "user", "model": "assistant", "ai": "assistant", "bot": "assistant"}
+ROLE_MAP = {
+    "system": "user",
+    "developer": "user",
+    "human": "user",
+    "tool": "user",
+    "function": "user",
+    "model": "assistant",
+    "ai": "assistant",
+    "bot": "assistant",
+}
 # What a new first user message says when the history starts with the assistant (usually a
 # history trimmed from the front) and what a new last user message says after a final answer.
 START_TEXT = "(earlier conversation omitted)"
@@ -25,8 +33,7 @@ def fix_role(work: Work, findings: list[Finding]) -> None:
         if message.role in allowed:
             continue
         new = ROLE_MAP.get(message.role, "user")
-        work.note("fix-role", message, f"changed the role of {work.name(message)} from "
-                                       f"{message.role!r} to {new!r}")
+        work.note("fix-role", message, f"changed the role of {work.name(message)} from {message.role!r} to {new!r}")
         message.role = new
 
 
@@ -45,9 +52,11 @@ def fix_role_order(work: Work, findings: list[Finding]) -> None:
     if first and messages and messages[0].role != "user":
         opener = work.new_message("user", [Block.text_block(START_TEXT)], after=None, content_form="string")
         messages.insert(0, opener)
-        work.note("add-message", messages[1],
-                  f"added a user message {START_TEXT!r} before {work.name(messages[1])}, which "
-                  "started the conversation")
+        work.note(
+            "add-message",
+            messages[1],
+            f"added a user message {START_TEXT!r} before {work.name(messages[1])}, which started the conversation",
+        )
 
 
 def _merge_runs(work: Work) -> None:
@@ -58,9 +67,11 @@ def _merge_runs(work: Work) -> None:
             out.append(message)
             continue
         _merge(previous, message)
-        work.note("merge-messages", message,
-                  f"merged {work.name(message)} into {work.name(previous)} (two {message.role} "
-                  "messages in a row)")
+        work.note(
+            "merge-messages",
+            message,
+            f"merged {work.name(message)} into {work.name(previous)} (two {message.role} messages in a row)",
+        )
     work.history.messages = out
 
 
@@ -97,7 +108,9 @@ def drop_final_assistant(work: Work, findings: list[Finding]) -> None:
         messages.pop()
         work.note("remove-message", last, f"removed {work.name(last)}: an empty final assistant message")
         return
-    messages.append(work.new_message("user", [Block.text_block(CONTINUE_TEXT)], after=last,
-                                     content_form="string"))
-    work.note("add-message", last, f"added a user message {CONTINUE_TEXT!r} after {work.name(last)}, "
-                                   "so the conversation ends with the user")
+    messages.append(work.new_message("user", [Block.text_block(CONTINUE_TEXT)], after=last, content_form="string"))
+    work.note(
+        "add-message",
+        last,
+        f"added a user message {CONTINUE_TEXT!r} after {work.name(last)}, so the conversation ends with the user",
+    )

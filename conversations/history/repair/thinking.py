@@ -23,8 +23,11 @@ def drop_thinking(work: Work, findings: list[Finding]) -> None:
         message = work.at(finding.message_index)
         if message is None:
             continue
-        if finding.content_index is not None and 0 <= finding.content_index < len(message.blocks) \
-                and message.blocks[finding.content_index].type in THINKING:
+        if (
+            finding.content_index is not None
+            and 0 <= finding.content_index < len(message.blocks)
+            and message.blocks[finding.content_index].type in THINKING
+        ):
             doomed.add(id(message.blocks[finding.content_index]))
         if finding.rule == "thinking-in-final-without-thinking-enabled":
             doomed.update(id(b) for b in message.blocks if b.type in THINKING)
@@ -33,8 +36,7 @@ def drop_thinking(work: Work, findings: list[Finding]) -> None:
     textless = "thinking-text-missing" in rules
     for message in messages:
         for block in message.blocks:
-            if block.type == "thinking" and ((unsigned and not block.signature) or
-                                             (textless and block.text is None)):
+            if block.type == "thinking" and ((unsigned and not block.signature) or (textless and block.text is None)):
                 doomed.add(id(block))
     _remove(work, doomed)
 
@@ -51,8 +53,9 @@ def _remove(work: Work, doomed: set[int]) -> None:
             continue
         count = len(message.blocks) - len(kept)
         if not kept and messages[-1] is not message:
-            work.note("remove-message", message,
-                      f"removed {work.name(message)}: it held only thinking the provider refuses")
+            work.note(
+                "remove-message", message, f"removed {work.name(message)}: it held only thinking the provider refuses"
+            )
             continue
         message.blocks = kept
         work.note("drop-thinking", message, f"removed {count} thinking block(s) from {work.name(message)}")
@@ -70,6 +73,6 @@ def disable_thinking(work: Work, findings: list[Finding]) -> None:
     for key in present:
         del request[key]
     if present:
-        work.note("disable-thinking", None,
-                  f"turned extended thinking off for the request (removed {', '.join(present)})")
-
+        work.note(
+            "disable-thinking", None, f"turned extended thinking off for the request (removed {', '.join(present)})"
+        )

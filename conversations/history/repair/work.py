@@ -10,9 +10,9 @@ strategy creates is named by the original message it follows.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import fields, replace
 from operator import attrgetter
-from typing import Iterable
 
 from ..edits import Edit
 from ..findings import Finding
@@ -74,10 +74,11 @@ def _message(m: Message) -> Message:
 def clone(history: History) -> History:
     c = copy.copy(history)
     c.messages = [_message(m) for m in history.messages]
-    c.system = [replace(p, blocks=[_block(b) for b in p.blocks], extra=dict(p.extra),
-                        cache_control=copy.copy(p.cache_control)) for p in history.system]
-    c.tools = [replace(t, extra=dict(t.extra), cache_control=copy.copy(t.cache_control))
-               for t in history.tools]
+    c.system = [
+        replace(p, blocks=[_block(b) for b in p.blocks], extra=dict(p.extra), cache_control=copy.copy(p.cache_control))
+        for p in history.system
+    ]
+    c.tools = [replace(t, extra=dict(t.extra), cache_control=copy.copy(t.cache_control)) for t in history.tools]
     c.request = dict(history.request)
     c.meta = dict(history.meta)
     if history.usage is not None:
@@ -97,7 +98,8 @@ class Work:
         # id(message) -> (message, index in the original, or the index of the original message a
         # new one follows, -1 before the first). The message is held so its id is never reused.
         self._where: dict[int, tuple[Message, int, bool]] = {
-            id(m): (m, i, False) for i, m in enumerate(self.history.messages)}
+            id(m): (m, i, False) for i, m in enumerate(self.history.messages)
+        }
         self.snapshot: list[Message] = list(self.history.messages)
 
     # -- rounds
@@ -140,12 +142,20 @@ class Work:
         return "a new message at the start" if index < 0 else f"the new message after message {index}"
 
     def note(self, op: str, message: Message | None, description: str) -> None:
-        self.edits.append(Edit(op=op, message_index=self.index(message) if message is not None else None,
-                               description=description))
+        self.edits.append(
+            Edit(op=op, message_index=self.index(message) if message is not None else None, description=description)
+        )
 
     # -- making things
-    def new_message(self, role: str, blocks: list[Block], *, after: Message | None,
-                    content_form: str = "blocks", name: str | None = None) -> Message:
+    def new_message(
+        self,
+        role: str,
+        blocks: list[Block],
+        *,
+        after: Message | None,
+        content_form: str = "blocks",
+        name: str | None = None,
+    ) -> Message:
         """A message the repair adds, placed (by the caller) right after `after`."""
         message = Message(role=role, blocks=blocks, content_form=content_form, name=name, source=SourceRef())
         anchor = -1

@@ -8,8 +8,8 @@ asks which provider it is judging beyond what the Context tells it (wire format,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 from ..findings import FIXES, SEVERITIES, Finding
 from ..model import History
@@ -24,7 +24,7 @@ class Rule:
     severity: str
     fix: str
     family: str
-    check: Callable[["Context"], Iterable[Finding]]
+    check: Callable[[Context], Iterable[Finding]]
     doc: str = ""
 
 
@@ -36,7 +36,7 @@ def rule(code: str, *, severity: str, fix: str):
     if severity not in SEVERITIES or fix not in FIXES:
         raise ValueError(f"rule {code}: bad severity {severity!r} or fix {fix!r}")
 
-    def register(check: Callable[["Context"], Iterable[Finding]]):
+    def register(check: Callable[[Context], Iterable[Finding]]):
         family = check.__module__.rsplit(".", 1)[-1]
         if code in RULES:
             raise ValueError(f"rule {code} registered twice")
@@ -95,14 +95,29 @@ class Context:
         return f"message {message_index} ({self.history.messages[message_index].role})"
 
     # -- findings
-    def found(self, code: str, *, explanation: str, wire_index: int | None = None,
-              message_index: int | None = None, provider_error: str | None = None,
-              content_index: int | None = None, severity: str | None = None,
-              fix: str | None = None) -> Finding:
+    def found(
+        self,
+        code: str,
+        *,
+        explanation: str,
+        wire_index: int | None = None,
+        message_index: int | None = None,
+        provider_error: str | None = None,
+        content_index: int | None = None,
+        severity: str | None = None,
+        fix: str | None = None,
+    ) -> Finding:
         meta = RULES[code]
-        return Finding(rule=code, severity=severity or meta.severity, message_index=message_index,
-                       wire_index=wire_index, provider_error=provider_error,
-                       explanation=explanation, fix=fix or meta.fix, content_index=content_index)
+        return Finding(
+            rule=code,
+            severity=severity or meta.severity,
+            message_index=message_index,
+            wire_index=wire_index,
+            provider_error=provider_error,
+            explanation=explanation,
+            fix=fix or meta.fix,
+            content_index=content_index,
+        )
 
 
 def _locate(history: History, block: WireBlock) -> int | None:

@@ -4,25 +4,30 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, rule
 from .pairing import missing_findings
 
-FIRST_NOT_USER = ("A conversation must start with a user message. Try again with a conversation "
-                  "that starts with a user message.")
+FIRST_NOT_USER = (
+    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+)
 # aws-samples/bedrock-access-gateway#25 quotes the start; the whole sentence as several clients
 # quote the ValidationException in their code.
-NOT_ALTERNATING = ("A conversation must alternate between user and assistant roles. Make sure the "
-                   "conversation alternates between user and assistant roles and try again.")
-RESULT_COUNT = ("The number of toolResult blocks at messages.{n}.content exceeds the number of "
-                "toolUse blocks of previous turn.")
+NOT_ALTERNATING = (
+    "A conversation must alternate between user and assistant roles. Make sure the "
+    "conversation alternates between user and assistant roles and try again."
+)
+RESULT_COUNT = (
+    "The number of toolResult blocks at messages.{n}.content exceeds the number of toolUse blocks of previous turn."
+)
 TOOLCONFIG = "The toolConfig field must be defined when using toolUse and toolResult content blocks."
-BLANK_TEXT = ("The text field in the ContentBlock object at messages.{n}.content.{m} is blank. Add "
-              "text to the text field, and try again.")
-MIXED_TURN = ("messages.{n}.content: Conversation blocks and tool result blocks cannot be provided "
-              "in the same turn.")
+BLANK_TEXT = (
+    "The text field in the ContentBlock object at messages.{n}.content.{m} is blank. Add "
+    "text to the text field, and try again."
+)
+MIXED_TURN = "messages.{n}.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
 
 
 @rule("bedrock-first-not-user", severity="error", fix="fix-role-order")
@@ -30,11 +35,15 @@ def first_not_user(ctx: Context) -> Iterator[Finding]:
     """The first Converse message is not a user message."""
     if ctx.messages and ctx.messages[0].role != "user":
         at = ctx.message_of(0)
-        yield ctx.found("bedrock-first-not-user", wire_index=None, message_index=at,
-                        provider_error=FIRST_NOT_USER,
-                        explanation=f"The request starts with {ctx.describe(at)}; Converse wants a "
-                                    f"user message first (a trimmed history often starts with an "
-                                    f"assistant turn).")
+        yield ctx.found(
+            "bedrock-first-not-user",
+            wire_index=None,
+            message_index=at,
+            provider_error=FIRST_NOT_USER,
+            explanation=f"The request starts with {ctx.describe(at)}; Converse wants a "
+            f"user message first (a trimmed history often starts with an "
+            f"assistant turn).",
+        )
 
 
 @rule("bedrock-roles-not-alternating", severity="error", fix="fix-role-order")
@@ -44,11 +53,15 @@ def roles_not_alternating(ctx: Context) -> Iterator[Finding]:
     for k in range(1, len(ctx.messages)):
         if ctx.messages[k].role == ctx.messages[k - 1].role:
             at = ctx.message_of(k)
-            yield ctx.found("bedrock-roles-not-alternating", wire_index=None, message_index=at,
-                            provider_error=NOT_ALTERNATING,
-                            explanation=f"{ctx.describe(at)} follows another "
-                                        f"{ctx.messages[k].role} turn (wire messages {k - 1} and "
-                                        f"{k}); Converse does not merge them.")
+            yield ctx.found(
+                "bedrock-roles-not-alternating",
+                wire_index=None,
+                message_index=at,
+                provider_error=NOT_ALTERNATING,
+                explanation=f"{ctx.describe(at)} follows another "
+                f"{ctx.messages[k].role} turn (wire messages {k - 1} and "
+                f"{k}); Converse does not merge them.",
+            )
             return
 
 
@@ -60,13 +73,16 @@ def tool_result_count(ctx: Context) -> Iterator[Finding]:
         results = [b for b in message.blocks if b.type == "tool_result"]
         if message.role == "user" and len(results) > previous_uses:
             at = ctx.message_of(k)
-            yield ctx.found("bedrock-tool-result-count", wire_index=k, message_index=at,
-                            provider_error=RESULT_COUNT.format(n=k),
-                            explanation=f"Wire message {k} ({ctx.describe(at)} and what litellm "
-                                        f"merged into it) answers {len(results)} tool calls, but "
-                                        f"the turn before made {previous_uses}.")
-        previous_uses = sum(1 for b in message.blocks if b.type == "tool_use") \
-            if message.role == "assistant" else 0
+            yield ctx.found(
+                "bedrock-tool-result-count",
+                wire_index=k,
+                message_index=at,
+                provider_error=RESULT_COUNT.format(n=k),
+                explanation=f"Wire message {k} ({ctx.describe(at)} and what litellm "
+                f"merged into it) answers {len(results)} tool calls, but "
+                f"the turn before made {previous_uses}.",
+            )
+        previous_uses = sum(1 for b in message.blocks if b.type == "tool_use") if message.role == "assistant" else 0
 
 
 @rule("bedrock-tool-result-missing", severity="error", fix="add-missing-tool-result")
@@ -85,10 +101,13 @@ def toolconfig_required(ctx: Context) -> Iterator[Finding]:
     for k, message in enumerate(ctx.messages):
         if any(b.type in ("tool_use", "tool_result") for b in message.blocks):
             at = ctx.message_of(k)
-            yield ctx.found("bedrock-toolconfig-required", wire_index=None, message_index=at,
-                            provider_error=TOOLCONFIG,
-                            explanation=f"{ctx.describe(at)} has tool blocks, and the request "
-                                        f"defines no tools.")
+            yield ctx.found(
+                "bedrock-toolconfig-required",
+                wire_index=None,
+                message_index=at,
+                provider_error=TOOLCONFIG,
+                explanation=f"{ctx.describe(at)} has tool blocks, and the request defines no tools.",
+            )
             return
 
 
@@ -99,11 +118,14 @@ def blank_text(ctx: Context) -> Iterator[Finding]:
         for j, block in enumerate(message.blocks):
             if block.type == "text" and not (block.text or "").strip():
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("bedrock-blank-text", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                provider_error=BLANK_TEXT.format(n=k, m=j),
-                                explanation=f"{ctx.describe(at)} gives Converse a blank text "
-                                            f"block.")
+                yield ctx.found(
+                    "bedrock-blank-text",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    provider_error=BLANK_TEXT.format(n=k, m=j),
+                    explanation=f"{ctx.describe(at)} gives Converse a blank text block.",
+                )
                 return
 
 
@@ -123,11 +145,17 @@ def mixed_tool_result_turn(ctx: Context) -> Iterator[Finding]:
             continue
         at = ctx.message_of(k)
         claude = _claude(ctx)
-        yield ctx.found("bedrock-mixed-tool-result-turn", wire_index=k, message_index=at,
-                        severity="warning" if claude else "error",
-                        provider_error=None if claude else MIXED_TURN.format(n=k),
-                        explanation=f"Wire message {k} mixes tool results with other content "
-                                    f"(litellm merged {ctx.describe(at)} with what follows). "
-                                    + ("Claude on Converse accepts this today; older Converse "
-                                       "adapters refused it." if claude else
-                                       f"Converse refuses this for {ctx.target.api_model}."))
+        yield ctx.found(
+            "bedrock-mixed-tool-result-turn",
+            wire_index=k,
+            message_index=at,
+            severity="warning" if claude else "error",
+            provider_error=None if claude else MIXED_TURN.format(n=k),
+            explanation=f"Wire message {k} mixes tool results with other content "
+            f"(litellm merged {ctx.describe(at)} with what follows). "
+            + (
+                "Claude on Converse accepts this today; older Converse adapters refused it."
+                if claude
+                else f"Converse refuses this for {ctx.target.api_model}."
+            ),
+        )

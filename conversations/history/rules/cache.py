@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from ..wire import WireBlock
 from .base import Context, rule
 
 TOO_MANY = "A maximum of {limit} blocks with cache_control may be provided. Found {n}."
-TTL_ORDER = ("{where}.cache_control.ttl: a ttl='1h' cache_control block must not come after a "
-             "ttl='5m' cache_control block.")
+TTL_ORDER = (
+    "{where}.cache_control.ttl: a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block."
+)
 NO_EXPLICIT_CACHING = "You do not have access to explicit prompt caching"
 # Texts an agent writes when a tool call never ran: OpenHands' synthetic ErrorObservation
 # (AGENT_ERROR$ERROR_ACTION_NOT_EXECUTED_ERROR), litellm's modify_params stand-in, Claude Code's
 # interrupt marker.
-SYNTHETIC_RESULTS = ("The action has not been executed", "[Error occurred in processing last action]",
-                     "[System: Tool execution skipped/interrupted",
-                     "[Request interrupted by user for tool use]")
+SYNTHETIC_RESULTS = (
+    "The action has not been executed",
+    "[Error occurred in processing last action]",
+    "[System: Tool execution skipped/interrupted",
+    "[Request interrupted by user for tool use]",
+)
 CHARS_PER_TOKEN = 4  # a coarse estimate: only ever used for "info", never to reject
 
 
@@ -41,10 +45,14 @@ def cache_control_too_many(ctx: Context) -> Iterator[Finding]:
     n = _count(ctx)
     if limit is None or limit == 0 or n <= limit:
         return
-    yield ctx.found("cache-control-too-many", wire_index=None, message_index=None,
-                    provider_error=ctx.said(TOO_MANY.format(limit=limit, n=n)),
-                    explanation=f"The request carries {n} cache breakpoints (tools, system prompt "
-                                f"and messages together); {ctx.target.label} allows {limit}.")
+    yield ctx.found(
+        "cache-control-too-many",
+        wire_index=None,
+        message_index=None,
+        provider_error=ctx.said(TOO_MANY.format(limit=limit, n=n)),
+        explanation=f"The request carries {n} cache breakpoints (tools, system prompt "
+        f"and messages together); {ctx.target.label} allows {limit}.",
+    )
 
 
 def _ttl(block: WireBlock) -> str:
@@ -56,16 +64,20 @@ def cache_ttl_order(ctx: Context) -> Iterator[Finding]:
     """A 1h breakpoint after a 5m one, in tools, system, messages order (text quoted in a
     proxy's notes; not in Anthropic's docs)."""
     seen_short = False
-    for where, k, block in ctx.wire.markers():
+    for _where, k, block in ctx.wire.markers():
         ttl = _ttl(block)
         if ttl == "1h" and seen_short:
             place = f"messages.{k}.content.{block.index}" if k is not None else f"system.{block.index}"
             at = block.origin if block.origin is not None else ctx.message_of(k)
-            yield ctx.found("cache-ttl-order", wire_index=k, message_index=at,
-                            content_index=ctx.content_index(block),
-                            provider_error=ctx.said(TTL_ORDER.format(where=place)),
-                            explanation=f"{ctx.describe(at)} has a 1-hour cache breakpoint after a "
-                                        f"5-minute one; longer TTLs must come first.")
+            yield ctx.found(
+                "cache-ttl-order",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(TTL_ORDER.format(where=place)),
+                explanation=f"{ctx.describe(at)} has a 1-hour cache breakpoint after a "
+                f"5-minute one; longer TTLs must come first.",
+            )
             return
         if ttl != "1h":
             seen_short = True
@@ -81,8 +93,9 @@ def cache_below_minimum(ctx: Context) -> Iterator[Finding]:
     enough = minimum * CHARS_PER_TOKEN
     chars = len(json.dumps(ctx.wire.params.get("tools") or []))
     # Prefixes only grow: once one reaches the minimum, every later breakpoint does too.
-    places = itertools.chain(((None, b) for b in ctx.wire.system),
-                             ((k, b) for k, m in enumerate(ctx.messages) for b in m.blocks))
+    places = itertools.chain(
+        ((None, b) for b in ctx.wire.system), ((k, b) for k, m in enumerate(ctx.messages) for b in m.blocks)
+    )
     for k, block in places:
         chars += _chars(block)
         if chars >= enough:
@@ -101,11 +114,15 @@ def _chars(block: WireBlock) -> int:
 def _below(ctx: Context, k: int | None, block: WireBlock, chars: int, minimum: int) -> Finding:
     at = block.origin if k is not None and block.origin is not None else ctx.message_of(k)
     where = "the system prompt" if k is None else ctx.describe(at)
-    return ctx.found("cache-below-minimum", wire_index=None, message_index=at if k is not None else None,
-                     explanation=f"The cache breakpoint in {where} closes a prefix of about "
-                                 f"{chars // CHARS_PER_TOKEN:,} tokens, under {ctx.target.model}'s "
-                                 f"minimum of {minimum:,}: the request is accepted but nothing is "
-                                 f"cached.")
+    return ctx.found(
+        "cache-below-minimum",
+        wire_index=None,
+        message_index=at if k is not None else None,
+        explanation=f"The cache breakpoint in {where} closes a prefix of about "
+        f"{chars // CHARS_PER_TOKEN:,} tokens, under {ctx.target.model}'s "
+        f"minimum of {minimum:,}: the request is accepted but nothing is "
+        f"cached.",
+    )
 
 
 def _synthetic(block: WireBlock) -> bool:
@@ -122,16 +139,21 @@ def cache_on_synthetic_error(ctx: Context) -> Iterator[Finding]:
     for k, message in enumerate(ctx.messages):
         for j, block in enumerate(message.blocks):
             marked = block.cache is not None or (
-                j + 1 < len(message.blocks) and message.blocks[j + 1].type == "cache_point")
+                j + 1 < len(message.blocks) and message.blocks[j + 1].type == "cache_point"
+            )
             if marked and _synthetic(block):
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("cache-on-synthetic-error", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                explanation=f"{ctx.describe(at)} is a synthetic error result for "
-                                            f"{block.id} (the tool never ran) and carries a cache "
-                                            f"breakpoint: the cache write is wasted once the result "
-                                            f"is repaired, and the marker sits where histories get "
-                                            f"rewritten. Put it on the message before.")
+                yield ctx.found(
+                    "cache-on-synthetic-error",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    explanation=f"{ctx.describe(at)} is a synthetic error result for "
+                    f"{block.id} (the tool never ran) and carries a cache "
+                    f"breakpoint: the cache write is wasted once the result "
+                    f"is repaired, and the marker sits where histories get "
+                    f"rewritten. Put it on the message before.",
+                )
 
 
 @rule("bedrock-no-explicit-caching", severity="error", fix="remove-cache-markers")
@@ -142,12 +164,16 @@ def bedrock_no_explicit_caching(ctx: Context) -> Iterator[Finding]:
     n = _count(ctx)
     if not n:
         return
-    yield ctx.found("bedrock-no-explicit-caching", wire_index=None, message_index=None,
-                    provider_error=NO_EXPLICIT_CACHING,
-                    explanation=f"{ctx.target.label} has no explicit prompt caching, and the "
-                                f"request carries {n} cache markers. (A litellm that reads the "
-                                f"deployment's model_info, as 1.110.2 does, drops the markers and "
-                                f"caches nothing instead; the seed's proxy sent them and was refused.)")
+    yield ctx.found(
+        "bedrock-no-explicit-caching",
+        wire_index=None,
+        message_index=None,
+        provider_error=NO_EXPLICIT_CACHING,
+        explanation=f"{ctx.target.label} has no explicit prompt caching, and the "
+        f"request carries {n} cache markers. (A litellm that reads the "
+        f"deployment's model_info, as 1.110.2 does, drops the markers and "
+        f"caches nothing instead; the seed's proxy sent them and was refused.)",
+    )
 
 
 @rule("cache-markers-dropped", severity="warning", fix="remove-cache-markers")
@@ -160,12 +186,17 @@ def cache_markers_dropped(ctx: Context) -> Iterator[Finding]:
         return
     change = next((c for c in ctx.wire.changes if "cache markers" in c), "litellm drops them")
     if ctx.wire.format in ("openai", "gemini"):
-        yield ctx.found("cache-markers-dropped", severity="info", fix="none",
-                        explanation=f"The history has {ctx.wire.history_markers} cache markers: "
-                                    f"{change}.")
+        yield ctx.found(
+            "cache-markers-dropped",
+            severity="info",
+            fix="none",
+            explanation=f"The history has {ctx.wire.history_markers} cache markers: {change}.",
+        )
         return
-    yield ctx.found("cache-markers-dropped",
-                    explanation=f"The history has {ctx.wire.history_markers} cache markers and this "
-                                f"deployment has no prompt caching: {change}. Accepted, nothing is "
-                                f"cached. A litellm that still sends them (the seed's proxy, Feb "
-                                f"2025) gets '{NO_EXPLICIT_CACHING}'.")
+    yield ctx.found(
+        "cache-markers-dropped",
+        explanation=f"The history has {ctx.wire.history_markers} cache markers and this "
+        f"deployment has no prompt caching: {change}. Accepted, nothing is "
+        f"cached. A litellm that still sends them (the seed's proxy, Feb "
+        f"2025) gets '{NO_EXPLICIT_CACHING}'.",
+    )

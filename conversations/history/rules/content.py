@@ -7,13 +7,12 @@ empty system block); they are checked on what would be sent either way.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, rule
 
-EMPTY_MESSAGE = ("messages.{n}: all messages must have non-empty content except for the optional "
-                 "final assistant message")
+EMPTY_MESSAGE = "messages.{n}: all messages must have non-empty content except for the optional final assistant message"
 EMPTY_TEXT = "messages: text content blocks must be non-empty"
 BLANK_TEXT = "messages: text content blocks must contain non-whitespace text"
 CACHE_ON_EMPTY = "messages.{n}.content.{m}.text: cache_control cannot be set for empty text blocks"
@@ -28,10 +27,13 @@ def empty_message_content(ctx: Context) -> Iterator[Finding]:
         if message.blocks or (k == last and message.role == "assistant"):
             continue
         at = ctx.message_of(k)
-        yield ctx.found("empty-message-content", wire_index=k, message_index=at,
-                        provider_error=ctx.said(EMPTY_MESSAGE.format(n=k)),
-                        explanation=f"{ctx.describe(at)} has no content (an empty reply or an "
-                                    f"empty turn was stored).")
+        yield ctx.found(
+            "empty-message-content",
+            wire_index=k,
+            message_index=at,
+            provider_error=ctx.said(EMPTY_MESSAGE.format(n=k)),
+            explanation=f"{ctx.describe(at)} has no content (an empty reply or an empty turn was stored).",
+        )
 
 
 @rule("empty-text-block", severity="error", fix="remove-empty-blocks")
@@ -44,10 +46,15 @@ def empty_text_block(ctx: Context) -> Iterator[Finding]:
             at = block.origin if block.origin is not None else ctx.message_of(k)
             text = EMPTY_TEXT if not block.text else BLANK_TEXT
             kind = "an empty" if not block.text else "a whitespace-only"
-            yield ctx.found("empty-text-block", wire_index=None, message_index=at,
-                            content_index=ctx.content_index(block), provider_error=ctx.said(text),
-                            explanation=f"{ctx.describe(at)} has {kind} text block (wire message "
-                                        f"{k}); the provider's error does not say which.")
+            yield ctx.found(
+                "empty-text-block",
+                wire_index=None,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(text),
+                explanation=f"{ctx.describe(at)} has {kind} text block (wire message "
+                f"{k}); the provider's error does not say which.",
+            )
             break  # one per message is enough to find it
 
 
@@ -59,11 +66,14 @@ def cache_control_on_empty_text(ctx: Context) -> Iterator[Finding]:
         for j, block in enumerate(message.blocks):
             if block.type == "text" and block.cache and not block.text:
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("cache-control-on-empty-text", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                provider_error=ctx.said(CACHE_ON_EMPTY.format(n=k, m=j)),
-                                explanation=f"{ctx.describe(at)} puts a cache marker on an empty "
-                                            f"text block.")
+                yield ctx.found(
+                    "cache-control-on-empty-text",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    provider_error=ctx.said(CACHE_ON_EMPTY.format(n=k, m=j)),
+                    explanation=f"{ctx.describe(at)} puts a cache marker on an empty text block.",
+                )
 
 
 @rule("system-empty-text", severity="error", fix="remove-empty-blocks")
@@ -71,8 +81,12 @@ def system_empty_text(ctx: Context) -> Iterator[Finding]:
     """An empty text block in the system prompt (wording not seen verbatim)."""
     for block in ctx.wire.system:
         if block.type == "text" and not (block.text or "").strip():
-            yield ctx.found("system-empty-text", wire_index=None, message_index=None,
-                            provider_error=ctx.said(SYSTEM_EMPTY),
-                            explanation="The system prompt has an empty text block (the provider's "
-                                        "wording for this case is not confirmed).")
+            yield ctx.found(
+                "system-empty-text",
+                wire_index=None,
+                message_index=None,
+                provider_error=ctx.said(SYSTEM_EMPTY),
+                explanation="The system prompt has an empty text block (the provider's "
+                "wording for this case is not confirmed).",
+            )
             return

@@ -3,7 +3,7 @@ calls into text, or sends a max_tokens the model does not allow (litellm-notes.m
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, rule
@@ -15,11 +15,15 @@ MAX_TOKENS = "max_tokens: {sent} > {limit}, which is the maximum allowed number 
 def transform_error(ctx: Context) -> Iterator[Finding]:
     """litellm raised while building the request: nothing reaches the provider."""
     if ctx.wire.error:
-        yield ctx.found("litellm-transform-error", wire_index=None, message_index=None,
-                        provider_error=ctx.wire.error,
-                        explanation=f"litellm refuses to build the {ctx.target.label} request "
-                                    f"before sending anything; the rest of this verdict judges the "
-                                    f"request as litellm would otherwise have built it.")
+        yield ctx.found(
+            "litellm-transform-error",
+            wire_index=None,
+            message_index=None,
+            provider_error=ctx.wire.error,
+            explanation=f"litellm refuses to build the {ctx.target.label} request "
+            f"before sending anything; the rest of this verdict judges the "
+            f"request as litellm would otherwise have built it.",
+        )
 
 
 @rule("litellm-dummy-tool", severity="info", fix="define-tools")
@@ -27,8 +31,12 @@ def dummy_tool(ctx: Context) -> Iterator[Finding]:
     """No tool definitions but tool blocks in the history: litellm adds `dummy_tool`."""
     change = next((c for c in ctx.wire.changes if "dummy tool" in c), None)
     if change:
-        yield ctx.found("litellm-dummy-tool", wire_index=None, message_index=None,
-                        explanation=change + "; the model sees a tool it cannot call.")
+        yield ctx.found(
+            "litellm-dummy-tool",
+            wire_index=None,
+            message_index=None,
+            explanation=change + "; the model sees a tool it cannot call.",
+        )
 
 
 @rule("litellm-tools-as-text", severity="warning", fix="define-tools")
@@ -37,8 +45,12 @@ def tools_as_text(ctx: Context) -> Iterator[Finding]:
     text. Accepted, but the model now reads its own tool calls as prose (and may imitate them)."""
     change = next((c for c in ctx.wire.changes if "plain text" in c), None)
     if change:
-        yield ctx.found("litellm-tools-as-text", wire_index=None, message_index=None,
-                        explanation=change + "; the model sees its own tool calls as prose.")
+        yield ctx.found(
+            "litellm-tools-as-text",
+            wire_index=None,
+            message_index=None,
+            explanation=change + "; the model sees its own tool calls as prose.",
+        )
 
 
 @rule("max-tokens-too-large", severity="error", fix="set-max-tokens")
@@ -53,13 +65,20 @@ def max_tokens_too_large(ctx: Context) -> Iterator[Finding]:
         return
     model = ctx.target.api_model.split("/")[-1]
     passed = ctx.wire.params.get("max_tokens")
-    why = ("The request sets no max_tokens, so litellm sends its default" if passed is None
-           else "The request asks for")
+    why = "The request sets no max_tokens, so litellm sends its default" if passed is None else "The request asks for"
     # A log without request parameters (most agent logs) does not say what the client passes:
     # litellm's default is only a risk then, not a certain rejection.
-    yield ctx.found("max-tokens-too-large", wire_index=None, message_index=None,
-                    severity="error" if passed is not None else "warning",
-                    provider_error=ctx.said(MAX_TOKENS.format(sent=sent, limit=limit, model=model)),
-                    explanation=f"{why} of {sent:,} output tokens; {model} allows {limit:,}."
-                                + ("" if passed is not None else " The log does not say which max_tokens the "
-                                   "client passes: if it passes none, this is what the provider answers."))
+    yield ctx.found(
+        "max-tokens-too-large",
+        wire_index=None,
+        message_index=None,
+        severity="error" if passed is not None else "warning",
+        provider_error=ctx.said(MAX_TOKENS.format(sent=sent, limit=limit, model=model)),
+        explanation=f"{why} of {sent:,} output tokens; {model} allows {limit:,}."
+        + (
+            ""
+            if passed is not None
+            else " The log does not say which max_tokens the "
+            "client passes: if it passes none, this is what the provider answers."
+        ),
+    )

@@ -7,22 +7,29 @@ message first, `content: null` next to tool_calls. Only tool pairing and sizes a
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, rule
 
-RESPONSE_MISSING = ("An assistant message with 'tool_calls' must be followed by tool messages "
-                    "responding to each 'tool_call_id'. The following tool_call_ids did not have "
-                    "response messages: {ids}")
-ORPHAN = ("Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
-          "with 'tool_calls'.")
-ID_TOO_LONG = ("Invalid 'messages[{k}].tool_calls[{j}].id': string too long. Expected a string with "
-               "maximum length 40, but got a string with length {n} instead.")
-TOO_MANY_MESSAGES = ("Invalid 'messages': array too long. Expected an array with maximum length "
-                     "2048, but got an array with length {n} instead.")  # paraphrased
-NAME_TOO_LONG = ("Invalid 'tools[{k}].function.name': string too long. Expected a string with maximum "
-                 "length 64, but got a string with length {n} instead.")
+RESPONSE_MISSING = (
+    "An assistant message with 'tool_calls' must be followed by tool messages "
+    "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+    "response messages: {ids}"
+)
+ORPHAN = "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'."
+ID_TOO_LONG = (
+    "Invalid 'messages[{k}].tool_calls[{j}].id': string too long. Expected a string with "
+    "maximum length 40, but got a string with length {n} instead."
+)
+TOO_MANY_MESSAGES = (
+    "Invalid 'messages': array too long. Expected an array with maximum length "
+    "2048, but got an array with length {n} instead."
+)  # paraphrased
+NAME_TOO_LONG = (
+    "Invalid 'tools[{k}].function.name': string too long. Expected a string with maximum "
+    "length 64, but got a string with length {n} instead."
+)
 MAX_MESSAGES = 2048
 MAX_ID = 40
 MAX_NAME = 64
@@ -62,13 +69,16 @@ def tool_response_missing(ctx: Context) -> Iterator[Finding]:
             continue
         at = ctx.message_of(k)
         n = j if j < len(ctx.messages) else k
-        after = (f"{ctx.describe(ctx.message_of(j))} comes next" if j < len(ctx.messages)
-                 else "the history ends")
-        yield ctx.found("openai-tool-response-missing", wire_index=n, message_index=at,
-                        provider_error=RESPONSE_MISSING.format(ids=", ".join(missing)),
-                        explanation=f"{ctx.describe(at)} calls {', '.join(missing)}, but {after} "
-                                    f"without a tool message answering "
-                                    f"{'it' if len(missing) == 1 else 'them'}.")
+        after = f"{ctx.describe(ctx.message_of(j))} comes next" if j < len(ctx.messages) else "the history ends"
+        yield ctx.found(
+            "openai-tool-response-missing",
+            wire_index=n,
+            message_index=at,
+            provider_error=RESPONSE_MISSING.format(ids=", ".join(missing)),
+            explanation=f"{ctx.describe(at)} calls {', '.join(missing)}, but {after} "
+            f"without a tool message answering "
+            f"{'it' if len(missing) == 1 else 'them'}.",
+        )
 
 
 @rule("openai-tool-orphan", severity="error", fix="drop-orphan-tool-result")
@@ -86,9 +96,14 @@ def tool_orphan(ctx: Context) -> Iterator[Finding]:
             continue
         at = ctx.message_of(k)
         before = ctx.describe(ctx.message_of(j)) if j >= 0 else "nothing"
-        yield ctx.found("openai-tool-orphan", wire_index=k, message_index=at, provider_error=ORPHAN,
-                        explanation=f"{ctx.describe(at)} answers a tool call, but {before} comes "
-                                    f"before it, not an assistant message with tool_calls.")
+        yield ctx.found(
+            "openai-tool-orphan",
+            wire_index=k,
+            message_index=at,
+            provider_error=ORPHAN,
+            explanation=f"{ctx.describe(at)} answers a tool call, but {before} comes "
+            f"before it, not an assistant message with tool_calls.",
+        )
 
 
 @rule("openai-tool-call-id-unknown", severity="error", fix="drop-orphan-tool-result")
@@ -102,11 +117,15 @@ def tool_call_id_unknown(ctx: Context) -> Iterator[Finding]:
             missing = [i for i in calls if i not in {a for _, a in answers}]
             at = ctx.message_of(j)
             text = RESPONSE_MISSING.format(ids=", ".join(missing)) if missing else ORPHAN
-            yield ctx.found("openai-tool-call-id-unknown", wire_index=j, message_index=at,
-                            provider_error=text,
-                            explanation=f"{ctx.describe(at)} answers {answer_id!r}, which "
-                                        f"{ctx.describe(ctx.message_of(k))} did not call (it calls "
-                                        f"{', '.join(calls)}).")
+            yield ctx.found(
+                "openai-tool-call-id-unknown",
+                wire_index=j,
+                message_index=at,
+                provider_error=text,
+                explanation=f"{ctx.describe(at)} answers {answer_id!r}, which "
+                f"{ctx.describe(ctx.message_of(k))} did not call (it calls "
+                f"{', '.join(calls)}).",
+            )
 
 
 @rule("openai-tool-call-id-too-long", severity="warning", fix="rewrite-tool-use-ids")
@@ -119,10 +138,14 @@ def tool_call_id_too_long(ctx: Context) -> Iterator[Finding]:
             if len(block.id or "") > MAX_ID:
                 at = ctx.message_of(k)
                 text = ID_TOO_LONG.format(k=k, j=j, n=len(block.id or ""))
-                yield ctx.found("openai-tool-call-id-too-long", wire_index=k, message_index=at,
-                                explanation=f"{ctx.describe(at)} has a tool call id of "
-                                            f"{len(block.id or '')} characters; OpenAI has answered "
-                                            f"'{text}' for such ids.")
+                yield ctx.found(
+                    "openai-tool-call-id-too-long",
+                    wire_index=k,
+                    message_index=at,
+                    explanation=f"{ctx.describe(at)} has a tool call id of "
+                    f"{len(block.id or '')} characters; OpenAI has answered "
+                    f"'{text}' for such ids.",
+                )
                 return
 
 
@@ -131,10 +154,13 @@ def too_many_messages(ctx: Context) -> Iterator[Finding]:
     """More than 2,048 messages (wording by analogy with OpenAI's other length errors)."""
     n = len(ctx.messages)
     if n > MAX_MESSAGES:
-        yield ctx.found("openai-too-many-messages", wire_index=None, message_index=None,
-                        provider_error=TOO_MANY_MESSAGES.format(n=n),
-                        explanation=f"The request has {n:,} messages; OpenAI takes at most "
-                                    f"{MAX_MESSAGES:,}.")
+        yield ctx.found(
+            "openai-too-many-messages",
+            wire_index=None,
+            message_index=None,
+            provider_error=TOO_MANY_MESSAGES.format(n=n),
+            explanation=f"The request has {n:,} messages; OpenAI takes at most {MAX_MESSAGES:,}.",
+        )
 
 
 @rule("openai-tool-name-too-long", severity="error", fix="shorten-tool-names")
@@ -143,7 +169,10 @@ def tool_name_too_long(ctx: Context) -> Iterator[Finding]:
     for k, tool in enumerate(ctx.wire.params.get("tools") or []):
         name = ((tool or {}).get("function") or {}).get("name") or ""
         if len(name) > MAX_NAME:
-            yield ctx.found("openai-tool-name-too-long", wire_index=None, message_index=None,
-                            provider_error=NAME_TOO_LONG.format(k=k, n=len(name)),
-                            explanation=f"Tool {k} is called {name!r} ({len(name)} characters); "
-                                        f"OpenAI takes at most {MAX_NAME}.")
+            yield ctx.found(
+                "openai-tool-name-too-long",
+                wire_index=None,
+                message_index=None,
+                provider_error=NAME_TOO_LONG.format(k=k, n=len(name)),
+                explanation=f"Tool {k} is called {name!r} ({len(name)} characters); OpenAI takes at most {MAX_NAME}.",
+            )

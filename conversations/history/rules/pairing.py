@@ -8,22 +8,30 @@ Texts: provider-rules.md s.1 "Tool pairing", each quoted from the reports cited 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, ids, plural, rule, turns
 
-MISSING = ("messages.{n}: `tool_use` ids were found without `tool_result` blocks immediately after: "
-           "{ids}. Each `tool_use` block must have a corresponding `tool_result` block in the next "
-           "message.")
-NOT_FIRST = ("messages.{n}: Did not find {count} `tool_result` block(s) at the beginning of this "
-             "message. Messages following `tool_use` blocks must begin with a matching number of "
-             "`tool_result` blocks.")
-ORPHAN = ("messages.{n}.content.{m}: unexpected `tool_use_id` found in `tool_result` blocks: {ids}. "
-          "Each `tool_result` block must have a corresponding `tool_use` block in the previous "
-          "message.")
-SERVER_ORPHAN = ("messages.{n}.content.{m}: unexpected `tool_use_id` found in `{kind}` blocks: {ids}. "
-                 "Each `{kind}` block must have a corresponding `server_tool_use` block before it.")
+MISSING = (
+    "messages.{n}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+    "{ids}. Each `tool_use` block must have a corresponding `tool_result` block in the next "
+    "message."
+)
+NOT_FIRST = (
+    "messages.{n}: Did not find {count} `tool_result` block(s) at the beginning of this "
+    "message. Messages following `tool_use` blocks must begin with a matching number of "
+    "`tool_result` blocks."
+)
+ORPHAN = (
+    "messages.{n}.content.{m}: unexpected `tool_use_id` found in `tool_result` blocks: {ids}. "
+    "Each `tool_result` block must have a corresponding `tool_use` block in the previous "
+    "message."
+)
+SERVER_ORPHAN = (
+    "messages.{n}.content.{m}: unexpected `tool_use_id` found in `{kind}` blocks: {ids}. "
+    "Each `{kind}` block must have a corresponding `server_tool_use` block before it."
+)
 DUPLICATE = "messages.{n}.content.{m}: tool_use ids must be unique"
 PATTERN = "messages.{n}.content.{m}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -55,30 +63,41 @@ def missing_findings(ctx: Context, code: str) -> Iterator[Finding]:
         answered = set(ids(nxt[2], "tool_result")) if nxt and nxt[1] == "user" else set()
         missing = [i for i in uses if i not in answered]
         last_use = max(j for j, b in enumerate(blocks) if b.type == "tool_use")
-        text_after = any(b.type == "text" for b in blocks[last_use + 1:])
+        text_after = any(b.type == "text" for b in blocks[last_use + 1 :])
         if not missing and not text_after:
             continue
         reported = missing or uses
         n = nxt[0] if nxt else len(ctx.messages)
         at = ctx.message_of(k)
         if text_after and not missing:
-            why = (f"{ctx.describe(at)} has text after its tool call; Anthropic then treats the tool "
-                   f"call as unanswered even though the next message answers it.")
+            why = (
+                f"{ctx.describe(at)} has text after its tool call; Anthropic then treats the tool "
+                f"call as unanswered even though the next message answers it."
+            )
             fix = "move-text-before-tool-use"
         elif nxt is None:
-            why = (f"{ctx.describe(at)} ends the history with {plural(len(missing), 'tool call')} "
-                   f"({', '.join(missing)}) that no tool result answers; the next request must start "
-                   f"with the results.")
+            why = (
+                f"{ctx.describe(at)} ends the history with {plural(len(missing), 'tool call')} "
+                f"({', '.join(missing)}) that no tool result answers; the next request must start "
+                f"with the results."
+            )
             fix = None
         else:
-            why = (f"{ctx.describe(at)} calls {', '.join(missing)}, but the message after it "
-                   f"({ctx.describe(ctx.message_of(nxt[0]))}) holds no tool result for "
-                   f"{'it' if len(missing) == 1 else 'them'} (interrupted, lost, or split over "
-                   f"several messages).")
+            why = (
+                f"{ctx.describe(at)} calls {', '.join(missing)}, but the message after it "
+                f"({ctx.describe(ctx.message_of(nxt[0]))}) holds no tool result for "
+                f"{'it' if len(missing) == 1 else 'them'} (interrupted, lost, or split over "
+                f"several messages)."
+            )
             fix = None
-        yield ctx.found(code, wire_index=n, message_index=at,
-                        provider_error=ctx.said(MISSING.format(n=n, ids=", ".join(reported))),
-                        explanation=why, fix=fix)
+        yield ctx.found(
+            code,
+            wire_index=n,
+            message_index=at,
+            provider_error=ctx.said(MISSING.format(n=n, ids=", ".join(reported))),
+            explanation=why,
+            fix=fix,
+        )
 
 
 @rule("tool-result-not-first", severity="error", fix="move-tool-results-first")
@@ -100,12 +119,18 @@ def tool_result_not_first(ctx: Context) -> Iterator[Finding]:
             continue
         first_other = next(b for b in following if b.type != "tool_result")
         at = first_other.origin if first_other.origin is not None else ctx.message_of(n)
-        why = (f"The results of the {plural(len(uses), 'tool call')} in {ctx.describe(ctx.message_of(k))} "
-               f"are in the next turn, but {ctx.describe(at)} puts other content before them; "
-               f"Anthropic wants the tool_result blocks first.")
-        yield ctx.found("tool-result-not-first", wire_index=n, message_index=at,
-                        provider_error=ctx.said(NOT_FIRST.format(n=n, count=len(uses))),
-                        explanation=why)
+        why = (
+            f"The results of the {plural(len(uses), 'tool call')} in {ctx.describe(ctx.message_of(k))} "
+            f"are in the next turn, but {ctx.describe(at)} puts other content before them; "
+            f"Anthropic wants the tool_result blocks first."
+        )
+        yield ctx.found(
+            "tool-result-not-first",
+            wire_index=n,
+            message_index=at,
+            provider_error=ctx.said(NOT_FIRST.format(n=n, count=len(uses))),
+            explanation=why,
+        )
 
 
 @rule("tool-result-orphan", severity="error", fix="drop-orphan-tool-result")
@@ -114,20 +139,27 @@ def tool_result_orphan(ctx: Context) -> Iterator[Finding]:
     previous: list[str] = []
     for k, role, blocks in _turns(ctx):
         if role == "user":
-            orphans = [(j, b) for j, b in enumerate(blocks)
-                       if b.type == "tool_result" and b.id not in previous]
+            orphans = [(j, b) for j, b in enumerate(blocks) if b.type == "tool_result" and b.id not in previous]
             if orphans:
                 m, first = orphans[0]
                 at = first.origin if first.origin is not None else ctx.message_of(k)
-                where = ("no tool call comes before it" if not previous else
-                         "the message before it calls " + ", ".join(previous))
-                why = (f"{ctx.describe(at)} answers {', '.join(b.id or '?' for _, b in orphans)}, but "
-                       f"{where} (its call was trimmed away, or the result repeats an older one).")
-                yield ctx.found("tool-result-orphan", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(first),
-                                provider_error=ctx.said(ORPHAN.format(
-                                    n=k, m=m, ids=", ".join(b.id or "" for _, b in orphans))),
-                                explanation=why)
+                where = (
+                    "no tool call comes before it"
+                    if not previous
+                    else "the message before it calls " + ", ".join(previous)
+                )
+                why = (
+                    f"{ctx.describe(at)} answers {', '.join(b.id or '?' for _, b in orphans)}, but "
+                    f"{where} (its call was trimmed away, or the result repeats an older one)."
+                )
+                yield ctx.found(
+                    "tool-result-orphan",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(first),
+                    provider_error=ctx.said(ORPHAN.format(n=k, m=m, ids=", ".join(b.id or "" for _, b in orphans))),
+                    explanation=why,
+                )
         previous = ids(blocks, "tool_use") if role == "assistant" else []
 
 
@@ -142,13 +174,16 @@ def server_tool_result_orphan(ctx: Context) -> Iterator[Finding]:
                 seen.add(block.id)
             elif block.type == "server_tool_result" and block.id not in seen:
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("server-tool-result-orphan", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                provider_error=ctx.said(SERVER_ORPHAN.format(
-                                    n=k, m=j, kind=block.name, ids=block.id)),
-                                explanation=f"{ctx.describe(at)} holds a {block.name} for "
-                                            f"{block.id}, but no server_tool_use with that id "
-                                            f"comes before it.")
+                yield ctx.found(
+                    "server-tool-result-orphan",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    provider_error=ctx.said(SERVER_ORPHAN.format(n=k, m=j, kind=block.name, ids=block.id)),
+                    explanation=f"{ctx.describe(at)} holds a {block.name} for "
+                    f"{block.id}, but no server_tool_use with that id "
+                    f"comes before it.",
+                )
 
 
 @rule("tool-use-id-duplicate", severity="error", fix="drop-duplicate-tool-use")
@@ -161,11 +196,15 @@ def tool_use_id_duplicate(ctx: Context) -> Iterator[Finding]:
                 continue
             if block.id in first_at:
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("tool-use-id-duplicate", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                provider_error=ctx.said(DUPLICATE.format(n=k, m=j)),
-                                explanation=f"{ctx.describe(at)} calls {block.id}, an id already "
-                                            f"used by {ctx.describe(first_at[block.id])}.")
+                yield ctx.found(
+                    "tool-use-id-duplicate",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    provider_error=ctx.said(DUPLICATE.format(n=k, m=j)),
+                    explanation=f"{ctx.describe(at)} calls {block.id}, an id already "
+                    f"used by {ctx.describe(first_at[block.id])}.",
+                )
             else:
                 first_at[block.id] = block.origin if block.origin is not None else ctx.message_of(k)
 
@@ -178,8 +217,12 @@ def tool_use_id_pattern(ctx: Context) -> Iterator[Finding]:
         for j, block in enumerate(message.blocks):
             if block.type == "tool_use" and not ID_PATTERN.match(block.id or ""):
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("tool-use-id-pattern", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                provider_error=ctx.said(PATTERN.format(n=k, m=j)),
-                                explanation=f"{ctx.describe(at)} has a tool call id {block.id!r} "
-                                            f"that is not made of letters, digits, _ and - only.")
+                yield ctx.found(
+                    "tool-use-id-pattern",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    provider_error=ctx.said(PATTERN.format(n=k, m=j)),
+                    explanation=f"{ctx.describe(at)} has a tool call id {block.id!r} "
+                    f"that is not made of letters, digits, _ and - only.",
+                )

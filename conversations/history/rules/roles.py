@@ -7,18 +7,18 @@ so the registry runs first-message-not-user and roles-not-alternating for Bedroc
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, rule
 
 FIRST_NOT_USER = 'messages: first message must use the "user" role'
-NOT_ALTERNATING = ('messages: roles must alternate between "user" and "assistant", but found '
-                   'multiple "{role}" roles in a row')
+NOT_ALTERNATING = (
+    'messages: roles must alternate between "user" and "assistant", but found multiple "{role}" roles in a row'
+)
 INVALID_ROLE = "messages.{n}.role: Input should be 'user' or 'assistant'"  # paraphrased
 TRAILING_WHITESPACE = "messages: final assistant content cannot end with trailing whitespace"
-NO_PREFILL = ("This model does not support assistant message prefill. The conversation must end "
-              "with a user message.")
+NO_PREFILL = "This model does not support assistant message prefill. The conversation must end with a user message."
 
 
 @rule("first-message-not-user", severity="error", fix="fix-role-order")
@@ -26,10 +26,13 @@ def first_message_not_user(ctx: Context) -> Iterator[Finding]:
     """The first message is an assistant message (trimmed history, or a greeting stored first)."""
     if ctx.messages and ctx.messages[0].role == "assistant":
         at = ctx.message_of(0)
-        yield ctx.found("first-message-not-user", wire_index=None, message_index=at,
-                        provider_error=ctx.said(FIRST_NOT_USER),
-                        explanation=f"The request starts with {ctx.describe(at)}; "
-                                    f"{ctx.target.label} wants a user message first.")
+        yield ctx.found(
+            "first-message-not-user",
+            wire_index=None,
+            message_index=at,
+            provider_error=ctx.said(FIRST_NOT_USER),
+            explanation=f"The request starts with {ctx.describe(at)}; {ctx.target.label} wants a user message first.",
+        )
 
 
 @rule("roles-not-alternating", severity="error", fix="fix-role-order")
@@ -39,11 +42,15 @@ def roles_not_alternating(ctx: Context) -> Iterator[Finding]:
         role = ctx.messages[k].role
         if role == ctx.messages[k - 1].role:
             at = ctx.message_of(k)
-            yield ctx.found("roles-not-alternating", wire_index=None, message_index=at,
-                            provider_error=ctx.said(NOT_ALTERNATING.format(role=role)),
-                            explanation=f"{ctx.describe(at)} follows another {role} message "
-                                        f"(wire messages {k - 1} and {k}); {ctx.target.label} "
-                                        f"does not merge them.")
+            yield ctx.found(
+                "roles-not-alternating",
+                wire_index=None,
+                message_index=at,
+                provider_error=ctx.said(NOT_ALTERNATING.format(role=role)),
+                explanation=f"{ctx.describe(at)} follows another {role} message "
+                f"(wire messages {k - 1} and {k}); {ctx.target.label} "
+                f"does not merge them.",
+            )
             return
 
 
@@ -53,10 +60,13 @@ def invalid_role(ctx: Context) -> Iterator[Finding]:
     for k, message in enumerate(ctx.messages):
         if message.role not in ("user", "assistant", "system"):
             at = ctx.message_of(k)
-            yield ctx.found("invalid-role", wire_index=k, message_index=at,
-                            provider_error=ctx.said(INVALID_ROLE.format(n=k)),
-                            explanation=f"{ctx.describe(at)} is sent with role "
-                                        f"{message.role!r}, which the provider does not know.")
+            yield ctx.found(
+                "invalid-role",
+                wire_index=k,
+                message_index=at,
+                provider_error=ctx.said(INVALID_ROLE.format(n=k)),
+                explanation=f"{ctx.describe(at)} is sent with role {message.role!r}, which the provider does not know.",
+            )
 
 
 @rule("final-assistant-trailing-whitespace", severity="error", fix="strip-trailing-whitespace")
@@ -68,10 +78,13 @@ def final_assistant_trailing_whitespace(ctx: Context) -> Iterator[Finding]:
     texts = [b for b in ctx.messages[-1].blocks if b.type == "text"]
     if texts and texts[-1].text and texts[-1].text != texts[-1].text.rstrip():
         at = ctx.message_of(len(ctx.messages) - 1)
-        yield ctx.found("final-assistant-trailing-whitespace", wire_index=None, message_index=at,
-                        provider_error=ctx.said(TRAILING_WHITESPACE),
-                        explanation=f"The history ends with {ctx.describe(at)} whose text ends in "
-                                    f"whitespace.")
+        yield ctx.found(
+            "final-assistant-trailing-whitespace",
+            wire_index=None,
+            message_index=at,
+            provider_error=ctx.said(TRAILING_WHITESPACE),
+            explanation=f"The history ends with {ctx.describe(at)} whose text ends in whitespace.",
+        )
 
 
 @rule("prefill-unsupported", severity="error", fix="drop-final-assistant")
@@ -84,8 +97,12 @@ def prefill_unsupported(ctx: Context) -> Iterator[Finding]:
     if last.role != "assistant" or any(b.type == "tool_use" for b in last.blocks):
         return
     at = ctx.message_of(len(ctx.messages) - 1)
-    yield ctx.found("prefill-unsupported", wire_index=None, message_index=at,
-                    provider_error=ctx.said(NO_PREFILL),
-                    explanation=f"The history ends with {ctx.describe(at)}, which "
-                                f"{ctx.target.model} would have to continue (prefill); this model "
-                                f"does not allow it.")
+    yield ctx.found(
+        "prefill-unsupported",
+        wire_index=None,
+        message_index=at,
+        provider_error=ctx.said(NO_PREFILL),
+        explanation=f"The history ends with {ctx.describe(at)}, which "
+        f"{ctx.target.model} would have to continue (prefill); this model "
+        f"does not allow it.",
+    )

@@ -22,19 +22,25 @@ says so.
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from .. import tokens
 from ..findings import Finding
 from .base import Context, rule
 
 PROMPT_TOO_LONG = "prompt is too long: {n} tokens > {limit} maximum"
-OPENAI_TOO_LONG = ("This model's maximum context length is {limit} tokens. However, your messages "
-                   "resulted in {n} tokens. Please reduce the length of the messages.")
-GEMINI_TOO_LONG = ("The input token count ({n}) exceeds the maximum number of tokens allowed "
-                   "({limit}).")  # paraphrased (commonly reported form)
-IMAGE_TOO_LARGE = ("messages.{n}.content.{m}.image.source.base64: image exceeds 5 MB maximum: "
-                   "{size} bytes > 5242880 bytes")  # paraphrased
+OPENAI_TOO_LONG = (
+    "This model's maximum context length is {limit} tokens. However, your messages "
+    "resulted in {n} tokens. Please reduce the length of the messages."
+)
+GEMINI_TOO_LONG = (
+    "The input token count ({n}) exceeds the maximum number of tokens allowed "
+    "({limit})."
+)  # paraphrased (commonly reported form)
+IMAGE_TOO_LARGE = (
+    "messages.{n}.content.{m}.image.source.base64: image exceeds 5 MB maximum: "
+    "{size} bytes > 5242880 bytes"
+)  # paraphrased
 TOO_MANY_IMAGES = "messages: Too many images: {n} > {limit} maximum"  # paraphrased
 IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 100
@@ -89,11 +95,15 @@ def _overflow(ctx: Context, code: str, text: str) -> Iterator[Finding]:
     limit = ctx.target.context_window
     if n is None or limit is None or n <= limit:
         return
-    yield ctx.found(code, wire_index=None, message_index=None,
-                    provider_error=text.format(n=n, limit=limit),
-                    explanation=f"The request is about {n:,} tokens (counted offline, so the "
-                                f"provider's number will differ a little); {ctx.target.model} takes "
-                                f"{limit:,}.")
+    yield ctx.found(
+        code,
+        wire_index=None,
+        message_index=None,
+        provider_error=text.format(n=n, limit=limit),
+        explanation=f"The request is about {n:,} tokens (counted offline, so the "
+        f"provider's number will differ a little); {ctx.target.model} takes "
+        f"{limit:,}.",
+    )
 
 
 @rule("context-overflow", severity="error", fix="truncate-history")
@@ -137,12 +147,16 @@ def image_too_large(ctx: Context) -> Iterator[Finding]:
             size = _image_bytes(block.raw)
             if size is not None and size > IMAGE_LIMIT_BYTES:
                 at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found("image-too-large", wire_index=k, message_index=at,
-                                content_index=ctx.content_index(block),
-                                provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
-                                explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
-                                            f"the limit is 5 MB (the provider's wording for this "
-                                            f"is not confirmed).")
+                yield ctx.found(
+                    "image-too-large",
+                    wire_index=k,
+                    message_index=at,
+                    content_index=ctx.content_index(block),
+                    provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
+                    explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
+                    f"the limit is 5 MB (the provider's wording for this "
+                    f"is not confirmed).",
+                )
 
 
 @rule("too-many-images", severity="error", fix="shrink-images")
@@ -150,7 +164,11 @@ def too_many_images(ctx: Context) -> Iterator[Finding]:
     """More than 100 images in one request (Anthropic API; wording not verified)."""
     n = sum(1 for m in ctx.messages for b in m.blocks if b.type == "image")
     if n > MAX_IMAGES:
-        yield ctx.found("too-many-images", wire_index=None, message_index=None,
-                        provider_error=ctx.said(TOO_MANY_IMAGES.format(n=n, limit=MAX_IMAGES)),
-                        explanation=f"The request holds {n} images; the API takes at most "
-                                    f"{MAX_IMAGES} (the provider's wording is not confirmed).")
+        yield ctx.found(
+            "too-many-images",
+            wire_index=None,
+            message_index=None,
+            provider_error=ctx.said(TOO_MANY_IMAGES.format(n=n, limit=MAX_IMAGES)),
+            explanation=f"The request holds {n} images; the API takes at most "
+            f"{MAX_IMAGES} (the provider's wording is not confirmed).",
+        )

@@ -7,7 +7,7 @@ original response, which a history does not carry).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..findings import Finding
 from .base import Context, rule
@@ -17,13 +17,15 @@ MISSING_BEFORE_TOOL_USE = (
     "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
     "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
     "thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please "
-    "consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+    "consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+)
 SIGNATURE_MISSING = "messages.{n}.content.{m}.thinking.signature: Field required"
 TEXT_MISSING = "messages.{n}.content.{m}.thinking.thinking: Field required"
 SIGNATURE_INVALID = "messages.{n}.content.{m}: Invalid `signature` in `thinking` block"
 FINAL_WITHOUT_THINKING = (
     "messages.{n}.content.{m}: When thinking is disabled, an `assistant` message in the final "
-    "position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.")
+    "position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+)
 THINKING_TYPES = ("thinking", "redacted_thinking")
 
 
@@ -43,12 +45,16 @@ def thinking_missing_before_tool_use(ctx: Context) -> Iterator[Finding]:
         return
     found = turn.blocks[0].type
     at = ctx.message_of(k)
-    yield ctx.found("thinking-missing-before-tool-use", wire_index=k, message_index=at,
-                    provider_error=ctx.said(MISSING_BEFORE_TOOL_USE.format(n=k, found=found)),
-                    explanation=f"Thinking is enabled and the conversation is in a tool loop, but "
-                                f"{ctx.describe(at)}, which made the pending tool calls, carries no "
-                                f"thinking block (the history dropped it, or thinking was off when "
-                                f"it was produced).")
+    yield ctx.found(
+        "thinking-missing-before-tool-use",
+        wire_index=k,
+        message_index=at,
+        provider_error=ctx.said(MISSING_BEFORE_TOOL_USE.format(n=k, found=found)),
+        explanation=f"Thinking is enabled and the conversation is in a tool loop, but "
+        f"{ctx.describe(at)}, which made the pending tool calls, carries no "
+        f"thinking block (the history dropped it, or thinking was off when "
+        f"it was produced).",
+    )
 
 
 def _thinking_blocks(ctx: Context):
@@ -66,11 +72,14 @@ def thinking_signature_missing(ctx: Context) -> Iterator[Finding]:
     for k, j, block in _thinking_blocks(ctx):
         if not block.has_signature:
             at = block.origin if block.origin is not None else ctx.message_of(k)
-            yield ctx.found("thinking-signature-missing", wire_index=k, message_index=at,
-                            content_index=ctx.content_index(block),
-                            provider_error=ctx.said(SIGNATURE_MISSING.format(n=k, m=j)),
-                            explanation=f"{ctx.describe(at)} replays a thinking block without the "
-                                        f"signature that came with it.")
+            yield ctx.found(
+                "thinking-signature-missing",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(SIGNATURE_MISSING.format(n=k, m=j)),
+                explanation=f"{ctx.describe(at)} replays a thinking block without the signature that came with it.",
+            )
 
 
 @rule("thinking-text-missing", severity="error", fix="drop-thinking")
@@ -79,11 +88,14 @@ def thinking_text_missing(ctx: Context) -> Iterator[Finding]:
     for k, j, block in _thinking_blocks(ctx):
         if block.has_signature and not block.has_text:
             at = block.origin if block.origin is not None else ctx.message_of(k)
-            yield ctx.found("thinking-text-missing", wire_index=k, message_index=at,
-                            content_index=ctx.content_index(block),
-                            provider_error=ctx.said(TEXT_MISSING.format(n=k, m=j)),
-                            explanation=f"{ctx.describe(at)} replays a thinking block that has a "
-                                        f"signature but lost its text.")
+            yield ctx.found(
+                "thinking-text-missing",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(TEXT_MISSING.format(n=k, m=j)),
+                explanation=f"{ctx.describe(at)} replays a thinking block that has a signature but lost its text.",
+            )
 
 
 @rule("thinking-signature-invalid", severity="error", fix="drop-thinking")
@@ -93,11 +105,14 @@ def thinking_signature_invalid(ctx: Context) -> Iterator[Finding]:
     for k, j, block in _thinking_blocks(ctx):
         if block.has_signature and not block.signature:
             at = block.origin if block.origin is not None else ctx.message_of(k)
-            yield ctx.found("thinking-signature-invalid", wire_index=k, message_index=at,
-                            content_index=ctx.content_index(block),
-                            provider_error=ctx.said(SIGNATURE_INVALID.format(n=k, m=j)),
-                            explanation=f"{ctx.describe(at)} replays a thinking block with an "
-                                        f"empty signature.")
+            yield ctx.found(
+                "thinking-signature-invalid",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(SIGNATURE_INVALID.format(n=k, m=j)),
+                explanation=f"{ctx.describe(at)} replays a thinking block with an empty signature.",
+            )
 
 
 @rule("thinking-in-final-without-thinking-enabled", severity="error", fix="drop-thinking")
@@ -109,9 +124,13 @@ def thinking_in_final(ctx: Context) -> Iterator[Finding]:
     for j, block in enumerate(ctx.messages[k].blocks):
         if block.type in THINKING_TYPES:
             at = block.origin if block.origin is not None else ctx.message_of(k)
-            yield ctx.found("thinking-in-final-without-thinking-enabled", wire_index=k,
-                            message_index=at, content_index=ctx.content_index(block),
-                            provider_error=ctx.said(FINAL_WITHOUT_THINKING.format(n=k, m=j)),
-                            explanation=f"The history ends with {ctx.describe(at)} holding a "
-                                        f"thinking block, and the request has thinking off.")
+            yield ctx.found(
+                "thinking-in-final-without-thinking-enabled",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(FINAL_WITHOUT_THINKING.format(n=k, m=j)),
+                explanation=f"The history ends with {ctx.describe(at)} holding a "
+                f"thinking block, and the request has thinking off.",
+            )
             return

@@ -32,26 +32,35 @@ EXIT_CANNOT_JUDGE = 2
 
 
 class Command(BaseCommand):
-    help = ("Predict which provider would reject a conversation log, with the error it would "
-            "answer, the message at fault and the repair that fixes it. Run it before resuming a "
-            "stuck conversation, or on a route (--router-config) to see every deployment a call "
-            "could reach. Exit 0: all accepted; 1: some rejected; 2: could not judge.")
+    help = (
+        "Predict which provider would reject a conversation log, with the error it would "
+        "answer, the message at fault and the repair that fixes it. Run it before resuming a "
+        "stuck conversation, or on a route (--router-config) to see every deployment a call "
+        "could reach. Exit 0: all accepted; 1: some rejected; 2: could not judge."
+    )
     requires_system_checks: list = []
     requires_migrations_checks = False
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
-        parser.add_argument("--format", choices=formats.FORMAT_NAMES,
-                            help="force a format instead of detecting it")
-        parser.add_argument("--target", action="append", default=[], metavar="T",
-                            help=f"a provider target, repeatable: {', '.join(TARGET_NAMES)} "
-                                 "(default: the conversation's own, from its model)")
-        parser.add_argument("--router-config", metavar="FILE",
-                            help="a litellm Router/proxy config (YAML); judge every deployment "
-                                 "of --model-group and its fallbacks")
+        parser.add_argument("--format", choices=formats.FORMAT_NAMES, help="force a format instead of detecting it")
+        parser.add_argument(
+            "--target",
+            action="append",
+            default=[],
+            metavar="T",
+            help=f"a provider target, repeatable: {', '.join(TARGET_NAMES)} "
+            "(default: the conversation's own, from its model)",
+        )
+        parser.add_argument(
+            "--router-config",
+            metavar="FILE",
+            help="a litellm Router/proxy config (YAML); judge every deployment of --model-group and its fallbacks",
+        )
         parser.add_argument("--model-group", metavar="G", help="the model group a call names")
-        parser.add_argument("--json", action="store_true",
-                            help="print only a JSON list (one object per path) on stdout")
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON list (one object per path) on stdout"
+        )
 
     def handle(self, *args, paths, format, target, router_config, model_group, json: bool, **options):
         # litellm logs its own repairs ("Potential consecutive user/tool blocks...") as warnings;
@@ -91,8 +100,9 @@ class Command(BaseCommand):
         route_deployments(config, group)  # an unknown group is a bad option: fail before reading
         return config, group
 
-    def _judge(self, path: str, format: str | None, targets: list[Target],
-               route: tuple[dict, str] | None, default: str):
+    def _judge(
+        self, path: str, format: str | None, targets: list[Target], route: tuple[dict, str] | None, default: str
+    ):
         try:
             doc = formats.load_path(path)
             histories = formats.read(doc, format=format)
@@ -101,8 +111,7 @@ class Command(BaseCommand):
             yield {"path": path, "format": format or "unknown", "messages": 0, "error": str(exc)}
             return
         for history in histories:
-            result: dict[str, Any] = {"path": path, "format": history.format,
-                                      "messages": len(history.messages)}
+            result: dict[str, Any] = {"path": path, "format": history.format, "messages": len(history.messages)}
             try:
                 result["verdicts"] = self._verdicts(history, targets, route, default)
             except HistoryError as exc:

@@ -5,9 +5,11 @@ from conversations.api.auth import api_token_create
 
 
 class Command(BaseCommand):
-    help = ("Make a new API token for USERNAME and print it (once: only its hash is stored). Run it "
-            "when you set up a platform's litellm callback or a script that calls /api/. Revoke tokens "
-            "in the admin. The token alone goes to stdout, so TOKEN=$(manage.py create_api_token bob) works.")
+    help = (
+        "Make a new API token for USERNAME and print it (once: only its hash is stored). Run it "
+        "when you set up a platform's litellm callback or a script that calls /api/. Revoke tokens "
+        "in the admin. The token alone goes to stdout, so TOKEN=$(manage.py create_api_token bob) works."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")

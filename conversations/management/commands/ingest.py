@@ -13,30 +13,47 @@ from conversations.ingest import Outcome, candidates, ingest_candidates
 
 
 class Command(BaseCommand):
-    help = ("Load agent conversation logs (files, or directories walked recursively) into the "
-            "inspector. Run it on logs you want to browse, check or repair; running it again on the "
-            "same files changes nothing, and a changed file adds a revision.")
+    help = (
+        "Load agent conversation logs (files, or directories walked recursively) into the "
+        "inspector. Run it on logs you want to browse, check or repair; running it again on the "
+        "same files changes nothing, and a changed file adds a revision."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--format", choices=FORMAT_NAMES, help="force a format instead of detecting it")
-        parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                            help="worker processes that read and check files in parallel (default: "
-                                 "the number of cores, at most 4)")
-        parser.add_argument("--rest", type=int, default=0, metavar="PERCENT",
-                            help="after each file, rest this share of the time it took (100: about half "
-                                 "a core), for an ingest beside a web server on a small machine; as "
-                                 "JOB_REST_PERCENT for bulk jobs")
-        parser.add_argument("--json", action="store_true",
-                            help="print only a JSON summary on stdout; progress goes to stderr")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=min(4, os.cpu_count() or 1),
+            help="worker processes that read and check files in parallel (default: the number of cores, at most 4)",
+        )
+        parser.add_argument(
+            "--rest",
+            type=int,
+            default=0,
+            metavar="PERCENT",
+            help="after each file, rest this share of the time it took (100: about half "
+            "a core), for an ingest beside a web server on a small machine; as "
+            "JOB_REST_PERCENT for bulk jobs",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON summary on stdout; progress goes to stderr"
+        )
 
     def handle(self, *args, paths, format, jobs: int, json: bool, rest: int = 0, **options):
         found = list(candidates(paths))
         totals = {"ingested": 0, "unchanged": 0, "skipped": 0, "failed": []}
         console = Console(stderr=True)
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                      disable=len(found) < 2, transient=True) as progress:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=len(found) < 2,
+            transient=True,
+        ) as progress:
             task = progress.add_task("ingesting", total=len(found))
             try:
                 last = time.monotonic()
@@ -53,9 +70,15 @@ class Command(BaseCommand):
             except DatabaseError as exc:
                 # Each batch commits as a whole: the one in progress was rolled back, everything
                 # committed before it stays, and a rerun skips what is stored.
-                totals["failed"].append({"path": None, "error": (
-                    f"the database failed: {exc}".strip() + " (the files in progress were not stored; "
-                    "run the same command again to finish: it skips what is stored)")})
+                totals["failed"].append(
+                    {
+                        "path": None,
+                        "error": (
+                            f"the database failed: {exc}".strip() + " (the files in progress were not stored; "
+                            "run the same command again to finish: it skips what is stored)"
+                        ),
+                    }
+                )
 
         failed = totals["failed"]
         if json:
@@ -67,7 +90,8 @@ class Command(BaseCommand):
                 self.stderr.write(f"failed: {item['error']}")
             self.stdout.write(
                 f"{totals['ingested']} ingested, {totals['unchanged']} unchanged, "
-                f"{totals['skipped']} skipped, {len(failed)} failed")
+                f"{totals['skipped']} skipped, {len(failed)} failed"
+            )
         if failed:
             sys.exit(1)
 

@@ -39,8 +39,9 @@ def expired_conversations(cutoff: datetime):
 def superseded_revisions(cutoff: datetime):
     """Revisions of live conversations replaced by a later one before the cutoff: measured from
     when they were superseded, not from when they were made. Never a conversation's latest."""
-    later = Revision.objects.filter(conversation=OuterRef("conversation"), number__gt=OuterRef("number"),
-                                    created_at__lt=cutoff)
+    later = Revision.objects.filter(
+        conversation=OuterRef("conversation"), number__gt=OuterRef("number"), created_at__lt=cutoff
+    )
     latest = Conversation.objects.filter(latest_revision=OuterRef("pk"))
     return Revision.objects.filter(Exists(later), ~Exists(latest), conversation__deleted_at__isnull=True)
 
@@ -75,8 +76,12 @@ def retention_prune(cutoff: datetime, *, actor=None) -> Pruned:
             note(Revision.objects.filter(pk__in=ids))
             pruned.revisions += Revision.objects.filter(pk__in=ids).delete()[1].get("conversations.Revision", 0)
     pruned.chunks = _chunks_unused_delete(chunk_candidates)
-    pruned.originals = Original.objects.filter(pk__in=original_candidates).exclude(
-        Exists(Revision.objects.filter(original=OuterRef("pk")))).delete()[1].get("conversations.Original", 0)
+    pruned.originals = (
+        Original.objects.filter(pk__in=original_candidates)
+        .exclude(Exists(Revision.objects.filter(original=OuterRef("pk"))))
+        .delete()[1]
+        .get("conversations.Original", 0)
+    )
     pruned.jobs = finished_jobs(cutoff).delete()[1].get("conversations.Job", 0)
     detail = asdict(pruned)
     detail["conversation_ids"] = detail["conversation_ids"][:1000]
@@ -94,15 +99,17 @@ def _chunks_unused_delete(candidates: set[str]) -> int:
     unused = list(candidates - used)
     deleted = 0
     for start in range(0, len(unused), BATCH):
-        deleted += Chunk.objects.filter(sha256__in=unused[start:start + BATCH]).delete()[0]
+        deleted += Chunk.objects.filter(sha256__in=unused[start : start + BATCH]).delete()[0]
     return deleted
 
 
 class Command(BaseCommand):
-    help = ("Remove what the retention period (RETENTION_DAYS, default 90) no longer keeps: conversations "
-            "deleted before it, revisions superseded before it, the chunks and originals nothing refers to "
-            "any more, and finished jobs. Never the latest revision of a live conversation. Run it daily "
-            "(cron or a scheduler); --dry-run shows what it would remove.")
+    help = (
+        "Remove what the retention period (RETENTION_DAYS, default 90) no longer keeps: conversations "
+        "deleted before it, revisions superseded before it, the chunks and originals nothing refers to "
+        "any more, and finished jobs. Never the latest revision of a live conversation. Run it daily "
+        "(cron or a scheduler); --dry-run shows what it would remove."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, help="keep this many days instead of RETENTION_DAYS")
@@ -117,10 +124,12 @@ class Command(BaseCommand):
                 f"would remove {expired_conversations(cutoff).count()} deleted conversations, "
                 f"{superseded_revisions(cutoff).count()} superseded revisions and "
                 f"{finished_jobs(cutoff).count()} finished jobs (before {cutoff:%Y-%m-%d %H:%M} UTC), "
-                "and the chunks and originals only they used")
+                "and the chunks and originals only they used"
+            )
             return
         pruned = retention_prune(cutoff)
         self.stdout.write(
             f"removed {pruned.conversations} deleted conversations, {pruned.revisions} revisions, "
             f"{pruned.chunks} chunks, {pruned.originals} originals and {pruned.jobs} jobs "
-            f"(before {cutoff:%Y-%m-%d %H:%M} UTC)")
+            f"(before {cutoff:%Y-%m-%d %H:%M} UTC)"
+        )

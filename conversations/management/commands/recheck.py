@@ -14,10 +14,12 @@ def stale_conversations(*, everything: bool = False):
 
 
 class Command(BaseCommand):
-    help = ("Re-check the latest revision of every live conversation checked with rules other than the "
-            f"current ones (RULES_VERSION {RULES_VERSION}). Run it after upgrading the inspector. It queues "
-            "a background job (a worker runs it: `manage.py db_worker`, which `make run` starts); --now runs "
-            "it here and waits.")
+    help = (
+        "Re-check the latest revision of every live conversation checked with rules other than the "
+        f"current ones (RULES_VERSION {RULES_VERSION}). Run it after upgrading the inspector. It queues "
+        "a background job (a worker runs it: `manage.py db_worker`, which `make run` starts); --now runs "
+        "it here and waits."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--now", action="store_true", help="run the job in this process and wait for it")
@@ -31,13 +33,16 @@ class Command(BaseCommand):
         job = jobs.job_create(Job.Kind.RECHECK, conversations, options={"rules_version": RULES_VERSION})
         if not now:
             jobs.job_enqueue(job)
-            self.stdout.write(f"queued job {job.pk}: re-check {job.total} conversation(s); a worker "
-                              "(`manage.py db_worker`) runs it")
+            self.stdout.write(
+                f"queued job {job.pk}: re-check {job.total} conversation(s); a worker (`manage.py db_worker`) runs it"
+            )
             return
         jobs.job_work(job.pk)
         job.refresh_from_db()
         progress = jobs.job_progress(job)
         for item in jobs.job_problems(job):
             self.stderr.write(f"conversation {item.conversation_id}: {item.status}: {item.reason}")
-        self.stdout.write(f"re-checked {progress.done} conversation(s) in job {job.pk}: {progress.changed} "
-                          f"changed verdict, {progress.skipped} skipped, {progress.failed} failed")
+        self.stdout.write(
+            f"re-checked {progress.done} conversation(s) in job {job.pk}: {progress.changed} "
+            f"changed verdict, {progress.skipped} skipped, {progress.failed} failed"
+        )

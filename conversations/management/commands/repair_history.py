@@ -31,9 +31,11 @@ class CouldNotRun(Exception):
 
 
 class Command(BaseCommand):
-    help = ("Repair a conversation log so a provider (or every deployment of a litellm route) "
-            "accepts it, and write the repaired log in its own format (a litellm log: the OpenAI "
-            "request). Run it on a stuck conversation before resuming it. Needs no database.")
+    help = (
+        "Repair a conversation log so a provider (or every deployment of a litellm route) "
+        "accepts it, and write the repaired log in its own format (a litellm log: the OpenAI "
+        "request). Run it on a stuck conversation before resuming it. Needs no database."
+    )
     requires_system_checks: list = []
     requires_migrations_checks = False
 
@@ -43,13 +45,15 @@ class Command(BaseCommand):
         parser.add_argument("--target", help=f"the provider to repair for: {', '.join(TARGET_NAMES)}")
         parser.add_argument("--router-config", metavar="FILE", help="a litellm Router/proxy config (YAML)")
         parser.add_argument("--model-group", metavar="G", help="the model group of --router-config to repair for")
-        parser.add_argument("--out", metavar="FILE",
-                            help="where to write the repaired log (a directory for an OpenHands "
-                                 "session); default: stdout")
-        parser.add_argument("--json", action="store_true",
-                            help="print only a JSON report on stdout (needs --out)")
-        parser.add_argument("--include-warnings", action="store_true",
-                            help="also repair what is accepted but harmful (warnings)")
+        parser.add_argument(
+            "--out",
+            metavar="FILE",
+            help="where to write the repaired log (a directory for an OpenHands session); default: stdout",
+        )
+        parser.add_argument("--json", action="store_true", help="print only a JSON report on stdout (needs --out)")
+        parser.add_argument(
+            "--include-warnings", action="store_true", help="also repair what is accepted but harmful (warnings)"
+        )
 
     def handle(self, *args, **options):
         try:
@@ -70,8 +74,7 @@ class Command(BaseCommand):
         if doc.is_dir and not options["out"]:
             raise CouldNotRun(f"{path} is an OpenHands session directory: give --out DIR")
         try:
-            result = repair(history, target=target, route=route,
-                            include_warnings=options["include_warnings"])
+            result = repair(history, target=target, route=route, include_warnings=options["include_warnings"])
         except HistoryError as exc:
             raise CouldNotRun(str(exc)) from None
         output = _output(result, doc)
@@ -111,8 +114,10 @@ def _read(path: Path, format: str | None):
     except OSError as exc:
         raise CouldNotRun(f"{path}: {exc.strerror or exc}") from None
     if len(histories) != 1:
-        raise CouldNotRun(f"{path} holds {len(histories)} conversations; repair_history repairs one "
-                          "conversation at a time (each litellm log record is its own request)")
+        raise CouldNotRun(
+            f"{path} holds {len(histories)} conversations; repair_history repairs one "
+            "conversation at a time (each litellm log record is its own request)"
+        )
     return doc, histories[0]
 
 
@@ -165,9 +170,13 @@ def _write_stdout(doc: Document) -> None:
 
 
 def _report(path: str, label: str, result: RepairResult) -> dict:
-    return {"path": path, "target": label, "edits": [e.to_dict() for e in result.edits],
-            "before": [v.to_dict() for v in result.before],
-            "after": [v.to_dict() for v in result.after]}
+    return {
+        "path": path,
+        "target": label,
+        "edits": [e.to_dict() for e in result.edits],
+        "before": [v.to_dict() for v in result.before],
+        "after": [v.to_dict() for v in result.after],
+    }
 
 
 def _summary(result: RepairResult, label: str) -> str:
@@ -175,4 +184,3 @@ def _summary(result: RepairResult, label: str) -> str:
     if not result.changed:
         return f"nothing repaired for {label} ({verdicts})"
     return f"{len(result.edits)} edit(s) for {label} ({verdicts})"
-
