@@ -25,7 +25,7 @@ from conversations.history.model import Block, History, Message, SourceRef, Usag
 
 # Sent when neither the caller nor the history says: litellm would otherwise send the model's
 # maximum from its cost map, or 128000 for a model the map does not know, which the real API
-# rejects (litellm-notes.md, "Anthropic max_tokens").
+# rejects (docs/litellm-notes.md, "Anthropic max_tokens").
 DEFAULT_MAX_TOKENS = 4096
 # Request parameters of the history that still mean the same thing on a resumed call. Streaming,
 # `n`, `user`... are the original client's business, not ours.

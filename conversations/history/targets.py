@@ -95,7 +95,7 @@ RETIRED: dict[str, dict[str, Any]] = {
 }
 
 # litellm's provider names -> our target names. Vertex AI serves Claude with Anthropic's own
-# messages, and OpenAI-compatible providers answer with OpenAI's texts (provider-rules.md s.3).
+# messages, and OpenAI-compatible providers answer with OpenAI's texts (docs/provider-rules.md s.3).
 PROVIDER_TARGETS = {
     "anthropic": "anthropic",
     "vertex_ai-anthropic": "anthropic",

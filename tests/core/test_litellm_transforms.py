@@ -41,7 +41,7 @@ def test_the_body_litellm_builds_for_each_seed_and_target_is_the_golden_one(path
 
 
 def test_the_builder_matches_litellms_own_raw_request_capture():
-    # litellm.utils.return_raw_request stops right before the HTTP call (litellm-notes.md).
+    # litellm.utils.return_raw_request stops right before the HTTP call (docs/litellm-notes.md).
     import litellm
     from litellm.types.utils import CallTypes
 

@@ -1,4 +1,4 @@
-"""Bedrock Converse's own validation (provider-rules.md s.2b)."""
+"""Bedrock Converse's own validation (docs/provider-rules.md s.2b)."""
 
 from conversations.history import formats
 from conversations.history.check import check, check_body

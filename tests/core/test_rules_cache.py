@@ -1,4 +1,4 @@
-"""Prompt caching (provider-rules.md s.1 "Prompt caching", s.2a, s.2b)."""
+"""Prompt caching (docs/provider-rules.md s.1 "Prompt caching", s.2a, s.2b)."""
 
 from conversations.history import formats
 from conversations.history.check import check, check_body

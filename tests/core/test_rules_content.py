@@ -1,4 +1,4 @@
-"""Empty content on Anthropic-shaped requests (provider-rules.md s.1 "Content emptiness").
+"""Empty content on Anthropic-shaped requests (docs/provider-rules.md s.1 "Content emptiness").
 
 litellm replaces empty text with a placeholder on the way, so these rules reject requests built
 another way (a logged Anthropic body, judged with check_body) and accept what litellm sends."""

@@ -1,4 +1,4 @@
-"""Gemini API / Vertex AI Gemini (provider-rules.md s.4)."""
+"""Gemini API / Vertex AI Gemini (docs/provider-rules.md s.4)."""
 
 from conversations.history.check import check, check_body
 from conversations.history.formats.openai import parse_request

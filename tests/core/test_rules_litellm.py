@@ -1,4 +1,4 @@
-"""What litellm itself does on the way (litellm-notes.md)."""
+"""What litellm itself does on the way (docs/litellm-notes.md)."""
 
 from conversations.history import formats
 from conversations.history.check import check

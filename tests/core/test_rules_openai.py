@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions (provider-rules.md s.3); the wire index counts system messages."""
+"""OpenAI Chat Completions (docs/provider-rules.md s.3); the wire index counts system messages."""
 
 from conversations.history.check import check
 from conversations.history.formats.openai import parse_request

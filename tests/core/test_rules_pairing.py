@@ -1,4 +1,4 @@
-"""Tool pairing on Anthropic-shaped requests, from the reports cited in provider-rules.md s.1."""
+"""Tool pairing on Anthropic-shaped requests, from the reports cited in docs/provider-rules.md s.1."""
 
 from conversations.history.check import check, check_body
 from conversations.history.formats import anthropic as anthropic_format
@@ -158,7 +158,7 @@ def test_bedrock_invoke_returns_the_same_text_wrapped_in_its_validation_exceptio
 
 
 def test_a_user_message_typed_while_the_tool_ran_puts_text_before_the_result():
-    # The seed case's lesson (provider-rules.md s.5): litellm merges [user, tool] after the call
+    # The seed case's lesson (docs/provider-rules.md s.5): litellm merges [user, tool] after the call
     # into one turn [text, tool_result], which breaks the "results first" rule.
     h = history(
         {"role": "user", "content": "run it"},

@@ -1,4 +1,4 @@
-"""Roles and order (provider-rules.md s.1 "Roles and order", s.2b)."""
+"""Roles and order (docs/provider-rules.md s.1 "Roles and order", s.2b)."""
 
 from conversations.history.check import check, check_body
 from conversations.history.formats import anthropic as anthropic_format

@@ -1,4 +1,4 @@
-"""Size limits: the context window and images (provider-rules.md s.1, s.3, s.4)."""
+"""Size limits: the context window and images (docs/provider-rules.md s.1, s.3, s.4)."""
 
 import json
 import re

@@ -1,4 +1,4 @@
-"""Extended thinking (provider-rules.md s.1 "Extended thinking")."""
+"""Extended thinking (docs/provider-rules.md s.1 "Extended thinking")."""
 
 from conversations.history.check import check, check_body
 from conversations.history.formats import anthropic as anthropic_format

@@ -7,7 +7,7 @@ from ..model import Block, Message
 from .registry import strategy
 from .work import Work
 
-# Anthropic's documented image limits (provider-rules.md s.1 "Size limits"): 5 MB decoded per
+# Anthropic's documented image limits (docs/provider-rules.md s.1 "Size limits"): 5 MB decoded per
 # image through the API, at most 100 images per request.
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 100

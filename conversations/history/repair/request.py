@@ -10,7 +10,7 @@ from .registry import strategy
 from .work import Work
 
 MAX_TOOL_NAME = 64
-# What a resumed call asks for when no target says more (litellm-notes.md: always pass it).
+# What a resumed call asks for when no target says more (docs/litellm-notes.md: always pass it).
 DEFAULT_MAX_TOKENS = 4096
 # Formats whose documents are requests, so their parameters are written back.
 REQUEST_FORMATS = ("openai", "anthropic", "litellm-log")

@@ -32,7 +32,7 @@ RULES: dict[str, Rule] = {}
 
 
 def rule(code: str, *, severity: str, fix: str):
-    """Register `check` under `code` (the code of provider-rules.md where it has one)."""
+    """Register `check` under `code` (the code of docs/provider-rules.md where it has one)."""
     if severity not in SEVERITIES or fix not in FIXES:
         raise ValueError(f"rule {code}: bad severity {severity!r} or fix {fix!r}")
 

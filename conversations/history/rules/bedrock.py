@@ -1,5 +1,5 @@
 """Bedrock Converse's own validation, which runs before Claude sees the request
-(provider-rules.md s.2b). What Converse passes on to Claude comes back as Anthropic's text behind
+(docs/provider-rules.md s.2b). What Converse passes on to Claude comes back as Anthropic's text behind
 "The model returned the following errors: " (the registry sets that wrapper)."""
 
 from __future__ import annotations

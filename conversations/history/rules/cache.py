@@ -1,5 +1,5 @@
 """Prompt caching: breakpoints a provider refuses, breakpoints that silently cache nothing, and
-breakpoints in harmful places (provider-rules.md s.1 "Prompt caching", s.2a, s.2b).
+breakpoints in harmful places (docs/provider-rules.md s.1 "Prompt caching", s.2a, s.2b).
 
 Markers are counted on the wire: litellm moves a tool message's marker onto its tool_result
 (Anthropic) or a cachePoint after it (Converse), strips them for OpenAI and Gemini, and drops

@@ -1,4 +1,4 @@
-"""Empty content, for Anthropic-shaped requests (provider-rules.md s.1 "Content emptiness").
+"""Empty content, for Anthropic-shaped requests (docs/provider-rules.md s.1 "Content emptiness").
 
 litellm replaces empty text with a placeholder on the way to Anthropic, so through litellm most
 of these only fire for what it does not touch (an empty text block carrying a cache marker, an

@@ -1,4 +1,4 @@
-"""Gemini API and Vertex AI Gemini (provider-rules.md s.4). Calls and results pair by position
+"""Gemini API and Vertex AI Gemini (docs/provider-rules.md s.4). Calls and results pair by position
 and count, not by id; turn-order errors name no index, schema errors name `contents[N]`.
 litellm keeps a tool result and the user text after it as two `user` contents.
 """

@@ -1,5 +1,5 @@
 """What litellm itself does to a request: refuses to build it, invents a dummy tool, turns tool
-calls into text, or sends a max_tokens the model does not allow (litellm-notes.md)."""
+calls into text, or sends a max_tokens the model does not allow (docs/litellm-notes.md)."""
 
 from __future__ import annotations
 

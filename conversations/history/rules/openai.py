@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions (provider-rules.md s.3). The wire is the OpenAI message list itself,
+"""OpenAI Chat Completions (docs/provider-rules.md s.3). The wire is the OpenAI message list itself,
 system messages included, so a wire index counts them (OpenAI's `param: messages.[N]`).
 
 OpenAI accepts what Anthropic's older API refused: consecutive same-role messages, an assistant

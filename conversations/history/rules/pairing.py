@@ -2,7 +2,7 @@
 Converse passes on to Claude): every tool_use answered first thing in the next message, every
 tool_result answering a tool_use of the message before, ids unique and well formed.
 
-Texts: provider-rules.md s.1 "Tool pairing", each quoted from the reports cited there.
+Texts: docs/provider-rules.md s.1 "Tool pairing", each quoted from the reports cited there.
 """
 
 from __future__ import annotations

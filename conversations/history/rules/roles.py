@@ -1,4 +1,4 @@
-"""Roles and order for Anthropic-shaped requests (provider-rules.md s.1 "Roles and order").
+"""Roles and order for Anthropic-shaped requests (docs/provider-rules.md s.1 "Roles and order").
 
 The first-party API accepts a history that starts with an assistant message and merges
 consecutive same-role turns; Bedrock InvokeModel still rejects both with Anthropic's older texts,

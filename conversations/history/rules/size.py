@@ -1,4 +1,4 @@
-"""Size limits: the context window, images (provider-rules.md s.1 "Size limits", s.3, s.4).
+"""Size limits: the context window, images (docs/provider-rules.md s.1 "Size limits", s.3, s.4).
 
 Counting a request's tokens exactly costs litellm's tokenizer about 15 ms per 100,000 tokens, so
 the window rule asks first whether the request can be near the window at all (tokens.py):

@@ -1,4 +1,4 @@
-"""Extended thinking (provider-rules.md s.1 "Extended thinking"). Whether thinking is on comes
+"""Extended thinking (docs/provider-rules.md s.1 "Extended thinking"). Whether thinking is on comes
 from the request the history carries (`thinking`, or `reasoning_effort` that litellm maps to it).
 
 Not checked: thinking-latest-modified (whether the latest thinking blocks were edited needs the
