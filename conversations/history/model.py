@@ -149,7 +149,7 @@ class Block:
 
     @classmethod
     def tool_result(
-        cls, tool_use_id: str, content: str | list[Block], is_error: bool | None = None, **kw: Any
+        cls, tool_use_id: str | None, content: str | list[Block] | None, is_error: bool | None = None, **kw: Any
     ) -> Block:
         return cls(type="tool_result", tool_use_id=tool_use_id, content=content, is_error=is_error, **kw)
 
