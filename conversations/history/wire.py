@@ -626,7 +626,7 @@ def _simulate(
                 blocks.append(_as_text(block) if tools_as_text else block)
         blocks = _finish_blocks(blocks, role, fmt, caching=not drops)
         sources = list(dict.fromkeys(body_origins[i] for i in members if body_origins[i] is not None))
-        wire.append(WireMessage(role, blocks, cast(list[int], sources)))  # the Nones are left out
+        wire.append(WireMessage(role, blocks, cast("list[int]", sources)))  # the Nones are left out
     if fmt in ("anthropic", "converse") and wire and wire[-1].role == "assistant":
         for block in wire[-1].blocks:  # litellm rstrips the final assistant text
             if block.type == "text" and block.text is not None:
@@ -823,7 +823,7 @@ def _first_part_cache(content: Any) -> dict[str, Any] | None:
     if isinstance(content, list):
         for part in content:
             if isinstance(part, dict) and part.get("cache_control") is not None:
-                return cast(dict[str, Any], part["cache_control"])
+                return cast("dict[str, Any]", part["cache_control"])
     return None
 
 

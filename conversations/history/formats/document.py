@@ -122,7 +122,7 @@ class Document:
                 if line.strip():
                     rows.append((number, parse_json(line, name, line=number)))
             self._parsed[key] = rows
-        return cast(list[tuple[int, Any]], self._parsed[key])
+        return cast("list[tuple[int, Any]]", self._parsed[key])
 
     def looks_like_jsonl(self) -> bool:
         """More than one top-level JSON value, one per line."""

@@ -994,7 +994,7 @@ def _set_text(data: dict[str, Any], holder: str, key: str, text: str) -> None:
 
 
 def _response_of(data: dict[str, Any]) -> dict[str, Any]:
-    return cast(dict[str, Any], data["tool_call_metadata"]["model_response"]["choices"][0]["message"])
+    return cast("dict[str, Any]", data["tool_call_metadata"]["model_response"]["choices"][0]["message"])
 
 
 def _set_response_text(data: dict[str, Any], text: str) -> None:

@@ -92,7 +92,7 @@ class Context:
         key = (block.origin, block.type, block.id, block.text)
         if key not in self._located:
             self._located[key] = _locate(self.history, block)
-        return cast(int | None, self._located[key])
+        return cast("int | None", self._located[key])
 
     def describe(self, message_index: int | None) -> str:
         """'message 6 (tool)' for explanations; the system prompt when None."""
