@@ -21,7 +21,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger("integrations.inspector")
 
@@ -36,7 +36,7 @@ class InspectorUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Item:
-    body: bytes | dict  # a dict is written to JSON by the worker, off the caller's thread
+    body: bytes | dict[str, Any]  # a dict is written to JSON by the worker, off the caller's thread
     params: dict[str, str]
 
 
@@ -75,7 +75,7 @@ class InspectorClient:
         return sum(self.dropped.values())
 
     # -- the background path
-    def submit(self, body: bytes | dict, **params: str) -> bool:
+    def submit(self, body: bytes | dict[str, Any], **params: str) -> bool:
         """Queue a document (bytes, or a dict the worker writes as JSON) for
         POST /api/conversations?params. False when it was dropped."""
         if not self.configured:
@@ -140,13 +140,13 @@ class InspectorClient:
         )
 
     # -- the synchronous path (also what the worker calls)
-    def post(self, body: bytes, **params: str) -> dict:
+    def post(self, body: bytes, **params: str) -> dict[str, Any]:
         """POST a document now; the API's JSON answer. Raises InspectorUnavailable."""
         return self.request("POST", "/api/conversations", body=body, params=params)
 
     def request(
         self, method: str, path: str, *, body: bytes | None = None, params: dict[str, str] | None = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         request = urllib.request.Request(
             f"{self.url}{path}{query}",
@@ -161,7 +161,7 @@ class InspectorClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read() or b"{}")
+                return cast("dict[str, Any]", json.loads(response.read() or b"{}"))
         except urllib.error.HTTPError as exc:
             raise InspectorUnavailable(f"HTTP {exc.code}: {_reason(exc)}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:

@@ -62,7 +62,7 @@ class GuardResult:
     `before`/`after` the verdicts per target; `edits` the repair's, empty when nothing changed."""
 
     mode: str
-    data: dict
+    data: dict[str, Any]
     before: list[Verdict] = field(default_factory=list)
     after: list[Verdict] = field(default_factory=list)
     edits: list[Edit] = field(default_factory=list)
@@ -95,7 +95,7 @@ class GuardResult:
 
 
 def guard_request(
-    data: dict,
+    data: dict[str, Any],
     *,
     target: str | Target | Sequence[str | Target] | None = None,
     model: str | Sequence[str] | None = None,
@@ -124,7 +124,9 @@ def guard_request(
     return result
 
 
-def _judged(data: dict, target: Any, model: Any, router: Any, mode: str, include_warnings: bool) -> GuardResult:
+def _judged(
+    data: dict[str, Any], target: Any, model: Any, router: Any, mode: str, include_warnings: bool
+) -> GuardResult:
     history = history_of(data)
     route = router_route(router, data.get("model")) if target is None and model is None else None
     targets = route_targets(route) if route else targets_of(target, model, data.get("model"))
@@ -145,7 +147,11 @@ def _clean(verdict: Verdict, include_warnings: bool) -> bool:
 
 
 def _repaired(
-    result: GuardResult, history: History, targets: list[Target], route: tuple | None, include_warnings: bool
+    result: GuardResult,
+    history: History,
+    targets: list[Target],
+    route: tuple[dict[str, Any], str] | None,
+    include_warnings: bool,
 ) -> GuardResult:
     """Repair for every deployment of the route at once, or for each given target in turn."""
     edits: list[Edit] = []
@@ -200,7 +206,7 @@ def refusal_text(result: GuardResult) -> str:
 # --- reading the request ------------------------------------------------------------------------
 
 
-def history_of(data: dict) -> History:
+def history_of(data: dict[str, Any]) -> History:
     """The canonical history of a call's keyword arguments (an OpenAI Chat Completions request)."""
     request = {
         k: v
@@ -210,7 +216,7 @@ def history_of(data: dict) -> History:
     return openai.parse_request(request, file="request")
 
 
-def request_with(data: dict, history: History) -> dict:
+def request_with(data: dict[str, Any], history: History) -> dict[str, Any]:
     """`data` with the repaired history's messages (and tools, where the repair changed them);
     every other key of the call (metadata, api_base, keys...) kept."""
     rebuilt = openai.to_request(history)
@@ -228,7 +234,7 @@ def targets_of(target: Any, model: Any, fallback_model: str | None) -> list[Targ
     return _unique(target_for_model(m) for m in models)
 
 
-def router_route(router: Any, group: str | None) -> tuple[dict, str] | None:
+def router_route(router: Any, group: str | None) -> tuple[dict[str, Any], str] | None:
     """(config, group) for routes.py when `router` has the model group, else None (an unknown
     group or alias: litellm answers that call itself, and the guard judges data["model"])."""
     if router is None or not group:
@@ -241,13 +247,13 @@ def router_route(router: Any, group: str | None) -> tuple[dict, str] | None:
     return config, group
 
 
-def route_targets(route: tuple[dict, str]) -> list[Target]:
+def route_targets(route: tuple[dict[str, Any], str]) -> list[Target]:
     """A target per deployment a call to the group can reach, in the order they are tried."""
     config, group = route
     return [deployment_target(d) for d in route_deployments(config, group)]
 
 
-def router_config(router: Any) -> dict:
+def router_config(router: Any) -> dict[str, Any]:
     """The Router's deployments and fallbacks in the shape of a proxy config (routes.load_config)."""
     registry = getattr(router, "registry", None)
     model_list = list(registry().all()) if callable(registry) else list(router.model_list)
@@ -261,7 +267,7 @@ def router_config(router: Any) -> dict:
     }
 
 
-def _many(value: Any) -> list:
+def _many(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -275,7 +281,7 @@ def _unique(targets: Iterable[Target]) -> list[Target]:
 # --- the proxy hook -----------------------------------------------------------------------------
 
 
-class InspectorGuard(CustomLogger):
+class InspectorGuard(CustomLogger):  # type: ignore[misc]  # litellm is untyped
     """A litellm proxy pre-call hook running guard_request on each chat call. The targets are the
     deployments of the call's model group (from `router`, by default the proxy's own router), or
     `target` when given. mode defaults to INSPECTOR_GUARD_MODE, else report."""
@@ -300,7 +306,7 @@ class InspectorGuard(CustomLogger):
         self.last: GuardResult | None = None
 
     # The proxy looks this method up on the class itself (vars(cls)): keep it defined here.
-    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: Any, call_type: str) -> Any:
         if call_type not in CHAT_CALL_TYPES or not isinstance(data, dict) or not data.get("messages"):
             return data
         router = None if self.target else (self.router or _proxy_router())
@@ -316,7 +322,7 @@ class InspectorGuard(CustomLogger):
         return self.last.data
 
 
-def _proxy_router():
+def _proxy_router() -> Any:  # the proxy's litellm Router, or None
     try:
         from litellm.proxy.proxy_server import llm_router
     except Exception:  # not running inside the proxy (or its extras are not installed)

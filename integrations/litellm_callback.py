@@ -37,7 +37,7 @@ log = logging.getLogger("integrations.inspector")
 FORMAT = "litellm-log"
 
 
-class InspectorCallback(CustomLogger):
+class InspectorCallback(CustomLogger):  # type: ignore[misc]  # litellm is untyped
     """url/token: the inspector and an API token (default INSPECTOR_URL / INSPECTOR_TOKEN);
     sample_rate: the share of successful calls to record too, 0..1 (default
     INSPECTOR_SAMPLE_RATE, else 0); timeout: seconds per post (the call never waits on it)."""
@@ -72,24 +72,28 @@ class InspectorCallback(CustomLogger):
         return self.client.dropped_total
 
     # litellm calls these by keyword: the parameter names are part of the interface.
-    def log_failure_event(self, kwargs, response_obj, start_time, end_time):
+    def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
         self._record(kwargs, start_time, end_time, failed=True)
 
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+    async def async_log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         self._record(kwargs, start_time, end_time, failed=True)
 
-    def log_success_event(self, kwargs, response_obj, start_time, end_time):
+    def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
         if self._sampled():
             self._record(kwargs, start_time, end_time, failed=False)
 
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+    async def async_log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         if self._sampled():
             self._record(kwargs, start_time, end_time, failed=False)
 
     def _sampled(self) -> bool:
         return self.sample_rate > 0 and random.random() < self.sample_rate
 
-    def _record(self, kwargs: dict, start_time: Any, end_time: Any, *, failed: bool) -> None:
+    def _record(self, kwargs: dict[str, Any], start_time: Any, end_time: Any, *, failed: bool) -> None:
         try:
             record = call_record(kwargs, start_time, end_time, failed=failed)
             if record is None:
@@ -103,7 +107,9 @@ class InspectorCallback(CustomLogger):
             log.warning("Conversation Inspector: could not record a call:\n%s", traceback.format_exc(limit=3))
 
 
-def call_record(kwargs: dict, start_time: Any = None, end_time: Any = None, *, failed: bool = True) -> dict | None:
+def call_record(
+    kwargs: dict[str, Any], start_time: Any = None, end_time: Any = None, *, failed: bool = True
+) -> dict[str, Any] | None:
     """The litellm-log record of one call: the StandardLoggingPayload when litellm built one
     (with the error filled in if it lacks it), else the same keys from the raw kwargs.
     None for calls without a chat history (embeddings, images...)."""
@@ -121,7 +127,7 @@ def call_record(kwargs: dict, start_time: Any = None, end_time: Any = None, *, f
     return record
 
 
-def _record_from_kwargs(kwargs: dict, start_time: Any, end_time: Any, failed: bool) -> dict:
+def _record_from_kwargs(kwargs: dict[str, Any], start_time: Any, end_time: Any, failed: bool) -> dict[str, Any]:
     params = kwargs.get("litellm_params") or {}
     metadata = params.get("metadata") or {}
     model_info = params.get("model_info") or metadata.get("model_info") or {}
@@ -145,7 +151,7 @@ def _record_from_kwargs(kwargs: dict, start_time: Any, end_time: Any, failed: bo
     }
 
 
-def _error_fill(record: dict, exception: Any) -> None:
+def _error_fill(record: dict[str, Any], exception: Any) -> None:
     if exception is None:
         return
     info = dict(record.get("error_information") or {})

@@ -11,6 +11,7 @@ Django side re-checks stored conversations when it differs from what they were c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from . import rules
 from .findings import SEVERITIES, Finding, Verdict
@@ -67,7 +68,9 @@ def judge(history: History, wire: WireRequest, *, counted: Counted | None = None
     return Verdict(target=target.label, provider=target.provider, findings=findings, input_tokens=ctx.input_tokens)
 
 
-def check_body(history: History, body: dict, *, target: Target | str, counted: Counted | None = None) -> Verdict:
+def check_body(
+    history: History, body: dict[str, Any], *, target: Target | str, counted: Counted | None = None
+) -> Verdict:
     """The verdict on a provider request body as logged (an Anthropic request a client sent
     directly, not through litellm): its message k is the history's message k."""
     if isinstance(target, str):

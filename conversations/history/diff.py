@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import History, Message
 
@@ -22,7 +23,7 @@ class Hunk:
     b_index: int | None
     lines: list[tuple[str, str]] = field(default_factory=list)  # (" ", "+", "-", "@"), text
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "a_index": self.a_index,
@@ -31,7 +32,7 @@ class Hunk:
         }
 
 
-def stable(value) -> str:
+def stable(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
@@ -56,7 +57,7 @@ def head_text(history: History) -> str:
     return stable(d)
 
 
-def histories_diff(a: History, b: History) -> dict:
+def histories_diff(a: History, b: History) -> dict[str, Any]:
     hunks: list[Hunk] = []
     shown = 0
     head = _lines(head_text(a), head_text(b))
@@ -92,6 +93,7 @@ def histories_diff(a: History, b: History) -> dict:
 
 def _title(ai: int | None, bj: int | None, a: History, b: History) -> str:
     if ai is None:
+        assert bj is not None  # histories_diff never pairs two missing messages
         return f"added message {bj} ({b.messages[bj].role})"
     if bj is None:
         return f"removed message {ai} ({a.messages[ai].role})"

@@ -23,5 +23,5 @@ class Edit:
         return {"op": self.op, "message_index": self.message_index, "description": self.description}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Edit:
+    def from_dict(cls, d: dict[str, Any]) -> Edit:
         return cls(op=d["op"], message_index=d.get("message_index"), description=d.get("description", ""))

@@ -87,7 +87,7 @@ EXCEPTION_PROVIDERS = {
 }
 
 
-def _pattern(template: str) -> re.Pattern:
+def _pattern(template: str) -> re.Pattern[str]:
     text = re.escape(template.replace("`", ""))
     for name in ("n", "m", "k", "j"):
         text = text.replace(r"\{" + name + r"\}", rf"(?P<{name}>\d+)")

@@ -87,7 +87,7 @@ class Finding:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Finding:
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
         return cls(
             rule=d["rule"],
             severity=d["severity"],
@@ -129,7 +129,7 @@ class Verdict:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Verdict:
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
         return cls(
             target=d["target"], provider=d["provider"], findings=[Finding.from_dict(f) for f in d.get("findings", [])]
         )

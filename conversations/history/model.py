@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 ROLES = ("user", "assistant", "tool")
 
+# The elements whose from_dict hands the stored dict to the constructor.
+_Built = TypeVar("_Built", "Block", "Message")
 
-def _built(cls, kw: dict):
+
+def _built(cls: type[_Built], kw: dict[str, Any]) -> _Built:
     """cls(**kw) for a stored dict (to_dict's keys are the field names), with the values every
     element keeps as objects (cache marker, source) made so, and keys that name no field (a dict
     not written by to_dict) left out."""
@@ -58,7 +61,7 @@ class SourceRef:
         parts.append(self.path)
         return ": ".join(str(p) for p in parts)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path}
         if self.file is not None:
             d["file"] = self.file
@@ -69,7 +72,7 @@ class SourceRef:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> SourceRef:
+    def from_dict(cls, d: dict[str, Any] | None) -> SourceRef:
         if not d:
             return cls()
         try:
@@ -84,9 +87,9 @@ class CacheControl:
 
     type: str = "ephemeral"
     ttl: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type}
         if self.ttl is not None:
             d["ttl"] = self.ttl
@@ -121,7 +124,7 @@ class Block:
 
     type: str
     text: str | None = None
-    media: dict | None = None
+    media: dict[str, Any] | None = None
     id: str | None = None
     name: str | None = None
     input: Any = None
@@ -133,7 +136,7 @@ class Block:
     data: str | None = None
     cache_control: CacheControl | None = None
     source: SourceRef = field(default_factory=SourceRef)
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     # -- constructors people actually use
     @classmethod
@@ -146,7 +149,7 @@ class Block:
 
     @classmethod
     def tool_result(
-        cls, tool_use_id: str, content: str | list[Block], is_error: bool | None = None, **kw: Any
+        cls, tool_use_id: str | None, content: str | list[Block] | None, is_error: bool | None = None, **kw: Any
     ) -> Block:
         return cls(type="tool_result", tool_use_id=tool_use_id, content=content, is_error=is_error, **kw)
 
@@ -159,7 +162,7 @@ class Block:
             return ""
         return "\n".join(b.text or "" for b in self.content if b.type == "text")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type}
         for name in ("text", "media", "id", "name", "arguments", "tool_use_id", "is_error", "signature", "data"):
             value = getattr(self, name)
@@ -177,7 +180,7 @@ class Block:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Block:
+    def from_dict(cls, d: dict[str, Any]) -> Block:
         # The keys of to_dict are the field names: they go to the constructor as they are, but
         # for the values that are objects (a bulk job reads a few hundred thousand blocks a second).
         kw = dict(d)
@@ -200,11 +203,11 @@ class Usage:
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> Usage | None:
+    def from_dict(cls, d: dict[str, Any] | None) -> Usage | None:
         if not d:
             return None
         return cls(**{k: d.get(k) for k in cls.__slots__})
@@ -236,7 +239,7 @@ class Message:
     timestamp: str | None = None
     id: str | None = None
     source: SourceRef = field(default_factory=SourceRef)
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def tool_uses(self) -> list[Block]:
         return [b for b in self.blocks if b.type == "tool_use"]
@@ -248,7 +251,7 @@ class Message:
     def text(self) -> str:
         return "\n".join(b.text for b in self.blocks if b.type == "text" and b.text)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"role": self.role, "blocks": [b.to_dict() for b in self.blocks]}
         if self.content_form != "blocks":
             d["content_form"] = self.content_form
@@ -266,7 +269,7 @@ class Message:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Message:
+    def from_dict(cls, d: dict[str, Any]) -> Message:
         kw = dict(d)  # as Block.from_dict does
         kw["blocks"] = [Block.from_dict(b) for b in kw.get("blocks", ())]
         if "usage" in kw:
@@ -286,13 +289,13 @@ class SystemPart:
     content_form: str = "blocks"
     cache_control: CacheControl | None = None
     source: SourceRef = field(default_factory=SourceRef)
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
         return "\n".join(b.text or "" for b in self.blocks if b.type == "text")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "blocks": [b.to_dict() for b in self.blocks],
             "role": self.role,
@@ -308,7 +311,7 @@ class SystemPart:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> SystemPart:
+    def from_dict(cls, d: dict[str, Any]) -> SystemPart:
         return cls(
             blocks=[Block.from_dict(b) for b in d.get("blocks", [])],
             role=d.get("role", "system"),
@@ -327,13 +330,13 @@ class Tool:
 
     name: str
     description: str | None = None
-    parameters: dict | None = None
+    parameters: dict[str, Any] | None = None
     kind: str = "function"
     cache_control: CacheControl | None = None
     source: SourceRef = field(default_factory=SourceRef)
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "source": self.source.to_dict()}
         if self.description is not None:
             d["description"] = self.description
@@ -346,7 +349,7 @@ class Tool:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Tool:
+    def from_dict(cls, d: dict[str, Any]) -> Tool:
         return cls(
             name=d["name"],
             description=d.get("description"),
@@ -385,8 +388,8 @@ class History:
     started_at: str | None = None
     ended_at: str | None = None
     error: str | None = None
-    request: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
+    request: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     # -- derived facts that pages, storage and rules all want
     def blocks(self) -> Iterator[tuple[int, int, Block]]:
@@ -424,7 +427,7 @@ class History:
                     found.append((f"messages[{i}].blocks[{j}]", block))
         return found
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "format": self.format,
             "system": [p.to_dict() for p in self.system],
@@ -444,7 +447,7 @@ class History:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> History:
+    def from_dict(cls, d: dict[str, Any]) -> History:
         return cls(
             format=d["format"],
             messages=[Message.from_dict(m) for m in d.get("messages", [])],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 MARKER = b"[REDACTED]"
 
@@ -55,7 +56,7 @@ class Redaction:
     line: int
     key: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {"kind": self.kind, "file": self.file, "line": self.line}
         if self.key:
             d["key"] = self.key

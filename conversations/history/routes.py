@@ -40,14 +40,14 @@ class RouteError(HistoryError):
 class Deployment:
     group: str
     model: str
-    model_info: dict = field(default_factory=dict)
+    model_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.group} via {self.model}"
 
 
-def load_config(source: str | Path | dict) -> dict:
+def load_config(source: str | Path | dict[str, Any]) -> dict[str, Any]:
     """A config from a dict, a Path, or YAML text. A str is always YAML text, never a file name:
     configs pasted into a page or an API call must not be able to name a file on the server."""
     if isinstance(source, dict):
@@ -71,7 +71,7 @@ def _is_path(source: str | Path) -> bool:
     return isinstance(source, Path)
 
 
-def deployments(config: dict) -> list[Deployment]:
+def deployments(config: dict[str, Any]) -> list[Deployment]:
     out = []
     for k, entry in enumerate(config["model_list"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("litellm_params"), dict):
@@ -84,7 +84,7 @@ def deployments(config: dict) -> list[Deployment]:
     return out
 
 
-def fallbacks_of(config: dict, group: str) -> list[str]:
+def fallbacks_of(config: dict[str, Any], group: str) -> list[str]:
     settings = [config.get("router_settings") or {}, config.get("litellm_settings") or {}]
     for where in settings:
         for entry in where.get("fallbacks") or []:
@@ -97,7 +97,7 @@ def fallbacks_of(config: dict, group: str) -> list[str]:
     return []
 
 
-def route_deployments(config: dict, model_group: str) -> list[Deployment]:
+def route_deployments(config: dict[str, Any], model_group: str) -> list[Deployment]:
     """The group's deployments in the order listed, then each fallback group's, in fallback
     order (each deployment once)."""
     config = load_config(config)
@@ -138,7 +138,7 @@ def deployment_target(deployment: Deployment, *, litellm_reads_model_info: bool 
 
 def check_route(
     history: History,
-    config: dict | str | Path,
+    config: dict[str, Any] | str | Path,
     group: str,
     *,
     build_request: bool = True,

@@ -143,7 +143,7 @@ class Target:
     prefill: bool | None = None
     capability_source: str = "unknown"
     # The deployment's model_info, passed to litellm as a Router would (it changes what is sent).
-    model_info: dict | None = None
+    model_info: dict[str, Any] | None = None
     # litellm 1.110.2 drops Converse cachePoints when the model (map or model_info) has no
     # prompt caching; False replays an older litellm that sent them anyway.
     litellm_drops_markers: bool = True
@@ -273,7 +273,7 @@ def _anthropic_minimum(model: str) -> int | None:
     return 1_024
 
 
-def _model_info(model: str) -> dict | None:
+def _model_info(model: str) -> dict[str, Any] | None:
     litellm = _litellm()
     try:
         return dict(litellm.get_model_info(model))
@@ -281,7 +281,7 @@ def _model_info(model: str) -> dict | None:
         return None
 
 
-def _litellm():
+def _litellm() -> Any:  # litellm is untyped to mypy
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 

@@ -13,8 +13,9 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from .model import History
+from .model import Block, CacheControl, History
 
 # At most this many tokens a byte of text ever makes (Chinese and Japanese run near 0.3, code
 # near 0.4, English prose near 0.2).
@@ -39,7 +40,7 @@ class Counted:
         return Counted(self.history, self.tokens, tuple(origins))
 
 
-def counted(model: str, **what) -> int | None:
+def counted(model: str, **what: Any) -> int | None:
     """litellm.token_counter(model=model, **what), or None for a shape or model it does not know."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -77,7 +78,7 @@ def recount(base: Counted, history: History, model: str) -> int | None:
         return None
     native = openai_format.is_native(history)
     kept: set[int] = set()
-    added: list[dict] = []
+    added: list[dict[str, Any]] = []
     for message, origin in zip(history.messages, base.origins, strict=False):
         if (
             origin is not None
@@ -97,7 +98,7 @@ def recount(base: Counted, history: History, model: str) -> int | None:
     return base.tokens + plus - minus
 
 
-def _messages_tokens(model: str, messages: list[dict]) -> int | None:
+def _messages_tokens(model: str, messages: list[dict[str, Any]]) -> int | None:
     """What these messages add to a request's count (without the request's own tokens)."""
     if not messages:
         return 0
@@ -105,7 +106,7 @@ def _messages_tokens(model: str, messages: list[dict]) -> int | None:
     return None if with_them is None or without is None else with_them - without
 
 
-def _system(history: History) -> list:
+def _system(history: History) -> list[tuple[str, list[Block], str, CacheControl | None, dict[str, Any]]]:
     # Where a system part stands does not change its tokens.
     return [(p.role, p.blocks, p.content_form, p.cache_control, p.extra) for p in history.system]
 

@@ -25,10 +25,13 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .model import History
+from .model import History, SystemPart
 from .targets import Target
+
+if TYPE_CHECKING:
+    from .formats.openai import Plain
 
 # litellm replaces empty text for Anthropic-shaped requests with this (factory.py,
 # _sanitize_empty_text_content), independent of modify_params.
@@ -53,7 +56,7 @@ class WireBlock:
     text: str | None = None
     id: str | None = None
     name: str | None = None
-    cache: dict | None = None
+    cache: dict[str, Any] | None = None
     is_error: bool | None = None
     signature: str | None = None
     has_signature: bool = False
@@ -87,26 +90,26 @@ class WireRequest:
     system: list[WireBlock] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
     tool_markers: int = 0
-    body: dict | None = None
+    body: dict[str, Any] | None = None
     built: bool = False
     exact: bool = True
     changes: list[str] = field(default_factory=list)
     error: str | None = None
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     history_markers: int = 0
     # The OpenAI request the wire was made from (litellm's token counter reads it); the replay
     # for OpenAI makes it from `_history` only when asked.
-    _request: dict | None = field(default=None, repr=False)
+    _request: dict[str, Any] | None = field(default=None, repr=False)
     _history: History | None = field(default=None, repr=False)
 
     @property
-    def request(self) -> dict:
+    def request(self) -> dict[str, Any]:
         if self._request is None:
             self._request = openai_request(self._history)[0] if self._history is not None else {}
         return self._request
 
     @request.setter
-    def request(self, value: dict) -> None:
+    def request(self, value: dict[str, Any]) -> None:
         self._request = value
 
     @property
@@ -137,7 +140,7 @@ class WireRequest:
 # --- entry points -------------------------------------------------------------------------------
 
 
-def openai_request(history: History) -> tuple[dict, list[int | None]]:
+def openai_request(history: History) -> tuple[dict[str, Any], list[int | None]]:
     """The OpenAI request a client would hand litellm for this history, and for each of its
     messages the history message it came from (None for system messages)."""
     from .formats import openai as openai_format
@@ -146,7 +149,7 @@ def openai_request(history: History) -> tuple[dict, list[int | None]]:
     return request, origins_of(history, request.get("messages") or [])
 
 
-def origins_of(history: History, messages: list[dict]) -> list[int | None]:
+def origins_of(history: History, messages: list[dict[str, Any]]) -> list[int | None]:
     """Which history message each OpenAI message of to_request(history) came from (None for the
     system prompt). Mirrors formats.openai.messages_out: system parts go before the message they
     preceded; a tool message gives one message per tool_result; an Anthropic-style user message
@@ -186,7 +189,9 @@ def build(history: History, target: Target) -> WireRequest:
     return from_request(request, origins, target, use_litellm=True)
 
 
-def from_request(request: dict, origins: list[int | None], target: Target, *, use_litellm: bool = True) -> WireRequest:
+def from_request(
+    request: dict[str, Any], origins: list[int | None], target: Target, *, use_litellm: bool = True
+) -> WireRequest:
     """The wire request for an OpenAI request dict whose messages came from `origins`."""
     messages = list(request.get("messages") or [])
     params = {k: v for k, v in request.items() if k != "messages"}
@@ -235,13 +240,13 @@ def _simulate_openai(history: History, target: Target) -> WireRequest:
     native = openai_format.is_native(history)
     params = openai_format.request_params(history)
     count = len(history.messages)
-    parts_at: dict[int, list] = {}
+    parts_at: dict[int, list[SystemPart]] = {}
     for part in history.system:
         parts_at.setdefault(min(max(part.before, 0), count), []).append(part)
     wire: list[WireMessage] = []
     markers = _count_markers([], params.get("tools"))
 
-    def from_dicts(dicts: list[dict], origin: int | None) -> None:
+    def from_dicts(dicts: list[dict[str, Any]], origin: int | None) -> None:
         nonlocal markers
         markers += _count_markers(dicts, None)
         for raw in dicts:
@@ -276,7 +281,7 @@ def _simulate_openai(history: History, target: Target) -> WireRequest:
     return sim
 
 
-def _plain_wire(plain, i: int) -> WireMessage:
+def _plain_wire(plain: Plain, i: int) -> WireMessage:
     """The wire message of a formats.openai.Plain message: what _openai_message reads from its
     request dict."""
     if plain.role == "tool":
@@ -308,7 +313,7 @@ PASSED_PARAMS = (
 )
 
 
-def litellm_body(messages: list[dict], params: dict, target: Target) -> dict:
+def litellm_body(messages: list[dict[str, Any]], params: dict[str, Any], target: Target) -> dict[str, Any]:
     """The body litellm 1.110.2 would send, from its own transformation functions (offline).
     Matches litellm.utils.return_raw_request for every seed x target (tests/fixtures/wire/)."""
     litellm = _litellm()
@@ -339,16 +344,17 @@ def litellm_body(messages: list[dict], params: dict, target: Target) -> dict:
     config = ProviderConfigManager.get_provider_chat_config(
         model=target.api_model, provider=litellm.LlmProviders(target.llm_provider)
     )
-    return config.transform_request(
+    body: dict[str, Any] = config.transform_request(
         model=target.api_model,
         messages=list(messages),
         optional_params=optional,
         litellm_params=litellm_params,
         headers={},
     )
+    return body
 
 
-def _litellm():
+def _litellm() -> Any:  # litellm is untyped to mypy
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -363,8 +369,11 @@ def _short_error(exc: Exception) -> str:
 
 # --- parsing a provider body into the neutral view ----------------------------------------------
 
+# What each parser gives: (messages, system blocks, tool names, cache markers on tools).
+Parsed = tuple[list[WireMessage], list[WireBlock], list[str], int]
 
-def parse_body(body: dict, target: Target) -> WireRequest:
+
+def parse_body(body: dict[str, Any], target: Target) -> WireRequest:
     parser = PARSERS[target.wire_format]
     messages, system, tools, tool_markers = parser(body)
     return WireRequest(
@@ -427,7 +436,7 @@ def _anthropic_block(raw: Any, j: int) -> WireBlock:
     return WireBlock("other", j, cache=cache, raw=raw)
 
 
-def _parse_anthropic(body: dict):
+def _parse_anthropic(body: dict[str, Any]) -> Parsed:
     messages = [WireMessage(m.get("role", ""), _anthropic_blocks(m.get("content"))) for m in body.get("messages") or []]
     system = _anthropic_blocks(body.get("system") or [])
     tools = [t.get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
@@ -435,7 +444,7 @@ def _parse_anthropic(body: dict):
     return messages, system, tools, markers
 
 
-def _converse_blocks(content: list) -> list[WireBlock]:
+def _converse_blocks(content: list[Any]) -> list[WireBlock]:
     blocks = []
     for j, raw in enumerate(content or []):
         if not isinstance(raw, dict):
@@ -480,7 +489,7 @@ def _converse_blocks(content: list) -> list[WireBlock]:
     return blocks
 
 
-def _parse_converse(body: dict):
+def _parse_converse(body: dict[str, Any]) -> Parsed:
     messages = [WireMessage(m.get("role", ""), _converse_blocks(m.get("content"))) for m in body.get("messages") or []]
     system = _converse_blocks(body.get("system") or [])
     tool_config = body.get("toolConfig") or {}
@@ -491,7 +500,7 @@ def _parse_converse(body: dict):
     return messages, system, tools, markers
 
 
-def _gemini_blocks(parts: list) -> list[WireBlock]:
+def _gemini_blocks(parts: list[Any]) -> list[WireBlock]:
     blocks = []
     for j, raw in enumerate(parts or []):
         if not isinstance(raw, dict):
@@ -531,7 +540,7 @@ def _gemini_blocks(parts: list) -> list[WireBlock]:
     return blocks
 
 
-def _parse_gemini(body: dict):
+def _parse_gemini(body: dict[str, Any]) -> Parsed:
     messages = [
         WireMessage("assistant" if c.get("role") == "model" else "user", _gemini_blocks(c.get("parts")))
         for c in body.get("contents") or []
@@ -547,7 +556,7 @@ def _parse_gemini(body: dict):
     return messages, system, tools, 0
 
 
-def _openai_message(raw: dict) -> WireMessage:
+def _openai_message(raw: dict[str, Any]) -> WireMessage:
     blocks: list[WireBlock] = []
     content = raw.get("content")
     role = raw.get("role", "")
@@ -572,7 +581,7 @@ def _openai_message(raw: dict) -> WireMessage:
     return WireMessage(role, blocks)
 
 
-def _parse_openai(body: dict):
+def _parse_openai(body: dict[str, Any]) -> Parsed:
     messages = [_openai_message(m) for m in body.get("messages") or []]
     tools = [(t.get("function") or {}).get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
     return messages, [], tools, 0
@@ -585,7 +594,7 @@ PARSERS = {"anthropic": _parse_anthropic, "converse": _parse_converse, "gemini":
 
 
 def _simulate(
-    messages: list[dict], origins: list[int | None], target: Target, *, tools_defined: bool = True
+    messages: list[dict[str, Any]], origins: list[int | None], target: Target, *, tools_defined: bool = True
 ) -> WireRequest:
     fmt = target.wire_format
     leading = 0
@@ -617,7 +626,7 @@ def _simulate(
                 blocks.append(_as_text(block) if tools_as_text else block)
         blocks = _finish_blocks(blocks, role, fmt, caching=not drops)
         sources = list(dict.fromkeys(body_origins[i] for i in members if body_origins[i] is not None))
-        wire.append(WireMessage(role, blocks, sources))
+        wire.append(WireMessage(role, blocks, cast("list[int]", sources)))  # the Nones are left out
     if fmt in ("anthropic", "converse") and wire and wire[-1].role == "assistant":
         for block in wire[-1].blocks:  # litellm rstrips the final assistant text
             if block.type == "text" and block.text is not None:
@@ -638,7 +647,7 @@ def _as_text(block: WireBlock) -> WireBlock:
     return block
 
 
-def _side(message: dict, fmt: str) -> str:
+def _side(message: dict[str, Any], fmt: str) -> str:
     role = message.get("role")
     if role == "assistant":
         return "assistant"
@@ -647,7 +656,7 @@ def _side(message: dict, fmt: str) -> str:
     return "user"  # user, tool, and a mid-conversation system message (litellm makes it a user turn)
 
 
-def _runs(messages: list[dict], fmt: str) -> list[tuple[str, list[int]]]:
+def _runs(messages: list[dict[str, Any]], fmt: str) -> list[tuple[str, list[int]]]:
     runs: list[tuple[str, list[int]]] = []
     for i, message in enumerate(messages):
         if fmt in ("converse", "gemini") and message.get("role") in ("system", "developer"):
@@ -660,7 +669,7 @@ def _runs(messages: list[dict], fmt: str) -> list[tuple[str, list[int]]]:
     return runs
 
 
-def _emits(message: dict, fmt: str) -> bool:
+def _emits(message: dict[str, Any], fmt: str) -> bool:
     """Whether litellm turns this message into any content for the provider."""
     role = message.get("role")
     content = message.get("content")
@@ -681,7 +690,7 @@ def _emits(message: dict, fmt: str) -> bool:
     return isinstance(content, str) or any(t for t in _texts(content)) or _has_media(content)
 
 
-def _group_anthropic(messages: list[dict]) -> list[tuple[str, list[int]]]:
+def _group_anthropic(messages: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
     out = []
     for side, members in _runs(messages, "anthropic"):
         if any(_emits(messages[i], "anthropic") for i in members):
@@ -689,7 +698,7 @@ def _group_anthropic(messages: list[dict]) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _group_converse(messages: list[dict]) -> list[tuple[str, list[int]]]:
+def _group_converse(messages: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
     out: list[tuple[str, list[int]]] = []
     for side, members in _runs(messages, "converse"):
         if not any(_emits(messages[i], "converse") for i in members):
@@ -702,7 +711,7 @@ def _group_converse(messages: list[dict]) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _group_gemini(messages: list[dict]) -> list[tuple[str, list[int]]]:
+def _group_gemini(messages: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
     out = []
     for side, members in _runs(messages, "gemini"):
         if any(_emits(messages[i], "gemini") for i in members):
@@ -713,7 +722,7 @@ def _group_gemini(messages: list[dict]) -> list[tuple[str, list[int]]]:
 GROUPERS = {"anthropic": _group_anthropic, "converse": _group_converse, "gemini": _group_gemini}
 
 
-def _unit_blocks(message: dict, fmt: str) -> list[WireBlock]:
+def _unit_blocks(message: dict[str, Any], fmt: str) -> list[WireBlock]:
     """The blocks litellm makes of one OpenAI message (before cachePoints and placeholders)."""
     role = message.get("role")
     content = message.get("content")
@@ -789,7 +798,7 @@ def _finish_blocks(blocks: list[WireBlock], role: str, fmt: str, caching: bool =
 # --- small helpers ------------------------------------------------------------------------------
 
 
-def _openai_content_blocks(content: Any, message_cache: dict | None) -> list[WireBlock]:
+def _openai_content_blocks(content: Any, message_cache: dict[str, Any] | None) -> list[WireBlock]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -810,11 +819,11 @@ def _openai_content_blocks(content: Any, message_cache: dict | None) -> list[Wir
     return blocks
 
 
-def _first_part_cache(content: Any) -> dict | None:
+def _first_part_cache(content: Any) -> dict[str, Any] | None:
     if isinstance(content, list):
         for part in content:
             if isinstance(part, dict) and part.get("cache_control") is not None:
-                return part["cache_control"]
+                return cast("dict[str, Any]", part["cache_control"])
     return None
 
 
@@ -848,7 +857,7 @@ def _flatten(content: Any) -> str:
     return str(content)
 
 
-def _count_markers(messages: list[dict], tools: Any) -> int:
+def _count_markers(messages: list[dict[str, Any]], tools: Any) -> int:
     count = 0
     for message in messages:
         if message.get("cache_control") is not None:

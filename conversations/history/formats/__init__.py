@@ -12,12 +12,32 @@ DETECTION_ORDER; the first that claims the document wins, so more specific forma
 
 from __future__ import annotations
 
+from typing import Protocol, cast
+
 from ..errors import FormatError, UnknownFormat
 from ..model import History
 from . import anthropic, claude_code, litellm_log, openai, openhands
 from .document import Document, is_openhands_dir, load_path
 
-FORMATS = {
+
+class Format(Protocol):
+    """What a format module offers (a module satisfies it: mypy checks the modules below)."""
+
+    NAME: str
+    WRITABLE: bool
+
+    def sniff(self, doc: Document) -> bool: ...
+
+    def read(self, doc: Document) -> list[History]: ...
+
+
+class WritableFormat(Format, Protocol):
+    """A format module with WRITABLE = True."""
+
+    def write(self, history: History, original: Document | None) -> Document: ...
+
+
+FORMATS: dict[str, Format] = {
     openhands.NAME: openhands,
     claude_code.NAME: claude_code,
     litellm_log.NAME: litellm_log,
@@ -27,7 +47,7 @@ FORMATS = {
 FORMAT_NAMES = tuple(FORMATS)
 # litellm logs carry an OpenAI `messages` list, and Anthropic requests look like OpenAI ones with
 # blocks: ask the formats with the most specific markers first.
-DETECTION_ORDER = (openhands, claude_code, litellm_log, anthropic, openai)
+DETECTION_ORDER: tuple[Format, ...] = (openhands, claude_code, litellm_log, anthropic, openai)
 
 __all__ = [
     "Document",
@@ -44,7 +64,7 @@ __all__ = [
 ]
 
 
-def module(name: str):
+def module(name: str) -> Format:
     try:
         return FORMATS[name]
     except KeyError:
@@ -98,4 +118,4 @@ def write(history: History, original: Document | None = None, format: str | None
         raise FormatError(f"the {name} format cannot be written")
     if original is not None and name != history.format:
         original = None
-    return fmt.write(history, original)
+    return cast(WritableFormat, fmt).write(history, original)  # WRITABLE said so

@@ -13,7 +13,7 @@ level cache markers moved onto the message's last block, and `max_tokens` always
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..model import Block, CacheControl, History, Message, SystemPart, Tool
 from .document import Document
@@ -84,7 +84,7 @@ def _has_openai_tools(tools: Any) -> bool:
     return isinstance(tools, list) and any(isinstance(t, dict) and "function" in t for t in tools)
 
 
-def _openai_only(message: dict) -> bool:
+def _openai_only(message: dict[str, Any]) -> bool:
     if message.get("role") in _OPENAI_ONLY_ROLES or "tool_calls" in message or "tool_call_id" in message:
         return True
     content = message.get("content")
@@ -93,7 +93,7 @@ def _openai_only(message: dict) -> bool:
     )
 
 
-def _has_anthropic_blocks(messages: list) -> bool:
+def _has_anthropic_blocks(messages: list[Any]) -> bool:
     return any(
         isinstance(b, dict) and b.get("type") in _ANTHROPIC_BLOCKS
         for m in messages
@@ -158,7 +158,7 @@ def _read_messages(raw: Any, at: Where, path: str) -> list[Message]:
     return messages
 
 
-def _read_content(item: dict, here: str, at: Where) -> tuple[list[Block], str]:
+def _read_content(item: dict[str, Any], here: str, at: Where) -> tuple[list[Block], str]:
     if "content" not in item:
         return [], "missing"
     content = item["content"]
@@ -171,7 +171,7 @@ def _read_content(item: dict, here: str, at: Where) -> tuple[list[Block], str]:
     raise at.error(f"content must be a string or a list of blocks, got {kind_of(content)}", f"{here}.content")
 
 
-def _read_blocks(raw: list, path: str, at: Where) -> list[Block]:
+def _read_blocks(raw: list[Any], path: str, at: Where) -> list[Block]:
     return [read_block(b, f"{path}[{k}]", at) for k, b in enumerate(raw)]
 
 
@@ -242,17 +242,17 @@ def read_block(raw: Any, here: str, at: Where) -> Block:
     return Block(type="other", cache_control=cache, source=ref, extra={"raw": raw})
 
 
-def _require_str(raw: dict, key: str, here: str, at: Where, what: str | None = None) -> None:
+def _require_str(raw: dict[str, Any], key: str, here: str, at: Where, what: str | None = None) -> None:
     if not isinstance(raw.get(key), str):
         raise at.error(what or f"`{key}` must be a string, got {kind_of(raw.get(key))}", here)
 
 
-def _optional_str(raw: dict, key: str, here: str, at: Where) -> None:
+def _optional_str(raw: dict[str, Any], key: str, here: str, at: Where) -> None:
     if raw.get(key) is not None:
         _require_str(raw, key, here, at)
 
 
-def _read_tool_result(raw: dict, cache: CacheControl | None, here: str, at: Where) -> Block:
+def _read_tool_result(raw: dict[str, Any], cache: CacheControl | None, here: str, at: Where) -> Block:
     _require_str(raw, "tool_use_id", here, at, what="tool_result without a tool_use_id")
     content = raw.get("content")
     if isinstance(content, list):
@@ -307,7 +307,7 @@ def _read_tools(raw: Any, at: Where, path: str) -> list[Tool]:
                 name=tool["name"],
                 description=tool.get("description"),
                 parameters=tool.get("input_schema"),
-                kind=kind if server else "function",
+                kind=cast(str, kind) if server else "function",  # server: kind is a str
                 cache_control=CacheControl.from_wire(tool.get("cache_control")),
                 source=at.ref(here),
                 extra=rest(tool, known),
@@ -319,7 +319,7 @@ def _read_tools(raw: Any, at: Where, path: str) -> list[Tool]:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def to_request(history: History) -> dict:
+def to_request(history: History) -> dict[str, Any]:
     """The Messages request body for any History."""
     native = history.format == NAME
     body: dict[str, Any] = {}
@@ -380,7 +380,7 @@ def _rewrite(source: Any, history: History) -> Any:
     return out
 
 
-def _original_messages(source: Any) -> dict[str, Any]:
+def _original_messages(source: Any) -> dict[str | None, Any]:
     if isinstance(source, list):
         return {f"$[{i}]": m for i, m in enumerate(source)}
     if isinstance(source, dict) and isinstance(source.get("messages"), list):
@@ -388,7 +388,7 @@ def _original_messages(source: Any) -> dict[str, Any]:
     return {}
 
 
-def system_out(history: History, native: bool) -> str | list[dict] | None:
+def system_out(history: History, native: bool) -> str | list[dict[str, Any]] | None:
     """The top-level `system`: a string when there is one string-form part without cache
     markers, else text blocks (each part's own marker on its last block)."""
     parts = history.system
@@ -403,7 +403,7 @@ def system_out(history: History, native: bool) -> str | list[dict] | None:
             and not (native and only.extra)
         ):
             return only.text or ""
-    blocks: list[dict] = []
+    blocks: list[dict[str, Any]] = []
     for part in parts:
         written = [b for b in (block_out(x, native) for x in part.blocks) if b is not None]
         if written and part.cache_control is not None and "cache_control" not in written[-1]:
@@ -412,12 +412,12 @@ def system_out(history: History, native: bool) -> str | list[dict] | None:
     return blocks
 
 
-def messages_out(history: History, native: bool) -> list[tuple[dict, str | None]]:
+def messages_out(history: History, native: bool) -> list[tuple[dict[str, Any], str | None]]:
     """Messages in Anthropic's shape, each with the source path it came from (for key order)."""
     if native:
         return [(_message_out(m, m.blocks, native), m.source.path) for m in history.messages]
-    out: list[tuple[dict, str | None]] = []
-    pending: list[dict] = []  # tool_result blocks of role:tool messages, waiting for a user turn
+    out: list[tuple[dict[str, Any], str | None]] = []
+    pending: list[dict[str, Any]] = []  # tool_result blocks of role:tool messages, waiting for a user turn
     for message in history.messages:
         if message.role == "tool":
             pending.extend(_tool_results_out(message))
@@ -437,20 +437,20 @@ def messages_out(history: History, native: bool) -> list[tuple[dict, str | None]
     return out
 
 
-def _as_blocks(content: Any) -> list:
+def _as_blocks(content: Any) -> list[Any]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return list(content or [])
 
 
-def _tool_results_out(message: Message) -> list[dict]:
+def _tool_results_out(message: Message) -> list[dict[str, Any]]:
     blocks = [b for b in (block_out(x, native=False) for x in message.tool_results()) if b is not None]
     if blocks and message.cache_control is not None and "cache_control" not in blocks[-1]:
         cache_out(blocks[-1], message.cache_control)
     return blocks
 
 
-def _message_out(message: Message, blocks: list[Block], native: bool) -> dict:
+def _message_out(message: Message, blocks: list[Block], native: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role if native else _role_out(message.role)}
     written = [b for b in (block_out(x, native) for x in blocks) if b is not None]
     plain = (
@@ -481,7 +481,7 @@ def _role_out(role: str) -> str:
     return role if role in ("user", "assistant") else "user"
 
 
-def block_out(block: Block, native: bool) -> dict | None:
+def block_out(block: Block, native: bool) -> dict[str, Any] | None:
     """One Anthropic content block."""
     kind = block.type
     if kind == "other":
@@ -513,7 +513,7 @@ def block_out(block: Block, native: bool) -> dict | None:
     return with_extra(out, block.extra, native, HINT)
 
 
-def tool_out(tool: Tool, native: bool) -> dict:
+def tool_out(tool: Tool, native: bool) -> dict[str, Any]:
     if tool.kind != "function":
         raw = tool.extra.get("raw")
         if isinstance(raw, dict):
@@ -535,7 +535,7 @@ def tool_out(tool: Tool, native: bool) -> dict:
 # --- request parameters ----------------------------------------------------------------------
 
 
-def params_out(history: History, native: bool) -> dict:
+def params_out(history: History, native: bool) -> dict[str, Any]:
     """history.request as Messages parameters."""
     if native:
         return dict(history.request)
@@ -544,7 +544,7 @@ def params_out(history: History, native: bool) -> dict:
     return {k: v for k, v in history.request.items() if k in PORTABLE_PARAMS}
 
 
-def params_from_openai(request: dict) -> dict:
+def params_from_openai(request: dict[str, Any]) -> dict[str, Any]:
     """OpenAI parameters in Messages terms, as litellm maps them for Anthropic."""
     out: dict[str, Any] = {}
     parallel = request.get("parallel_tool_calls")
@@ -572,6 +572,8 @@ def _tool_choice_from_openai(choice: Any) -> Any:
     if isinstance(choice, str):
         return {"type": {"auto": "auto", "required": "any", "none": "none"}.get(choice, choice)}
     if isinstance(choice, dict) and choice.get("type") == "function":
-        function = choice.get("function") if isinstance(choice.get("function"), dict) else {}
+        function = choice.get("function")
+        if not isinstance(function, dict):
+            function = {}
         return {"type": "tool", "name": function.get("name")}
     return choice

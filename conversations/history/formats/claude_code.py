@@ -20,7 +20,7 @@ import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from ..errors import FormatError
 from ..model import Block, CacheControl, History, Message, SourceRef, Usage
@@ -64,7 +64,7 @@ LISTED_LINES = 100
 @dataclass(slots=True)
 class Record:
     line: int
-    obj: dict
+    obj: dict[str, Any]
     type: str
     uuid: str | None
     parent: str | None
@@ -252,11 +252,11 @@ def _title(t: Transcript) -> str | None:
     summaries = [r.obj for r in t.records if r.type == "summary" and isinstance(r.obj.get("summary"), str)]
     for summary in reversed(summaries):
         if summary.get("leafUuid") in on_chain:
-            return summary["summary"]
+            return cast(str, summary["summary"])
     return summaries[-1]["summary"] if summaries else None
 
 
-def _meta(t: Transcript) -> dict:
+def _meta(t: Transcript) -> dict[str, Any]:
     duplicates = set(t.duplicate_lines)
     unique = [r for r in t.records if r.line not in duplicates]
     on_chain = {r.uuid for r in t.chain}
@@ -283,28 +283,29 @@ def _meta(t: Transcript) -> dict:
     return meta
 
 
-def _sidechains(records: list[Record], by_uuid: dict[str, Record], on_chain: set) -> list[dict]:
+def _sidechains(records: list[Record], by_uuid: dict[str, Record], on_chain: set[str | None]) -> list[dict[str, Any]]:
     """Inline subagent conversations (1.0.x), one entry per sidechain root."""
     root_of: dict[str, str] = {}
 
     def root(record: Record) -> str:
-        path = []
+        path: list[str] = []
         current = record
         while True:
-            if current.uuid in root_of:
-                found = root_of[current.uuid]
+            uid = cast(str, current.uuid)  # the caller's record has one, and so has every by_uuid record
+            if uid in root_of:
+                found = root_of[uid]
                 break
-            path.append(current.uuid)
+            path.append(uid)
             parent = by_uuid.get(current.parent) if current.parent else None
             if parent is None or not parent.sidechain or parent.uuid in path:
-                found = current.uuid
+                found = uid
                 break
             current = parent
         for u in path:
             root_of[u] = found
         return found
 
-    groups: dict[str, dict] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.sidechain and record.uuid and record.uuid not in on_chain:
             top = root(record)
@@ -445,7 +446,7 @@ def parse_block(item: Any, source: SourceRef) -> Block:
     return block
 
 
-def _well_typed(item: dict) -> bool:
+def _well_typed(item: dict[str, Any]) -> bool:
     """Shapes the canonical fields can hold; anything else is kept raw as an `other` block."""
     checks = {
         "text": lambda: isinstance(item.get("text"), str),
@@ -506,7 +507,7 @@ class _New:
     block: Block
     message: Message
     uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
-    obj: dict = field(default_factory=dict)  # filled once its parent is known
+    obj: dict[str, Any] = field(default_factory=dict)  # filled once its parent is known
 
 
 @dataclass
@@ -514,9 +515,9 @@ class _Plan:
     """What changes in the file: per line, a new content list, key patches, or removal."""
 
     content: dict[int, Any] = field(default_factory=dict)
-    patches: dict[int, dict] = field(default_factory=dict)
+    patches: dict[int, dict[str, Any]] = field(default_factory=dict)
     dropped: set[int] = field(default_factory=set)
-    inserted_after: dict[int | None, list[dict]] = field(default_factory=dict)
+    inserted_after: dict[int | None, list[dict[str, Any]]] = field(default_factory=dict)
 
     def patch(self, line: int, key: str, value: Any) -> None:
         self.patches.setdefault(line, {})[key] = value
@@ -621,7 +622,7 @@ def _plan_links(plan: _Plan, t: Transcript, sequence: list[Any]) -> None:
     template = next((e for e in sequence if isinstance(e, Record)), t.chain[0])
     previous: Any = None
     anchor_line: int | None = None
-    holder_of: dict[str, str] = {}
+    holder_of: dict[str, str | None] = {}
     for element in sequence:
         parent = root_parent if previous is None else previous.uuid
         if isinstance(element, Record):
@@ -641,13 +642,13 @@ def _plan_links(plan: _Plan, t: Transcript, sequence: list[Any]) -> None:
         previous = element
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
 def _new_record(
-    new: _New, parent: str | None, template: Record, previous: Any, t: Transcript, holder_of: dict[str, str]
-) -> dict:
+    new: _New, parent: str | None, template: Record, previous: Any, t: Transcript, holder_of: dict[str, str | None]
+) -> dict[str, Any]:
     role = new.message.role
     obj: dict[str, Any] = {"parentUuid": parent}
     for key in SESSION_KEYS:
@@ -666,7 +667,7 @@ def _new_record(
     return obj
 
 
-def _new_message(new: _New, t: Transcript) -> dict:
+def _new_message(new: _New, t: Transcript) -> dict[str, Any]:
     wire = block_wire(new.block)
     if new.message.role == "user":
         single_string = new.message.content_form == "string" and new.block.type == "text"
@@ -681,7 +682,7 @@ def _new_message(new: _New, t: Transcript) -> dict:
         None,
     )
     if sibling is not None:
-        body = copy.deepcopy(sibling.obj["message"])
+        body: dict[str, Any] = copy.deepcopy(sibling.obj["message"])
         body["content"] = [wire]
         return body
     return {
@@ -732,9 +733,10 @@ def _plan_pointers(plan: _Plan, t: Transcript) -> None:
         seen = set()
         while uid in dropped and uid not in seen:
             seen.add(uid)
-            uid = t.by_uuid[uid].parent
-            if uid is None:
+            parent = t.by_uuid[uid].parent
+            if parent is None:
                 return None
+            uid = parent
         return uid
 
     for record in t.records:
@@ -743,7 +745,7 @@ def _plan_pointers(plan: _Plan, t: Transcript) -> None:
         for key in POINTER_KEYS:
             value = record.obj.get(key)
             if value in dropped and key not in plan.patches.get(record.line, {}):
-                plan.patch(record.line, key, survivor(value))
+                plan.patch(record.line, key, survivor(cast(str, value)))  # in dropped: a turn's uuid
 
 
 def _render(plan: _Plan, t: Transcript, original: Document) -> bytes:
@@ -790,7 +792,7 @@ def _spread_to_duplicates(plan: _Plan, t: Transcript) -> None:
                 plan.patches.setdefault(other, dict(plan.patches[line]))
 
 
-def _changed_line(raw: bytes, record: Record, content: Any, patches: dict) -> bytes:
+def _changed_line(raw: bytes, record: Record, content: Any, patches: dict[str, Any]) -> bytes:
     obj = copy.deepcopy(record.obj)
     if content is not _KEEP:
         obj["message"]["content"] = content
@@ -802,7 +804,7 @@ def _changed_line(raw: bytes, record: Record, content: Any, patches: dict) -> by
     return _dump(obj)
 
 
-def _patch_in_place(raw: bytes, old: dict, patches: dict, expected: dict) -> bytes | None:
+def _patch_in_place(raw: bytes, old: dict[str, Any], patches: dict[str, Any], expected: dict[str, Any]) -> bytes | None:
     """Replace just the values of top-level pointer keys in the original bytes, so the rest of the
     line stays exactly as Claude Code wrote it; None when the text does not allow it."""
     text = raw.decode("utf-8")
@@ -822,7 +824,7 @@ def _patch_in_place(raw: bytes, old: dict, patches: dict, expected: dict) -> byt
     return text.encode("utf-8")
 
 
-def _dump(obj: dict) -> bytes:
+def _dump(obj: dict[str, Any]) -> bytes:
     """JSON.stringify style: compact, non-ASCII written raw."""
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     try:

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import FormatError
 
@@ -37,8 +37,11 @@ def loads(text: str | bytes) -> Any:
     """json.loads, refusing values nested deeper than MAX_DEPTH with TooDeep."""
     value = json.loads(text)
     # No deeper than its count of opening brackets: most records (a JSONL line) skip the walk.
-    opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
-    if text.count(opening[0]) + text.count(opening[1]) > MAX_DEPTH and too_deep(value):
+    if isinstance(text, bytes):
+        opening = text.count(b"[") + text.count(b"{")
+    else:
+        opening = text.count("[") + text.count("{")
+    if opening > MAX_DEPTH and too_deep(value):
         raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
 
@@ -50,7 +53,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     for _ in range(limit):
         if not level:
             return False
-        deeper: list = []
+        deeper: list[Any] = []
         for item in level:
             children = item.values() if isinstance(item, dict) else item
             deeper.extend([c for c in children if isinstance(c, (dict, list))])
@@ -119,7 +122,7 @@ class Document:
                 if line.strip():
                     rows.append((number, parse_json(line, name, line=number)))
             self._parsed[key] = rows
-        return self._parsed[key]
+        return cast("list[tuple[int, Any]]", self._parsed[key])
 
     def looks_like_jsonl(self) -> bool:
         """More than one top-level JSON value, one per line."""
@@ -206,7 +209,7 @@ def is_session_file(rel: str) -> bool:
     return rel.startswith(("events/", "event_cache/")) or rel == "metadata.json"
 
 
-def load_path(path: str | os.PathLike, *, max_bytes: int | None = None) -> Document:
+def load_path(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Document:
     """Read a file, or an OpenHands session directory, into a Document."""
     p = Path(path)
     if p.is_dir():
@@ -236,6 +239,6 @@ def load_path(path: str | os.PathLike, *, max_bytes: int | None = None) -> Docum
     return Document(name=str(p), files={p.name: data})
 
 
-def is_openhands_dir(path: str | os.PathLike) -> bool:
+def is_openhands_dir(path: str | os.PathLike[str]) -> bool:
     events = Path(path) / "events"
     return events.is_dir() and any(c.name.removesuffix(".json").isdigit() for c in events.iterdir())

@@ -43,7 +43,7 @@ def sniff(doc: Document) -> bool:
     return isinstance(first, dict) and is_record(first)
 
 
-def is_record(obj: dict) -> bool:
+def is_record(obj: dict[str, Any]) -> bool:
     """A payload, its callback wrapper, or a spend-log row."""
     if isinstance(obj.get(WRAPPER), dict):
         return True
@@ -54,7 +54,7 @@ def is_record(obj: dict) -> bool:
     return _is_spend_row(obj)
 
 
-def _is_spend_row(obj: dict) -> bool:
+def _is_spend_row(obj: dict[str, Any]) -> bool:
     return "request_id" in obj and "spend" in obj and "startTime" in obj
 
 
@@ -124,7 +124,7 @@ def read_record(obj: Any, *, file: str, line: int | None = None) -> History:
     return history
 
 
-def _json_field(obj: dict, key: str, prefix: str, file: str, line: int | None) -> Any:
+def _json_field(obj: dict[str, Any], key: str, prefix: str, file: str, line: int | None) -> Any:
     """A field that a spend-log export may hold as a JSON string."""
     value = obj.get(key)
     if isinstance(value, str) and value[:1] in ("[", "{"):
@@ -140,11 +140,11 @@ def _json_field(obj: dict, key: str, prefix: str, file: str, line: int | None) -
     return value
 
 
-def _dict(value: Any) -> dict:
+def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _parameters(obj: dict, prefix: str, file: str, line: int | None) -> dict:
+def _parameters(obj: dict[str, Any], prefix: str, file: str, line: int | None) -> dict[str, Any]:
     """The call's optional parameters (tools, tool_choice, max_tokens...): they are the rest of
     the request and the checks need them. Spend rows keep them in proxy_server_request."""
     parameters = _json_field(obj, "model_parameters", prefix, file, line)
@@ -162,7 +162,7 @@ def _move_tools_path(history: History, prefix: str, holder: str) -> None:
             tool.source.path = new + tool.source.path[len(old) :]
 
 
-def _response_message(obj: dict, prefix: str, file: str, line: int | None) -> Message | None:
+def _response_message(obj: dict[str, Any], prefix: str, file: str, line: int | None) -> Message | None:
     """The model's answer on a success record, as the last assistant message."""
     response = _json_field(obj, "response", prefix, file, line)
     choices = _dict(response).get("choices")
@@ -184,7 +184,7 @@ def _response_message(obj: dict, prefix: str, file: str, line: int | None) -> Me
     return answer
 
 
-def _fill(history: History, obj: dict, spend_row: bool, file: str, line: int | None, prefix: str) -> None:
+def _fill(history: History, obj: dict[str, Any], spend_row: bool, file: str, line: int | None, prefix: str) -> None:
     metadata = _dict(_json_field(obj, "metadata", prefix, file, line))
     error_info = _dict(obj.get("error_information")) or _dict(metadata.get("error_information"))
     history.model = _str(obj.get("model")) or history.model

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, cast
 
 from ..errors import FormatError
 from ..model import Block, CacheControl, History, Message, SourceRef, SystemPart, Tool, Usage
@@ -101,12 +102,12 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def rest(raw: dict, known: set[str] | tuple[str, ...]) -> dict:
+def rest(raw: dict[str, Any], known: set[str] | tuple[str, ...]) -> dict[str, Any]:
     """The keys of a record the canonical model does not name (they go to `extra`)."""
     return {k: v for k, v in raw.items() if k not in known}
 
 
-def with_extra(out: dict, extra: dict, native: bool, hint: str) -> dict:
+def with_extra(out: dict[str, Any], extra: dict[str, Any], native: bool, hint: str) -> dict[str, Any]:
     """Put a record's unknown keys back, only when writing into the format they came from: an
     OpenHands `llm_metrics` or a Claude Code `uuid` has no place in a request body."""
     if native:
@@ -116,13 +117,13 @@ def with_extra(out: dict, extra: dict, native: bool, hint: str) -> dict:
     return out
 
 
-def cache_out(out: dict, cache: CacheControl | None) -> dict:
+def cache_out(out: dict[str, Any], cache: CacheControl | None) -> dict[str, Any]:
     if cache is not None:
         out["cache_control"] = cache.to_wire()
     return out
 
 
-def raw_out(block: Block) -> dict | None:
+def raw_out(block: Block) -> dict[str, Any] | None:
     """An `other` block as read, with its cache marker as it is now (a repair may move it)."""
     raw = block.extra.get("raw")
     if not isinstance(raw, dict):
@@ -157,7 +158,16 @@ def reorder_like(new: Any, old: Any) -> Any:
     return new
 
 
-def json_style(text: str) -> dict:
+class JsonStyle(TypedDict):
+    """json.dumps arguments (and a final newline) that give a document's layout back."""
+
+    indent: int | str | None
+    separators: tuple[str, str]
+    ensure_ascii: bool
+    newline: bool
+
+
+def json_style(text: str) -> JsonStyle:
     """json.dumps arguments that reproduce the layout of `text`: indent 2/4/tab or one line,
     separators, and whether non-ASCII was escaped."""
     indent = json_indent(text)
@@ -173,7 +183,7 @@ def json_style(text: str) -> dict:
 
 def dump_json(obj: Any, like: str | None = None) -> bytes:
     """JSON bytes, in the layout of the text `like` when given, else indent 2 with a newline."""
-    style = (
+    style: JsonStyle = (
         json_style(like)
         if like is not None
         else {"indent": 2, "separators": (",", ": "), "ensure_ascii": False, "newline": True}
@@ -190,7 +200,9 @@ def usage_from(raw: Any) -> Usage | None:
     """Usage from an OpenAI (`prompt_tokens`...) or Anthropic (`input_tokens`...) usage object."""
     if not isinstance(raw, dict):
         return None
-    details = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+    details = raw.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        details = {}
 
     def first(*values: Any) -> int | None:
         return next((v for v in values if isinstance(v, int) and not isinstance(v, bool)), None)
@@ -270,7 +282,7 @@ def parse_request(obj: Any, *, file: str | None, path: str = "$", line: int | No
     return history
 
 
-def _model(obj: dict, params: dict, history: History) -> str | None:
+def _model(obj: dict[str, Any], params: dict[str, Any], history: History) -> str | None:
     model = params.get("model")
     if isinstance(model, str):
         return model
@@ -278,7 +290,7 @@ def _model(obj: dict, params: dict, history: History) -> str | None:
     if params is not obj and isinstance(response, dict) and isinstance(response.get("model"), str):
         # OpenHands passes the model through functools.partial, so only the response names it.
         history.meta["model_from"] = "response"
-        return response["model"]
+        return cast(str, response["model"])
     return None
 
 
@@ -315,7 +327,7 @@ def parse_messages(raw: Any, *, at: Where, path: str) -> tuple[list[Message], li
     return messages, system
 
 
-def _read_content(item: dict, here: str, at: Where) -> tuple[list[Block], str]:
+def _read_content(item: dict[str, Any], here: str, at: Where) -> tuple[list[Block], str]:
     if "content" not in item:
         return [], "missing"
     content = item["content"]
@@ -351,7 +363,7 @@ def _read_part(part: Any, here: str, at: Where) -> Block:
     return Block(type="other", cache_control=cache, source=at.ref(here), extra={"raw": part})
 
 
-def _read_image(part: dict, cache: CacheControl | None, here: str, at: Where) -> Block:
+def _read_image(part: dict[str, Any], cache: CacheControl | None, here: str, at: Where) -> Block:
     image = part.get("image_url")
     hint: dict[str, Any] = {}
     if isinstance(image, str):
@@ -368,24 +380,24 @@ def _read_image(part: dict, cache: CacheControl | None, here: str, at: Where) ->
     return Block(type="image", media=media_from_url(url), cache_control=cache, source=at.ref(here), extra=extra)
 
 
-def media_from_url(url: str) -> dict:
+def media_from_url(url: str) -> dict[str, Any]:
     match = _DATA_URL.fullmatch(url)
     if match:
         return {"type": "base64", "media_type": match.group(1), "data": match.group(2)}
     return {"type": "url", "url": url}
 
 
-def media_url(media: dict | None) -> str | None:
+def media_url(media: dict[str, Any] | None) -> str | None:
     if not isinstance(media, dict):
         return None
     if media.get("type") == "base64" and isinstance(media.get("data"), str):
         return f"data:{media.get('media_type')};base64,{media['data']}"
     if media.get("type") == "url" and isinstance(media.get("url"), str):
-        return media["url"]
+        return cast(str, media["url"])
     return None
 
 
-def _read_system(item: dict, before: int, here: str, at: Where) -> SystemPart:
+def _read_system(item: dict[str, Any], before: int, here: str, at: Where) -> SystemPart:
     blocks, form = _read_content(item, here, at)
     return SystemPart(
         blocks=blocks,
@@ -398,7 +410,7 @@ def _read_system(item: dict, before: int, here: str, at: Where) -> SystemPart:
     )
 
 
-def _read_chat_message(item: dict, here: str, at: Where) -> Message:
+def _read_chat_message(item: dict[str, Any], here: str, at: Where) -> Message:
     blocks, form = _read_content(item, here, at)
     known = {"role", "content", "cache_control"}
     name = item.get("name")
@@ -467,7 +479,7 @@ def _thinking_shaped(item: Any) -> bool:
     return all(isinstance(item.get(k), (str, type(None))) for k in keys)
 
 
-def _read_tool_calls(item: dict, here: str, at: Where) -> list[Block]:
+def _read_tool_calls(item: dict[str, Any], here: str, at: Where) -> list[Block]:
     raw = item.get("tool_calls")
     if raw is None or raw == []:
         return []
@@ -524,7 +536,7 @@ def parse_arguments(arguments: str) -> Any:
         return None
 
 
-def _read_tool_message(item: dict, here: str, at: Where) -> Message:
+def _read_tool_message(item: dict[str, Any], here: str, at: Where) -> Message:
     role = item["role"]
     call_id = item.get("tool_call_id")
     if role == "tool" and not isinstance(call_id, str):
@@ -573,7 +585,9 @@ def _read_tool(tool: Any, here: str, at: Where) -> Tool:
     cache = CacheControl.from_wire(tool.get("cache_control"))
     if "function" not in tool:
         # A provider-native tool passed through litellm ({"type": "web_search_20250305", ...}).
-        name = tool.get("name") if isinstance(tool.get("name"), str) else str(tool.get("type"))
+        name = tool.get("name")
+        if not isinstance(name, str):
+            name = str(tool.get("type"))
         return Tool(
             name=name,
             kind=str(tool.get("type") or "unknown"),
@@ -616,7 +630,7 @@ def is_native(history: History) -> bool:
     return history.format in OPENAI_DIALECTS or history.meta.get("dialect") == NAME
 
 
-def to_request(history: History) -> dict:
+def to_request(history: History) -> dict[str, Any]:
     """The OpenAI Chat Completions request (litellm's input) for any History.
 
     Anthropic-style user messages holding tool_result blocks become one role:tool message per
@@ -633,7 +647,7 @@ def to_request(history: History) -> dict:
     return request
 
 
-def request_params(history: History) -> dict:
+def request_params(history: History) -> dict[str, Any]:
     """to_request(history) without its messages, in the same order: the model, the tools and
     the parameters (what the wire's replay needs besides the messages)."""
     native = is_native(history)
@@ -656,7 +670,7 @@ def write(history: History, original: Document | None = None) -> Document:
     return rewritten(original, history, _rewrite)
 
 
-def rewritten(original: Document, history: History, rewrite) -> Document:
+def rewritten(original: Document, history: History, rewrite: Callable[[Any, History], Any]) -> Document:
     """The original request file with `rewrite(parsed, history)` in place of its content, in the
     original's own layout (indentation, key order, escaping). Shared by the request writers."""
     file_name, _ = original.single
@@ -671,7 +685,7 @@ def _rewrite(source: Any, history: History) -> Any:
     if isinstance(source, list):
         return messages
     if is_completion_log(source):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in source.items():
             if key == "messages":
                 out[key] = messages
@@ -683,7 +697,7 @@ def _rewrite(source: Any, history: History) -> Any:
     return _rebuild_params(source, history, messages=messages)
 
 
-def _original_messages(source: Any) -> dict[str, Any]:
+def _original_messages(source: Any) -> dict[str | None, Any]:
     if isinstance(source, list):
         return {f"$[{i}]": m for i, m in enumerate(source)}
     if isinstance(source, dict) and isinstance(source.get("messages"), list):
@@ -691,7 +705,7 @@ def _original_messages(source: Any) -> dict[str, Any]:
     return {}
 
 
-def _rebuild_params(source: dict, history: History, messages: list | None) -> dict:
+def _rebuild_params(source: dict[str, Any], history: History, messages: list[Any] | None) -> dict[str, Any]:
     """The original object's keys in order: messages/tools/model from the history, parameters
     from history.request (one removed there is removed here), then parameters added since."""
     out: dict[str, Any] = {}
@@ -722,13 +736,13 @@ def _tools_back(original: Any, history: History) -> Any:
     return reorder_like([tool_out(t, True) for t in history.tools], original)
 
 
-def messages_out(history: History, native: bool) -> list[tuple[dict, str | None]]:
+def messages_out(history: History, native: bool) -> list[tuple[dict[str, Any], str | None]]:
     """OpenAI messages, each with the source path of the record it came from (for key order)."""
     count = len(history.messages)
     parts_at: dict[int, list[SystemPart]] = defaultdict(list)
     for part in history.system:
         parts_at[min(max(part.before, 0), count)].append(part)
-    out: list[tuple[dict, str | None]] = []
+    out: list[tuple[dict[str, Any], str | None]] = []
     for i, message in enumerate(history.messages):
         out.extend((system_out(p, native), p.source.path) for p in parts_at.get(i, ()))
         out.extend(_message_out(message, native))
@@ -736,7 +750,7 @@ def messages_out(history: History, native: bool) -> list[tuple[dict, str | None]
     return out
 
 
-def system_out(part: SystemPart, native: bool) -> dict:
+def system_out(part: SystemPart, native: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"role": part.role if part.role in SYSTEM_ROLES else "system"}
     content = _content_out(part.blocks, part.content_form, native, has_calls=False)
     if content is not _OMIT:
@@ -745,7 +759,7 @@ def system_out(part: SystemPart, native: bool) -> dict:
     return with_extra(out, part.extra, native, HINT)
 
 
-def message_out(message: Message, native: bool) -> list[dict]:
+def message_out(message: Message, native: bool) -> list[dict[str, Any]]:
     """The OpenAI messages one history message becomes, as to_request writes them (a tool message
     gives one per tool result, an Anthropic-style user turn its results and then the rest)."""
     return [m for m, _ in _message_out(message, native)]
@@ -806,18 +820,18 @@ def plain_out(message: Message, native: bool) -> list[Plain] | None:
         else:
             return None
     if message.content_form == "string" and len(texts) == 1 and texts[0] is not None:
-        texts = [texts[0]] if texts[0] else []  # a string content (_content_out, _plain_text)
+        strings = [texts[0]] if texts[0] else []  # a string content (_content_out, _plain_text)
     else:
-        texts = [t or "" for t in texts]  # content parts
-    return [Plain(message.role, texts, calls)]
+        strings = [t or "" for t in texts]  # content parts
+    return [Plain(message.role, strings, calls)]
 
 
-def _plain_extra(extra: dict, native: bool) -> bool:
+def _plain_extra(extra: dict[str, Any], native: bool) -> bool:
     """No key of the source's that with_extra would write next to the named ones."""
     return not native or not extra or all(key == HINT for key in extra)
 
 
-def _message_out(message: Message, native: bool) -> list[tuple[dict, str | None]]:
+def _message_out(message: Message, native: bool) -> list[tuple[dict[str, Any], str | None]]:
     path = message.source.path if native else None
     if message.role == "tool":
         return [(_tool_message_out(message, r, native), path) for r in message.tool_results()]
@@ -825,7 +839,7 @@ def _message_out(message: Message, native: bool) -> list[tuple[dict, str | None]
     if not results:
         return [(_chat_message_out(message, message.blocks, native), path)]
     # An Anthropic-style user turn: its tool results go first, as tool messages.
-    out: list[tuple[dict, str | None]] = [
+    out: list[tuple[dict[str, Any], str | None]] = [
         (
             cache_out(
                 {"role": "tool", "tool_call_id": r.tool_use_id, "content": _result_content(r, "blocks", native)},
@@ -843,7 +857,7 @@ def _message_out(message: Message, native: bool) -> list[tuple[dict, str | None]
     return out
 
 
-def _chat_message_out(message: Message, blocks: list[Block], native: bool) -> dict:
+def _chat_message_out(message: Message, blocks: list[Block], native: bool) -> dict[str, Any]:
     thinking = [b for b in blocks if b.type in ("thinking", "redacted_thinking")]
     calls = [b for b in blocks if b.type == "tool_use"]
     content_blocks = [b for b in blocks if b.type not in ("thinking", "redacted_thinking", "tool_use")]
@@ -886,7 +900,7 @@ def _plain_text(block: Block, native: bool) -> bool:
     )
 
 
-def part_out(block: Block, native: bool) -> dict | None:
+def part_out(block: Block, native: bool) -> dict[str, Any] | None:
     """One OpenAI content part (None for blocks that are not content: tool calls and results)."""
     kind = block.type
     if kind == "other":
@@ -923,7 +937,7 @@ def arguments_out(block: Block) -> str:
     return json.dumps(block.input if block.input is not None else {})
 
 
-def _call_out(block: Block, native: bool) -> dict:
+def _call_out(block: Block, native: bool) -> dict[str, Any]:
     hint = block.extra.get(HINT, {}) if native else {}
     function: dict[str, Any] = {"name": block.name}
     if hint.get("arguments") == "object":
@@ -939,7 +953,7 @@ def _call_out(block: Block, native: bool) -> dict:
     return with_extra(out, block.extra, native, HINT)
 
 
-def _thinking_out(block: Block, native: bool) -> dict:
+def _thinking_out(block: Block, native: bool) -> dict[str, Any]:
     if block.type == "redacted_thinking":
         out: dict[str, Any] = {"type": "redacted_thinking", "data": block.data}
     else:
@@ -950,7 +964,7 @@ def _thinking_out(block: Block, native: bool) -> dict:
     return with_extra(out, block.extra, native, HINT)
 
 
-def _tool_message_out(message: Message, result: Block, native: bool) -> dict:
+def _tool_message_out(message: Message, result: Block, native: bool) -> dict[str, Any]:
     hint = message.extra.get(HINT, {}) if native else {}
     role = "function" if hint.get("role") == "function" else "tool"
     out: dict[str, Any] = {"role": role}
@@ -978,7 +992,7 @@ def _result_content(result: Block, form: str, native: bool) -> Any:
     return ""
 
 
-def tool_out(tool: Tool, native: bool) -> dict:
+def tool_out(tool: Tool, native: bool) -> dict[str, Any]:
     if tool.kind != "function":
         raw = tool.extra.get("raw")
         if isinstance(raw, dict):
@@ -994,7 +1008,7 @@ def tool_out(tool: Tool, native: bool) -> dict:
     if tool.parameters is not None:
         function["parameters"] = tool.parameters
     with_extra(function, tool.extra, native, HINT)
-    out: dict[str, Any] = {}
+    out = {}
     if not hint.get("no_type"):
         out["type"] = hint.get("type", "function")
     out["function"] = function
@@ -1006,7 +1020,7 @@ def tool_out(tool: Tool, native: bool) -> dict:
 # --- request parameters ----------------------------------------------------------------------
 
 
-def params_out(history: History, native: bool) -> dict:
+def params_out(history: History, native: bool) -> dict[str, Any]:
     """history.request as OpenAI parameters."""
     if native:
         return rest(history.request, ("messages", "tools", "model"))
@@ -1015,7 +1029,7 @@ def params_out(history: History, native: bool) -> dict:
     return {k: v for k, v in history.request.items() if k in PORTABLE_PARAMS}
 
 
-def params_from_anthropic(request: dict) -> dict:
+def params_from_anthropic(request: dict[str, Any]) -> dict[str, Any]:
     """Anthropic Messages parameters in OpenAI terms, as litellm's reverse adapter maps them."""
     out: dict[str, Any] = {}
     for key, value in request.items():

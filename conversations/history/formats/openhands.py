@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..errors import FormatError
 from ..model import Block, History, Message, SourceRef, SystemPart, Tool, Usage
@@ -50,7 +50,7 @@ MESSAGE_KINDS = (SYSTEM, MESSAGE, FINISH, CALL, RESULT)
 @dataclass
 class _Event:
     id: int
-    data: dict
+    data: dict[str, Any]
     file: str
     prefix: str  # the event's JSON path: "$" in its own file, "$[7]" in a trajectory
 
@@ -71,7 +71,7 @@ class _Event:
 
     @property
     def type(self) -> str:
-        return self.data["action"] if "action" in self.data else self.data["observation"]
+        return cast(str, self.data["action"] if "action" in self.data else self.data["observation"])
 
 
 @dataclass
@@ -79,7 +79,7 @@ class _Source:
     doc: Document
     events: list[_Event]
     is_session: bool
-    metadata: dict | None = None
+    metadata: dict[str, Any] | None = None
     container_key: str | None = None  # "trajectory" when the export wraps the list in an object
     cache_notes: list[str] = field(default_factory=list)
 
@@ -165,7 +165,7 @@ def _check_event(data: Any, file: str, prefix: str) -> int:
     return eid
 
 
-def _check_tool_call_metadata(data: dict, file: str, eid: int, path: str) -> None:
+def _check_tool_call_metadata(data: dict[str, Any], file: str, eid: int, path: str) -> None:
     tcm = data.get("tool_call_metadata")
     if tcm is None:
         return
@@ -240,11 +240,11 @@ def _compare_cache(doc: Document, by_id: dict[int, _Event]) -> list[str]:
     return notes
 
 
-def _kind(data: dict) -> str:
+def _kind(data: dict[str, Any]) -> str:
     if "action" in data:
         action = data["action"]
         if action in (SYSTEM, MESSAGE):
-            return action
+            return cast(str, action)
         if action == "finish":
             return FINISH
         return CALL if data.get("tool_call_metadata") is not None else OTHER
@@ -266,7 +266,7 @@ class _Index:
     by_id: dict[int, _Event]
     groups: dict[str, list[_Event]]  # model_response.id -> its actions, in event order
     group_of: dict[int, str]
-    call_action: dict[str, _Event]  # tool_call_id -> the action that carries it
+    call_action: dict[str | None, _Event]  # tool_call_id -> the action that carries it
     messages: dict[int, Message] = field(default_factory=dict)  # by the message's own event
     results: dict[int, Block] = field(default_factory=dict)
     system: dict[int, SystemPart] = field(default_factory=dict)
@@ -348,7 +348,7 @@ def _index(events: list[_Event]) -> _Index:
     return index
 
 
-def _args(event: _Event) -> dict:
+def _args(event: _Event) -> dict[str, Any]:
     return event.data.get("args") or {}
 
 
@@ -405,7 +405,7 @@ def _read_tools(event: _Event, tools: Any) -> list[Tool]:
     return result
 
 
-def _tool_to_wire(tool: Tool) -> dict:
+def _tool_to_wire(tool: Tool) -> dict[str, Any]:
     extra = dict(tool.extra)
     function: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
@@ -441,7 +441,7 @@ def _message_action(event: _Event) -> Message:
     )
 
 
-def _media(event: _Event, url: Any, path: str) -> dict:
+def _media(event: _Event, url: Any, path: str) -> dict[str, Any]:
     if not isinstance(url, str):
         raise event.error("an image URL must be a string", path)
     match = re.match(r"data:([^;,]+);base64,(.*)", url, re.S)
@@ -450,21 +450,21 @@ def _media(event: _Event, url: Any, path: str) -> dict:
     return {"type": "url", "url": url}
 
 
-def _url(media: dict | None) -> str:
+def _url(media: dict[str, Any] | None) -> str:
     media = media or {}
     if media.get("type") == "base64":
         return f"data:{media.get('media_type')};base64,{media.get('data')}"
     return media.get("url") or ""
 
 
-def _thought(args: dict) -> str:
+def _thought(args: dict[str, Any]) -> str:
     thought = args.get("thought")
     if isinstance(thought, dict):  # newer OpenHands: {"text": ..., "reasoning_content": ...}
         thought = thought.get("text")
     return thought if isinstance(thought, str) else ""
 
 
-def _response_content(data: dict) -> str:
+def _response_content(data: dict[str, Any]) -> str:
     message = data["tool_call_metadata"]["model_response"]["choices"][0]["message"]
     content = message.get("content")
     if isinstance(content, list):  # content parts: only their text reaches the next request
@@ -472,7 +472,7 @@ def _response_content(data: dict) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _finish_text(data: dict) -> str:
+def _finish_text(data: dict[str, Any]) -> str:
     # ConversationMemory sends a finish action as plain assistant text: its thought, plus the
     # response text when that differs (the finish tool call itself is never sent).
     thought = _thought(data.get("args") or {})
@@ -516,7 +516,7 @@ def _response_message(actions: list[_Event]) -> Message:
             tcm = action.data["tool_call_metadata"]
             blocks.append(
                 Block.tool_use(
-                    action.call_id,
+                    cast(str, action.call_id),  # a CALL event: _check_tool_call_metadata required it
                     _text_or_none(tcm.get("function_name")) or action.type,
                     None,
                     source=action.ref(".tool_call_metadata"),
@@ -549,7 +549,7 @@ def _response_text_ref(actions: list[_Event]) -> tuple[str, SourceRef] | None:
     return None
 
 
-def _tool_use(call: dict, ref: SourceRef) -> Block:
+def _tool_use(call: dict[str, Any], ref: SourceRef) -> Block:
     function = call["function"]
     arguments = function.get("arguments")
     if isinstance(arguments, str):
@@ -606,14 +606,14 @@ def _tool_message(event: _Event) -> Message:
     )
 
 
-def _note_state(event: _Event, meta: dict) -> None:
+def _note_state(event: _Event, meta: dict[str, Any]) -> None:
     if event.data.get("observation") == "agent_state_changed":
         extras = event.data.get("extras") or {}
         meta["agent_state"] = extras.get("agent_state")
         meta["agent_state_reason"] = extras.get("reason") or ""
 
 
-def _describe(history: History, source: _Source, counts: Counter) -> None:
+def _describe(history: History, source: _Source, counts: Counter[str]) -> None:
     events = source.events
     meta = history.meta
     meta["source"] = "session" if source.is_session else "trajectory"
@@ -647,11 +647,11 @@ def _model_from_events(events: list[_Event]) -> str | None:
         metrics = event.data.get("llm_metrics")
         usage = metrics.get("accumulated_token_usage") if isinstance(metrics, dict) else None
         if isinstance(usage, dict) and isinstance(usage.get("model"), str) and usage["model"]:
-            return usage["model"]
+            return cast(str, usage["model"])
     for event in events:
         tcm = event.data.get("tool_call_metadata")
-        if event.kind == CALL and isinstance(tcm["model_response"].get("model"), str):
-            return tcm["model_response"]["model"]
+        if event.kind == CALL and tcm is not None and isinstance(tcm["model_response"].get("model"), str):
+            return cast(str, tcm["model_response"]["model"])
     return None
 
 
@@ -685,9 +685,9 @@ def write(history: History, original: Document | None) -> Document:
 
 @dataclass
 class _Plan:
-    edits: dict[int, dict]
+    edits: dict[int, dict[str, Any]]
     removed: set[int]
-    new: list[dict]
+    new: list[dict[str, Any]]
 
     @property
     def touched(self) -> set[int]:
@@ -700,9 +700,9 @@ class _Planner:
     def __init__(self, source: _Source, index: _Index, base: History):
         self.source, self.index, self.base = source, index, base
         self.kept: set[int] = set()
-        self.claimed: set[tuple] = set()
-        self.edits: dict[int, dict] = {}
-        self.new: list[dict] = []
+        self.claimed: set[tuple[object, ...]] = set()
+        self.edits: dict[int, dict[str, Any]] = {}
+        self.new: list[dict[str, Any]] = []
         self.next_id = max(index.by_id) + 1
         self.timestamp = _new_timestamp(source.events)
 
@@ -737,6 +737,7 @@ class _Planner:
             self._new_message(message, body, where)
             return
         kind = self._event(eid, where).kind
+        eid = cast(int, eid)  # _event took only an int
         if kind == MESSAGE:
             self._message_action(eid, message, body, where)
         elif kind == FINISH:
@@ -753,17 +754,17 @@ class _Planner:
             raise FormatError(f"refers to event {_short(eid)}, which the original does not have", path=where)
         return event
 
-    def _claim(self, key: tuple, where: str) -> None:
+    def _claim(self, key: tuple[object, ...], where: str) -> None:
         if key in self.claimed:
             raise FormatError(f"event {key[1]} is used twice in the history", path=where)
         self.claimed.add(key)
 
-    def _edit(self, eid: int) -> dict:
+    def _edit(self, eid: int) -> dict[str, Any]:
         if eid not in self.edits:
             self.edits[eid] = copy.deepcopy(self.index.by_id[eid].data)
         return self.edits[eid]
 
-    def _append(self, event: dict) -> None:
+    def _append(self, event: dict[str, Any]) -> None:
         self.new.append(event)
         self.next_id += 1
 
@@ -772,6 +773,7 @@ class _Planner:
         eid = part.source.event
         if eid is None or self._event(eid, where).kind != SYSTEM:
             raise FormatError("a new system prompt cannot be added to an OpenHands session", path=where)
+        eid = cast(int, eid)  # _event took only an int
         self._claim(("system", eid), where)
         self.kept.add(eid)
         text = _text_only(part.blocks, where)
@@ -869,7 +871,7 @@ class _Planner:
         self.kept.update(a.id for a in kept)
         self._rewrite_response(old, kept, "\n".join(texts), kept_ids)
 
-    def _kept_call(self, block: Block, old_uses: dict[str, Block], rid: str, where: str) -> str:
+    def _kept_call(self, block: Block, old_uses: dict[str | None, Block], rid: str, where: str) -> str | None:
         previous = old_uses.get(block.id)
         if block.source.event is None or previous is None:
             raise FormatError(
@@ -882,7 +884,7 @@ class _Planner:
         self._claim(("call", rid, block.id), where)
         return block.id
 
-    def _rewrite_response(self, old: Message, kept: list[_Event], text: str, kept_ids: list[str]) -> None:
+    def _rewrite_response(self, old: Message, kept: list[_Event], text: str, kept_ids: list[str | None]) -> None:
         old_text = "\n".join(b.text or "" for b in old.blocks if b.type == "text")
         old_ids = [b.id for b in old.tool_uses()]
         text_ref = next((b.source for b in old.blocks if b.type == "text"), None)
@@ -915,6 +917,7 @@ class _Planner:
             return
         if self._event(eid, where).kind != RESULT:
             raise FormatError(f"refers to event {eid}, which is not a tool observation", path=where)
+        eid = cast(int, eid)  # _event took only an int
         self._claim(("result", eid), where)
         self.kept.add(eid)
         old = self.index.results[eid]
@@ -982,7 +985,7 @@ def _text_and_images(blocks: list[Block], where: str) -> tuple[str, list[str]]:
     return "\n".join(texts), urls
 
 
-def _set_text(data: dict, holder: str, key: str, text: str) -> None:
+def _set_text(data: dict[str, Any], holder: str, key: str, text: str) -> None:
     """Set the text an event carries; its `message` summary follows when it was that same text."""
     container = data.setdefault(holder, {})
     if data.get("message") == container.get(key):
@@ -990,11 +993,11 @@ def _set_text(data: dict, holder: str, key: str, text: str) -> None:
     container[key] = text
 
 
-def _response_of(data: dict) -> dict:
-    return data["tool_call_metadata"]["model_response"]["choices"][0]["message"]
+def _response_of(data: dict[str, Any]) -> dict[str, Any]:
+    return cast("dict[str, Any]", data["tool_call_metadata"]["model_response"]["choices"][0]["message"])
 
 
-def _set_response_text(data: dict, text: str) -> None:
+def _set_response_text(data: dict[str, Any], text: str) -> None:
     response = _response_of(data)
     if text.strip():
         response["content"] = text  # the reader prefers it to any thought
@@ -1028,7 +1031,7 @@ def _parse_time(value: Any) -> datetime | None:
 # --- emitting documents -------------------------------------------------------------------------
 
 
-def _dumps(event: dict) -> bytes:
+def _dumps(event: dict[str, Any]) -> bytes:
     # OpenHands' EventStream: json.dumps with the stdlib defaults, no trailing newline.
     return json.dumps(event).encode("ascii")
 
@@ -1052,7 +1055,7 @@ def _emit_session(source: _Source, plan: _Plan) -> Document:
 
 def _page_covers(name: str, ids: set[int]) -> bool:
     match = CACHE_PAGE.match(name)
-    return bool(match) and any(int(match[1]) <= i < int(match[2]) for i in ids)
+    return match is not None and any(int(match[1]) <= i < int(match[2]) for i in ids)
 
 
 def _emit_trajectory(source: _Source, plan: _Plan) -> Document:

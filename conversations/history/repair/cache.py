@@ -110,7 +110,7 @@ def move_cache_marker(work: Work, findings: list[Finding]) -> None:
         k = where.get(id(message), 0)
         previous = messages[k - 1] if k > 0 else None
         spot = _last_cacheable(previous) if previous is not None else None
-        if spot is None or _ends_in_breakpoint(previous):
+        if spot is None or previous is None or _ends_in_breakpoint(previous):
             work.note(
                 "remove-cache-marker",
                 message,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..findings import Finding
 from ..model import Block, Message
 from .registry import strategy
@@ -102,7 +104,7 @@ def strip_trailing_whitespace(work: Work, findings: list[Finding]) -> None:
     if not texts or not texts[-1].text or texts[-1].text == texts[-1].text.rstrip():
         return
     block = texts[-1]
-    block.text = block.text.rstrip()
+    block.text = cast(str, block.text).rstrip()  # a non-empty text: checked above
     if not block.text:
         last.blocks = [b for b in last.blocks if b is not block]
     work.note("strip-trailing-whitespace", last, f"stripped the trailing whitespace from the text of {work.name(last)}")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from ..edits import Edit
 from ..errors import HistoryError
@@ -31,7 +33,7 @@ class RepairError(HistoryError):
     """A repair asked for in a way that cannot be done (a target and a route at once)."""
 
 
-Route = tuple  # (config: dict | str | Path, model_group: str)
+Route = tuple[dict[str, Any] | str | Path, str]  # (router config, model group)
 
 
 @dataclass
@@ -137,7 +139,7 @@ def repair(
         return default_judge(work.history, {label: c.to(origins) for label, c in counts.items()})
 
     verdicts = before
-    seen: set[frozenset] = set()
+    seen: set[State] = set()
     for _ in range(MAX_ROUNDS):
         steps = plan(verdicts, include_warnings=include_warnings).steps
         state = _state(verdicts, include_warnings)
@@ -156,7 +158,11 @@ def repair(
     )
 
 
-def _state(verdicts: list[Verdict], include_warnings: bool) -> frozenset:
+# What a round's findings come to: (target, rule, fix, message index, content index) of each.
+State = frozenset[tuple[str, str, str, int | None, int | None]]
+
+
+def _state(verdicts: list[Verdict], include_warnings: bool) -> State:
     return frozenset(
         (v.target, f.rule, f.fix, f.message_index, f.content_index)
         for v in verdicts
@@ -172,7 +178,7 @@ def _judge(
     The check takes the history and, by target label, the token counts it may count from."""
     from ..check import check
 
-    def checking(targets: list[Target]):
+    def checking(targets: list[Target]) -> Callable[..., list[Verdict]]:
         return lambda h, counts=None: [
             check(h, target=t, build_request=build_request, counted=(counts or {}).get(t.label)) for t in targets
         ]

@@ -192,7 +192,7 @@ def _rebuild(
             what = f"tool_result for {block.tool_use_id}"
             if work.style == "openai":
                 anchor = messages[zone.last]
-                if origin and work.keeps_place and _sole_result(source):
+                if origin and source is not None and work.keeps_place and _sole_result(source):
                     whole.add(origin[0])
                     after[zone.last].append(source)
                 else:
@@ -259,7 +259,7 @@ def _rebuild(
         )
 
     gone = set(moves) | dropped
-    calls_out: dict[int, set] = defaultdict(set)
+    calls_out: dict[int, set[str | None]] = defaultdict(set)
     for a, call_id in dropped_calls:
         calls_out[a].add(call_id)
     out: list[Message] = []
@@ -393,7 +393,7 @@ def _about_length(finding: Finding) -> bool:
     return "too-long" in finding.rule or "maximum length" in (finding.provider_error or "")
 
 
-def _new_id(old: str, limit: int, taken: set) -> str:
+def _new_id(old: str, limit: int, taken: set[str | None]) -> str:
     """Letters, digits, _ and - only, at most `limit` long, unique; a short hash of the old id
     keeps two ids that clean up alike apart."""
     clean = re.sub(r"[^a-zA-Z0-9_-]", "_", old).strip("_") or "toolu"

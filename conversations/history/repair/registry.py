@@ -58,7 +58,7 @@ NOT_AUTOMATIC = {
 }
 
 
-def strategy(code: str):
+def strategy(code: str) -> Callable[[Strategy], Strategy]:
     """Register a strategy for a fix code."""
     if code not in FIXES:
         raise ValueError(f"unknown fix code {code!r}")

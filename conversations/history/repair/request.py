@@ -41,7 +41,7 @@ def shorten_tool_names(work: Work, findings: list[Finding]) -> None:
     """Shorten tool names over 64 characters, in the definitions and in every call."""
     history = work.history
     names = {t.name for t in history.tools} | {b.name for m in history.messages for b in m.tool_uses() if b.name}
-    mapping: dict[str, str] = {}
+    mapping: dict[str | None, str] = {}  # looked up with a call's name, which may be None
     for name in sorted(n for n in names if len(n) > MAX_TOOL_NAME):
         digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         new = f"{name[: MAX_TOOL_NAME - 9]}_{digest}"

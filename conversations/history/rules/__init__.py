@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..findings import Finding
 from ..model import History
 from ..targets import Target
+from ..tokens import Counted
 from ..wire import WireRequest
 from . import bedrock, cache, content, gemini, litellm, openai, pairing, roles, size, thinking  # noqa: F401
 from .base import RULES, Context, Rule
@@ -24,7 +25,7 @@ def run(history: History, target: Target, wire: WireRequest) -> list[Finding]:
     return run_in(context(history, target, wire))
 
 
-def context(history: History, target: Target, wire: WireRequest, counted=None) -> Context:
+def context(history: History, target: Target, wire: WireRequest, counted: Counted | None = None) -> Context:
     return Context(history=history, target=target, wire=wire, wrapper=WRAPPERS[target.name], counted=counted)
 
 

@@ -8,14 +8,20 @@ asks which provider it is judging beyond what the Context tells it (wire format,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from ..findings import FIXES, SEVERITIES, Finding
 from ..model import History
 from ..targets import Target
 from ..tokens import Counted
 from ..wire import WireBlock, WireMessage, WireRequest
+
+# A rule's check: the findings of one context.
+Check = Callable[["Context"], Iterable[Finding]]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +30,19 @@ class Rule:
     severity: str
     fix: str
     family: str
-    check: Callable[[Context], Iterable[Finding]]
+    check: Check
     doc: str = ""
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, *, severity: str, fix: str):
+def rule(code: str, *, severity: str, fix: str) -> Callable[[Check], Check]:
     """Register `check` under `code` (the code of docs/provider-rules.md where it has one)."""
     if severity not in SEVERITIES or fix not in FIXES:
         raise ValueError(f"rule {code}: bad severity {severity!r} or fix {fix!r}")
 
-    def register(check: Callable[[Context], Iterable[Finding]]):
+    def register(check: Check) -> Check:
         family = check.__module__.rsplit(".", 1)[-1]
         if code in RULES:
             raise ValueError(f"rule {code} registered twice")
@@ -56,13 +62,13 @@ class Context:
     # from; and the input tokens, when the size rule counted them exactly (Verdict.input_tokens).
     counted: Counted | None = None
     input_tokens: int | None = None
-    _located: dict = field(default_factory=dict)
+    _located: dict[Hashable, Any] = field(default_factory=dict)  # memo keys and content_index keys
 
-    def memo(self, key: str, compute: Callable[[], object]):
+    def memo(self, key: str, compute: Callable[[], _T]) -> _T:
         """A value several rules share (the merged turns), computed once per check."""
         if key not in self._located:
             self._located[key] = compute()
-        return self._located[key]
+        return cast(_T, self._located[key])
 
     # -- the provider's own words
     def said(self, text: str) -> str:
@@ -86,7 +92,7 @@ class Context:
         key = (block.origin, block.type, block.id, block.text)
         if key not in self._located:
             self._located[key] = _locate(self.history, block)
-        return self._located[key]
+        return cast("int | None", self._located[key])
 
     def describe(self, message_index: int | None) -> str:
         """'message 6 (tool)' for explanations; the system prompt when None."""
@@ -121,7 +127,7 @@ class Context:
 
 
 def _locate(history: History, block: WireBlock) -> int | None:
-    message = history.messages[block.origin]
+    message = history.messages[cast(int, block.origin)]  # content_index checked it
     for j, candidate in enumerate(message.blocks):
         if candidate.type != block.type:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..findings import Finding
+from ..wire import WireMessage
 from .base import Context, rule
 
 RESPONSE_MISSING = (
@@ -35,13 +36,17 @@ MAX_ID = 40
 MAX_NAME = 64
 
 
-def _runs(ctx: Context) -> list[tuple[int, list[str], list[tuple[int, str | None]], int]]:
+# (assistant index, its call ids, [(tool index, id)], index of the first message after)
+Run = tuple[int, list[str], list[tuple[int, str | None]], int]
+
+
+def _runs(ctx: Context) -> list[Run]:
     """(assistant index, its call ids, [(tool index, id)], index of the first message after),
     for each assistant message with tool calls; shared by the rules that read them."""
     return ctx.memo("openai-runs", lambda: list(_find_runs(ctx.messages)))
 
 
-def _find_runs(msgs):
+def _find_runs(msgs: list[WireMessage]) -> Iterator[Run]:
     for k, message in enumerate(msgs):
         if message.role != "assistant":
             continue

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from ..findings import Finding
+from ..wire import WireBlock
 from .base import Context, ids, plural, rule, turns
 
 MISSING = (
@@ -41,7 +42,7 @@ ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 MERGING_TARGETS = ("anthropic",)
 
 
-def _turns(ctx: Context):
+def _turns(ctx: Context) -> list[tuple[int, str, list[WireBlock]]]:
     return ctx.memo("turns", lambda: list(turns(ctx.messages, merge=ctx.target.name in MERGING_TARGETS)))
 
 
@@ -189,7 +190,7 @@ def server_tool_result_orphan(ctx: Context) -> Iterator[Finding]:
 @rule("tool-use-id-duplicate", severity="error", fix="drop-duplicate-tool-use")
 def tool_use_id_duplicate(ctx: Context) -> Iterator[Finding]:
     """Two tool_use blocks share an id (the second one is named)."""
-    first_at: dict[str, int] = {}
+    first_at: dict[str, int | None] = {}
     for k, message in enumerate(ctx.messages):
         for j, block in enumerate(message.blocks):
             if block.type != "tool_use" or not block.id:

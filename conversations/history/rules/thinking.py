@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..findings import Finding
+from ..wire import WireBlock
 from .base import Context, rule
 
 MISSING_BEFORE_TOOL_USE = (
@@ -57,7 +58,7 @@ def thinking_missing_before_tool_use(ctx: Context) -> Iterator[Finding]:
     )
 
 
-def _thinking_blocks(ctx: Context):
+def _thinking_blocks(ctx: Context) -> Iterator[tuple[int, int, WireBlock]]:
     for k, message in enumerate(ctx.messages):
         if message.role != "assistant":
             continue
