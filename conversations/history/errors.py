@@ -59,3 +59,9 @@ class FormatError(HistoryError):
 
 class UnknownFormat(FormatError):
     """Detection found no format that fits."""
+
+
+class NotAConversation(FormatError):
+    """A file that is a normal part of a log folder but holds no conversation: an empty file, a
+    Claude Code session of only `summary` or bookkeeping records. Ingest counts it as skipped
+    (with this reason), never as failed."""
