@@ -173,15 +173,7 @@ def reply_message(raw: dict) -> Message:
 
 
 def _usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    usage = Usage(
-        input_tokens=raw.get("prompt_tokens"),
-        output_tokens=raw.get("completion_tokens"),
-        cache_creation_input_tokens=raw.get("cache_creation_input_tokens") or None,
-        cache_read_input_tokens=raw.get("cache_read_input_tokens") or None,
-    )
-    return usage if usage.to_dict() else None
+    return Usage.from_wire(raw)
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ REASONS: dict[str, str] = {
     "duplicate record": "the same record written twice (a crash and resume); kept once",
     "parent never written": "its parent record is not in the file, so no chain reaches it",
     "sidechain": "a subagent's turn inside the session file; the subagent is a conversation of its own",
+    "compacted": "before a compaction: the model was sent the compaction's summary instead",
     "not a message": "an event the agent records that is never sent to the model",
 }
 MAX_ITEMS = 500

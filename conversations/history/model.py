@@ -212,9 +212,54 @@ class Usage:
             return None
         return cls(**{k: d.get(k) for k in cls.__slots__})
 
+    @classmethod
+    def from_wire(cls, raw: Any) -> Usage | None:
+        """Usage from a provider's usage object, each token counted in one field only.
+
+        Anthropic's shape (`input_tokens`, `cache_creation_input_tokens`, `cache_read_input_tokens`,
+        `output_tokens`) is taken as it is: its input_tokens already leaves the cached tokens out.
+        OpenAI's (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`) counts
+        the cached tokens inside prompt_tokens, and so does litellm's for every provider (it adds
+        Anthropic's cache reads and writes to prompt_tokens): they are taken out of input_tokens,
+        so input_tokens means the same in every format and `total` counts each token once."""
+        if not isinstance(raw, dict):
+            return None
+        details = raw.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        cache_write = _count(raw.get("cache_creation_input_tokens"))
+        cache_read = _count(raw.get("cache_read_input_tokens"), details.get("cached_tokens"))
+        output = _count(raw.get("output_tokens"), raw.get("completion_tokens"))
+        prompt = _count(raw.get("prompt_tokens"))
+        if _count(raw.get("input_tokens")) is not None or prompt is None:
+            uncached = _count(raw.get("input_tokens"))
+        else:
+            uncached = max(0, prompt - (cache_read or 0) - (cache_write or 0))
+        usage = cls(
+            input_tokens=uncached,
+            output_tokens=output,
+            cache_creation_input_tokens=cache_write,
+            cache_read_input_tokens=cache_read,
+        )
+        return usage if usage.to_dict() else None
+
     @property
     def total(self) -> int:
-        return sum(v or 0 for v in (self.input_tokens, self.output_tokens))
+        """Every token the request and its response counted: input (not cached), cache reads,
+        cache writes and output."""
+        return sum(
+            v or 0
+            for v in (
+                self.input_tokens,
+                self.cache_read_input_tokens,
+                self.cache_creation_input_tokens,
+                self.output_tokens,
+            )
+        )
+
+
+def _count(*values: Any) -> int | None:
+    """The first value that is a token count (an int, not a bool)."""
+    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool)), None)
 
 
 @dataclass(slots=True)

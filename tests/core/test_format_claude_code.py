@@ -122,7 +122,8 @@ def test_the_sidechain_is_in_meta_not_in_the_messages(history):
     assert history.meta["sidechains"] == [
         {"root": "db6ef68a-99d0-4e38-82f0-326a4227420c", "records": 4, "first_line": 10}
     ]
-    assert "orphans" not in history.meta
+    sidechain = [i["where"] for i in history.meta["left_off"]["items"] if i["reason"] == "sidechain"]
+    assert sidechain == ["line 10", "line 11", "line 12", "line 13"]
 
 
 def test_it_reads_session_facts_and_the_title_from_the_summary(history):
@@ -181,7 +182,9 @@ def test_a_parent_never_written_ends_the_chain_and_is_reported():
     h = read_one(lines)
     assert lines_of(h)[0] == [8, 9]
     assert h.meta["chain_breaks"] == [8]
-    assert h.meta["orphans"]["lines"] == [2, 3, 4, 5, 6, 7]
+    unreachable = [i for i in h.meta["left_off"]["items"] if i["reason"] == "parent never written"]
+    assert [i["where"] for i in unreachable] == [f"line {n}" for n in (2, 3, 4, 5, 6, 7)]
+    assert "the chain from the leaf stops at line 8" in unreachable[0]["detail"]
 
 
 def test_an_exact_duplicate_record_is_kept_once_and_counted():
@@ -189,7 +192,13 @@ def test_an_exact_duplicate_record_is_kept_once_and_counted():
     lines.insert(5, lines[4])  # line 5 written twice (lines 5 and 6)
     h = read_one(lines)
     assert len(h.messages) == 12
-    assert h.meta["duplicates"] == {"records": 1, "lines": [6]}
+    [duplicate] = [i for i in h.meta["left_off"]["items"] if i["reason"] == "duplicate record"]
+    assert duplicate == {
+        "where": "line 6",
+        "reason": "duplicate record",
+        "kind": "user",
+        "detail": "the same record as line 5",
+    }
     assert write(h, doc_of(lines)).single[1] == b"\n".join(lines)
 
 
@@ -204,14 +213,20 @@ def test_the_same_uuid_with_different_content_is_an_error_naming_the_line():
     assert "line 5" in err.value.reason
 
 
-def test_records_on_no_chain_are_counted_as_orphans():
+def test_a_branch_the_conversation_left_is_listed_as_abandoned():
     lines = fixture_lines()
     fork = record(lines, 19)
     fork["uuid"] = "aaaaaaaa-0000-4000-8000-000000000001"
     fork["message"]["content"] = "an abandoned branch"
     lines.insert(19, json.dumps(fork).encode())  # line 20, a sibling of line 19
     h = read_one(lines)
-    assert h.meta["orphans"] == {"records": 1, "lines": [20]}
+    [abandoned] = [i for i in h.meta["left_off"]["items"] if i["reason"] == "abandoned branch"]
+    assert abandoned == {
+        "where": "line 20",
+        "reason": "abandoned branch",
+        "kind": "user",
+        "detail": "on a branch off line 18",
+    }
     assert "an abandoned branch" not in [b.text for _, _, b in h.blocks()]
 
 
@@ -219,8 +234,9 @@ def test_a_subagent_file_of_sidechain_records_is_read_as_its_own_conversation():
     lines = fixture_lines()[9:13]
     h = read_one(lines)
     assert [m.role for m in h.messages] == ["user", "assistant", "user", "assistant"]
-    assert h.meta["subagent"] is True
+    assert h.meta["subagent"] == {"agent_id": None, "session_id": SESSION}
     assert h.meta["sidechains"] == []
+    assert h.external_id == f"{SESSION}/agent-unknown"
 
 
 # --- bad inputs --------------------------------------------------------------------------------

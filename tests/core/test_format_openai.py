@@ -276,7 +276,9 @@ def test_an_openhands_completion_log_takes_tools_from_kwargs_and_is_written_back
     assert [t.name for t in history.tools] == ["finish"]
     assert history.tools[0].source.path == "$.kwargs.tools[0]"
     assert history.model == "claude-3-5-sonnet-20241022"
-    assert (history.usage.input_tokens, history.usage.cache_read_input_tokens) == (10, 4)
+    # OpenAI's prompt_tokens (10) holds the 4 cached ones: counted once, as cache reads.
+    assert (history.usage.input_tokens, history.usage.cache_read_input_tokens) == (6, 4)
+    assert history.token_count == 12
     assert history.request == {"temperature": 0}
     assert openai.write(history, doc).files[doc.single[0]] == doc.files[doc.single[0]]
     assert set(openai.to_request(history)) == {"model", "messages", "tools", "temperature"}

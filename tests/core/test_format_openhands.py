@@ -143,8 +143,11 @@ def test_a_parallel_call_response_is_one_assistant_message_with_two_tool_uses():
     assert [b.source.event for b in uses] == [7, 9]
     assert uses[1].source.path == "$.tool_call_metadata.model_response.choices[0].message.tool_calls[1]"
     assert response.model == "claude-sonnet-4-20250514"
-    assert (response.usage.input_tokens, response.usage.output_tokens) == (7921, 187)
-    assert response.usage.cache_read_input_tokens == 7398
+    # litellm's prompt_tokens (7921) holds the cache read (7398) and write (509): each counted once.
+    usage = response.usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (14, 7398, 509)
+    assert usage.output_tokens == 187
+    assert usage.total == 8108  # the response's own total_tokens
 
 
 def test_observations_become_tool_messages_and_the_synthetic_error_is_an_error_result():

@@ -197,23 +197,9 @@ def dump_json(obj: Any, like: str | None = None) -> bytes:
 
 
 def usage_from(raw: Any) -> Usage | None:
-    """Usage from an OpenAI (`prompt_tokens`...) or Anthropic (`input_tokens`...) usage object."""
-    if not isinstance(raw, dict):
-        return None
-    details = raw.get("prompt_tokens_details")
-    if not isinstance(details, dict):
-        details = {}
-
-    def first(*values: Any) -> int | None:
-        return next((v for v in values if isinstance(v, int) and not isinstance(v, bool)), None)
-
-    usage = Usage(
-        input_tokens=first(raw.get("prompt_tokens"), raw.get("input_tokens")),
-        output_tokens=first(raw.get("completion_tokens"), raw.get("output_tokens")),
-        cache_creation_input_tokens=first(raw.get("cache_creation_input_tokens")),
-        cache_read_input_tokens=first(raw.get("cache_read_input_tokens"), details.get("cached_tokens")),
-    )
-    return usage if usage.to_dict() else None
+    """Usage from an OpenAI (`prompt_tokens`...) or Anthropic (`input_tokens`...) usage object
+    (cached tokens counted once: Usage.from_wire)."""
+    return Usage.from_wire(raw)
 
 
 # --- detection and reading -------------------------------------------------------------------

@@ -562,24 +562,8 @@ def _tool_use(call: dict[str, Any], ref: SourceRef) -> Block:
 
 
 def _usage(value: Any) -> Usage | None:
-    if not isinstance(value, dict):
-        return None
-
-    def number(v: Any) -> int | None:
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-    details = value.get("prompt_tokens_details") or {}
-    cache_read = number(value.get("cache_read_input_tokens"))
-    if cache_read is None and isinstance(details, dict):
-        cache_read = number(details.get("cached_tokens"))
-    usage = Usage(
-        input_tokens=number(value.get("prompt_tokens")),
-        output_tokens=number(value.get("completion_tokens")),
-        cache_creation_input_tokens=number(value.get("cache_creation_input_tokens")),
-        cache_read_input_tokens=cache_read,
-    )
-    # A usage object without one count is no usage: stored as {}, it would read back as None.
-    return usage if usage.to_dict() else None
+    # litellm's usage: prompt_tokens holds the cached tokens too; Usage.from_wire counts them once.
+    return Usage.from_wire(value)
 
 
 def _tool_message(event: _Event) -> Message:
