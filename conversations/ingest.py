@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 
 from conversations.history import formats
-from conversations.history.errors import FormatError
+from conversations.history.errors import FormatError, NotAConversation
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
@@ -42,18 +42,22 @@ from conversations.models import (
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+# Claude Code 2.1 writes `agent-<id>.meta.json` beside each subagent's log: its metadata, not a log.
+SIDECAR_PREFIX, SIDECAR_SUFFIX = "agent-", ".meta.json"
 
 
 @dataclass
 class Outcome:
     """What happened to one document. status: ingested (a conversation added or changed),
-    unchanged, skipped (not a log) or failed (error says why)."""
+    unchanged, skipped (a normal file of a log folder that holds no conversation: reason says
+    why) or failed (error says why)."""
 
     path: str
     status: str
     added: list[int] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
     error: str | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -262,6 +266,8 @@ def ingest_document(doc: Document, *, kind: str, location: str, format: str | No
         return known
     try:
         prepared = prepare(doc, format=format, raw_hash=raw_hash)
+    except NotAConversation as exc:
+        return Outcome(location, "skipped", reason=exc.reason)
     except FormatError as exc:
         return Outcome(location, "failed", error=str(exc))
     return store(prepared, kind=kind, location=location, user=user)
@@ -373,6 +379,8 @@ def _walk(root: Path) -> Iterator[Candidate]:
             path = here / name
             if name.startswith("."):
                 yield Candidate(path, "hidden file")
+            elif name.startswith(SIDECAR_PREFIX) and name.endswith(SIDECAR_SUFFIX):
+                yield Candidate(path, "sidecar of a subagent")
             elif path.suffix.lower() not in LOG_SUFFIXES:
                 yield Candidate(path, f"not a log ({path.suffix or 'no extension'})")
             else:
@@ -398,6 +406,8 @@ def _prepare_path(path: Path, format: str | None) -> Prepared | Outcome:
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
         return prepare(doc, format=format)
+    except NotAConversation as exc:
+        return Outcome(str(path), "skipped", reason=exc.reason)
     except FormatError as exc:
         return Outcome(str(path), "failed", error=str(exc))
 

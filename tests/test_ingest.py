@@ -134,9 +134,10 @@ def test_a_bad_file_among_good_ones_fails_alone(tmp_path):
     assert status == 1
     assert summary["ingested"] == 1
     errors = {item["path"].rsplit("/", 1)[-1]: item["error"] for item in summary["failed"]}
-    assert set(errors) == {"garbage.json", "empty.jsonl"}
+    assert set(errors) == {"garbage.json"}
     assert "UTF-8" in errors["garbage.json"]
-    assert "empty" in errors["empty.jsonl"]
+    # An empty file is a normal file of a log folder (a session never written to): skipped, not failed.
+    assert summary["skipped_files"] == [{"path": str(tmp_path / "empty.jsonl"), "reason": "the file is empty"}]
     assert Conversation.objects.count() == 1
 
 

@@ -22,8 +22,9 @@ from .wire import WireRequest, build, parse_body, simulate
 
 # Bump when findings change for the same history (rules, texts, litellm pin, or what is stored of
 # them: 2026.11.2 stores content_index, so a stored verdict can stand in for a check; 2026.11.3
-# counts a request's tokens at its own rate and with its tool-call arguments).
-RULES_VERSION = "2026.11.3"
+# counts a request's tokens at its own rate and with its tool-call arguments; 2026.12.1 reads Claude
+# Code's parallel results from their side branches and warns of parallel-results-off-chain).
+RULES_VERSION = "2026.12.1"
 
 
 def check(

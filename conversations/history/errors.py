@@ -34,8 +34,9 @@ class FormatError(HistoryError):
     def located(
         self, *, file: str | None = None, line: int | None = None, event: int | str | None = None
     ) -> FormatError:
-        """The same error with the outer location filled in where it was not known yet."""
-        return FormatError(
+        """The same error (of the same class) with the outer location filled in where it was not
+        known yet."""
+        return type(self)(
             self.reason,
             file=self.file or file,
             line=self.line or line,

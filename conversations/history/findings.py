@@ -41,6 +41,8 @@ FIXES: dict[str, str] = {
     "set-max-tokens": "pass max_tokens explicitly with the request",
     "remove-cached-content-markers": "remove the cache markers so litellm does not create a "
     "Gemini cachedContents entry",
+    "reparent-off-chain-results": "re-parent the result records that sit off the chain onto it, so a client "
+    "that resumes by walking one chain (Claude Code) keeps them; no result is added",
     "none": "nothing to repair: for information",
 }
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from ..errors import FormatError
+from ..errors import FormatError, NotAConversation
 
 # json.loads recurses once per nesting level and stops at the interpreter's recursion limit with
 # a RecursionError, which we turn into a clear error. A value that parses can still be too deep for
@@ -154,7 +154,8 @@ def _parses(line: str) -> bool:
 
 def decode(data: bytes, name: str) -> str:
     if not data.strip():
-        raise FormatError("the file is empty", file=name)
+        # A log folder holds empty files (a session never written to): no conversation, no failure.
+        raise NotAConversation("the file is empty", file=name)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

@@ -30,6 +30,7 @@ ORDER = (
     "move-tool-results-first",
     "add-missing-tool-result",
     "drop-orphan-tool-result",
+    "reparent-off-chain-results",
     "remove-empty-blocks",
     "remove-empty-messages",
     "fix-role-order",

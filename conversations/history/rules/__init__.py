@@ -1,5 +1,6 @@
-"""The rules: one module per family (pairing, content, roles, cache, thinking, size) and per
-provider's own validation (bedrock, openai, gemini, litellm), a registry of which run for which
+"""The rules: one module per family (pairing, content, roles, cache, thinking, size), per
+provider's own validation (bedrock, openai, gemini, litellm) and for what a client's own resume does
+to its log (resume), a registry of which run for which
 target. `run(history, target, wire)` gives the findings, in wire order.
 """
 
@@ -10,7 +11,7 @@ from ..model import History
 from ..targets import Target
 from ..tokens import Counted
 from ..wire import WireRequest
-from . import bedrock, cache, content, gemini, litellm, openai, pairing, roles, size, thinking  # noqa: F401
+from . import bedrock, cache, content, gemini, litellm, openai, pairing, resume, roles, size, thinking  # noqa: F401
 from .base import RULES, Context, Rule
 from .registry import TARGET_RULES, WRAPPERS
 

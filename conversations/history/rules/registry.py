@@ -25,6 +25,8 @@ ANTHROPIC_THINKING = (
 ANTHROPIC_CACHE = ("cache-control-too-many", "cache-ttl-order", "cache-below-minimum", "cache-on-synthetic-error")
 ANTHROPIC_SIZE = ("context-overflow", "image-too-large", "too-many-images")
 LITELLM = ("litellm-transform-error", "litellm-dummy-tool", "max-tokens-too-large")
+# What the client's own resume does to the log, whichever provider it then sends to.
+RESUME = ("parallel-results-off-chain",)
 
 TARGET_RULES: dict[str, tuple[str, ...]] = {
     # The first-party API accepts an assistant message first and merges same-role turns.
@@ -38,6 +40,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         *ANTHROPIC_THINKING,
         *ANTHROPIC_CACHE,
         *ANTHROPIC_SIZE,
+        *RESUME,
     ),
     "bedrock-invoke": (
         *LITELLM,
@@ -53,6 +56,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         *ANTHROPIC_CACHE,
         "cache-markers-dropped",
         *ANTHROPIC_SIZE,
+        *RESUME,
     ),
     "bedrock": (
         "litellm-transform-error",
@@ -73,6 +77,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         "cache-below-minimum",
         "cache-on-synthetic-error",
         "context-overflow",
+        *RESUME,
     ),
     "openai": (
         "litellm-transform-error",
@@ -84,6 +89,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         "openai-tool-name-too-long",
         "openai-context-overflow",
         "cache-markers-dropped",
+        *RESUME,
     ),
     "gemini": (
         "litellm-transform-error",
@@ -97,6 +103,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         "gemini-ends-with-model",
         "gemini-context-overflow",
         "cache-markers-dropped",
+        *RESUME,
     ),
 }
 

@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, paths, format, jobs: int, json: bool, rest: int = 0, **options):
         found = list(candidates(paths))
-        totals = {"ingested": 0, "unchanged": 0, "skipped": 0, "failed": []}
+        totals = {"ingested": 0, "unchanged": 0, "skipped": 0, "failed": [], "skipped_files": []}
         console = Console(stderr=True)
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                         last = time.monotonic()
                     progress.update(task, description=candidate.path.name[:40])
                     if outcome is None:
-                        totals["skipped"] += 1
+                        self._skip(totals, str(candidate.path), candidate.skip_reason)
                     else:
                         self._count(totals, outcome)
                     progress.advance(task)
@@ -96,9 +96,17 @@ class Command(BaseCommand):
             sys.exit(1)
 
     @staticmethod
-    def _count(totals: dict, outcome: Outcome) -> None:
+    def _skip(totals: dict, path: str, reason: str | None) -> None:
+        totals["skipped"] += 1
+        totals["skipped_files"].append({"path": path, "reason": reason or "not a log"})
+
+    @classmethod
+    def _count(cls, totals: dict, outcome: Outcome) -> None:
         if outcome.status == "failed":
             totals["failed"].append({"path": outcome.path, "error": outcome.error})
+            return
+        if outcome.status == "skipped":
+            cls._skip(totals, outcome.path, outcome.reason)
             return
         # "ingested" counts conversations added or changed, not files.
         totals["ingested"] += len(outcome.added)

@@ -140,7 +140,7 @@ def parse(doc: Document) -> Transcript:
         lines_of.setdefault(record.uuid, []).append(line)
     if not any(r.is_turn for r in unique):
         kinds = Counter(r.type for r in unique)
-        what = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        what = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "no record at all"
         raise NotAConversation(
             f"no user or assistant record ({what}): a Claude Code file that holds no conversation", file=file
         )
