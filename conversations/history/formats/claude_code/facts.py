@@ -36,7 +36,7 @@ _AGENT_FILE = re.compile(r"agent-([0-9A-Za-z]+)\.jsonl$")
 
 def title(reading: Reading) -> str | None:
     """First found: the last custom title, the summary of a record on the path, the last AI title,
-    the first prompt a person typed (cut to TITLE_LENGTH); else None."""
+    the first prompt a person typed in the file (cut to TITLE_LENGTH); else None."""
     records = reading.transcript.unique
     custom = _last_text(records, "custom-title", "customTitle")
     if custom:
@@ -50,10 +50,13 @@ def title(reading: Reading) -> str | None:
     ai = _last_text(records, "ai-title", "aiTitle")
     if ai:
         return ai
-    for record in reading.path:
+    # In file order, not the path's: after a compaction the path starts at its summary.
+    for record in records:
+        if record.sidechain and not reading.subagent:
+            continue
         prompt = typed_prompt(record)
         if prompt:
-            return prompt[:TITLE_LENGTH]
+            return prompt[:TITLE_LENGTH].rstrip()
     return None
 
 
