@@ -173,3 +173,19 @@ def parallel_turn(s: Session, mid: str, ids: list[str], *, order: list[int] | No
     for k in order if order is not None else range(len(ids) - 1, -1, -1):
         results.append(s.result(ids[k], calls[k]))
     return calls + results
+
+
+def one_walk(data: bytes) -> set[int]:
+    """The lines a resume that walks parentUuid back from the newest user or assistant record sees
+    (what Claude Code's own resume does, at least up to the versions of anthropics/claude-code#31330);
+    a record written twice is seen on both its lines."""
+    rows = [(n, json.loads(line)) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+    by_uuid = {row["uuid"]: row for _, row in rows if "uuid" in row}
+    current = max(((n, row) for n, row in rows if row.get("type") in ("user", "assistant")), key=lambda x: x[0])[1]
+    visited: set[str] = set()
+    while current["uuid"] not in visited:
+        visited.add(current["uuid"])
+        if current.get("parentUuid") not in by_uuid:
+            break
+        current = by_uuid[current["parentUuid"]]
+    return {n for n, row in rows if row.get("uuid") in visited}

@@ -12,7 +12,7 @@ from conversations.history.formats import Document, read, write
 from conversations.history.repair import repair
 from conversations.history.repair.pairing import SYNTHETIC_RESULT
 from conversations.history.targets import target_for_model
-from tests.claude_sessions import Session, parallel_turn
+from tests.claude_sessions import Session, one_walk, parallel_turn
 from tests.conftest import FIXTURES
 
 SUBAGENT = FIXTURES / "real" / "claude-code-2.1.114-subagent" / "agent-a4ca7529859c158c2.jsonl"
@@ -62,21 +62,6 @@ def own_verdict(history):
 
 def rules_of(verdict, severity=None) -> list[str]:
     return [f.rule for f in verdict.findings if severity is None or f.severity == severity]
-
-
-def one_walk(data: bytes) -> set[int]:
-    """The lines a resume that walks parentUuid back from the newest user/assistant record sees."""
-    rows = records(data)
-    by_uuid = {r["uuid"]: (n, r) for n, r in enumerate(rows, start=1) if "uuid" in r}
-    leaf = max(n for n, r in enumerate(rows, start=1) if r.get("type") in ("user", "assistant"))
-    seen, current = set(), rows[leaf - 1]
-    line = leaf
-    while True:
-        seen.add(line)
-        parent = current.get("parentUuid")
-        if parent not in by_uuid:
-            return seen
-        line, current = by_uuid[parent]
 
 
 # --- the real 2.1.114 subagent -----------------------------------------------------------------
@@ -319,3 +304,37 @@ def test_three_parallel_calls_are_answered_whatever_order_their_results_were_wri
     assert [m.blocks for m in read_doc(Document.from_bytes(s.doc().name, written)).messages] == [
         m.blocks for m in history.messages
     ]
+
+
+def test_a_second_result_on_the_path_itself_is_listed_not_sent_twice():
+    """Results chained one after another (older CLIs): a call answered twice on the chain."""
+    s = Session(version="1.0.72")
+    s.prompt("run it")
+    t1 = s.call("msg_01", "toolu_1")
+    s.result("toolu_1", t1, "first")
+    s.result("toolu_1", t1, "again", parent=s.tip)
+    s.text("msg_02", "done")
+    history = read_doc(s.doc())
+    assert [b.result_text for b in history.messages[2].blocks] == ["first"]
+    assert [(i["where"], i["reason"]) for i in history.meta["left_off"]["items"]] == [("line 4", "duplicate result")]
+    assert write(history, s.doc()).single[1] == s.data()
+
+
+def test_a_call_off_the_path_whose_result_is_on_it_is_warned_of_too():
+    """A result chained onto a sibling branch (no CLI version known to write it; a hand-edited or
+    merged file): a one-chain resume would keep the result and lose its call."""
+    s = Session()
+    s.prompt("both")
+    t1 = s.call("msg_01", "toolu_1")
+    s.call("msg_01", "toolu_2")
+    s.result("toolu_1", t1, "one")
+    s.result("toolu_2", t1, "two", parent=s.tip)  # on R1, not on its own call T2
+    s.text("msg_02", "done")
+    history = read_doc(s.doc())
+    [warning] = [f for f in own_verdict(history).findings if f.rule == "parallel-results-off-chain"]
+    assert (
+        "it will lose 1 call whose results it keeps" in warning.explanation and "toolu_2 (Bash)" in warning.explanation
+    )
+    fixed = repair(history, target="anthropic", include_warnings=True)
+    written = write(fixed.history, s.doc()).single[1]
+    assert one_walk(written) == set(range(1, len(s.rows) + 1))

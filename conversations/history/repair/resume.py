@@ -21,14 +21,20 @@ def reparent_off_chain_results(work: Work, findings: list[Finding]) -> None:
     work.history.meta[RECHAIN] = True
     for turn in turns:
         ids = [i for i in turn.get("tool_use_ids", []) if isinstance(i, str)]
-        lines = ", ".join(str(n) for n in turn.get("lines", []))
+        calls = [c for c in turn.get("calls", []) if isinstance(c, dict)]
+        named = ids + [str(c.get("tool_use_id")) for c in calls]
         caller = next(
-            (m for m in work.history.messages if any(b.type == "tool_use" and b.id in ids for b in m.blocks)), None
+            (m for m in work.history.messages if any(b.type == "tool_use" and b.id in named for b in m.blocks)), None
         )
         where = f" of {work.name(caller)}" if caller is not None else ""
+        if ids:
+            lines = ", ".join(str(n) for n in turn.get("lines", []))
+            what = f"re-parented the result record(s) on line {lines} ({', '.join(ids)}){where} onto the chain"
+        else:
+            lines = ", ".join(str(c.get("line")) for c in calls)
+            what = f"re-parented result records so the call record(s) on line {lines}{where} are on the chain"
         work.note(
             "reparent-results",
             caller,
-            f"re-parented the result record(s) on line {lines} ({', '.join(ids)}){where} onto the chain, so "
-            "Claude Code's resume keeps them (only their parentUuid changes when written)",
+            f"{what}, so Claude Code's resume keeps them (only result records' parentUuid changes when written)",
         )

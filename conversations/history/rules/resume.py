@@ -6,7 +6,8 @@ tree (docs/formats.md s.2, corrected), and its resume, at least up to the versio
 anthropics/claude-code#31330, walks one chain from the leaf: it keeps only the branch the chain
 went on from and loses the other results ("only the last result retained"). Our reader takes them
 in (what the model saw live), and records which it took from off the path in
-`meta["off_chain_results"]`; this rule says what the resume would lose.
+`meta["off_chain_results"]`; this rule says what the resume would lose. (Rarely, a call's record is
+off the path while its result is on it: the resume would then send a result answering no call.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from ..findings import Finding
 from ..formats.claude_code import NAME as CLAUDE_CODE
 from ..formats.claude_code import RECHAIN  # set by this warning's repair: the writer then fixes it
 from .base import Context, plural, rule
+
+ONE_CHAIN = "Claude Code's resume, at least up to the versions of anthropics/claude-code#31330, walks one chain: "
 
 
 @rule("parallel-results-off-chain", severity="warning", fix="reparent-off-chain-results")
@@ -39,18 +42,27 @@ def parallel_results_off_chain(ctx: Context) -> Iterator[Finding]:
     }
     for turn in turns:
         ids = [i for i in turn.get("tool_use_ids", []) if isinstance(i, str)]
-        if not ids:
-            continue
-        tools = turn.get("tools") or []
-        named = [f"{i} ({tools[k]})" if k < len(tools) and tools[k] else i for k, i in enumerate(ids)]
-        lines = ", ".join(str(n) for n in turn.get("lines", []))
-        at = next((caller[i] for i in ids if i in caller), None)
-        yield ctx.found(
-            "parallel-results-off-chain",
-            message_index=at,
-            explanation=(
-                "Claude Code's resume, at least up to the versions of anthropics/claude-code#31330, walks one "
-                f"chain: it will lose {plural(len(ids), 'result')} and the model will see them as missing: "
-                f"{', '.join(named)} (result records on line {lines}, on side branches of the uuid tree)."
-            ),
-        )
+        calls = [c for c in turn.get("calls", []) if isinstance(c, dict)]
+        at = next((caller[i] for i in ids + [c.get("tool_use_id") for c in calls] if i in caller), None)
+        if ids:
+            yield ctx.found(
+                "parallel-results-off-chain",
+                message_index=at,
+                explanation=ONE_CHAIN + f"it will lose {plural(len(ids), 'result')} and the model will see them as "
+                f"missing: {_named(ids, turn.get('tools') or [])} (result records on line "
+                f"{', '.join(str(n) for n in turn.get('lines', []))}, on side branches of the uuid tree).",
+            )
+        elif calls:
+            call_ids = [str(c.get("tool_use_id")) for c in calls]
+            yield ctx.found(
+                "parallel-results-off-chain",
+                message_index=at,
+                explanation=ONE_CHAIN + f"it will lose {plural(len(calls), 'call')} whose results it keeps, and the "
+                f"provider will refuse those results as answering no call: "
+                f"{_named(call_ids, [str(c.get('tool', '')) for c in calls])} (tool_use records on line "
+                f"{', '.join(str(c.get('line')) for c in calls)}, on side branches of the uuid tree).",
+            )
+
+
+def _named(ids: list[str], tools: list[str]) -> str:
+    return ", ".join(f"{i} ({tools[k]})" if k < len(tools) and tools[k] else i for k, i in enumerate(ids))

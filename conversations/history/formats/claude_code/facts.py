@@ -322,19 +322,30 @@ def _string(value: Any) -> str | None:
 
 
 def off_chain_results(reading: Reading) -> list[dict[str, Any]]:
-    """Per response, the results the reader took from off the path: what a resume that walks one
-    chain loses (rules/resume.py)."""
+    """Per response, what a resume that walks one chain loses (rules/resume.py): the results the
+    reader took in from off the path (`tool_use_ids`, `tools`, `lines`), and the calls off the path
+    whose results are on it (`calls`: the resume would send those results answering no call)."""
     found: list[dict[str, Any]] = []
+    on_path = {r.line for r in reading.path}
     for turn in reading.turns:
-        if not turn.pulled:
+        answered_on_path = {i for r in turn.results if r.line in on_path for i in r.result_ids()}
+        calls = [
+            {"tool_use_id": tool_id, "tool": name, "line": record.line}
+            for record in turn.assistant
+            if record.line not in on_path
+            for tool_id, name in record.tool_uses()
+            if tool_id in answered_on_path
+        ]
+        if not turn.pulled and not calls:
             continue
         names = dict(turn.calls())
         ids = [i for record in turn.pulled for i in record.result_ids()]
-        found.append(
-            {
-                "tool_use_ids": ids,
-                "tools": [names.get(i, "") for i in ids],
-                "lines": [record.line for record in turn.pulled],
-            }
-        )
+        item: dict[str, Any] = {
+            "tool_use_ids": ids,
+            "tools": [names.get(i, "") for i in ids],
+            "lines": [record.line for record in turn.pulled],
+        }
+        if calls:
+            item["calls"] = calls
+        found.append(item)
     return found

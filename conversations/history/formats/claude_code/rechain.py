@@ -26,11 +26,14 @@ from .turns import Turn
 Element = Record | New
 
 
-def rechain(turn: Turn, path: list[Record], position: dict[int, int], news: list[New]) -> list[Element] | None:
-    """The turn's path segment as one chain holding every record of the turn (and `news`, new
-    result records, just before its last block); None when only result records moving cannot do
-    it."""
-    members = turn.assistant + turn.results
+def rechain(
+    turn: Turn, path: list[Record], position: dict[int, int], news: list[New], *, whole: bool
+) -> list[Element] | None:
+    """The turn's path segment as one chain holding its calls, `news` (new result records, just
+    before its last block) and, when `whole`, its results off the path too (else they stay where
+    they are: a new result is placed without fixing what the warning's repair fixes); None when
+    only result records moving cannot do it."""
+    members = turn.assistant + [r for r in turn.results if whole or r.line in position]
     on_path = [position[r.line] for r in members if r.line in position]
     if not on_path:
         return None

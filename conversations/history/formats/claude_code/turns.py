@@ -193,6 +193,8 @@ class _Builder:
         answered: dict[str, int] = {}
         for record in turn.user:
             ids = [i for i in record.result_ids() if i in order]
+            if ids and self._repeats(record, answered):
+                continue
             if ids:
                 turn.results.append(record)
                 turn.path.append(record)
@@ -207,6 +209,18 @@ class _Builder:
             for candidate in self.results_by_source.get(record.uuid or "", ()):
                 self._consider(turn, candidate, order, answered)
         turn.results.sort(key=lambda r: (_call_rank(r, order), r.line))
+
+    def _repeats(self, record: Record, answered: dict[str, int]) -> bool:
+        """A path record holding only results for calls an earlier record of the path answered: a
+        second result, left out (one result per call)."""
+        content = record.content
+        ids = record.result_ids()
+        if not isinstance(content, list) or len(ids) != len(content) or any(i not in answered for i in ids):
+            return False
+        kept = ", ".join(str(answered[i]) for i in ids)
+        self.duplicate_result[record.line] = f"a second result for {', '.join(ids)} (the one kept is on line {kept})"
+        self.included.discard(record.line)
+        return True
 
     def _merge_response(self, turn: Turn) -> None:
         mid = turn.mid

@@ -9,8 +9,9 @@ The history's blocks name the line they were read from, and the writer reads the
 (turns.py) to know which records the history is made of: those on the path and those a turn took
 in from side branches. Two things may re-parent result records of a turn whose records sit on
 side branches (rechain.py): a new result for one of its calls (placed so one walk from the leaf
-reaches both the call and the result), and the warnings repair of `parallel-results-off-chain`,
-which sets `history.meta[RECHAIN]` for every such turn. The messages themselves do not change.
+reaches both the call and the result; the turn's other results stay where they are), and the
+warnings repair of `parallel-results-off-chain`, which sets `history.meta[RECHAIN]`: every such
+turn is then laid out as one chain. The messages themselves do not change.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _sequence(reading: Reading, plan: Plan, news: list[tuple[int | None, New]], 
         on_path = [position[r.line] for r in members if r.line in position]
         span = path[min(on_path) : max(on_path) + 1]
         untouched = not any(r.line in plan.dropped for r in members + span)
-        chain = rechain(turn, path, position, extra) if untouched else None
+        chain = rechain(turn, path, position, extra, whole=rechain_all) if untouched else None
         if chain is None:
             after[_bottom(turn, position)].extend(extra)
             continue
@@ -184,8 +185,14 @@ def _plan_links(plan: Plan, t: Transcript, reading: Reading, sequence: list[Elem
     template = next((e for e in sequence if isinstance(e, Record)), reading.path[0])
     previous: Element | None = None
     anchor_line: int | None = None
-    for element in sequence:
+    # New records after the leaf go after every user or assistant line of the file (a copy of the
+    # leaf written twice, a subagent's inline records), so the newest record is theirs.
+    last = max((k for k, e in enumerate(sequence) if isinstance(e, Record)), default=-1)
+    last_turn_line = max((r.line for r in t.records if r.is_turn), default=None)
+    for k, element in enumerate(sequence):
         parent = root_parent if previous is None else previous.uuid
+        if k == last + 1 and last >= 0:
+            anchor_line = last_turn_line
         if isinstance(element, Record):
             template = element
             anchor_line = element.line
