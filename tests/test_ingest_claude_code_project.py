@@ -1,0 +1,123 @@
+"""A Claude Code project folder as it lies on disk (~/.claude/projects/<project>/), built under
+tmp_path from the fixtures: sessions, a 2.1 subagent under `<session>/subagents/` with its
+`.meta.json` sidecar, a summary-only session file and an empty one. `manage.py ingest` loads the
+conversations and skips the rest, saying why; nothing fails.
+
+The real files: tests/fixtures/real/ (the 2.1.114 subagent, the summary-only file) and
+tests/fixtures/formats/claude-code-session.jsonl. The subagent's parent session is SYNTHETIC
+(tests/claude_sessions.py): the real one is not public; it is built to start that subagent with an
+Agent call whose result names its agentId, as Claude Code 2.1 writes it."""
+
+import json
+import shutil
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from conversations.models import Conversation
+from tests.claude_sessions import Session
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.django_db
+
+REAL = FIXTURES / "real"
+PARENT = "ef958aa1-0e93-49f0-bb71-150f63befcd1"
+AGENT = "a4ca7529859c158c2"
+SUMMARY_ONLY = "4e27c414-a885-46a0-b5c8-d58e1417377d.jsonl"
+EMPTY = "0b7d3f52-9a41-4c6e-8d2f-1e5a7c9b3d40.jsonl"
+
+
+def parent_session() -> bytes:
+    s = Session(session_id=PARENT, model="claude-opus-4-7")
+    s.prompt("Research how plan mode works, in a worktree.")
+    call = s.call(
+        "msg_01",
+        "toolu_01Agent000000000000000001",
+        "Agent",
+        {"description": "Research Claude Code plan mode", "prompt": "You are **alice**...", "subagent_type": "general"},
+    )
+    s.result(
+        "toolu_01Agent000000000000000001",
+        call,
+        "Round 1 complete.",
+        tool_use_result={"status": "completed", "agentId": AGENT, "content": [{"type": "text", "text": "Round 1"}]},
+    )
+    s.text("msg_02", "alice finished round 1.", stop_reason="end_turn")
+    return s.data()
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "projects" / "-experiments-worktrees"
+    subagents = root / PARENT / "subagents"
+    subagents.mkdir(parents=True)
+    shutil.copyfile(
+        FIXTURES / "formats" / "claude-code-session.jsonl", root / "3f6d2a91-7c4e-4b1a-9e0d-5a8c2f71b6e4.jsonl"
+    )
+    (root / f"{PARENT}.jsonl").write_bytes(parent_session())
+    for suffix in (".jsonl", ".meta.json"):
+        shutil.copyfile(
+            REAL / "claude-code-2.1.114-subagent" / f"agent-{AGENT}{suffix}", subagents / f"agent-{AGENT}{suffix}"
+        )
+    shutil.copyfile(REAL / "claude-code-summary-only" / SUMMARY_ONLY, root / SUMMARY_ONLY)
+    (root / EMPTY).write_bytes(b"")
+    return root
+
+
+def ingest(*paths):
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("ingest", *map(str, paths), "--json", stdout=out, stderr=err)
+        status = 0
+    except SystemExit as exc:
+        status = exc.code
+    return status, json.loads(out.getvalue())
+
+
+def test_the_project_folder_ingests_with_nothing_failed_and_every_skip_named(project):
+    status, summary = ingest(project)
+
+    assert (status, summary["failed"]) == (0, [])
+    assert summary["ingested"] == 3
+    skipped = {item["path"].removeprefix(str(project) + "/"): item["reason"] for item in summary["skipped_files"]}
+    assert skipped == {
+        f"{PARENT}/subagents/agent-{AGENT}.meta.json": "sidecar of a subagent",
+        SUMMARY_ONLY: "no user or assistant record (1 summary): a Claude Code file that holds no conversation",
+        EMPTY: "the file is empty",
+    }
+    assert summary["skipped"] == 3
+
+
+def test_the_subagent_is_a_conversation_of_its_own_beside_its_parent(project):
+    ingest(project)
+
+    subagent = Conversation.objects.get(source__location__endswith=f"agent-{AGENT}.jsonl")
+    parent = Conversation.objects.get(source__location__endswith=f"{PARENT}.jsonl")
+    assert subagent.external_id == f"{PARENT}/agent-{AGENT}" != parent.external_id == PARENT
+    assert subagent.tool_call_count == 24
+    assert subagent.title.startswith("You are **alice**")
+    assert subagent.latest_revision.history.meta["subagent"] == {"agent_id": AGENT, "session_id": PARENT}
+    [call] = parent.latest_revision.history.meta["subagent_calls"]
+    assert (call["agent_id"], call["tool"], call["message_index"]) == (AGENT, "Agent", 1)
+    assert call["description"] == "Research Claude Code plan mode"
+
+
+def test_the_tokens_column_counts_input_cache_reads_cache_writes_and_output(project):
+    ingest(project)
+
+    subagent = Conversation.objects.get(source__location__endswith=f"agent-{AGENT}.jsonl")
+    usage = subagent.latest_revision.history.usage
+    assert subagent.token_count == (
+        usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens + usage.output_tokens
+    )
+    assert subagent.token_count == 737_831
+
+
+def test_a_json_file_no_reader_can_read_still_fails(project):
+    (project / "notes.json").write_text('{"what": "not a conversation log"}')
+
+    status, summary = ingest(project)
+
+    assert status == 1
+    assert [item["path"] for item in summary["failed"]] == [str(project / "notes.json")]
