@@ -106,6 +106,15 @@ def test_an_unreadable_log_is_a_400_naming_the_place_and_stores_nothing(api):
     assert Conversation.objects.count() == 0 and Source.objects.count() == 0
 
 
+def test_a_file_that_holds_no_conversation_is_a_400_saying_so(api):
+    summary_only = FIXTURES / "real" / "claude-code-summary-only" / "4e27c414-a885-46a0-b5c8-d58e1417377d.jsonl"
+    response = api.post(LIST, summary_only.read_bytes(), name="session.jsonl")
+
+    assert response.status_code == 400
+    assert response.json()["reason"].startswith("session.jsonl: no conversation found (no user or assistant record")
+    assert Conversation.objects.count() == 0 and Source.objects.count() == 0
+
+
 def test_a_log_that_is_not_the_forced_format_is_a_400(api):
     response = api.post(LIST, simple_log(1), format="claude-code")
 

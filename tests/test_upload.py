@@ -54,6 +54,16 @@ def test_a_bad_upload_stores_nothing_and_says_why(client, viewer):
     assert b"broken.json" in response.content and b"nothing was stored" in response.content
 
 
+def test_a_file_that_holds_no_conversation_is_skipped_and_says_why(client, viewer):
+    summary_only = FIXTURES / "real" / "claude-code-summary-only" / "4e27c414-a885-46a0-b5c8-d58e1417377d.jsonl"
+    client.force_login(viewer)
+
+    response = upload(client, SimpleUploadedFile("session.jsonl", summary_only.read_bytes()))
+
+    assert Conversation.objects.count() == 0
+    assert b"holds no conversation (no user or assistant record (1 summary)" in response.content
+
+
 def test_an_upload_over_the_limit_is_refused(client, viewer, settings):
     settings.UPLOAD_MAX_BYTES = 100
     client.force_login(viewer)
