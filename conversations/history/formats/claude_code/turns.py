@@ -22,6 +22,7 @@ is built once and each record looked at a bounded number of times: linear in the
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -226,14 +227,17 @@ class _Builder:
         mid = turn.mid
         if mid is None:
             return
-        for record in self.by_mid.get(mid, ()):
-            if record.line in self.included:
-                continue
-            twin = next((r for r in turn.assistant if r.obj["message"].get("content") == record.content), None)
-            if twin is not None:
+        others = [r for r in self.by_mid.get(mid, ()) if r.line not in self.included]
+        if not others:
+            return
+        held = {_key(r.content): r.line for r in turn.assistant}
+        for record in others:
+            key = _key(record.content)
+            if key in held:
                 # The same block written again on another branch: one response holds it once.
-                self.duplicate_block[record.line] = twin.line
+                self.duplicate_block[record.line] = held[key]
                 continue
+            held[key] = record.line
             turn.assistant.append(record)
             self.included.add(record.line)
         turn.assistant.sort(key=lambda r: r.line)
@@ -311,6 +315,10 @@ class _Builder:
         if boundary is not None and record.line < boundary:
             return LeftOff(where, "compacted", rtype, f"before the compaction on line {boundary}")
         return LeftOff(where, "abandoned branch", rtype, f"on a separate chain from the root on line {at}")
+
+
+def _key(content: object) -> str:
+    return json.dumps(content, sort_keys=True, ensure_ascii=False)
 
 
 def _call_rank(record: Record, order: dict[str, int]) -> int:
