@@ -290,6 +290,9 @@ def test_a_subagent_is_told_by_its_records_whatever_its_file_is_called():
     history = read_one(s.doc("renamed.jsonl"))
     assert history.meta["subagent"] == {"agent_id": "a4ca7529859c158c2", "session_id": SESSION}
     assert history.external_id != SESSION
+    for row in s.rows:
+        row["isSidechain"] = False  # the agentId on every record is enough
+    assert read_one(s.doc("renamed.jsonl")).meta["subagent"]["agent_id"] == "a4ca7529859c158c2"
 
 
 def test_a_parent_session_lists_the_subagents_its_agent_calls_started():

@@ -78,10 +78,12 @@ class Reading:
 
 
 def read_turns(t: Transcript) -> Reading:
-    main = [r for r in t.unique if r.is_turn and not r.sidechain]
-    # A subagent's own file holds only sidechain records: then they are its conversation.
-    subagent = not main
-    leaf = (main or [r for r in t.unique if r.is_turn])[-1]
+    turns_all = [r for r in t.unique if r.is_turn]
+    main = [r for r in turns_all if not r.sidechain]
+    # A subagent's own file holds only sidechain records, each naming its agent: then they are its
+    # conversation. (Told by its records, whatever the file is called.)
+    subagent = not main or all(isinstance(r.obj.get("agentId"), str) for r in turns_all)
+    leaf = (turns_all if subagent else main)[-1]
     path, stop = walk(leaf, t)
     turns = _path_turns(path)
     builder = _Builder(t, path, subagent)
