@@ -314,21 +314,30 @@ def test_a_new_result_in_a_trajectory_takes_the_next_id_after_the_trajectory():
     assert written.files["openhands-trajectory.json"].decode().startswith('[\n    {\n        "id": 0,')
 
 
-def test_removing_a_tool_message_removes_its_file_and_the_cache_page_that_covers_it(tmp_path):
+def test_removing_a_call_and_its_result_removes_their_files_and_the_cache_page_that_covers_them(tmp_path):
     root = thirty_event_session(tmp_path)
     original = load_path(root)
     history = read_one(original)
-    victim = next(m for m in history.messages if m.role == "tool" and m.source.event == 7)
-    history.messages.remove(victim)
+    history.messages = [m for m in history.messages if m.source.event not in (6, 7)]  # toolu_02's exchange
 
     written = openhands.write(history, original)
 
-    assert written.removed == {"events/7.json", "event_cache/0-25.json"}
+    assert written.removed == {"events/6.json", "events/7.json", "event_cache/0-25.json"}
     assert "events/7.json" not in written.files and "event_cache/0-25.json" not in written.files
-    assert len([n for n in written.files if n.startswith("events/")]) == 29
+    assert len([n for n in written.files if n.startswith("events/")]) == 28
     reread = read_one(load_path(write_dir(written, root)))
     assert "toolu_02" not in [b.tool_use_id for _, _, b in reread.blocks() if b.type == "tool_result"]
-    assert reread.meta["event_count"] == 29
+    assert reread.meta["event_count"] == 28
+
+
+def test_a_history_whose_events_would_read_back_elsewhere_is_refused(tmp_path):
+    root = thirty_event_session(tmp_path)
+    original = load_path(root)
+    history = read_one(original)
+    # Without its result, toolu_02's call would wait for one at the end of the stream.
+    history.messages = [m for m in history.messages if m.source.event != 7]
+    with pytest.raises(FormatError, match="message 5 would be an assistant message \\(toolu_03\\)"):
+        openhands.write(history, original)
 
 
 def test_an_unchanged_long_session_keeps_its_cache_page(tmp_path):

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from ..errors import FormatError
-from ..model import Block, History, Message, SourceRef, SystemPart, Tool, Usage
+from ..model import NOT_SENT, Block, History, Message, SourceRef, SystemPart, Tool, Usage
 from .document import Document, json_indent, loads
 
 NAME = "openhands"
@@ -308,32 +308,115 @@ def _build(source: _Source) -> tuple[History, _Index]:
     index = _index(events)
     history = History(format=NAME)
     counts: Counter[str] = Counter()
-    emitted: set[str] = set()
+    placer = _Placer(history, index)
     for event in events:
         kind = event.kind
         if kind == SYSTEM:
             _read_system(event, history, index)
         elif kind in (MESSAGE, FINISH):
-            message = _message_action(event) if kind == MESSAGE else _finish(event)
+            message = _message_action(event) if kind == MESSAGE else _finish(event, index)
             index.messages[event.id] = message
             history.messages.append(message)
         elif kind == CALL:
-            # One assistant message per LLM response, where its first action is.
-            rid = index.group_of[event.id]
-            if rid not in emitted:
-                emitted.add(rid)
-                message = _response_message(index.groups[rid])
-                index.messages[event.id] = message
-                history.messages.append(message)
+            placer.action(event)
         elif kind == RESULT:
-            message = _tool_message(event)
-            index.results[event.id] = message.blocks[0]
-            history.messages.append(message)
+            placer.result(event)
         else:
             counts[event.type] += 1
             _note_state(event, history.meta)
+        placer.emit_complete()
+    placer.emit_rest()
     _describe(history, source, counts)
     return history, index
+
+
+@dataclass
+class _Response:
+    """An LLM response whose assistant message waits for its results (ConversationMemory's
+    pending_tool_call_action_messages): it is emitted when the last call it waits for has one."""
+
+    message: Message
+    first: _Event
+    start: int  # how many messages the history had when its first action came
+    results: dict[str | None, Message] = field(default_factory=dict)
+
+    def waits_for(self) -> list[str | None]:
+        # A call the model asked for that OpenHands never ran has no action a result could answer:
+        # it stays unanswered wherever the message goes, and its repair drops it.
+        return [b.id for b in self.message.tool_uses() if not b.extra.get("no_action")]
+
+    @property
+    def complete(self) -> bool:
+        return all(i in self.results for i in self.waits_for())
+
+
+class _Placer:
+    """Puts each assistant message of tool calls where ConversationMemory.process_events puts it:
+    when the last of its results arrives, followed by its results in the order of its calls (so a
+    result OpenHands appends after a later user message still answers the call). A response whose
+    results never all arrive goes at the end, where an appended result would complete it. A result
+    no waiting call takes (its call has none, or already has its result) stays where it is, a tool
+    message of its own, for the checker to name."""
+
+    def __init__(self, history: History, index: _Index):
+        self.history, self.index = history, index
+        self.waiting: dict[str, _Response] = {}  # by model_response.id, in order of first action
+        self.seen: set[str] = set()
+        self.by_call: dict[str | None, _Response] = {}  # the latest response that made each call
+        self.early: dict[str | None, Message] = {}  # results that came before their action
+
+    def action(self, event: _Event) -> None:
+        rid = self.index.group_of[event.id]
+        if rid in self.seen:
+            return
+        self.seen.add(rid)
+        actions = self.index.groups[rid]
+        message = _response_message(actions)
+        self.index.messages[actions[0].id] = message
+        response = _Response(message, actions[0], len(self.history.messages))
+        self.waiting[rid] = response
+        for block in message.tool_uses():
+            self.by_call[block.id] = response
+            early = self.early.pop(block.id, None)
+            if early is not None:
+                response.results[block.id] = early
+
+    def result(self, event: _Event) -> None:
+        message = _tool_message(event)
+        self.index.results[event.id] = message.blocks[0]
+        call = event.call_id
+        response = self.by_call.get(call)
+        if response is not None and self.waiting.get(self.index.group_of[response.first.id]) is response:
+            if call not in response.results:
+                response.results[call] = message
+                return
+        elif response is None and call in self.index.call_action and call not in self.early:
+            self.early[call] = message  # its action comes later in the stream
+            return
+        self.history.messages.append(message)
+
+    def emit_complete(self) -> None:
+        for rid, response in list(self.waiting.items()):
+            if response.complete:
+                del self.waiting[rid]
+                self._emit(response)
+
+    def emit_rest(self) -> None:
+        for response in self.waiting.values():
+            self._emit(response)
+        self.waiting.clear()
+
+    def _emit(self, response: _Response) -> None:
+        messages = self.history.messages
+        # What the model will now see before these calls that came after them in the stream.
+        passed = [m for m in messages[response.start :] if m.role != "tool"]
+        if passed:
+            response.message.extra["moved_past"] = [{"event": m.source.event, "role": m.role} for m in passed]
+        messages.append(response.message)
+        for block in response.message.tool_uses():
+            result = response.results.pop(block.id, None)
+            if result is not None:
+                messages.append(result)
 
 
 def _index(events: list[_Event]) -> _Index:
@@ -480,15 +563,41 @@ def _finish_text(data: dict[str, Any]) -> str:
     return "\n".join(dict.fromkeys(t for t in (thought, content) if t)) or thought
 
 
-def _finish(event: _Event) -> Message:
+def _finish(event: _Event, index: _Index) -> Message:
+    blocks = [Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))]
+    call = _finish_call(event, index)
+    if call is not None:
+        blocks.append(call)
     return Message(
         role="user" if event.data.get("source") == "user" else "assistant",
-        blocks=[Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))],
+        blocks=blocks,
         content_form="string",
         timestamp=_text_or_none(event.data.get("timestamp")),
         source=event.ref(),
         extra={"action": "finish"},
     )
+
+
+def _finish_call(event: _Event, index: _Index) -> Block | None:
+    """The finish tool call, shown with its message but marked NOT_SENT: ConversationMemory sends
+    a finish action as its text alone. When the same response made other calls, the call is listed
+    in that response's message instead (where OpenHands never answers it: see _response_message)."""
+    tcm = event.data.get("tool_call_metadata")
+    if tcm is None or tcm["model_response"]["id"] in index.groups:
+        return None
+    calls = tcm["model_response"]["choices"][0]["message"].get("tool_calls") or []
+    k = next((k for k, c in enumerate(calls) if c["id"] == tcm["tool_call_id"]), None)
+    if k is None:
+        block = Block.tool_use(
+            tcm["tool_call_id"],
+            _text_or_none(tcm.get("function_name")) or "finish",
+            None,
+            source=event.ref(".tool_call_metadata"),
+        )
+    else:
+        block = _tool_use(calls[k], event.ref(f"{RESPONSE_MESSAGE}.tool_calls[{k}]"))
+    block.extra.update({"action": "finish", NOT_SENT: True})
+    return block
 
 
 def _response_message(actions: list[_Event]) -> Message:
@@ -643,15 +752,23 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _model_from_events(events: list[_Event]) -> str | None:
-    for event in reversed(events):
-        metrics = event.data.get("llm_metrics")
+    return model_from_events([e.data for e in events])
+
+
+def model_from_events(events: list[Any]) -> str | None:
+    """The model a V0 stream names: the one its metrics count tokens for, else the one any
+    event's `tool_call_metadata.model_response` names (a trajectory may name it only on its late
+    `finish` event). Shared with the output.jsonl reader."""
+    for data in reversed(events):
+        metrics = data.get("llm_metrics") if isinstance(data, dict) else None
         usage = metrics.get("accumulated_token_usage") if isinstance(metrics, dict) else None
-        if isinstance(usage, dict) and isinstance(usage.get("model"), str) and usage["model"]:
+        if isinstance(usage, dict) and _text_or_none(usage.get("model")):
             return cast(str, usage["model"])
-    for event in events:
-        tcm = event.data.get("tool_call_metadata")
-        if event.kind == CALL and tcm is not None and isinstance(tcm["model_response"].get("model"), str):
-            return cast(str, tcm["model_response"]["model"])
+    for data in events:
+        tcm = data.get("tool_call_metadata") if isinstance(data, dict) else None
+        response = tcm.get("model_response") if isinstance(tcm, dict) else None
+        if isinstance(response, dict) and _text_or_none(response.get("model")):
+            return cast(str, response["model"])
     return None
 
 
@@ -680,7 +797,46 @@ def write(history: History, original: Document | None) -> Document:
     source = _load(original)
     base, index = _build(source)
     plan = _Planner(source, index, base).plan(history)
-    return _emit_session(source, plan) if source.is_session else _emit_trajectory(source, plan)
+    written = _emit_session(source, plan) if source.is_session else _emit_trajectory(source, plan)
+    if plan.touched:
+        _check_reads_back(history, written)
+    return written
+
+
+def _check_reads_back(history: History, written: Document) -> None:
+    """Refuse to write events that OpenHands would turn into other messages than `history` (a new
+    message can only be appended, so one placed earlier would read back elsewhere)."""
+    back, _ = _build(_load(Document(name=written.name, files=dict(written.files), is_dir=written.is_dir)))
+    want, got = [_signature(m) for m in history.messages], [_signature(m) for m in back.messages]
+    if want == got:
+        return
+    i = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), min(len(want), len(got)))
+    what = (
+        f"message {i} would be {_said(got, i)} instead of {_said(want, i)}"
+        if i < len(want) and i < len(got)
+        else f"it would hold {len(got)} messages instead of {len(want)}"
+    )
+    raise FormatError(
+        f"this history cannot be written as OpenHands events: {what} "
+        "(OpenHands appends new events, and places each tool call where its last result is)"
+    )
+
+
+def _signature(message: Message) -> tuple[Any, ...]:
+    return (
+        message.role,
+        tuple(
+            (b.type, b.text, b.id, b.tool_use_id, b.result_text if b.type == "tool_result" else None, bool(b.is_error))
+            for b in message.blocks
+            if b.sent
+        ),
+    )
+
+
+def _said(signatures: list[tuple[Any, ...]], i: int) -> str:
+    role, blocks = signatures[i]
+    ids = [b[2] or b[3] for b in blocks if b[2] or b[3]]
+    return f"{'an' if role == 'assistant' else 'a'} {role} message" + (f" ({', '.join(ids)})" if ids else "")
 
 
 @dataclass
@@ -720,17 +876,19 @@ class _Planner:
 
     def _message(self, message: Message, i: int) -> None:
         body = []
+        where = f"messages[{i}]"
         for j, block in enumerate(message.blocks):
             if block.type == "tool_result":
                 self._result(block, f"messages[{i}].blocks[{j}]")
+            elif not block.sent:
+                self._unsent(block, message, f"{where}.blocks[{j}]")
             else:
                 body.append(block)
-        where = f"messages[{i}]"
         if message.role == "tool":
             if body:
                 raise FormatError("a tool message can only hold tool results", path=where)
             return
-        if not body:
+        if not body and not (message.blocks and message.source.event is not None and self._is_finish(message)):
             return  # e.g. a user message that only carried results; nothing else to store
         eid = message.source.event
         if eid is None:
@@ -748,6 +906,10 @@ class _Planner:
             raise FormatError(f"refers to event {eid}, which is not a message in the original", path=where)
 
     # -- helpers
+    def _is_finish(self, message: Message) -> bool:
+        event = self.index.by_id.get(message.source.event) if isinstance(message.source.event, int) else None
+        return event is not None and event.kind == FINISH
+
     def _event(self, eid: Any, where: str) -> _Event:
         event = self.index.by_id.get(eid) if isinstance(eid, int) else None
         if event is None:
@@ -804,9 +966,19 @@ class _Planner:
         if urls != old_urls:
             self._edit(eid).setdefault("args", {})["image_urls"] = urls
 
+    def _unsent(self, block: Block, message: Message, where: str) -> None:
+        """A finish call is the finish action itself: it stays with the action's own message, and
+        goes (with the action) only when that message goes."""
+        if block.source.event is None or block.source.event != message.source.event:
+            raise FormatError(
+                f"the finish call {block.id} cannot move to another message: it is its finish action", path=where
+            )
+
     def _finish(self, eid: int, message: Message, body: list[Block], where: str) -> None:
         self._claim(("message", eid), where)
         self.kept.add(eid)
+        if not any(b.type == "text" for b in body):
+            raise FormatError("a finish action is sent as its text: remove the whole message, not its text", path=where)
         text = _text_only(body, where)
         if text == _finish_text(self.index.by_id[eid].data):
             return

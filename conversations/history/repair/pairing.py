@@ -56,7 +56,7 @@ def _zone(messages: list[Message], a: int, style: str) -> _Zone:
 
 
 def _callers(messages: list[Message]) -> list[int]:
-    return [a for a, m in enumerate(messages) if m.role == "assistant" and any(b.type == "tool_use" for b in m.blocks)]
+    return [a for a, m in enumerate(messages) if m.role == "assistant" and m.tool_uses()]
 
 
 @strategy("add-missing-tool-result")

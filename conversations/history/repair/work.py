@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import fields, replace
 from operator import attrgetter
 
-from ..edits import Edit
+from ..edits import Edit, source_of
 from ..findings import Finding
 from ..model import Block, History, Message, SourceRef
 from ..targets import Target
@@ -101,6 +101,9 @@ class Work:
             id(m): (m, i, False) for i, m in enumerate(self.history.messages)
         }
         self.snapshot: list[Message] = list(self.history.messages)
+        # JSONL lines name a message only when its messages come from several lines (a litellm
+        # log's request is one line).
+        self._by_line = len({m.source.line for m in self.history.messages}) > 1
 
     # -- rounds
     def begin_round(self) -> None:
@@ -133,12 +136,15 @@ class Work:
         return [f[1] if f is not None and not f[2] else None for f in found]
 
     def name(self, message: Message) -> str:
+        """How an edit names the message: "message 5 (event 15, the finish action)" (its index in
+        the original history, and the records or events it was read from), or where a new one is."""
         found = self._where.get(id(message))
         if found is None:
             return "a new message"
         _, index, new = found
         if not new:
-            return f"message {index}"
+            where = source_of(message, lines=self._by_line)
+            return f"message {index} ({where})" if where else f"message {index}"
         return "a new message at the start" if index < 0 else f"the new message after message {index}"
 
     def note(self, op: str, message: Message | None, description: str) -> None:
