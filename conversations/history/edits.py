@@ -54,11 +54,26 @@ def source_of(message: Message, *, lines: bool = True) -> str:
         if len(events) == 1:
             (event, kind), *_ = events.items()
             return f"event {event}" + (f", the {kind}" if kind else "")
-        named = [f"{e} (the {k})" if k else str(e) for e, k in events.items()]
-        return "events " + ", ".join(named[:-1]) + " and " + named[-1]
+        return f"events {_and([str(e) for e in events])}" + _kinds([k for k in events.values() if k])
     if numbers:
         return _lines(sorted(numbers))
     return ""
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _kinds(kinds: list[str]) -> str:
+    """ ", the run actions", ", the read and run actions", ", the run action and the error
+    observation"."""
+    distinct = list(dict.fromkeys(kinds))
+    if not distinct:
+        return ""
+    for noun in ("action", "observation"):
+        if all(k.endswith(" " + noun) for k in distinct):
+            return f", the {_and([k.removesuffix(' ' + noun) for k in distinct])} {noun}s"
+    return ", " + _and([f"the {k}" for k in distinct])
 
 
 def _kind(extra: dict[str, Any]) -> str:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from conversations.history.check import check
 from conversations.history.errors import FormatError
-from conversations.history.formats import detect, load_path, openhands
+from conversations.history.formats import detect, load_path, openai, openhands
 from conversations.history.formats.document import Document
-from conversations.history.model import Block, Message
+from conversations.history.model import NOT_SENT, Block, Message
+from conversations.history.targets import target_for_model
 from tests.conftest import FIXTURES
 
 SESSION = FIXTURES / "formats" / "openhands-events"
@@ -479,3 +481,99 @@ def test_a_malformed_event_is_an_error_naming_its_file_and_path(tmp_path, change
     with pytest.raises(FormatError, match=message) as caught:
         openhands.read(load_path(root))
     assert (caught.value.file, caught.value.path) == ("events/9.json", path)
+
+
+# --- where ConversationMemory puts things (docs/formats.md section 1, "Message conversion") ------
+
+GPT4O = FIXTURES / "real" / "openhands-trajectory-gpt4o" / "basic_interactions.json"
+USER_WHILE_RUNNING = {
+    "id": 12,
+    "timestamp": "2025-07-14T08:05:00.000001",
+    "source": "user",
+    "message": "Are you still there?",
+    "action": "message",
+    "args": {"content": "Are you still there?", "file_urls": [], "image_urls": [], "wait_for_response": False},
+}
+
+
+def session_with_user_message_before_the_error(tmp_path: Path) -> Path:
+    """The fixture session as if the user typed while pytest ran: the synthetic error observation
+    (event 10) comes after the user's message (event 12), renumbered 13."""
+    root = session_copy(tmp_path)
+    error = event(root, 10)
+    (root / "events" / "10.json").unlink()
+    error["id"] = 13
+    (root / "events" / "12.json").write_text(json.dumps(USER_WHILE_RUNNING))
+    (root / "events" / "13.json").write_text(json.dumps(error))
+    return root
+
+
+def test_a_result_after_a_later_user_message_answers_its_call_there(tmp_path):
+    history = read_one(load_path(session_with_user_message_before_the_error(tmp_path)))
+    assert summary(history)[3:] == [
+        ("user", "Are you still there?", []),
+        (
+            "assistant",
+            "There is a pytest.ini; let me check its settings and run the suite.",
+            [
+                "toolu_01Fz4cN8mLq2VtR6yHb9JkUe",
+                PYTEST_CALL,
+            ],
+        ),
+        ("tool", "", ["toolu_01Fz4cN8mLq2VtR6yHb9JkUe"]),
+        ("tool", "", [PYTEST_CALL]),
+    ]
+    # The page says the model sees these calls after the user's message.
+    assert history.messages[4].extra["moved_past"] == [{"event": 12, "role": "user"}]
+    assert "moved_past" not in history.messages[1].extra
+
+
+def test_a_response_still_waiting_for_a_result_comes_after_the_messages_typed_since(tmp_path):
+    root = session_with_user_message_before_the_error(tmp_path)
+    (root / "events" / "13.json").unlink()
+    history = read_one(load_path(root))
+    assert [m.role for m in history.messages] == ["user", "assistant", "tool", "user", "assistant", "tool"]
+    assert [b.id for b in history.messages[4].tool_uses()] == ["toolu_01Fz4cN8mLq2VtR6yHb9JkUe", PYTEST_CALL]
+
+
+def test_the_results_of_a_response_come_in_the_order_of_its_calls(tmp_path):
+    root = session_copy(tmp_path)
+    read_result, error = event(root, 8), event(root, 10)
+    read_result["id"], error["id"] = 10, 8  # pytest's result first in the stream
+    error["timestamp"], read_result["timestamp"] = read_result["timestamp"], error["timestamp"]
+    (root / "events" / "8.json").write_text(json.dumps(error))
+    (root / "events" / "10.json").write_text(json.dumps(read_result))
+    history = read_one(load_path(root))
+    assert [m.blocks[0].tool_use_id for m in history.messages[4:6]] == ["toolu_01Fz4cN8mLq2VtR6yHb9JkUe", PYTEST_CALL]
+
+
+def test_a_finish_call_is_shown_with_its_text_but_never_sent():
+    history = read_one(load_path(GPT4O))
+    finish = history.messages[-1]
+    assert finish.source.event == 15
+    text, call = finish.blocks
+    assert (text.type, text.text) == ("text", "")
+    assert (call.type, call.name, call.id) == ("tool_use", "finish", "call_IpyczPgEAwtpRWFZ2RNokTdH")
+    assert call.extra == {"action": "finish", NOT_SENT: True} and not call.sent
+    assert finish.tool_uses() == []
+    last = openai.to_request(history)["messages"][-1]
+    assert last == {"role": "assistant", "content": ""}  # what ConversationMemory sends
+    verdict = check(history, target="openai")
+    assert verdict.accepted and not any("tool-result" in f.rule for f in verdict.findings)
+
+
+def test_the_model_named_only_by_the_late_finish_event_is_the_model_and_gives_openai():
+    history = read_one(load_path(GPT4O))
+    assert history.model == "gpt-4o-2024-08-06"
+    assert target_for_model(history.model).name == "openai"
+
+
+def test_a_finish_action_cannot_lose_its_text_alone():
+    original = load_path(GPT4O)
+    history = read_one(original)
+    history.messages[-1].blocks = history.messages[-1].blocks[1:]
+    with pytest.raises(FormatError, match="remove the whole message"):
+        openhands.write(history, original)
+    history.messages.pop()
+    written = openhands.write(history, original)
+    assert [e["id"] for e in json.loads(written.single[1])] == [0, 3, 6, 9, 12]

@@ -3,17 +3,18 @@ trajectory, and the messages CodeActAgent would send from it.
 
 Runs in .oracles/openhands-v0 (Python 3.12, openhands-ai 0.48.0), never in the project's venv:
 
-    .oracles/openhands-v0/bin/python tests/oracles/openhands_v0.py PATH
+    .oracles/openhands-v0/bin/python tests/oracles/openhands_v0.py PATH [PATH...]
 
-PATH is a V0 session folder (`events/<n>.json`, maybe `event_cache/` pages) or a trajectory file
-(a JSON array of events, or `{"trajectory": [...]}`). A folder is loaded as OpenHands loads it: an
-EventStream over a LocalFileStore laid out as `sessions/<id>/events/<n>.json` (so stale
-`event_cache/` pages are served first, as OpenHands serves them); a trajectory event by event with
+(OpenHands takes some 15 s to import: judge several paths in one run.) PATH is a V0 session
+folder (`events/<n>.json`, maybe `event_cache/` pages) or a trajectory file (a JSON array of
+events, or `{"trajectory": [...]}`). A folder is loaded as OpenHands loads it: an EventStream over
+a LocalFileStore laid out as `sessions/<id>/events/<n>.json` (so stale `event_cache/` pages are
+served first, as OpenHands serves them); a trajectory event by event with
 `event_from_dict`. The agent's history is then filtered as the controller's StateTracker filters
 it, viewed as the NoOp condenser views it, and turned into messages by
 `ConversationMemory.process_events`, as CodeActAgent does before each LLM call.
 
-Prints one JSON object:
+Prints one JSON object per path (a list of them for several paths):
     events      how many events were loaded
     errors      [{"event", "error"}]: events OpenHands refused (it rejects fields it does not know)
     messages    [{"role", "tool_calls": [ids], "tool_call_id", "text"}] as sent
@@ -39,39 +40,42 @@ SESSION_ID = "judged"
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: openhands_v0.py PATH", file=sys.stderr)
+    if len(argv) < 2:
+        print("usage: openhands_v0.py PATH [PATH...]", file=sys.stderr)
         return 2
-    path = Path(argv[1])
-    events, errors = load_folder(path) if path.is_dir() else load_trajectory(path)
-    report = judge(events)
-    report["errors"] = errors
-    print(json.dumps(report))
+    reports = [report(Path(p)) for p in argv[1:]]
+    print(json.dumps(reports[0] if len(reports) == 1 else reports))
     return 0
+
+
+def report(path: Path) -> dict[str, Any]:
+    events, errors = load_folder(path) if path.is_dir() else load_trajectory(path)
+    out = judge(events)
+    out["path"] = str(path)
+    out["errors"] = errors
+    return out
 
 
 # --- loading, as OpenHands loads ----------------------------------------------------------------
 
 
 def load_folder(folder: Path) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The events of a session folder through EventStream, as a resumed conversation reads them.
-    EventStream logs and skips an event it cannot parse; each file is parsed here too, so such an
-    event is reported rather than lost."""
-    from openhands.events.serialization.event import event_from_dict
+    """The events of a session folder through EventStream, as a resumed conversation reads them
+    (a cache page before the event files). OpenHands stops on an event it cannot parse; here each
+    id is asked for alone, so every such event is reported and the others still judged."""
     from openhands.events.stream import EventStream
     from openhands.storage.local import LocalFileStore
 
-    errors = []
-    for child in sorted((folder / "events").glob("*.json"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1):
-        try:
-            event_from_dict(json.loads(child.read_text()))
-        except Exception as exc:  # noqa: BLE001  (any refusal is the finding)
-            errors.append({"event": child.name, "error": f"{type(exc).__name__}: {exc}"})
+    events, errors = [], []
     with tempfile.TemporaryDirectory() as root:
         (Path(root) / "sessions").mkdir()
         os.symlink(folder.resolve(), Path(root) / "sessions" / SESSION_ID)
         stream = EventStream(SESSION_ID, LocalFileStore(root))
-        events = list(stream.search_events())
+        for eid in range(stream.cur_id):
+            try:
+                events.extend(stream.search_events(start_id=eid, end_id=eid))
+            except Exception as exc:  # noqa: BLE001  (any refusal is the finding)
+                errors.append({"event": eid, "error": f"{type(exc).__name__}: {exc}"})
     return events, errors
 
 
@@ -85,7 +89,9 @@ def load_trajectory(path: Path) -> tuple[list[Any], list[dict[str, Any]]]:
         try:
             events.append(event_from_dict(dict(item)))
         except Exception as exc:  # noqa: BLE001
-            errors.append({"event": item.get("id") if isinstance(item, dict) else None, "error": f"{exc}"})
+            errors.append(
+                {"event": item.get("id") if isinstance(item, dict) else None, "error": f"{type(exc).__name__}: {exc}"}
+            )
     return events, errors
 
 

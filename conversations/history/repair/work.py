@@ -23,6 +23,10 @@ from ..targets import Target
 # means writing it as a new record, so a moved block becomes a new block with the same content.
 # Every other writer follows the order of the history.
 PLACED_BY_RECORD = ("claude-code",)
+# Formats whose writer gives the results of an assistant message back in the order of its calls,
+# wherever they were added (OpenHands V0: ConversationMemory sends them so): a result a repair adds
+# goes at its call's place among them, not after them.
+RESULTS_IN_CALL_ORDER = ("openhands",)
 # Formats whose tool results live in the next user message (Anthropic style); the others keep
 # them as role "tool" messages right after the assistant message (OpenAI style).
 ANTHROPIC_STYLE = ("anthropic", "claude-code")
@@ -185,6 +189,10 @@ class Work:
         c = _block(block)
         c.source = SourceRef()
         return c
+
+    @property
+    def results_in_call_order(self) -> bool:
+        return self.history.format in RESULTS_IN_CALL_ORDER
 
     # -- facts strategies share
     def positions(self) -> dict[int, int]:
