@@ -53,12 +53,13 @@ class _Event:
     data: dict[str, Any]
     file: str
     prefix: str  # the event's JSON path: "$" in its own file, "$[7]" in a trajectory
+    line: int | None = None  # the JSONL line of an output.jsonl record that holds the event
 
     def ref(self, path: str = "") -> SourceRef:
-        return SourceRef(file=self.file, event=self.id, path=self.prefix + path)
+        return SourceRef(file=self.file, line=self.line, event=self.id, path=self.prefix + path)
 
     def error(self, reason: str, path: str = "") -> FormatError:
-        return FormatError(reason, file=self.file, event=self.id, path=self.prefix + path)
+        return FormatError(reason, file=self.file, line=self.line, event=self.id, path=self.prefix + path)
 
     @property
     def kind(self) -> str:
@@ -133,13 +134,28 @@ def _load_trajectory(doc: Document) -> _Source:
         )
     if not items:
         raise FormatError("the trajectory holds no events", file=name, path=base)
+    return _Source(doc, _events(items, name, base), is_session=False, container_key=key)
+
+
+def _events(items: list[Any], file: str, base: str, line: int | None = None) -> list[_Event]:
     events = []
     for i, data in enumerate(items):
         prefix = f"{base}[{i}]"
-        events.append(_Event(_check_event(data, name, prefix), data, name, prefix))
+        try:
+            events.append(_Event(_check_event(data, file, prefix), data, file, prefix, line))
+        except FormatError as exc:
+            raise exc.located(line=line) from None
     # Trajectories leave out agent-state events, so gaps in the ids are normal; repeats are not.
     _check_unique(events)
-    return _Source(doc, events, is_session=False, container_key=key)
+    return events
+
+
+def history_of_events(items: list[Any], *, file: str, base: str, line: int | None = None) -> History:
+    """The history of a list of V0 event dicts held inside another document (an output.jsonl
+    record's `history`, at JSON path `base` of JSONL line `line`), read as a trajectory is."""
+    doc = Document.from_bytes(file, b"")
+    history, _ = _build(_Source(doc, _events(items, file, base, line), is_session=False))
+    return history
 
 
 def _check_event(data: Any, file: str, prefix: str) -> int:
