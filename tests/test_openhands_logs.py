@@ -161,3 +161,19 @@ def test_repair_history_repairs_the_conversation_it_is_asked_for(tmp_path):
     request = json.loads(out)  # never the output.jsonl: the conversation's request
     assert request["model"] == "litellm_proxy/claude-sonnet-4-20250514"
     assert [m["role"] for m in request["messages"]][:2] == ["system", "user"]
+
+
+def test_an_output_conversation_downloads_as_a_request_and_is_never_written_back(settings, tmp_path):
+    from conversations.repairs import download_document, source_writable
+
+    settings.WRITE_BACK_ROOTS = [tmp_path]
+    copy = tmp_path / "output.jsonl"
+    copy.write_bytes(RESOLVER.read_bytes())
+    ingest(copy)
+    conversation = Conversation.objects.get(external_id="neubig/pr-viewer#5")
+    name, data = download_document(conversation.latest_revision)
+    assert name.endswith(".json") and not name.endswith(".jsonl")
+    assert json.loads(data)["messages"][1]["content"].endswith("<execute_bash>\ntouch LICENSE\n</execute_bash>")
+    _, anthropic = download_document(conversation.latest_revision, "anthropic")
+    assert json.loads(anthropic)["messages"][0]["role"] == "user"
+    assert not source_writable(conversation)

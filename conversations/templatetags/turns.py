@@ -93,6 +93,8 @@ def _turn(m: dict, raw_prefix: str, raw_query: str, out: list[str]) -> None:
         out.append("\n</div>\n")
     if m.get("moved_past"):
         passed = ", ".join(f"the {p.get('role')}'s message (event {p.get('event')})" for p in m["moved_past"])
+        if m.get("moved_past_total"):
+            passed += f" and {m['moved_past_total'] - len(m['moved_past'])} more"
         out.append(
             f'<p class="note">The model sees these calls after {esc(passed)}, which the log has after them: '
             "OpenHands sends a call once its last result has arrived.</p>\n"

@@ -195,6 +195,7 @@ def message_dict(message: Message, index: int, outline: Outline, findings: list[
         "source": _source_dict(message.source, message.blocks),
         # OpenHands V0: the messages the log has after these calls that the model sees before them.
         "moved_past": [p for p in message.extra.get("moved_past") or () if isinstance(p, dict)],
+        "moved_past_total": message.extra.get("moved_past_total"),
     }
 
 

@@ -39,6 +39,9 @@ NOT_EXECUTED = "AGENT_ERROR$ERROR_ACTION_NOT_EXECUTED_ERROR"
 RESPONSE = ".tool_call_metadata.model_response"
 RESPONSE_MESSAGE = RESPONSE + ".choices[0].message"
 
+# How many of the messages a call moved past its message names (a call left unanswered early in a
+# long session moves past all the rest).
+MOVED_PAST_MAX = 20
 # What an event is to the conversation. The first five carry a message (or the system prompt).
 SYSTEM, MESSAGE, FINISH, CALL, RESULT, OTHER = "system", "message", "finish", "call", "result", "other"
 MESSAGE_KINDS = (SYSTEM, MESSAGE, FINISH, CALL, RESULT)
@@ -427,7 +430,10 @@ class _Placer:
         # What the model will now see before these calls that came after them in the stream.
         passed = [m for m in messages[response.start :] if m.role != "tool"]
         if passed:
-            response.message.extra["moved_past"] = [{"event": m.source.event, "role": m.role} for m in passed]
+            extra = response.message.extra
+            extra["moved_past"] = [{"event": m.source.event, "role": m.role} for m in passed[:MOVED_PAST_MAX]]
+            if len(passed) > MOVED_PAST_MAX:
+                extra["moved_past_total"] = len(passed)
         messages.append(response.message)
         for block in response.message.tool_uses():
             result = response.results.pop(block.id, None)
