@@ -577,3 +577,13 @@ def test_a_finish_action_cannot_lose_its_text_alone():
     history.messages.pop()
     written = openhands.write(history, original)
     assert [e["id"] for e in json.loads(written.single[1])] == [0, 3, 6, 9, 12]
+
+
+def test_a_call_that_moved_past_many_messages_names_the_first_twenty_and_counts_them_all():
+    from tests.v0_streams import session, stream
+
+    history = read_one(session(stream([("user",), ("response", ("missing",)), *[("user",)] * 25])))
+    moved = history.messages[-1]
+    assert moved.role == "assistant" and len(moved.extra["moved_past"]) == 20
+    assert moved.extra["moved_past_total"] == 25
+    assert moved.extra["moved_past"][0] == {"event": 3, "role": "user"}
