@@ -69,8 +69,11 @@ def read(doc: Document) -> list[History]:
 def read_each(doc: Document) -> list[History | FormatError]:
     """One history per line, or the FormatError of a line that cannot be read."""
     name, _ = doc.single
+    rows = doc.jsonl_each(name)
+    if not rows:
+        raise FormatError("holds no records: an output.jsonl has one JSON object a line", file=name)
     out: list[History | FormatError] = []
-    for line, value in doc.jsonl_each(name):
+    for line, value in rows:
         if isinstance(value, FormatError):
             out.append(value)
             continue
