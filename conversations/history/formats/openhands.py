@@ -15,6 +15,7 @@ tool result becomes the same synthetic ErrorObservation the controller writes wh
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -335,15 +336,14 @@ def _build(source: _Source) -> tuple[History, _Index]:
         elif kind in (MESSAGE, FINISH):
             message = _message_action(event) if kind == MESSAGE else _finish(event, index)
             index.messages[event.id] = message
-            history.messages.append(message)
+            placer.add(message)
         elif kind == CALL:
-            placer.action(event)
+            placer.settle(placer.action(event))
         elif kind == RESULT:
-            placer.result(event)
+            placer.settle(placer.result(event))
         else:
             counts[event.type] += 1
             _note_state(event, history.meta)
-        placer.emit_complete()
     placer.emit_rest()
     _describe(history, source, counts)
     return history, index
@@ -383,11 +383,18 @@ class _Placer:
         self.seen: set[str] = set()
         self.by_call: dict[str | None, _Response] = {}  # the latest response that made each call
         self.early: dict[str | None, Message] = {}  # results that came before their action
+        self.said: list[int] = []  # the indexes of the messages that are not tool messages
 
-    def action(self, event: _Event) -> None:
+    def add(self, message: Message) -> None:
+        if message.role != "tool":
+            self.said.append(len(self.history.messages))
+        self.history.messages.append(message)
+
+    def action(self, event: _Event) -> _Response | None:
+        """The response this action belongs to, when it is the first of it (its message is made)."""
         rid = self.index.group_of[event.id]
         if rid in self.seen:
-            return
+            return None
         self.seen.add(rid)
         actions = self.index.groups[rid]
         message = _response_message(actions)
@@ -399,8 +406,10 @@ class _Placer:
             early = self.early.pop(block.id, None)
             if early is not None:
                 response.results[block.id] = early
+        return response
 
-    def result(self, event: _Event) -> None:
+    def result(self, event: _Event) -> _Response | None:
+        """The response the result answers a call of, if one is waiting for it."""
         message = _tool_message(event)
         self.index.results[event.id] = message.blocks[0]
         call = event.call_id
@@ -408,17 +417,18 @@ class _Placer:
         if response is not None and self.waiting.get(self.index.group_of[response.first.id]) is response:
             if call not in response.results:
                 response.results[call] = message
-                return
+                return response
         elif response is None and call in self.index.call_action and call not in self.early:
             self.early[call] = message  # its action comes later in the stream
-            return
-        self.history.messages.append(message)
+            return None
+        self.add(message)
+        return None
 
-    def emit_complete(self) -> None:
-        for rid, response in list(self.waiting.items()):
-            if response.complete:
-                del self.waiting[rid]
-                self._emit(response)
+    def settle(self, response: _Response | None) -> None:
+        """Emit the response if the event just read completed it."""
+        if response is not None and response.complete:
+            del self.waiting[self.index.group_of[response.first.id]]
+            self._emit(response)
 
     def emit_rest(self) -> None:
         for response in self.waiting.values():
@@ -428,17 +438,21 @@ class _Placer:
     def _emit(self, response: _Response) -> None:
         messages = self.history.messages
         # What the model will now see before these calls that came after them in the stream.
-        passed = [m for m in messages[response.start :] if m.role != "tool"]
+        first = bisect.bisect_left(self.said, response.start)
+        passed = len(self.said) - first
         if passed:
             extra = response.message.extra
-            extra["moved_past"] = [{"event": m.source.event, "role": m.role} for m in passed[:MOVED_PAST_MAX]]
-            if len(passed) > MOVED_PAST_MAX:
-                extra["moved_past_total"] = len(passed)
-        messages.append(response.message)
+            extra["moved_past"] = [
+                {"event": messages[i].source.event, "role": messages[i].role}
+                for i in self.said[first : first + MOVED_PAST_MAX]
+            ]
+            if passed > MOVED_PAST_MAX:
+                extra["moved_past_total"] = passed
+        self.add(response.message)
         for block in response.message.tool_uses():
             result = response.results.pop(block.id, None)
             if result is not None:
-                messages.append(result)
+                self.add(result)
 
 
 def _index(events: list[_Event]) -> _Index:
