@@ -58,6 +58,9 @@ class Outcome:
     unchanged: list[int] = field(default_factory=list)
     error: str | None = None
     reason: str | None = None
+    # Records of a document of several conversations that could not be read (each fails alone:
+    # the others are stored): {"error", "line"}.
+    failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Prepared:
     redactions: list[dict]
     conversations: list[PreparedConversation]
     format: str
+    failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- prepare: no database -----------------------------------------------------------------------
@@ -99,9 +103,11 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
     """Everything but the writes. Raises FormatError for a document that cannot be read."""
     raw_hash = raw_hash or document_hash(doc)
     clean, redactions = redacted(doc)
-    histories = formats.read(clean, format)
+    each = formats.read_each(clean, format)
+    histories = [h for h in each if isinstance(h, History)]
+    failures = [e for e in each if isinstance(e, FormatError)]
     if not histories:
-        raise FormatError("no conversation found", file=doc.name)
+        raise failures[0] if failures else FormatError("no conversation found", file=doc.name)
     single = len(histories) == 1
     prepared = [
         PreparedConversation(
@@ -113,7 +119,14 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
         )
         for h in histories
     ]
-    return Prepared(raw_hash, clean, redactions, prepared, histories[0].format)
+    return Prepared(
+        raw_hash,
+        clean,
+        redactions,
+        prepared,
+        histories[0].format,
+        failures=[{"error": str(e), "line": e.line} for e in failures],
+    )
 
 
 def _own_verdict(history: History):
@@ -227,11 +240,13 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
         kind=kind,
         location=location,
         format=prepared.format,
-        content_hash=prepared.raw_hash,
+        # A document with unreadable records is read again next time (its failures said again),
+        # never taken as unchanged.
+        content_hash="" if prepared.failures else prepared.raw_hash,
         size=prepared.clean.size,
     )
     original = _original_get_or_create(prepared.clean)
-    outcome = Outcome(location, "unchanged")
+    outcome = Outcome(location, "unchanged", failures=list(prepared.failures))
     for item in prepared.conversations:
         conversation, revision = _conversation_revise(
             source, item, original=original, redactions=prepared.redactions, user=user

@@ -188,7 +188,7 @@ def download_document(revision: Revision, as_format: str | None = None) -> tuple
     """(file name, bytes) of a revision in its own format (`as_format` None or the same), or
     converted to an `openai` or `anthropic` request. A directory source comes as a zip."""
     history = revision.history
-    own = history.format if history.format != "litellm-log" else "openai"
+    own = history.format if history.format not in formats.REQUEST_ONLY else "openai"
     target_format = as_format or own
     original = original_document(revision) if target_format == history.format else None
     doc = formats.write(history, original, format=target_format)
@@ -236,10 +236,10 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user, det
             f"{source.location} was {source.get_kind_display()}ed, not read from a path: "
             "download the repaired file instead"
         )
-    if revision.history.format == "litellm-log":
+    if revision.history.format in formats.REQUEST_ONLY:
         raise WriteBackError(
-            "a litellm log is a record of requests and is never rewritten: download the "
-            "corrected OpenAI request instead"
+            "a litellm log or an OpenHands output.jsonl is a record of requests or runs and is never "
+            "rewritten: download the corrected OpenAI request instead"
         )
     if not settings.WRITE_BACK_ROOTS:
         raise WriteBackError("writing back is off: set WRITE_BACK_ROOTS to the folders the inspector may write")
@@ -345,7 +345,7 @@ def source_writable(conversation: Conversation) -> bool:
     from conversations.writeback import WriteBackError, allowed_path
 
     source = conversation.source
-    if source.kind != Source.Kind.PATH or not settings.WRITE_BACK_ROOTS or source.format == "litellm-log":
+    if source.kind != Source.Kind.PATH or not settings.WRITE_BACK_ROOTS or source.format in formats.REQUEST_ONLY:
         return False
     try:
         allowed_path(source.location, settings.WRITE_BACK_ROOTS)

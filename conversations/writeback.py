@@ -34,7 +34,7 @@ from conversations.history.model import History
 
 # Formats whose logs are records of requests, not stores: their corrected form is a new request
 # offered for download, never an edit of the log (docs/formats.md §4).
-NEVER_REWRITTEN = ("litellm-log",)
+NEVER_REWRITTEN = formats.REQUEST_ONLY
 
 
 class WriteBackError(HistoryError):

@@ -23,6 +23,11 @@ from typing import Any, TypeVar
 
 ROLES = ("user", "assistant", "tool")
 
+# Block.extra key of a block the log records but the agent never sends to the model (OpenHands V0
+# sends a `finish` action as plain text, never its tool call): shown on the page, left out of every
+# request built from the history, so no rule judges it and no repair answers it.
+NOT_SENT = "not_sent"
+
 # The elements whose from_dict hands the stored dict to the constructor.
 _Built = TypeVar("_Built", "Block", "Message")
 
@@ -152,6 +157,11 @@ class Block:
         cls, tool_use_id: str | None, content: str | list[Block] | None, is_error: bool | None = None, **kw: Any
     ) -> Block:
         return cls(type="tool_result", tool_use_id=tool_use_id, content=content, is_error=is_error, **kw)
+
+    @property
+    def sent(self) -> bool:
+        """Whether the agent sends this block to the model (see NOT_SENT)."""
+        return not self.extra.get(NOT_SENT)
 
     @property
     def result_text(self) -> str:
@@ -287,7 +297,12 @@ class Message:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def tool_uses(self) -> list[Block]:
-        return [b for b in self.blocks if b.type == "tool_use"]
+        """The tool calls the model is sent (a call the log records but never sends is left out)."""
+        return [b for b in self.blocks if b.type == "tool_use" and b.sent]
+
+    def sent_blocks(self) -> list[Block]:
+        """The blocks a request built from this message holds."""
+        return [b for b in self.blocks if b.sent]
 
     def tool_results(self) -> list[Block]:
         return [b for b in self.blocks if b.type == "tool_result"]

@@ -161,6 +161,5 @@ def arguments_text(history: History) -> list[str]:
     return [
         b.arguments if b.arguments is not None else json.dumps(b.input, default=str)
         for m in history.messages
-        for b in m.blocks
-        if b.type == "tool_use"
+        for b in m.tool_uses()
     ]

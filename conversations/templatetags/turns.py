@@ -91,6 +91,14 @@ def _turn(m: dict, raw_prefix: str, raw_query: str, out: list[str]) -> None:
         if f["fix_text"]:
             out.append(f'<p class="fix">Fix: {esc(f["fix_text"])}</p>')
         out.append("\n</div>\n")
+    if m.get("moved_past"):
+        passed = ", ".join(f"the {p.get('role')}'s message (event {p.get('event')})" for p in m["moved_past"])
+        if m.get("moved_past_total"):
+            passed += f" and {m['moved_past_total'] - len(m['moved_past'])} more"
+        out.append(
+            f'<p class="note">The model sees these calls after {esc(passed)}, which the log has after them: '
+            "OpenHands sends a call once its last result has arrived.</p>\n"
+        )
     out.append('<div class="blocks">')
     if m["blocks"]:
         for b in m["blocks"]:
@@ -162,15 +170,18 @@ def _findings(b: dict, out: list[str]) -> None:
 
 
 def _tool_use(b: dict, out: list[str]) -> None:
+    state = " not-sent" if b.get("not_sent") else "" if b["pair"] else " unpaired"
     out.append(
-        f'<div class="tool tool-call{"" if b["pair"] else " unpaired"}" id="{esc(b["anchor"])}">\n'
+        f'<div class="tool tool-call{state}" id="{esc(b["anchor"])}">\n'
         f'<div class="tool-head">\n<span class="kind">call</span> <code class="tool-name">{esc(b["name"])}</code> '
         f'<code class="tool-id">{esc(b["id"])}</code>\n'
     )
     if b["duplicate"]:
         out.append('<span class="flag warn">duplicate id</span>')
     out.append('\n<span class="spacer"></span>\n')
-    if b["pair"]:
+    if b.get("not_sent"):
+        out.append('<span class="flag">(not sent to the model)</span>')
+    elif b["pair"]:
         out.append(_pair_link(b, f"result in #{esc(b['pair']['message'])} ↓") + "\n")
     else:
         out.append('<span class="flag error">unpaired: no tool_result answers this call</span>')

@@ -193,6 +193,9 @@ def message_dict(message: Message, index: int, outline: Outline, findings: list[
         ],
         "findings": findings,
         "source": _source_dict(message.source, message.blocks),
+        # OpenHands V0: the messages the log has after these calls that the model sees before them.
+        "moved_past": [p for p in message.extra.get("moved_past") or () if isinstance(p, dict)],
+        "moved_past_total": message.extra.get("moved_past_total"),
     }
 
 
@@ -234,6 +237,7 @@ def _tool_use(block: Block, index: int, position: int, outline: Outline) -> dict
         "anchor": own if first else f"{own}-m{index}b{position}",
         "duplicate": not first,
         "pair": {"anchor": anchor("result", block.id), "message": result[0]} if result else None,
+        "not_sent": not block.sent,  # an OpenHands finish call: the agent sends its text alone
     }
 
 

@@ -42,4 +42,6 @@ def upload(request: HttpRequest) -> HttpResponse:
             messages.info(request, f"{upload.name}: already loaded, unchanged.")
         else:
             messages.success(request, f"{upload.name}: {len(outcome.added)} conversation(s) loaded.")
+        for failure in outcome.failures:
+            messages.error(request, f"{failure['error']} (that record was not stored; the others were)")
     return redirect("conversations:list")

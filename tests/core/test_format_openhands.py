@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from conversations.history.check import check
 from conversations.history.errors import FormatError
-from conversations.history.formats import detect, load_path, openhands
+from conversations.history.formats import detect, load_path, openai, openhands
 from conversations.history.formats.document import Document
-from conversations.history.model import Block, Message
+from conversations.history.model import NOT_SENT, Block, Message
+from conversations.history.targets import target_for_model
 from tests.conftest import FIXTURES
 
 SESSION = FIXTURES / "formats" / "openhands-events"
@@ -317,21 +319,30 @@ def test_a_new_result_in_a_trajectory_takes_the_next_id_after_the_trajectory():
     assert written.files["openhands-trajectory.json"].decode().startswith('[\n    {\n        "id": 0,')
 
 
-def test_removing_a_tool_message_removes_its_file_and_the_cache_page_that_covers_it(tmp_path):
+def test_removing_a_call_and_its_result_removes_their_files_and_the_cache_page_that_covers_them(tmp_path):
     root = thirty_event_session(tmp_path)
     original = load_path(root)
     history = read_one(original)
-    victim = next(m for m in history.messages if m.role == "tool" and m.source.event == 7)
-    history.messages.remove(victim)
+    history.messages = [m for m in history.messages if m.source.event not in (6, 7)]  # toolu_02's exchange
 
     written = openhands.write(history, original)
 
-    assert written.removed == {"events/7.json", "event_cache/0-25.json"}
+    assert written.removed == {"events/6.json", "events/7.json", "event_cache/0-25.json"}
     assert "events/7.json" not in written.files and "event_cache/0-25.json" not in written.files
-    assert len([n for n in written.files if n.startswith("events/")]) == 29
+    assert len([n for n in written.files if n.startswith("events/")]) == 28
     reread = read_one(load_path(write_dir(written, root)))
     assert "toolu_02" not in [b.tool_use_id for _, _, b in reread.blocks() if b.type == "tool_result"]
-    assert reread.meta["event_count"] == 29
+    assert reread.meta["event_count"] == 28
+
+
+def test_a_history_whose_events_would_read_back_elsewhere_is_refused(tmp_path):
+    root = thirty_event_session(tmp_path)
+    original = load_path(root)
+    history = read_one(original)
+    # Without its result, toolu_02's call would wait for one at the end of the stream.
+    history.messages = [m for m in history.messages if m.source.event != 7]
+    with pytest.raises(FormatError, match="message 5 would be an assistant message \\(toolu_03\\)"):
+        openhands.write(history, original)
 
 
 def test_an_unchanged_long_session_keeps_its_cache_page(tmp_path):
@@ -473,3 +484,109 @@ def test_a_malformed_event_is_an_error_naming_its_file_and_path(tmp_path, change
     with pytest.raises(FormatError, match=message) as caught:
         openhands.read(load_path(root))
     assert (caught.value.file, caught.value.path) == ("events/9.json", path)
+
+
+# --- where ConversationMemory puts things (docs/formats.md section 1, "Message conversion") ------
+
+GPT4O = FIXTURES / "real" / "openhands-trajectory-gpt4o" / "basic_interactions.json"
+USER_WHILE_RUNNING = {
+    "id": 12,
+    "timestamp": "2025-07-14T08:05:00.000001",
+    "source": "user",
+    "message": "Are you still there?",
+    "action": "message",
+    "args": {"content": "Are you still there?", "file_urls": [], "image_urls": [], "wait_for_response": False},
+}
+
+
+def session_with_user_message_before_the_error(tmp_path: Path) -> Path:
+    """The fixture session as if the user typed while pytest ran: the synthetic error observation
+    (event 10) comes after the user's message (event 12), renumbered 13."""
+    root = session_copy(tmp_path)
+    error = event(root, 10)
+    (root / "events" / "10.json").unlink()
+    error["id"] = 13
+    (root / "events" / "12.json").write_text(json.dumps(USER_WHILE_RUNNING))
+    (root / "events" / "13.json").write_text(json.dumps(error))
+    return root
+
+
+def test_a_result_after_a_later_user_message_answers_its_call_there(tmp_path):
+    history = read_one(load_path(session_with_user_message_before_the_error(tmp_path)))
+    assert summary(history)[3:] == [
+        ("user", "Are you still there?", []),
+        (
+            "assistant",
+            "There is a pytest.ini; let me check its settings and run the suite.",
+            [
+                "toolu_01Fz4cN8mLq2VtR6yHb9JkUe",
+                PYTEST_CALL,
+            ],
+        ),
+        ("tool", "", ["toolu_01Fz4cN8mLq2VtR6yHb9JkUe"]),
+        ("tool", "", [PYTEST_CALL]),
+    ]
+    # The page says the model sees these calls after the user's message.
+    assert history.messages[4].extra["moved_past"] == [{"event": 12, "role": "user"}]
+    assert "moved_past" not in history.messages[1].extra
+
+
+def test_a_response_still_waiting_for_a_result_comes_after_the_messages_typed_since(tmp_path):
+    root = session_with_user_message_before_the_error(tmp_path)
+    (root / "events" / "13.json").unlink()
+    history = read_one(load_path(root))
+    assert [m.role for m in history.messages] == ["user", "assistant", "tool", "user", "assistant", "tool"]
+    assert [b.id for b in history.messages[4].tool_uses()] == ["toolu_01Fz4cN8mLq2VtR6yHb9JkUe", PYTEST_CALL]
+
+
+def test_the_results_of_a_response_come_in_the_order_of_its_calls(tmp_path):
+    root = session_copy(tmp_path)
+    read_result, error = event(root, 8), event(root, 10)
+    read_result["id"], error["id"] = 10, 8  # pytest's result first in the stream
+    error["timestamp"], read_result["timestamp"] = read_result["timestamp"], error["timestamp"]
+    (root / "events" / "8.json").write_text(json.dumps(error))
+    (root / "events" / "10.json").write_text(json.dumps(read_result))
+    history = read_one(load_path(root))
+    assert [m.blocks[0].tool_use_id for m in history.messages[4:6]] == ["toolu_01Fz4cN8mLq2VtR6yHb9JkUe", PYTEST_CALL]
+
+
+def test_a_finish_call_is_shown_with_its_text_but_never_sent():
+    history = read_one(load_path(GPT4O))
+    finish = history.messages[-1]
+    assert finish.source.event == 15
+    text, call = finish.blocks
+    assert (text.type, text.text) == ("text", "")
+    assert (call.type, call.name, call.id) == ("tool_use", "finish", "call_IpyczPgEAwtpRWFZ2RNokTdH")
+    assert call.extra == {"action": "finish", NOT_SENT: True} and not call.sent
+    assert finish.tool_uses() == []
+    last = openai.to_request(history)["messages"][-1]
+    assert last == {"role": "assistant", "content": ""}  # what ConversationMemory sends
+    verdict = check(history, target="openai")
+    assert verdict.accepted and not any("tool-result" in f.rule for f in verdict.findings)
+
+
+def test_the_model_named_only_by_the_late_finish_event_is_the_model_and_gives_openai():
+    history = read_one(load_path(GPT4O))
+    assert history.model == "gpt-4o-2024-08-06"
+    assert target_for_model(history.model).name == "openai"
+
+
+def test_a_finish_action_cannot_lose_its_text_alone():
+    original = load_path(GPT4O)
+    history = read_one(original)
+    history.messages[-1].blocks = history.messages[-1].blocks[1:]
+    with pytest.raises(FormatError, match="remove the whole message"):
+        openhands.write(history, original)
+    history.messages.pop()
+    written = openhands.write(history, original)
+    assert [e["id"] for e in json.loads(written.single[1])] == [0, 3, 6, 9, 12]
+
+
+def test_a_call_that_moved_past_many_messages_names_the_first_twenty_and_counts_them_all():
+    from tests.v0_streams import session, stream
+
+    history = read_one(session(stream([("user",), ("response", ("missing",)), *[("user",)] * 25])))
+    moved = history.messages[-1]
+    assert moved.role == "assistant" and len(moved.extra["moved_past"]) == 20
+    assert moved.extra["moved_past_total"] == 25
+    assert moved.extra["moved_past"][0] == {"event": 3, "role": "user"}

@@ -3,7 +3,13 @@
     doc = load_path("session.jsonl")          # or Document.from_bytes(name, data)
     name = detect(doc)                         # "claude-code"
     histories = read(doc)                      # list: a litellm JSONL holds many conversations
+    each = read_each(doc)                      # the same, a bad record failing alone (its FormatError)
     new_doc = write(histories[0], doc)         # back in the source's own format
+
+A document may hold several conversations (litellm JSONL records, OpenHands output.jsonl lines):
+`conversation_name(history)` names one among them ("line 7", an instance_id), as check_history
+and repair_history --conversation do. A module may offer read_each(doc) -> list[History |
+FormatError] where one record can fail alone; for the others read_each is read, all or nothing.
 
 A format module has NAME, WRITABLE, sniff(doc) -> bool, read(doc) -> list[History] and, when
 writable, write(history, original: Document | None) -> Document. Detection asks each module in
@@ -16,7 +22,7 @@ from typing import Protocol, cast
 
 from ..errors import FormatError, UnknownFormat
 from ..model import History
-from . import anthropic, claude_code, litellm_log, openai, openhands
+from . import anthropic, claude_code, litellm_log, openai, openhands, openhands_output
 from .document import Document, is_openhands_dir, load_path
 
 
@@ -39,6 +45,7 @@ class WritableFormat(Format, Protocol):
 
 FORMATS: dict[str, Format] = {
     openhands.NAME: openhands,
+    openhands_output.NAME: openhands_output,
     claude_code.NAME: claude_code,
     litellm_log.NAME: litellm_log,
     anthropic.NAME: anthropic,
@@ -47,7 +54,9 @@ FORMATS: dict[str, Format] = {
 FORMAT_NAMES = tuple(FORMATS)
 # litellm logs carry an OpenAI `messages` list, and Anthropic requests look like OpenAI ones with
 # blocks: ask the formats with the most specific markers first.
-DETECTION_ORDER: tuple[Format, ...] = (openhands, claude_code, litellm_log, anthropic, openai)
+DETECTION_ORDER: tuple[Format, ...] = (openhands, openhands_output, claude_code, litellm_log, anthropic, openai)
+# Logs of finished requests or runs, never written back: their repaired form is the OpenAI request.
+REQUEST_ONLY = (litellm_log.NAME, openhands_output.NAME)
 
 __all__ = [
     "Document",
@@ -57,6 +66,8 @@ __all__ = [
     "FORMAT_NAMES",
     "detect",
     "read",
+    "read_each",
+    "conversation_name",
     "write",
     "load_path",
     "is_openhands_dir",
@@ -106,11 +117,45 @@ def read(doc: Document, format: str | None = None) -> list[History]:
     return histories
 
 
+def read_each(doc: Document, format: str | None = None) -> list[History | FormatError]:
+    """Every conversation in the document, in order, with a FormatError (naming the file and the
+    line) in place of each record that cannot be read: for documents of several conversations,
+    where one bad record must not cost the others. A document that cannot be read at all (or a
+    format whose records do not fail alone) gives one error."""
+    try:
+        fmt = module(format) if format else module(detect(doc))
+    except FormatError as exc:
+        return [exc.located(file=doc.name if doc.is_dir else doc.single[0])]
+    each = getattr(fmt, "read_each", None)
+    if each is None:
+        try:
+            return list(read(doc, fmt.NAME))
+        except FormatError as exc:
+            return [exc]
+    try:
+        return cast("list[History | FormatError]", each(doc))
+    except FormatError as exc:
+        return [exc.located(file=doc.name if doc.is_dir else doc.single[0])]
+    finally:
+        doc.forget_parsed()
+
+
+def conversation_name(history: History) -> str:
+    """The name of a conversation among the several of its document: the reader's own
+    (meta["conversation"]: an instance_id, an issue, a sub-folder), else its line or record."""
+    name = history.meta.get("conversation")
+    if isinstance(name, str) and name:
+        return name
+    if history.record is not None:
+        return f"line {history.record}"
+    return history.external_id or ""
+
+
 def write(history: History, original: Document | None = None, format: str | None = None) -> Document:
-    """The history in `format` (default: its own). A litellm log is never rewritten: its corrected
-    form is the OpenAI request it carried."""
+    """The history in `format` (default: its own). A litellm log or an OpenHands output.jsonl is
+    never rewritten: its corrected form is the OpenAI request the conversation makes."""
     name = format or history.format
-    if name == litellm_log.NAME:
+    if name in REQUEST_ONLY:
         name = openai.NAME
         original = None
     fmt = module(name)

@@ -423,7 +423,7 @@ def messages_out(history: History, native: bool) -> list[tuple[dict[str, Any], s
             pending.extend(_tool_results_out(message))
             continue
         if pending and message.role == "user":
-            merged = _message_out(message, message.blocks, native)
+            merged = _message_out(message, message.sent_blocks(), native)
             merged["content"] = pending + _as_blocks(merged["content"])
             out.append((merged, None))
             pending = []
@@ -431,7 +431,7 @@ def messages_out(history: History, native: bool) -> list[tuple[dict[str, Any], s
         if pending:
             out.append(({"role": "user", "content": pending}, None))
             pending = []
-        out.append((_message_out(message, message.blocks, native), None))
+        out.append((_message_out(message, message.sent_blocks(), native), None))
     if pending:
         out.append(({"role": "user", "content": pending}, None))
     return out

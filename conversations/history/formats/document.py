@@ -124,6 +124,20 @@ class Document:
             self._parsed[key] = rows
         return cast("list[tuple[int, Any]]", self._parsed[key])
 
+    def jsonl_each(self, name: str | None = None) -> list[tuple[int, Any]]:
+        """(line number, parsed object or the FormatError naming that line) for every non-blank
+        line: for documents whose lines are conversations of their own, where a broken line fails
+        alone. Not cached."""
+        name = name or self.single[0]
+        rows: list[tuple[int, Any]] = []
+        for number, line in enumerate(self.text(name).split("\n"), start=1):
+            if line.strip():
+                try:
+                    rows.append((number, parse_json(line, name, line=number)))
+                except FormatError as exc:
+                    rows.append((number, exc))
+        return rows
+
     def looks_like_jsonl(self) -> bool:
         """More than one top-level JSON value, one per line."""
         if self.is_dir:

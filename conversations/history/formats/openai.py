@@ -793,8 +793,8 @@ def plain_out(message: Message, native: bool) -> list[Plain] | None:
         return None
     texts, calls = [], []
     for block in message.blocks:
-        if block.type in ("thinking", "redacted_thinking"):
-            continue  # thinking_blocks: no part of the OpenAI wire
+        if block.type in ("thinking", "redacted_thinking") or not block.sent:
+            continue  # thinking_blocks: no part of the OpenAI wire; a block never sent: none either
         if block.cache_control is not None or not _plain_extra(block.extra, native):
             return None
         if block.type == "text":
@@ -823,7 +823,7 @@ def _message_out(message: Message, native: bool) -> list[tuple[dict[str, Any], s
         return [(_tool_message_out(message, r, native), path) for r in message.tool_results()]
     results = message.tool_results()
     if not results:
-        return [(_chat_message_out(message, message.blocks, native), path)]
+        return [(_chat_message_out(message, message.sent_blocks(), native), path)]
     # An Anthropic-style user turn: its tool results go first, as tool messages.
     out: list[tuple[dict[str, Any], str | None]] = [
         (
@@ -835,7 +835,7 @@ def _message_out(message: Message, native: bool) -> list[tuple[dict[str, Any], s
         )
         for r in results
     ]
-    others = [b for b in message.blocks if b.type != "tool_result"]
+    others = [b for b in message.blocks if b.type != "tool_result" and b.sent]
     if others:
         out.append((_chat_message_out(message, others, native), None))
     elif message.cache_control is not None and "cache_control" not in out[-1][0]:

@@ -15,6 +15,7 @@ tool result becomes the same synthetic ErrorObservation the controller writes wh
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -25,7 +26,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from ..errors import FormatError
-from ..model import Block, History, Message, SourceRef, SystemPart, Tool, Usage
+from ..model import NOT_SENT, Block, History, Message, SourceRef, SystemPart, Tool, Usage
 from .document import Document, json_indent, loads
 
 NAME = "openhands"
@@ -39,6 +40,9 @@ NOT_EXECUTED = "AGENT_ERROR$ERROR_ACTION_NOT_EXECUTED_ERROR"
 RESPONSE = ".tool_call_metadata.model_response"
 RESPONSE_MESSAGE = RESPONSE + ".choices[0].message"
 
+# How many of the messages a call moved past its message names (a call left unanswered early in a
+# long session moves past all the rest).
+MOVED_PAST_MAX = 20
 # What an event is to the conversation. The first five carry a message (or the system prompt).
 SYSTEM, MESSAGE, FINISH, CALL, RESULT, OTHER = "system", "message", "finish", "call", "result", "other"
 MESSAGE_KINDS = (SYSTEM, MESSAGE, FINISH, CALL, RESULT)
@@ -53,12 +57,13 @@ class _Event:
     data: dict[str, Any]
     file: str
     prefix: str  # the event's JSON path: "$" in its own file, "$[7]" in a trajectory
+    line: int | None = None  # the JSONL line of an output.jsonl record that holds the event
 
     def ref(self, path: str = "") -> SourceRef:
-        return SourceRef(file=self.file, event=self.id, path=self.prefix + path)
+        return SourceRef(file=self.file, line=self.line, event=self.id, path=self.prefix + path)
 
     def error(self, reason: str, path: str = "") -> FormatError:
-        return FormatError(reason, file=self.file, event=self.id, path=self.prefix + path)
+        return FormatError(reason, file=self.file, line=self.line, event=self.id, path=self.prefix + path)
 
     @property
     def kind(self) -> str:
@@ -133,13 +138,28 @@ def _load_trajectory(doc: Document) -> _Source:
         )
     if not items:
         raise FormatError("the trajectory holds no events", file=name, path=base)
+    return _Source(doc, _events(items, name, base), is_session=False, container_key=key)
+
+
+def _events(items: list[Any], file: str, base: str, line: int | None = None) -> list[_Event]:
     events = []
     for i, data in enumerate(items):
         prefix = f"{base}[{i}]"
-        events.append(_Event(_check_event(data, name, prefix), data, name, prefix))
+        try:
+            events.append(_Event(_check_event(data, file, prefix), data, file, prefix, line))
+        except FormatError as exc:
+            raise exc.located(line=line) from None
     # Trajectories leave out agent-state events, so gaps in the ids are normal; repeats are not.
     _check_unique(events)
-    return _Source(doc, events, is_session=False, container_key=key)
+    return events
+
+
+def history_of_events(items: list[Any], *, file: str, base: str, line: int | None = None) -> History:
+    """The history of a list of V0 event dicts held inside another document (an output.jsonl
+    record's `history`, at JSON path `base` of JSONL line `line`), read as a trajectory is."""
+    doc = Document.from_bytes(file, b"")
+    history, _ = _build(_Source(doc, _events(items, file, base, line), is_session=False))
+    return history
 
 
 def _check_event(data: Any, file: str, prefix: str) -> int:
@@ -308,32 +328,131 @@ def _build(source: _Source) -> tuple[History, _Index]:
     index = _index(events)
     history = History(format=NAME)
     counts: Counter[str] = Counter()
-    emitted: set[str] = set()
+    placer = _Placer(history, index)
     for event in events:
         kind = event.kind
         if kind == SYSTEM:
             _read_system(event, history, index)
         elif kind in (MESSAGE, FINISH):
-            message = _message_action(event) if kind == MESSAGE else _finish(event)
+            message = _message_action(event) if kind == MESSAGE else _finish(event, index)
             index.messages[event.id] = message
-            history.messages.append(message)
+            placer.add(message)
         elif kind == CALL:
-            # One assistant message per LLM response, where its first action is.
-            rid = index.group_of[event.id]
-            if rid not in emitted:
-                emitted.add(rid)
-                message = _response_message(index.groups[rid])
-                index.messages[event.id] = message
-                history.messages.append(message)
+            placer.settle(placer.action(event))
         elif kind == RESULT:
-            message = _tool_message(event)
-            index.results[event.id] = message.blocks[0]
-            history.messages.append(message)
+            placer.settle(placer.result(event))
         else:
             counts[event.type] += 1
             _note_state(event, history.meta)
+    placer.emit_rest()
     _describe(history, source, counts)
     return history, index
+
+
+@dataclass
+class _Response:
+    """An LLM response whose assistant message waits for its results (ConversationMemory's
+    pending_tool_call_action_messages): it is emitted when the last call it waits for has one."""
+
+    message: Message
+    first: _Event
+    start: int  # how many messages the history had when its first action came
+    results: dict[str | None, Message] = field(default_factory=dict)
+
+    def waits_for(self) -> list[str | None]:
+        # A call the model asked for that OpenHands never ran has no action a result could answer:
+        # it stays unanswered wherever the message goes, and its repair drops it.
+        return [b.id for b in self.message.tool_uses() if not b.extra.get("no_action")]
+
+    @property
+    def complete(self) -> bool:
+        return all(i in self.results for i in self.waits_for())
+
+
+class _Placer:
+    """Puts each assistant message of tool calls where ConversationMemory.process_events puts it:
+    when the last of its results arrives, followed by its results in the order of its calls (so a
+    result OpenHands appends after a later user message still answers the call). A response whose
+    results never all arrive goes at the end, where an appended result would complete it. A result
+    no waiting call takes (its call has none, or already has its result) stays where it is, a tool
+    message of its own, for the checker to name."""
+
+    def __init__(self, history: History, index: _Index):
+        self.history, self.index = history, index
+        self.waiting: dict[str, _Response] = {}  # by model_response.id, in order of first action
+        self.seen: set[str] = set()
+        self.by_call: dict[str | None, _Response] = {}  # the latest response that made each call
+        self.early: dict[str | None, Message] = {}  # results that came before their action
+        self.said: list[int] = []  # the indexes of the messages that are not tool messages
+
+    def add(self, message: Message) -> None:
+        if message.role != "tool":
+            self.said.append(len(self.history.messages))
+        self.history.messages.append(message)
+
+    def action(self, event: _Event) -> _Response | None:
+        """The response this action belongs to, when it is the first of it (its message is made)."""
+        rid = self.index.group_of[event.id]
+        if rid in self.seen:
+            return None
+        self.seen.add(rid)
+        actions = self.index.groups[rid]
+        message = _response_message(actions)
+        self.index.messages[actions[0].id] = message
+        response = _Response(message, actions[0], len(self.history.messages))
+        self.waiting[rid] = response
+        for block in message.tool_uses():
+            self.by_call[block.id] = response
+            early = self.early.pop(block.id, None)
+            if early is not None:
+                response.results[block.id] = early
+        return response
+
+    def result(self, event: _Event) -> _Response | None:
+        """The response the result answers a call of, if one is waiting for it."""
+        message = _tool_message(event)
+        self.index.results[event.id] = message.blocks[0]
+        call = event.call_id
+        response = self.by_call.get(call)
+        if response is not None and self.waiting.get(self.index.group_of[response.first.id]) is response:
+            if call not in response.results:
+                response.results[call] = message
+                return response
+        elif response is None and call in self.index.call_action and call not in self.early:
+            self.early[call] = message  # its action comes later in the stream
+            return None
+        self.add(message)
+        return None
+
+    def settle(self, response: _Response | None) -> None:
+        """Emit the response if the event just read completed it."""
+        if response is not None and response.complete:
+            del self.waiting[self.index.group_of[response.first.id]]
+            self._emit(response)
+
+    def emit_rest(self) -> None:
+        for response in self.waiting.values():
+            self._emit(response)
+        self.waiting.clear()
+
+    def _emit(self, response: _Response) -> None:
+        messages = self.history.messages
+        # What the model will now see before these calls that came after them in the stream.
+        first = bisect.bisect_left(self.said, response.start)
+        passed = len(self.said) - first
+        if passed:
+            extra = response.message.extra
+            extra["moved_past"] = [
+                {"event": messages[i].source.event, "role": messages[i].role}
+                for i in self.said[first : first + MOVED_PAST_MAX]
+            ]
+            if passed > MOVED_PAST_MAX:
+                extra["moved_past_total"] = passed
+        self.add(response.message)
+        for block in response.message.tool_uses():
+            result = response.results.pop(block.id, None)
+            if result is not None:
+                self.add(result)
 
 
 def _index(events: list[_Event]) -> _Index:
@@ -480,15 +599,41 @@ def _finish_text(data: dict[str, Any]) -> str:
     return "\n".join(dict.fromkeys(t for t in (thought, content) if t)) or thought
 
 
-def _finish(event: _Event) -> Message:
+def _finish(event: _Event, index: _Index) -> Message:
+    blocks = [Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))]
+    call = _finish_call(event, index)
+    if call is not None:
+        blocks.append(call)
     return Message(
         role="user" if event.data.get("source") == "user" else "assistant",
-        blocks=[Block.text_block(_finish_text(event.data), source=event.ref(".args.thought"))],
+        blocks=blocks,
         content_form="string",
         timestamp=_text_or_none(event.data.get("timestamp")),
         source=event.ref(),
         extra={"action": "finish"},
     )
+
+
+def _finish_call(event: _Event, index: _Index) -> Block | None:
+    """The finish tool call, shown with its message but marked NOT_SENT: ConversationMemory sends
+    a finish action as its text alone. When the same response made other calls, the call is listed
+    in that response's message instead (where OpenHands never answers it: see _response_message)."""
+    tcm = event.data.get("tool_call_metadata")
+    if tcm is None or tcm["model_response"]["id"] in index.groups:
+        return None
+    calls = tcm["model_response"]["choices"][0]["message"].get("tool_calls") or []
+    k = next((k for k, c in enumerate(calls) if c["id"] == tcm["tool_call_id"]), None)
+    if k is None:
+        block = Block.tool_use(
+            tcm["tool_call_id"],
+            _text_or_none(tcm.get("function_name")) or "finish",
+            None,
+            source=event.ref(".tool_call_metadata"),
+        )
+    else:
+        block = _tool_use(calls[k], event.ref(f"{RESPONSE_MESSAGE}.tool_calls[{k}]"))
+    block.extra.update({"action": "finish", NOT_SENT: True})
+    return block
 
 
 def _response_message(actions: list[_Event]) -> Message:
@@ -627,15 +772,23 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _model_from_events(events: list[_Event]) -> str | None:
-    for event in reversed(events):
-        metrics = event.data.get("llm_metrics")
+    return model_from_events([e.data for e in events])
+
+
+def model_from_events(events: list[Any]) -> str | None:
+    """The model a V0 stream names: the one its metrics count tokens for, else the one any
+    event's `tool_call_metadata.model_response` names (a trajectory may name it only on its late
+    `finish` event). Shared with the output.jsonl reader."""
+    for data in reversed(events):
+        metrics = data.get("llm_metrics") if isinstance(data, dict) else None
         usage = metrics.get("accumulated_token_usage") if isinstance(metrics, dict) else None
-        if isinstance(usage, dict) and isinstance(usage.get("model"), str) and usage["model"]:
+        if isinstance(usage, dict) and _text_or_none(usage.get("model")):
             return cast(str, usage["model"])
-    for event in events:
-        tcm = event.data.get("tool_call_metadata")
-        if event.kind == CALL and tcm is not None and isinstance(tcm["model_response"].get("model"), str):
-            return cast(str, tcm["model_response"]["model"])
+    for data in events:
+        tcm = data.get("tool_call_metadata") if isinstance(data, dict) else None
+        response = tcm.get("model_response") if isinstance(tcm, dict) else None
+        if isinstance(response, dict) and _text_or_none(response.get("model")):
+            return cast(str, response["model"])
     return None
 
 
@@ -664,7 +817,46 @@ def write(history: History, original: Document | None) -> Document:
     source = _load(original)
     base, index = _build(source)
     plan = _Planner(source, index, base).plan(history)
-    return _emit_session(source, plan) if source.is_session else _emit_trajectory(source, plan)
+    written = _emit_session(source, plan) if source.is_session else _emit_trajectory(source, plan)
+    if plan.touched:
+        _check_reads_back(history, written)
+    return written
+
+
+def _check_reads_back(history: History, written: Document) -> None:
+    """Refuse to write events that OpenHands would turn into other messages than `history` (a new
+    message can only be appended, so one placed earlier would read back elsewhere)."""
+    back, _ = _build(_load(Document(name=written.name, files=dict(written.files), is_dir=written.is_dir)))
+    want, got = [_signature(m) for m in history.messages], [_signature(m) for m in back.messages]
+    if want == got:
+        return
+    i = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), min(len(want), len(got)))
+    what = (
+        f"message {i} would be {_said(got, i)} instead of {_said(want, i)}"
+        if i < len(want) and i < len(got)
+        else f"it would hold {len(got)} messages instead of {len(want)}"
+    )
+    raise FormatError(
+        f"this history cannot be written as OpenHands events: {what} "
+        "(OpenHands appends new events, and places each tool call where its last result is)"
+    )
+
+
+def _signature(message: Message) -> tuple[Any, ...]:
+    return (
+        message.role,
+        tuple(
+            (b.type, b.text, b.id, b.tool_use_id, b.result_text if b.type == "tool_result" else None, bool(b.is_error))
+            for b in message.blocks
+            if b.sent
+        ),
+    )
+
+
+def _said(signatures: list[tuple[Any, ...]], i: int) -> str:
+    role, blocks = signatures[i]
+    ids = [b[2] or b[3] for b in blocks if b[2] or b[3]]
+    return f"{'an' if role == 'assistant' else 'a'} {role} message" + (f" ({', '.join(ids)})" if ids else "")
 
 
 @dataclass
@@ -704,17 +896,19 @@ class _Planner:
 
     def _message(self, message: Message, i: int) -> None:
         body = []
+        where = f"messages[{i}]"
         for j, block in enumerate(message.blocks):
             if block.type == "tool_result":
                 self._result(block, f"messages[{i}].blocks[{j}]")
+            elif not block.sent:
+                self._unsent(block, message, f"{where}.blocks[{j}]")
             else:
                 body.append(block)
-        where = f"messages[{i}]"
         if message.role == "tool":
             if body:
                 raise FormatError("a tool message can only hold tool results", path=where)
             return
-        if not body:
+        if not body and not (message.blocks and message.source.event is not None and self._is_finish(message)):
             return  # e.g. a user message that only carried results; nothing else to store
         eid = message.source.event
         if eid is None:
@@ -732,6 +926,10 @@ class _Planner:
             raise FormatError(f"refers to event {eid}, which is not a message in the original", path=where)
 
     # -- helpers
+    def _is_finish(self, message: Message) -> bool:
+        event = self.index.by_id.get(message.source.event) if isinstance(message.source.event, int) else None
+        return event is not None and event.kind == FINISH
+
     def _event(self, eid: Any, where: str) -> _Event:
         event = self.index.by_id.get(eid) if isinstance(eid, int) else None
         if event is None:
@@ -788,9 +986,19 @@ class _Planner:
         if urls != old_urls:
             self._edit(eid).setdefault("args", {})["image_urls"] = urls
 
+    def _unsent(self, block: Block, message: Message, where: str) -> None:
+        """A finish call is the finish action itself: it stays with the action's own message, and
+        goes (with the action) only when that message goes."""
+        if block.source.event is None or block.source.event != message.source.event:
+            raise FormatError(
+                f"the finish call {block.id} cannot move to another message: it is its finish action", path=where
+            )
+
     def _finish(self, eid: int, message: Message, body: list[Block], where: str) -> None:
         self._claim(("message", eid), where)
         self.kept.add(eid)
+        if not any(b.type == "text" for b in body):
+            raise FormatError("a finish action is sent as its text: remove the whole message, not its text", path=where)
         text = _text_only(body, where)
         if text == _finish_text(self.index.by_id[eid].data):
             return

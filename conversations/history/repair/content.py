@@ -40,6 +40,7 @@ def remove_empty_blocks(work: Work, findings: list[Finding]) -> None:
             part.blocks = kept
     out = []
     messages = history.messages
+    named = {id(m) for m in work.messages_of(findings)}
     for message in messages:
         kept = _without_blank(message.blocks)
         nested = _clean_results(kept)
@@ -47,6 +48,14 @@ def remove_empty_blocks(work: Work, findings: list[Finding]) -> None:
             out.append(message)
             continue
         removed = len(message.blocks) - len(kept) + nested
+        if kept and not any(b.sent for b in kept):
+            # Only what the agent never sends is left (an OpenHands finish call): the message is
+            # sent as its empty text, so it goes whole, or stays as it is when nothing asks.
+            if _is_final_assistant(messages, message) and id(message) not in named:
+                out.append(message)
+                continue
+            work.note("remove-message", message, f"removed {work.name(message)}: {_only_empty_text(kept)}")
+            continue
         if not kept and not _is_final_assistant(messages, message):
             work.note("remove-message", message, f"removed {work.name(message)}: it held only empty text")
             continue
@@ -54,6 +63,11 @@ def remove_empty_blocks(work: Work, findings: list[Finding]) -> None:
         work.note("remove-empty-block", message, f"removed {removed} empty text block(s) from {work.name(message)}")
         out.append(message)
     history.messages = out
+
+
+def _only_empty_text(unsent: list[Block]) -> str:
+    calls = ", ".join(f"{b.name} call {b.id}" for b in unsent if b.type == "tool_use")
+    return "it held only empty text" + (f" (and its {calls}, which is never sent to the model)" if calls else "")
 
 
 def _without_blank(blocks: list[Block]) -> list[Block]:
@@ -86,7 +100,7 @@ def remove_empty_messages(work: Work, findings: list[Finding]) -> None:
     messages = work.history.messages
     out = []
     for message in messages:
-        if all(_blank(b) for b in message.blocks) and not _is_final_assistant(messages, message):
+        if all(_blank(b) or not b.sent for b in message.blocks) and not _is_final_assistant(messages, message):
             work.note("remove-message", message, f"removed {work.name(message)}: it had no content")
             continue
         out.append(message)

@@ -56,7 +56,7 @@ def _zone(messages: list[Message], a: int, style: str) -> _Zone:
 
 
 def _callers(messages: list[Message]) -> list[int]:
-    return [a for a, m in enumerate(messages) if m.role == "assistant" and any(b.type == "tool_use" for b in m.blocks)]
+    return [a for a, m in enumerate(messages) if m.role == "assistant" and m.tool_uses()]
 
 
 @strategy("add-missing-tool-result")
@@ -191,14 +191,15 @@ def _rebuild(
             placed = work.moved(block) if origin else block
             what = f"tool_result for {block.tool_use_id}"
             if work.style == "openai":
-                anchor = messages[zone.last]
+                at = _in_call_order(messages, zone, block.tool_use_id) if work.results_in_call_order else zone.last
+                anchor = messages[at]
                 if origin and source is not None and work.keeps_place and _sole_result(source):
                     whole.add(origin[0])
-                    after[zone.last].append(source)
+                    after[at].append(source)
                 else:
                     use = next((u for u in caller.tool_uses() if u.id == block.tool_use_id), None)
                     form = "string" if isinstance(block.content, str) else "blocks"
-                    after[zone.last].append(
+                    after[at].append(
                         work.new_message(
                             "tool",
                             [placed],
@@ -282,6 +283,20 @@ def _rebuild(
                 out.append(message)
         out.extend(after.get(i, ()))
     work.history.messages = out
+
+
+def _in_call_order(messages: list[Message], zone: _Zone, call_id: str | None) -> int:
+    """The message a result for `call_id` goes after, so the zone's tool messages follow the order
+    of the calls (as OpenHands sends the results of a response): after the last tool message of
+    the zone that answers an earlier call, else right after the assistant message."""
+    order = {u.id: n for n, u in enumerate(messages[zone.assistant].tool_uses())}
+    mine = order.get(call_id, len(order))
+    at = zone.assistant
+    for k in range(zone.assistant + 1, zone.last + 1):
+        answered = [order.get(b.tool_use_id, len(order)) for b in messages[k].tool_results()]
+        if messages[k].role == "tool" and answered and min(answered) < mine:
+            at = k
+    return at
 
 
 def _sole_result(message: Message) -> bool:

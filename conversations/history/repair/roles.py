@@ -102,9 +102,9 @@ def drop_final_assistant(work: Work, findings: list[Finding]) -> None:
     if not messages or messages[-1].role != "assistant":
         return
     last = messages[-1]
-    if any(b.type == "tool_use" for b in last.blocks):
+    if last.tool_uses():
         return  # an unanswered tool call: add-missing-tool-result's business
-    if all(b.type == "text" and not (b.text or "").strip() for b in last.blocks):
+    if all(b.type == "text" and not (b.text or "").strip() for b in last.sent_blocks()):
         messages.pop()
         work.note("remove-message", last, f"removed {work.name(last)}: an empty final assistant message")
         return

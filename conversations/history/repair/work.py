@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import fields, replace
 from operator import attrgetter
 
-from ..edits import Edit
+from ..edits import Edit, source_of
 from ..findings import Finding
 from ..model import Block, History, Message, SourceRef
 from ..targets import Target
@@ -23,6 +23,10 @@ from ..targets import Target
 # means writing it as a new record, so a moved block becomes a new block with the same content.
 # Every other writer follows the order of the history.
 PLACED_BY_RECORD = ("claude-code",)
+# Formats whose writer gives the results of an assistant message back in the order of its calls,
+# wherever they were added (OpenHands V0: ConversationMemory sends them so): a result a repair adds
+# goes at its call's place among them, not after them.
+RESULTS_IN_CALL_ORDER = ("openhands",)
 # Formats whose tool results live in the next user message (Anthropic style); the others keep
 # them as role "tool" messages right after the assistant message (OpenAI style).
 ANTHROPIC_STYLE = ("anthropic", "claude-code")
@@ -101,6 +105,9 @@ class Work:
             id(m): (m, i, False) for i, m in enumerate(self.history.messages)
         }
         self.snapshot: list[Message] = list(self.history.messages)
+        # JSONL lines name a message only when its messages come from several lines (a litellm
+        # log's request is one line).
+        self._by_line = len({m.source.line for m in self.history.messages}) > 1
 
     # -- rounds
     def begin_round(self) -> None:
@@ -133,12 +140,15 @@ class Work:
         return [f[1] if f is not None and not f[2] else None for f in found]
 
     def name(self, message: Message) -> str:
+        """How an edit names the message: "message 5 (event 15, the finish action)" (its index in
+        the original history, and the records or events it was read from), or where a new one is."""
         found = self._where.get(id(message))
         if found is None:
             return "a new message"
         _, index, new = found
         if not new:
-            return f"message {index}"
+            where = source_of(message, lines=self._by_line)
+            return f"message {index} ({where})" if where else f"message {index}"
         return "a new message at the start" if index < 0 else f"the new message after message {index}"
 
     def note(self, op: str, message: Message | None, description: str) -> None:
@@ -179,6 +189,10 @@ class Work:
         c = _block(block)
         c.source = SourceRef()
         return c
+
+    @property
+    def results_in_call_order(self) -> bool:
+        return self.history.format in RESULTS_IN_CALL_ORDER
 
     # -- facts strategies share
     def positions(self) -> dict[int, int]:

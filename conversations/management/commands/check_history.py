@@ -4,6 +4,10 @@ error. A stable contract for users' scripts (issue 4): options, exit codes and -
     python manage.py check_history PATH... [--format F] [--target T]...
                                    [--router-config FILE --model-group G] [--json]
 
+A path that holds several conversations (a litellm JSONL, an OpenHands output.jsonl) gives one
+object per conversation, named by `conversation`; a record that cannot be read is an object with
+`error` (exit 2) while the others are judged.
+
 Exit 2: could not judge (unreadable input, unknown target, bad option; reasons on stderr);
 else 1: some verdict rejects; else 0. Needs no database and no environment.
 """
@@ -105,13 +109,25 @@ class Command(BaseCommand):
     ):
         try:
             doc = formats.load_path(path)
-            histories = formats.read(doc, format=format)
         except HistoryError as exc:
             self.stderr.write(f"{path}: {exc}")
             yield {"path": path, "format": format or "unknown", "messages": 0, "error": str(exc)}
             return
-        for history in histories:
+        each = formats.read_each(doc, format=format)
+        several = len(each) > 1
+        kind = format or next((h.format for h in each if isinstance(h, History)), "unknown")
+        for history in each:
+            if isinstance(history, HistoryError):
+                # One record that cannot be read (a bad output.jsonl line): the others are judged.
+                self.stderr.write(f"{path}: {history}")
+                failed: dict[str, Any] = {"path": path, "format": kind, "messages": 0, "error": str(history)}
+                if several:
+                    failed["conversation"] = f"line {history.line}" if history.line else ""
+                yield failed
+                continue
             result: dict[str, Any] = {"path": path, "format": history.format, "messages": len(history.messages)}
+            if several:
+                result["conversation"] = formats.conversation_name(history)
             try:
                 result["verdicts"] = self._verdicts(history, targets, route, default)
             except HistoryError as exc:
@@ -141,7 +157,7 @@ def _same_model(target: Target, own: Target) -> Target:
 
 
 def _public(result: dict[str, Any]) -> dict[str, Any]:
-    out = {k: result[k] for k in ("path", "format", "messages")}
+    out = {k: result[k] for k in ("path", "conversation", "format", "messages") if k in result}
     if "error" in result:
         out["error"] = result["error"]
     if "verdicts" in result:
@@ -156,7 +172,8 @@ def _dumps(value: Any) -> str:
 
 
 def _report(result: dict[str, Any]) -> str:
-    head = f"{result['path']} ({result['format']}, {result['messages']} messages)"
+    named = f" [{result['conversation']}]" if result.get("conversation") else ""
+    head = f"{result['path']}{named} ({result['format']}, {result['messages']} messages)"
     if "error" in result and "verdicts" not in result:
         return f"{head}\n  could not read: {result['error']}\n"
     lines = [head]

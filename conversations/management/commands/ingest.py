@@ -111,6 +111,9 @@ class Command(BaseCommand):
         # "ingested" counts conversations added or changed, not files.
         totals["ingested"] += len(outcome.added)
         totals["unchanged"] += len(outcome.unchanged)
+        # A record of a document of several conversations that failed alone (an output.jsonl line).
+        for failure in outcome.failures:
+            totals["failed"].append({"path": outcome.path, "error": failure["error"], "line": failure["line"]})
 
 
 def _json_dumps(value) -> str:

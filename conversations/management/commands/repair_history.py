@@ -2,7 +2,10 @@
 repaired log, in the log's own format. A stable contract for users' scripts (issue 6):
 
     python manage.py repair_history PATH [--format F] (--target T | --router-config FILE
-        --model-group G) [--out FILE] [--json] [--include-warnings]
+        --model-group G) [--conversation NAME] [--out FILE] [--json] [--include-warnings]
+
+A document of several conversations (an OpenHands output.jsonl, a litellm JSONL) needs
+--conversation NAME, one of the names check_history gives ("line 7", an instance_id).
 
 Exit 2: it could not run (unreadable input, bad option, a result the format cannot hold);
 1: findings remain that no repair covers (the result is still rejected); 0: accepted, or nothing
@@ -20,8 +23,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from conversations.history import formats
-from conversations.history.errors import HistoryError
+from conversations.history.errors import FormatError, HistoryError
 from conversations.history.formats import FORMAT_NAMES, Document
+from conversations.history.model import History
 from conversations.history.repair import RepairResult, repair
 from conversations.history.targets import TARGET_NAMES
 
@@ -45,6 +49,11 @@ class Command(BaseCommand):
         parser.add_argument("--target", help=f"the provider to repair for: {', '.join(TARGET_NAMES)}")
         parser.add_argument("--router-config", metavar="FILE", help="a litellm Router/proxy config (YAML)")
         parser.add_argument("--model-group", metavar="G", help="the model group of --router-config to repair for")
+        parser.add_argument(
+            "--conversation",
+            metavar="NAME",
+            help="which conversation of a document that holds several (its name as check_history --json gives it)",
+        )
         parser.add_argument(
             "--out",
             metavar="FILE",
@@ -70,14 +79,14 @@ class Command(BaseCommand):
         if options["json"] and not options["out"]:
             raise CouldNotRun("--json needs --out: stdout then holds the report, not the log")
         path = Path(options["path"])
-        doc, history = _read(path, options["format"])
+        doc, history, several = _read(path, options["format"], options["conversation"])
         if doc.is_dir and not options["out"]:
             raise CouldNotRun(f"{path} is an OpenHands session directory: give --out DIR")
         try:
             result = repair(history, target=target, route=route, include_warnings=options["include_warnings"])
         except HistoryError as exc:
             raise CouldNotRun(str(exc)) from None
-        output = _output(result, doc)
+        output = _output(result, doc, several)
         if options["out"]:
             _write(Path(options["out"]), output, source=path)
         else:
@@ -105,28 +114,47 @@ def _route_or_target(options: dict) -> tuple[str | None, tuple | None, str]:
     return None, (Path(config), group), group
 
 
-def _read(path: Path, format: str | None):
+def _read(path: Path, format: str | None, wanted: str | None) -> tuple[Document, History, bool]:
+    """The document, the conversation to repair, and whether the document holds several."""
     try:
         doc = formats.load_path(path)
-        histories = formats.read(doc, format)
     except HistoryError as exc:
         raise CouldNotRun(str(exc)) from None
     except OSError as exc:
         raise CouldNotRun(f"{path}: {exc.strerror or exc}") from None
-    if len(histories) != 1:
+    each = formats.read_each(doc, format)
+    if len(each) == 1:
+        if isinstance(each[0], HistoryError):
+            raise CouldNotRun(str(each[0]))
+        if wanted is not None and wanted != formats.conversation_name(each[0]):
+            raise CouldNotRun(f"{path} holds one conversation; --conversation {wanted!r} names none of it")
+        return doc, each[0], False
+    return doc, _pick(path, each, wanted), True
+
+
+def _pick(path: Path, each: list[History | FormatError], wanted: str | None) -> History:
+    names = [f"line {h.line}" if isinstance(h, FormatError) else formats.conversation_name(h) for h in each]
+    choices = "; ".join(repr(n) for n in names[:20]) + ("; ..." if len(names) > 20 else "")
+    if wanted is None:
         raise CouldNotRun(
-            f"{path} holds {len(histories)} conversations; repair_history repairs one "
-            "conversation at a time (each litellm log record is its own request)"
+            f"{path} holds {len(each)} conversations; repair_history repairs one at a time: "
+            f"give --conversation NAME, one of {choices}"
         )
-    return doc, histories[0]
+    if wanted not in names:
+        raise CouldNotRun(f"{path} has no conversation {wanted!r}; its conversations: {choices}")
+    chosen = each[names.index(wanted)]
+    if isinstance(chosen, FormatError):
+        raise CouldNotRun(str(chosen))
+    return chosen
 
 
-def _output(result: RepairResult, doc: Document) -> Document:
-    """The repaired log in its own format; the input itself when nothing changed."""
-    if not result.changed:
+def _output(result: RepairResult, doc: Document, several: bool = False) -> Document:
+    """The repaired log in its own format; the input itself when nothing changed (for one
+    conversation of several, its request: the input is not that conversation alone)."""
+    if not result.changed and not several:
         return doc
     try:
-        return formats.write(result.history, doc)
+        return formats.write(result.history, None if several else doc)
     except HistoryError as exc:
         raise CouldNotRun(f"the repaired history cannot be written in its format: {exc}") from None
 
