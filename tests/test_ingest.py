@@ -35,10 +35,10 @@ def test_it_loads_every_shared_fixture_and_skips_what_is_not_a_log():
 
     assert status == 0, summary["failed"]
     # 3 seed histories, openai, anthropic, claude-code, litellm-log, the OpenHands event directory
-    # and its trajectory.
-    assert summary["ingested"] == 9
-    # PROVENANCE.md twice, proxy-config.yaml, the litellm fixture's .md provenance.
-    assert summary["skipped"] == 4
+    # and its trajectory, the OpenHands V1 conversation folder.
+    assert summary["ingested"] == 10
+    # PROVENANCE.md three times, proxy-config.yaml, the litellm fixture's .md provenance.
+    assert summary["skipped"] == 5
     assert summary["failed"] == []
     formats = sorted(Conversation.objects.values_list("format", flat=True))
     assert formats == [
@@ -51,6 +51,7 @@ def test_it_loads_every_shared_fixture_and_skips_what_is_not_a_log():
         "openai",
         "openhands",
         "openhands",
+        "openhands-v1",
     ]
 
 
@@ -62,7 +63,7 @@ def test_the_same_bytes_again_change_nothing():
 
     assert status == 0
     assert summary["ingested"] == 0
-    assert summary["unchanged"] == 9
+    assert summary["unchanged"] == 10
     assert stored_counts() == before
 
 

@@ -41,6 +41,8 @@ FIXES: dict[str, str] = {
     "set-max-tokens": "pass max_tokens explicitly with the request",
     "remove-cached-content-markers": "remove the cache markers so litellm does not create a "
     "Gemini cachedContents entry",
+    "reattach-abandoned-call": "put the abandoned tool call back on the conversation's branch, answered by "
+    "the error result the agent's own recovery writes for an interrupted call",
     "none": "nothing to repair: for information",
 }
 

@@ -49,6 +49,7 @@ from conversations.history.model import History
 from conversations.history.redact import redact
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+V1_FIXTURE = FIXTURES / "formats" / "openhands-v1" / "4f7c2a9e1b3d4e8a9c6f2d5b8e1a7c30"
 MUTATED_DIRS = ("formats", "seed", "samples")
 WRITABLE = tuple(name for name in FORMAT_NAMES if formats.module(name).WRITABLE)
 
@@ -140,13 +141,14 @@ def assert_reads_cleanly(doc: Document) -> None:
 
 def fixture_documents() -> list[Document]:
     """Every fixture file of the mutated folders (logs, and the .md/.yaml beside them: hostile
-    input too), and the OpenHands event directory as one document."""
+    input too), and the OpenHands event directory and V1 conversation folder as one document each."""
     docs = []
     for folder in MUTATED_DIRS:
         for path in sorted((FIXTURES / folder).rglob("*")):
-            if path.is_file() and "openhands-events" not in path.parts:
+            if path.is_file() and not {"openhands-events", V1_FIXTURE.name} & set(path.parts):
                 docs.append(load_path(path))
     docs.append(load_path(FIXTURES / "formats" / "openhands-events"))
+    docs.append(load_path(V1_FIXTURE))
     return docs
 
 

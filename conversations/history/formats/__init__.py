@@ -16,7 +16,7 @@ from typing import Protocol, cast
 
 from ..errors import FormatError, UnknownFormat
 from ..model import History
-from . import anthropic, claude_code, litellm_log, openai, openhands
+from . import anthropic, claude_code, litellm_log, openai, openhands, openhands_v1
 from .document import Document, is_openhands_dir, load_path
 
 
@@ -38,6 +38,7 @@ class WritableFormat(Format, Protocol):
 
 
 FORMATS: dict[str, Format] = {
+    openhands_v1.NAME: openhands_v1,
     openhands.NAME: openhands,
     claude_code.NAME: claude_code,
     litellm_log.NAME: litellm_log,
@@ -47,7 +48,7 @@ FORMATS: dict[str, Format] = {
 FORMAT_NAMES = tuple(FORMATS)
 # litellm logs carry an OpenAI `messages` list, and Anthropic requests look like OpenAI ones with
 # blocks: ask the formats with the most specific markers first.
-DETECTION_ORDER: tuple[Format, ...] = (openhands, claude_code, litellm_log, anthropic, openai)
+DETECTION_ORDER: tuple[Format, ...] = (openhands_v1, openhands, claude_code, litellm_log, anthropic, openai)
 
 __all__ = [
     "Document",

@@ -100,6 +100,9 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Rules about the log itself, not about a provider's request: judged the same for every target.
+EVERY_TARGET = ("abandoned-tool-call",)
+
 # How a target returns Anthropic's own validation text. Bedrock InvokeModel: "The model returned
 # the following errors: <anthropic message>" (anomalyco/opencode#3077, daisuke-awaji/moca#254);
 # Converse passes Claude's errors on the same way (moca#254 for the context window; for the other
