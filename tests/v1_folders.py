@@ -257,3 +257,33 @@ def without_last_observation(files: dict[str, bytes]) -> dict[str, bytes]:
         f'"leaf_event_id":"{leaf}"', f'"leaf_event_id":"{events[action - 1]["id"]}"'
     ).encode()
     return out
+
+
+def random_log(rng) -> V1Log:
+    """A conversation as a run of the SDK can leave it: user and agent turns, parallel calls with
+    results missing on the branch, pauses and state updates, and processes that died mid call
+    (their actions, and maybe some results, beyond the saved leaf) before a new one went on."""
+    log = V1Log()
+    log.user("start")
+    for step in range(rng.randint(1, 8)):
+        kind = rng.choice(("user", "agent", "calls", "calls", "crash", "pause", "state"))
+        if kind == "user":
+            log.user(f"user says {step}")
+        elif kind == "agent":
+            log.agent(f"agent says {step}")
+        elif kind == "pause":
+            log.pause()
+        elif kind == "state":
+            log.state("execution_status", rng.choice(("idle", "finished")))
+        else:
+            crash = kind == "crash"
+            if crash:
+                log.save()
+            commands = [f"cmd-{step}-{k}" for k in range(rng.randint(1, 3))]
+            ids = log.actions(commands, thought=rng.choice(("", "Let me look.")), thinking=rng.random() < 0.3)
+            for action in ids:
+                if rng.random() < (0.4 if crash else 0.8):
+                    log.observation(action, f"output of {log.event(action)['tool_call_id']}")
+            if crash:
+                log.resume()
+    return log

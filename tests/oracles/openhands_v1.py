@@ -1,10 +1,11 @@
 """The OpenHands V1 judge: what openhands-sdk 1.58.2 itself makes of a conversation folder.
 
-    .oracles/openhands-v1/bin/python tests/oracles/openhands_v1.py FOLDER
+    .oracles/openhands-v1/bin/python tests/oracles/openhands_v1.py FOLDER [FOLDER...]
 
 Runs in the SDK's own venv (Python 3.12, openhands-sdk + openhands-tools: see openhands-v1.txt).
-It works on a copy of FOLDER, because restoring a conversation makes the SDK save its state, and
-prints one JSON object:
+It works on a copy of each FOLDER, because restoring a conversation makes the SDK save its state,
+and prints one JSON object for one folder, a list of them for several (the SDK takes seconds to
+import: judge many folders in one run):
 
     events_loaded       event files the SDK's EventLog holds (its contiguous index)
     validation_errors   [{"file", "error"}] for each event file the SDK's models refuse
@@ -126,14 +127,17 @@ def judge(folder: Path) -> dict:
     return report
 
 
-def main() -> None:
-    source = Path(sys.argv[1])
+def judge_copy(source: Path) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         # The SDK saves base_state.json while restoring: judge a copy, never the folder itself.
         copy = Path(scratch) / source.name
         shutil.copytree(source, copy, symlinks=True)
-        report = judge(copy)
-    json.dump(report, sys.stdout)
+        return judge(copy)
+
+
+def main() -> None:
+    reports = [judge_copy(Path(arg)) for arg in sys.argv[1:]]
+    json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ text, a new tool call) is refused with what would read back differently, never w
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,7 +58,8 @@ def write(history: History, original: Document) -> Document:
     log = load(original)
     base = build(log)
     branch = _Planner(history, log, base).branch()
-    doc = _emit(log, base, branch)
+    edits = _content_edits(base.history, history, {e.id for e in branch if isinstance(e, Event)}, log)
+    doc = _emit(log, branch, edits)
     difference = differs(history, build(load(doc)).history)
     if difference:
         raise FormatError(f"the output would read back differently: {difference}")
@@ -183,10 +186,59 @@ class _Planner:
         )
 
 
+# --- what a repair changes inside an event ------------------------------------------------------------
+
+# The lists of content items a block is read from, by the JSON path of the block's source: a block
+# a repair removed is taken out of its list (drop-thinking, remove-empty-blocks), a text it
+# changed is set (strip-trailing-whitespace). Anything else read back differently is refused.
+_LISTS = "thought|thinking_blocks|extended_content|llm_message\\.content|llm_message\\.thinking_blocks"
+_ITEM = re.compile(rf"^\$\.({_LISTS})\[(\d+)\]$")
+
+
+def _content_edits(base: History, history: History, branch: set[str], log: Log) -> dict[str, dict[str, Any]]:
+    """Event id -> its new JSON object, for the events of the branch whose content the history
+    changed."""
+    before = _items(base)
+    after = _items(history)
+    edits: dict[str, dict[str, Any]] = {}
+    for (event_id, path), block in sorted(before.items(), key=lambda kv: (kv[0][0], -_position(kv[0][1]))):
+        if event_id not in branch:
+            continue
+        new = after.get((event_id, path))
+        if new is not None and not (block.type == "text" and new.type == "text" and new.text != block.text):
+            continue
+        match = _ITEM.match(path)
+        if match is None:
+            continue  # not an item of a list: the read-back check names what differs
+        data = edits.setdefault(event_id, copy.deepcopy(log.by_id[event_id].data))
+        holder: Any = data
+        for key in match[1].split("."):
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        k = int(match[2])
+        if not isinstance(holder, list) or k >= len(holder):
+            continue
+        if new is None:
+            del holder[k]
+        else:
+            holder[k]["text"] = new.text
+    return edits
+
+
+def _items(history: History) -> dict[tuple[str, str], Block]:
+    blocks = (b for m in history.messages for b in m.blocks)
+    return {(str(b.source.event), b.source.path): b for b in blocks if b.source.event is not None}
+
+
+def _position(path: str) -> int:
+    """The item's index, so items are removed from the end of their list first."""
+    match = _ITEM.match(path)
+    return int(match[2]) if match else -1
+
+
 # --- the files ----------------------------------------------------------------------------------------
 
 
-def _emit(log: Log, base: Reading, branch: list[Item]) -> Document:
+def _emit(log: Log, branch: list[Item], edits: dict[str, dict[str, Any]]) -> Document:
     files = dict(log.doc.files)
     removed: set[str] = set()
     count = len(log.events)
@@ -196,6 +248,11 @@ def _emit(log: Log, base: Reading, branch: list[Item]) -> Document:
             item.data["parent_id"] = previous or ROOT_PARENT_ID
             files[event_file_name(count, item.id)] = _dumps(item.data)
             count += 1
+        elif item.id in edits:
+            data = edits[item.id]
+            if log.parent_of(item) != previous:
+                data = _set_key(data, "parent_id", previous or ROOT_PARENT_ID)
+            files[item.file] = _dumps(data)
         elif log.parent_of(item) != previous:
             files[item.file] = _with_key(log.doc.files[item.file], item.data, "parent_id", previous or ROOT_PARENT_ID)
         previous = item.id
