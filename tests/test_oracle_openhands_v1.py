@@ -83,6 +83,23 @@ def test_the_abandoned_call_repaired_and_written_back_in_place_is_answered_in_th
     assert sent(back) == summary(report)
 
 
+def test_long_outputs_read_here_as_the_sdk_cuts_them(oracle, tmp_path):
+    from tests.v1_folders import V1Log
+
+    log = V1Log()
+    log.user("show me the logs")
+    saved, plain = log.actions(["cat big.log", "cat other.log"])
+    log.observation(saved, "".join(f"line {n}\n" for n in range(6000)), save_dir=str(tmp_path / "observations"))
+    log.observation(plain, "x" * 45_000)
+    folder = log.write(tmp_path / "long")
+
+    report = oracle("openhands-v1", str(folder))
+
+    sound(report)
+    (history,) = formats.read(load_path(folder))
+    assert sent(history) == summary(report)
+
+
 @pytest.mark.slow
 def test_every_folder_the_writer_writes_loads_in_the_sdk_with_every_call_answered(oracle, tmp_path):
     folders, expected = [], []

@@ -125,9 +125,10 @@ class V1Log:
             ids.append(self.append(data))
         return ids
 
-    def observation(self, action_id: str, text: str = "ok") -> str:
+    def observation(self, action_id: str, text: str = "ok", *, save_dir: str | None = None) -> str:
         action = self.event(action_id)
         command = action["action"]["command"]
+        extra = {"full_output_save_dir": save_dir} if save_dir else {}
         return self.append(
             {
                 "source": "environment",
@@ -149,6 +150,7 @@ class V1Log:
                         "prefix": "",
                         "suffix": "\n[The command completed with exit code 0.]",
                     },
+                    **extra,
                     "kind": "TerminalObservation",
                 },
                 "action_id": action_id,

@@ -273,3 +273,17 @@ def test_a_call_left_beyond_the_saved_leaf_is_listed_as_abandoned_with_its_file(
     assert call["file"].startswith("events/event-00024-")
     assert batch["after_message"] == len(history.messages) - 1
     assert len(history.messages) == 16  # the finish call is not on the branch the SDK resumes
+
+
+def test_a_long_terminal_output_is_cut_as_the_sdk_cuts_it_naming_where_it_saved_the_whole():
+    log = V1Log()
+    log.user("go")
+    (action,) = log.actions(["cat big.log"])
+    output = "".join(f"line {n}\n" for n in range(6000))
+    log.observation(action, output, save_dir="/workspace/conversations/abc/observations")
+
+    text = read(log.document()).messages[-1].blocks[0].result_text
+
+    assert len(text) == 30_000
+    assert text.startswith("line 0\n") and text.endswith("[Command finished with exit code 0]")
+    assert "The complete output has been saved to /workspace/conversations/abc/observations/terminal_output_" in text

@@ -17,8 +17,10 @@ branch the conversation abandoned without a result in meta["abandoned"], for the
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..leftoff import LeftOff, left_off_meta
@@ -36,6 +38,18 @@ RESULT_KINDS = ("ObservationEvent", "AgentErrorEvent", "UserRejectObservation")
 CONVERTIBLE = (SYSTEM, MESSAGE, ACTION, *RESULT_KINDS)
 # Observation.ERROR_MESSAGE_HEADER: the SDK puts it before the content of an error observation.
 ERROR_HEADER = "[An error occurred during execution.]\n"
+# What the SDK cuts: a terminal's output (MAX_CMD_OUTPUT_SIZE) when it makes the observation, and
+# any tool message's text (DEFAULT_TEXT_CONTENT_LIMIT) when it sends it; the notices it puts in.
+TERMINAL_LIMIT = 30_000
+TOOL_TEXT_LIMIT = 50_000
+TRUNCATE_NOTICE = (
+    "<response clipped><NOTE>Due to the max output limit, only part of the full response has been shown to you.</NOTE>"
+)
+TRUNCATE_NOTICE_SAVED = (
+    "<response clipped><NOTE>Due to the max output limit, only part of the full response has been shown to you. "
+    "The complete output has been saved to {file_path} - you can use other tools to view the full content "
+    "(truncated part starts around line {line_num}).</NOTE>"
+)
 
 
 @dataclass
@@ -311,6 +325,9 @@ def result_message(event: Event) -> Message:
         reason = _string(event, "rejection_reason", "User rejected the action")
         content = [Block.text_block(f"Action rejected: {reason}", source=event.ref("$.rejection_reason"))]
         path = "$.rejection_reason"
+    for item in content:
+        if item.type == "text" and item.text is not None:
+            item.text = truncated(item.text, TOOL_TEXT_LIMIT)  # Message._maybe_truncate_tool_text
     block = Block.tool_result(call, content, is_error=is_error, source=event.ref(path))
     return Message(
         "tool",
@@ -345,7 +362,27 @@ def _observation_content(observation: dict[str, Any], event: Event) -> list[Bloc
         framed += f"\n[Python interpreter: {meta['py_interpreter_path']}]"
     if meta.get("exit_code", -1) != -1:
         framed += f"\n[Command finished with exit code {meta.get('exit_code')}]"
+    save_dir = observation.get("full_output_save_dir")
+    framed = truncated(framed, TERMINAL_LIMIT, save_dir if isinstance(save_dir, str) else None, "terminal")
     return header + [Block.text_block(framed, source=event.ref("$.observation.content"))]
+
+
+def truncated(content: str, limit: int, save_dir: str | None = None, prefix: str = "output") -> str:
+    """openhands.sdk.utils.truncate.maybe_truncate: the head and the tail of a text over the
+    limit, with the SDK's notice between them (naming the file it saved the whole text to)."""
+    if len(content) <= limit:
+        return content
+    notice = TRUNCATE_NOTICE
+    head = (limit - len(notice)) // 2 + (limit - len(notice)) % 2
+    if save_dir:
+        digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        path = str(PurePosixPath(save_dir) / f"{prefix}_output_{digest}.txt")
+        notice = TRUNCATE_NOTICE_SAVED.format(file_path=path, line_num=len(content[:head].splitlines()) + 1)
+    if len(notice) >= limit:
+        return notice[:limit]
+    head = min(head, limit - len(notice))
+    tail = limit - len(notice) - head
+    return content[:head] + notice + (content[-tail:] if tail > 0 else "")
 
 
 def _content(items: list[Any], event: Event, path: str, *, single: bool = False) -> list[Block]:
