@@ -71,7 +71,7 @@ def write_in_place(
     with event_log_lock(target, timeout=lock_timeout):
         _refuse_running(target)  # again: it may have started while we waited
         on_disk = load_path(target)
-        if document_hash(on_disk) != expected_hash:
+        if not _unchanged(on_disk, expected_hash):
             raise ChangedOnDisk(
                 f"{target} changed on disk since it was read; nothing was written. "
                 "Ingest it again and repair the new revision."
@@ -80,6 +80,15 @@ def write_in_place(
         if changes.empty:
             return WriteBackResult(path=target, backup=None)
         return _apply(target, changes)
+
+
+def _unchanged(on_disk: Document, expected_hash: str) -> bool:
+    """Whether the folder is still the one that was read. The lock file may have been created
+    since (by the SDK's first append, or by taking the lock here): its presence changes nothing."""
+    if document_hash(on_disk) == expected_hash:
+        return True
+    files = {name: data for name, data in on_disk.files.items() if name != LOCK_FILE}
+    return document_hash(Document(name=on_disk.name, files=files, is_dir=True)) == expected_hash
 
 
 def _refuse_running(target: Path) -> None:

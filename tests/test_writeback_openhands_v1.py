@@ -170,6 +170,16 @@ def test_the_lock_is_held_while_the_files_are_written(conversation, monkeypatch)
     assert seen and set(seen) == {"held"}
 
 
+def test_a_folder_the_sdk_never_locked_gets_its_lock_file_as_the_sdk_would_create_it(conversation):
+    (conversation / "events" / ".eventlog.lock").unlink()
+    doc, new = repaired(conversation)
+
+    write_back(conversation, new, expected_hash=document_hash(doc), roots=roots(conversation))
+
+    assert (conversation / "events" / ".eventlog.lock").read_bytes() == b""
+    assert snapshot(conversation)["base_state.json"] == new.files["base_state.json"]
+
+
 def test_an_unchanged_history_writes_nothing(conversation):
     doc = load_path(conversation)
     before = snapshot(conversation)
