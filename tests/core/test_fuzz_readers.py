@@ -153,6 +153,7 @@ def fixture_documents() -> list[Document]:
 
 
 DOCUMENTS = fixture_documents()
+V1_DOC = next(d for d in DOCUMENTS if d.name == str(V1_FIXTURE))
 EVENTS_DIR = next(d for d in DOCUMENTS if d.is_dir)
 
 # Values that are the wrong type for some field, wherever they land.
@@ -426,6 +427,35 @@ def event_directories(draw) -> Document:
     return doc
 
 
+@st.composite
+def v1_folders(draw) -> Document:
+    """The OpenHands V1 conversation with its tree bent: events removed or renamed, a parent_id
+    or the leaf_event_id pointing anywhere (a missing event, itself, a later event: cycles), an
+    event file doubled under another index."""
+    doc = V1_DOC
+    events = sorted(n for n in doc.files if n.startswith("events/event-"))
+    ids = [n.split("-", 2)[2].removesuffix(".json") for n in events]
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(("remove", "rename", "parent", "leaf", "double")))
+        name = draw(st.sampled_from(events))
+        target = draw(st.sampled_from((*ids, "missing", "__root__", None)))
+        if op == "remove":
+            doc = with_file(doc, name, None)
+        elif op == "rename":
+            doc = with_file(with_file(doc, name, None), name.replace("event-0", "event-"), doc.files.get(name, b"{}"))
+        elif op == "parent" and name in doc.files:
+            event = json.loads(doc.files[name])
+            event["parent_id"] = target
+            doc = with_file(doc, name, json.dumps(event).encode())
+        elif op == "leaf":
+            state = json.loads(doc.files["base_state.json"])
+            state["leaf_event_id"] = target
+            doc = with_file(doc, "base_state.json", json.dumps(state).encode())
+        elif op == "double" and name in doc.files:
+            doc = with_file(doc, f"events/event-{len(events):05d}-{ids[0]}.json", doc.files[name])
+    return doc
+
+
 # --- the property on mutants -----------------------------------------------------------------------
 
 
@@ -438,6 +468,12 @@ def test_a_mutated_fixture_reads_into_histories_or_a_format_error(doc):
 @FUZZ
 @given(event_directories())
 def test_an_event_directory_with_bad_names_reads_or_is_refused(doc):
+    assert_reads_cleanly(doc)
+
+
+@FUZZ
+@given(v1_folders())
+def test_an_openhands_v1_folder_with_its_tree_bent_reads_or_is_refused(doc):
     assert_reads_cleanly(doc)
 
 

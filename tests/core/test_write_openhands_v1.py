@@ -262,3 +262,24 @@ def test_a_thinking_block_the_repair_drops_is_taken_out_of_its_event_and_nothing
     before, after = event(doc, name), event(out, name)
     assert after["thinking_blocks"] == [] and {**before, "thinking_blocks": []} == after
     assert not [b for _, _, b in read(out).blocks() if b.type == "thinking"]
+
+
+def test_a_result_inserted_into_a_log_of_events_without_parents_or_leaf_reads_back_in_place():
+    log = V1Log()
+    log.user("look")
+    log.actions(["ls"])
+    log.user("well?")
+    log.agent("Nothing there.")
+    files = log.files(leaf=None)
+    for name in [n for n in files if n.startswith("events/event-")]:
+        data = json.loads(files[name])
+        data.pop("parent_id", None)
+        files[name] = json.dumps(data).encode()
+    doc = folder(files)
+    result = repaired(doc)
+
+    out = formats.write(result.history, doc)
+
+    history = read(out)
+    assert [m.role for m in history.messages] == ["user", "assistant", "tool", "user", "assistant"]
+    assert json.loads(out.files["base_state.json"])["leaf_event_id"] == history.messages[-1].source.event

@@ -284,7 +284,8 @@ def _message(event: Event) -> Message:
     else:
         blocks += _content(content, event, "$.llm_message.content")
     blocks += _content(event.data.get("extended_content") or [], event, "$.extended_content")
-    for k, call in enumerate(llm.get("tool_calls") or []):
+    calls = llm.get("tool_calls") or []
+    for k, call in enumerate(calls if isinstance(calls, list) else []):
         if isinstance(call, dict) and isinstance(call.get("id"), str):
             blocks.append(
                 Block.tool_use(
@@ -385,8 +386,10 @@ def truncated(content: str, limit: int, save_dir: str | None = None, prefix: str
     return content[:head] + notice + (content[-tail:] if tail > 0 else "")
 
 
-def _content(items: list[Any], event: Event, path: str, *, single: bool = False) -> list[Block]:
+def _content(items: Any, event: Event, path: str, *, single: bool = False) -> list[Block]:
     """TextContent / ImageContent items: a text block each, an image block per URL."""
+    if not isinstance(items, list):
+        raise event.error("content must be a list of items", path)
     blocks = []
     for k, item in enumerate(items):
         where = path if single else f"{path}[{k}]"
