@@ -287,3 +287,21 @@ def test_a_long_terminal_output_is_cut_as_the_sdk_cuts_it_naming_where_it_saved_
     assert len(text) == 30_000
     assert text.startswith("line 0\n") and text.endswith("[Command finished with exit code 0]")
     assert "The complete output has been saved to /workspace/conversations/abc/observations/terminal_output_" in text
+
+
+def test_symlinks_in_a_v1_folder_are_never_followed(tmp_path):
+    from tests.v1_folders import write_folder
+
+    conversation = write_folder(tmp_path / "c", fixture_files())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET_KEY=hunter2")
+    (conversation / "events" / "event-00027-0123abcd-0000-4000-8000-000000000000.json").symlink_to(secret)
+    linked = tmp_path / "linked"
+    (linked / "events").parent.mkdir()
+    (linked / "base_state.json").write_bytes(fixture_files()["base_state.json"])
+    (linked / "events").symlink_to(conversation / "events")
+
+    doc = load_path(conversation)
+
+    assert not any(b"hunter2" in data for data in doc.files.values())
+    assert not is_v1_dir(linked)

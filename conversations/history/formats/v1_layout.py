@@ -54,8 +54,8 @@ def is_v1_file(rel: str) -> bool:
 def is_v1_dir(path: str | os.PathLike[str]) -> bool:
     """A folder holding base_state.json and at least one events/event-<digits>-<id>.json."""
     folder = Path(path)
-    if not (folder / BASE_STATE).is_file():
-        return False
+    if not (folder / BASE_STATE).is_file() or (folder / EVENTS_DIR).is_symlink():
+        return False  # a symlinked events/ is never followed
     try:
         names = os.listdir(folder / EVENTS_DIR)
     except OSError:
