@@ -11,6 +11,8 @@ A file is written to a temporary file in the same folder, fsynced, and renamed o
 (the original is first hard-linked, or copied, to `<name>.bak-<timestamp>`). An OpenHands session
 directory is written as a new directory beside it and swapped in: one atomic exchange
 (renameat2 RENAME_EXCHANGE) where Linux offers it, else two renames (old to backup, new in place).
+An OpenHands V1 conversation folder is written in place instead, under the SDK's own lock
+(writeback_inplace): an agent-server may hold it open by path.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 from conversations.history import formats
 from conversations.history.errors import FormatError, HistoryError
 from conversations.history.formats.document import Document, document_hash, is_session_file, load_path
+from conversations.history.formats.v1_layout import is_v1_dir
 from conversations.history.model import History
 
 # Formats whose logs are records of requests, not stores: their corrected form is a new request
@@ -52,7 +55,7 @@ class ChangedOnDisk(WriteBackError):
 @dataclass(frozen=True, slots=True)
 class WriteBackResult:
     path: Path  # what was written (symlinks resolved)
-    backup: Path  # the previous content, kept beside it
+    backup: Path | None  # the previous content, kept beside it (None: nothing was replaced)
 
 
 # --- hashing -------------------------------------------------------------------------------------
@@ -115,16 +118,27 @@ def allowed_path(path: str | os.PathLike, roots: list[Path] | list[str]) -> Path
 
 
 def write_back(
-    path: str | os.PathLike, new_doc: Document, *, expected_hash: str, roots: list[Path] | list[str]
+    path: str | os.PathLike,
+    new_doc: Document,
+    *,
+    expected_hash: str,
+    roots: list[Path] | list[str],
+    lock_timeout: float | None = None,
 ) -> WriteBackResult:
     """Replace the log at `path` with `new_doc`, atomically, keeping the old one as a backup.
 
     Refused (nothing written) when the path is outside `roots`, when the log on disk no longer has
-    `expected_hash`, or when the document's kind (file or directory) does not match the path."""
+    `expected_hash`, or when the document's kind (file or directory) does not match the path.
+    An OpenHands V1 folder is written in place, under its lock (`lock_timeout`: the SDK's 30 s
+    by default), and refused while the conversation runs."""
     real = allowed_path(path, roots)
     if real.is_dir() != new_doc.is_dir:
         kind = "a directory" if real.is_dir() else "a file"
         raise WriteBackError(f"{real} is {kind}; the repaired document is not")
+    if real.is_dir() and is_v1_dir(real):
+        from conversations.writeback_inplace import LOCK_TIMEOUT, write_in_place
+
+        return write_in_place(real, new_doc, expected_hash, lock_timeout=lock_timeout or LOCK_TIMEOUT)
     _ensure_unchanged(real, expected_hash)
     if real.is_dir():
         return _write_directory(real, new_doc, expected_hash)

@@ -8,8 +8,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from conversations.history.formats import load_path
 from conversations.models import AuditEvent, Conversation, Original, Revision, Source
-from tests.conftest import FIXTURES, SEED
+from tests.conftest import FIXTURES, SEED, V1_FIXTURE
 
 pytestmark = pytest.mark.django_db
 
@@ -35,10 +36,10 @@ def test_it_loads_every_shared_fixture_and_skips_what_is_not_a_log():
 
     assert status == 0, summary["failed"]
     # 3 seed histories, openai, anthropic, claude-code, litellm-log, the OpenHands event directory
-    # and its trajectory.
-    assert summary["ingested"] == 9
-    # PROVENANCE.md twice, proxy-config.yaml, the litellm fixture's .md provenance.
-    assert summary["skipped"] == 4
+    # and its trajectory, the OpenHands V1 conversation folder.
+    assert summary["ingested"] == 10
+    # PROVENANCE.md three times, proxy-config.yaml, the litellm fixture's .md provenance.
+    assert summary["skipped"] == 5
     assert summary["failed"] == []
     formats = sorted(Conversation.objects.values_list("format", flat=True))
     assert formats == [
@@ -51,7 +52,37 @@ def test_it_loads_every_shared_fixture_and_skips_what_is_not_a_log():
         "openai",
         "openhands",
         "openhands",
+        "openhands-v1",
     ]
+
+
+def test_a_folder_of_openhands_v1_conversations_gives_one_conversation_each(tmp_path):
+    from tests.v1_folders import V1Log
+
+    for name, text in (("0a1b", "first"), ("2c3d", "second")):
+        log = V1Log()
+        log.user(f"the {text} conversation")
+        log.agent("On it.")
+        log.write(tmp_path / "conversations" / name)
+    (tmp_path / "conversations" / "0a1b" / "observations").mkdir()
+    (tmp_path / "conversations" / "0a1b" / "observations" / "out.json").write_text("{}")
+
+    status, summary = ingest(tmp_path / "conversations")
+
+    assert status == 0, summary["failed"]
+    assert summary["ingested"] == 2 and summary["failed"] == []
+    titles = sorted(Conversation.objects.values_list("title", flat=True))
+    assert titles == ["the first conversation", "the second conversation"]
+    assert set(Conversation.objects.values_list("format", flat=True)) == {"openhands-v1"}
+
+
+def test_a_v1_conversation_is_stored_byte_for_byte_with_the_sdk_sidecars_by_name():
+    status, _ = ingest(V1_FIXTURE)
+
+    assert status == 0
+    stored = {f.name: bytes(f.data) for f in Original.objects.get().files.all()}
+    assert stored == load_path(V1_FIXTURE).files
+    assert stored["events/.eventlog.lock"] == b""
 
 
 def test_the_same_bytes_again_change_nothing():
@@ -62,7 +93,7 @@ def test_the_same_bytes_again_change_nothing():
 
     assert status == 0
     assert summary["ingested"] == 0
-    assert summary["unchanged"] == 9
+    assert summary["unchanged"] == 10
     assert stored_counts() == before
 
 

@@ -84,6 +84,26 @@ def test_an_openhands_message_shows_its_event_file(client, viewer):
     assert json.loads(record["json"]) == event
 
 
+def test_an_openhands_v1_message_of_parallel_calls_shows_each_action_event_file(client, viewer):
+    from tests.conftest import V1_FIXTURE
+
+    conversation = ingested(V1_FIXTURE)
+    history = conversation.latest_revision.history
+    index = next(i for i, m in enumerate(history.messages) if len(m.tool_uses()) == 2)
+    client.force_login(viewer)
+
+    records = raw(client, conversation, index).context["records"]
+    page = client.get(conversation.get_absolute_url())
+
+    assert page.status_code == 200
+    events = [json.loads((V1_FIXTURE / r["file"]).read_text()) for r in records]
+    assert [e["kind"] for e in events] == ["ActionEvent", "ActionEvent"]
+    assert all(
+        r["error"] is None and json.loads(r["record_json"] or r["json"]) == e
+        for r, e in zip(records, events, strict=True)
+    )
+
+
 def test_an_openhands_trajectory_message_shows_its_event(client, viewer):
     path = FIXTURES / "formats" / "openhands-trajectory.json"
     conversation = ingested(path)

@@ -159,6 +159,43 @@ def test_an_openhands_session_is_written_to_an_output_directory(tmp_path):
     assert not (session / "events" / "12.json").exists()  # the input is left alone
 
 
+def test_an_openhands_v1_conversation_is_written_to_an_output_directory(tmp_path):
+    from tests.v1_folders import fixture_files, without_last_observation, write_folder
+
+    conversation = write_folder(tmp_path / "4f7c2a9e", without_last_observation(fixture_files()))
+    (conversation / "observations").mkdir()
+    (conversation / "observations" / "terminal-1.txt").write_text("full output")
+    before = {p: p.read_bytes() for p in conversation.rglob("*") if p.is_file()}
+    status, _, stderr = run(conversation, "--target", "anthropic", "--include-warnings")
+    assert status == 2 and b"--out DIR" in stderr
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    status, _, stderr = run(conversation, "--target", "anthropic", "--include-warnings", "--out", tmp_path / "full")
+    assert status == 2 and b"must not exist yet (or be empty)" in stderr
+
+    out = tmp_path / "repaired"
+    status, stdout, _ = run(conversation, "--target", "anthropic", "--include-warnings", "--out", out, "--json")
+
+    assert status == 0 and [e["op"] for e in json.loads(stdout)["edits"]] == ["reattach-tool-call"]
+    (history,) = formats.read(load_path(out))
+    assert history.meta["abandoned"] == [] and history.messages[-1].blocks[0].is_error
+    assert (out / "events" / ".eventlog-len-27.marker").exists() and (out / "events" / ".eventlog.lock").exists()
+    assert (out / "observations" / "terminal-1.txt").read_text() == "full output"
+    assert {p: p.read_bytes() for p in conversation.rglob("*") if p.is_file()} == before  # the input is left alone
+
+
+def test_without_warnings_an_abandoned_call_is_left_and_the_output_is_the_input(tmp_path):
+    from tests.v1_folders import fixture_files, without_last_observation, write_folder
+
+    conversation = write_folder(tmp_path / "4f7c2a9e", without_last_observation(fixture_files()))
+    out = tmp_path / "out"
+
+    status, stdout, _ = run(conversation, "--target", "anthropic", "--out", out, "--json")
+
+    assert status == 0 and json.loads(stdout)["edits"] == []
+    assert load_path(out).files == load_path(conversation).files
+
+
 @pytest.mark.parametrize(
     "args, reason",
     [

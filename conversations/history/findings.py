@@ -43,6 +43,8 @@ FIXES: dict[str, str] = {
     "Gemini cachedContents entry",
     "reparent-off-chain-results": "re-parent the result records that sit off the chain onto it, so a client "
     "that resumes by walking one chain (Claude Code) keeps them; no result is added",
+    "reattach-abandoned-call": "put the abandoned tool call back on the conversation's branch, answered by "
+    "the error result the agent's own recovery writes for an interrupted call",
     "none": "nothing to repair: for information",
 }
 

@@ -49,6 +49,7 @@ from conversations.history.model import History
 from conversations.history.redact import redact
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+V1_FIXTURE = FIXTURES / "formats" / "openhands-v1" / "4f7c2a9e1b3d4e8a9c6f2d5b8e1a7c30"
 MUTATED_DIRS = ("formats", "seed", "samples")
 WRITABLE = tuple(name for name in FORMAT_NAMES if formats.module(name).WRITABLE)
 
@@ -140,17 +141,19 @@ def assert_reads_cleanly(doc: Document) -> None:
 
 def fixture_documents() -> list[Document]:
     """Every fixture file of the mutated folders (logs, and the .md/.yaml beside them: hostile
-    input too), and the OpenHands event directory as one document."""
+    input too), and the OpenHands event directory and V1 conversation folder as one document each."""
     docs = []
     for folder in MUTATED_DIRS:
         for path in sorted((FIXTURES / folder).rglob("*")):
-            if path.is_file() and "openhands-events" not in path.parts:
+            if path.is_file() and not {"openhands-events", V1_FIXTURE.name} & set(path.parts):
                 docs.append(load_path(path))
     docs.append(load_path(FIXTURES / "formats" / "openhands-events"))
+    docs.append(load_path(V1_FIXTURE))
     return docs
 
 
 DOCUMENTS = fixture_documents()
+V1_DOC = next(d for d in DOCUMENTS if d.name == str(V1_FIXTURE))
 EVENTS_DIR = next(d for d in DOCUMENTS if d.is_dir)
 
 # Values that are the wrong type for some field, wherever they land.
@@ -424,6 +427,35 @@ def event_directories(draw) -> Document:
     return doc
 
 
+@st.composite
+def v1_folders(draw) -> Document:
+    """The OpenHands V1 conversation with its tree bent: events removed or renamed, a parent_id
+    or the leaf_event_id pointing anywhere (a missing event, itself, a later event: cycles), an
+    event file doubled under another index."""
+    doc = V1_DOC
+    events = sorted(n for n in doc.files if n.startswith("events/event-"))
+    ids = [n.split("-", 2)[2].removesuffix(".json") for n in events]
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(("remove", "rename", "parent", "leaf", "double")))
+        name = draw(st.sampled_from(events))
+        target = draw(st.sampled_from((*ids, "missing", "__root__", None)))
+        if op == "remove":
+            doc = with_file(doc, name, None)
+        elif op == "rename":
+            doc = with_file(with_file(doc, name, None), name.replace("event-0", "event-"), doc.files.get(name, b"{}"))
+        elif op == "parent" and name in doc.files:
+            event = json.loads(doc.files[name])
+            event["parent_id"] = target
+            doc = with_file(doc, name, json.dumps(event).encode())
+        elif op == "leaf":
+            state = json.loads(doc.files["base_state.json"])
+            state["leaf_event_id"] = target
+            doc = with_file(doc, "base_state.json", json.dumps(state).encode())
+        elif op == "double" and name in doc.files:
+            doc = with_file(doc, f"events/event-{len(events):05d}-{ids[0]}.json", doc.files[name])
+    return doc
+
+
 # --- the property on mutants -----------------------------------------------------------------------
 
 
@@ -436,6 +468,12 @@ def test_a_mutated_fixture_reads_into_histories_or_a_format_error(doc):
 @FUZZ
 @given(event_directories())
 def test_an_event_directory_with_bad_names_reads_or_is_refused(doc):
+    assert_reads_cleanly(doc)
+
+
+@FUZZ
+@given(v1_folders())
+def test_an_openhands_v1_folder_with_its_tree_bent_reads_or_is_refused(doc):
     assert_reads_cleanly(doc)
 
 

@@ -10,14 +10,9 @@ from conversations.history import formats
 from conversations.history.formats import load_path
 from conversations.history.model import Block, History, Message, SourceRef
 from conversations.history.repair.work import clone
-from tests.conftest import FIXTURES
+from tests.conftest import log_documents
 
-DOCUMENTS = sorted(
-    p
-    for folder in ("seed", "samples", "formats")
-    for p in (FIXTURES / folder).iterdir()
-    if p.suffix in (".json", ".jsonl") or p.is_dir()
-)
+DOCUMENTS = log_documents("seed", "samples", "formats")
 
 
 def histories(path):

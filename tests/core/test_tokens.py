@@ -14,15 +14,10 @@ from conversations.history.repair import repair
 from conversations.history.repair.work import clone
 from conversations.history.tokens import Counted
 from tests.changes import changed_at_random
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, log_documents
 
 MODEL = "openai/gpt-4o"
-DOCUMENTS = sorted(
-    p
-    for folder in ("seed", "samples", "formats")
-    for p in (FIXTURES / folder).iterdir()
-    if p.suffix in (".json", ".jsonl") or p.is_dir()
-)
+DOCUMENTS = log_documents("seed", "samples", "formats")
 
 
 def histories():

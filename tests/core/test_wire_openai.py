@@ -12,15 +12,10 @@ from conversations.history.formats.openai import HINT, plain_out
 from conversations.history.model import Block, CacheControl, History, Message, SourceRef, SystemPart
 from conversations.history.targets import resolve
 from conversations.history.wire import from_request, openai_request, simulate
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, log_documents
 
 OPENAI = resolve("openai")
-DOCUMENTS = sorted(
-    p
-    for folder in ("seed", "samples", "formats")
-    for p in (FIXTURES / folder).iterdir()
-    if p.suffix in (".json", ".jsonl") or p.is_dir()
-)
+DOCUMENTS = log_documents("seed", "samples", "formats")
 
 
 def through_dicts(history: History):

@@ -22,7 +22,7 @@ from typing import Protocol, cast
 
 from ..errors import FormatError, UnknownFormat
 from ..model import History
-from . import anthropic, claude_code, litellm_log, openai, openhands, openhands_output
+from . import anthropic, claude_code, litellm_log, openai, openhands, openhands_output, openhands_v1
 from .document import Document, is_openhands_dir, load_path
 
 
@@ -44,6 +44,7 @@ class WritableFormat(Format, Protocol):
 
 
 FORMATS: dict[str, Format] = {
+    openhands_v1.NAME: openhands_v1,
     openhands.NAME: openhands,
     openhands_output.NAME: openhands_output,
     claude_code.NAME: claude_code,
@@ -54,7 +55,15 @@ FORMATS: dict[str, Format] = {
 FORMAT_NAMES = tuple(FORMATS)
 # litellm logs carry an OpenAI `messages` list, and Anthropic requests look like OpenAI ones with
 # blocks: ask the formats with the most specific markers first.
-DETECTION_ORDER: tuple[Format, ...] = (openhands, openhands_output, claude_code, litellm_log, anthropic, openai)
+DETECTION_ORDER: tuple[Format, ...] = (
+    openhands_v1,
+    openhands,
+    openhands_output,
+    claude_code,
+    litellm_log,
+    anthropic,
+    openai,
+)
 # Logs of finished requests or runs, never written back: their repaired form is the OpenAI request.
 REQUEST_ONLY = (litellm_log.NAME, openhands_output.NAME)
 

@@ -9,11 +9,13 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from ..errors import FormatError, NotAConversation
+from . import v1_layout
 
 # json.loads recurses once per nesting level and stops at the interpreter's recursion limit with
 # a RecursionError, which we turn into a clear error. A value that parses can still be too deep for
@@ -227,6 +229,8 @@ def is_session_file(rel: str) -> bool:
 def load_path(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Document:
     """Read a file, or an OpenHands session directory, into a Document."""
     p = Path(path)
+    if p.is_dir() and v1_layout.is_v1_dir(p):
+        return _load_v1_dir(p, max_bytes)
     if p.is_dir():
         files: dict[str, bytes] = {}
         total = 0
@@ -255,5 +259,46 @@ def load_path(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> 
 
 
 def is_openhands_dir(path: str | os.PathLike[str]) -> bool:
+    """An OpenHands conversation folder, V0 (events/<n>.json) or V1 (base_state.json and
+    events/event-<n>-<id>.json): one document, never walked into."""
     events = Path(path) / "events"
+    if v1_layout.is_v1_dir(path):
+        return True
     return events.is_dir() and any(c.name.removesuffix(".json").isdigit() for c in events.iterdir())
+
+
+def _load_v1_dir(folder: Path, max_bytes: int | None) -> Document:
+    """An OpenHands V1 conversation folder: base_state.json and the files directly in events/.
+    The SDK's dotfiles there (its lock, its length marker) are kept by name as empty entries and
+    never read; symlinks and anything but regular files are never followed or read."""
+    files: dict[str, bytes] = {}
+    total = 0
+    names = [v1_layout.BASE_STATE] + sorted(f"{v1_layout.EVENTS_DIR}/{n}" for n in os.listdir(folder / "events"))
+    for rel in names:
+        if v1_layout.is_sidecar(rel):
+            files[rel] = b""
+            continue
+        try:
+            mode = os.lstat(folder / rel).st_mode
+        except OSError:
+            continue  # gone since the listing: the SDK may be writing
+        if not stat.S_ISREG(mode):
+            continue
+        limit = None if max_bytes is None else max_bytes - total
+        data = _read_regular(folder / rel, limit)
+        total += len(data)
+        if max_bytes is not None and total > max_bytes:
+            raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=str(folder))
+        files[rel] = data
+    return Document(name=str(folder), files=files, is_dir=True)
+
+
+def _read_regular(path: Path, limit: int | None) -> bytes:
+    """A regular file's bytes, without following a symlink put there since it was listed, and
+    never more than limit + 1 bytes (enough to see it is over the limit)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read() if limit is None else handle.read(limit + 1)

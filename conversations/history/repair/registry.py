@@ -28,6 +28,7 @@ ORDER = (
     "move-text-before-tool-use",
     "merge-split-tool-results",
     "move-tool-results-first",
+    "reattach-abandoned-call",
     "add-missing-tool-result",
     "drop-orphan-tool-result",
     "reparent-off-chain-results",

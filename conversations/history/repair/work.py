@@ -38,7 +38,7 @@ def style_of(history: History) -> str:
         return "anthropic"
     if any(m.role == "tool" for m in history.messages):
         return "openai"
-    if history.format in ("openai", "litellm-log", "openhands"):
+    if history.format in ("openai", "litellm-log", "openhands", "openhands-v1"):
         return "openai"
     holds_results = any(b.type == "tool_result" for m in history.messages if m.role == "user" for b in m.blocks)
     return "anthropic" if holds_results else "openai"

@@ -11,15 +11,28 @@ from ..model import History
 from ..targets import Target
 from ..tokens import Counted
 from ..wire import WireRequest
-from . import bedrock, cache, content, gemini, litellm, openai, pairing, resume, roles, size, thinking  # noqa: F401
+from . import (  # noqa: F401  (registers the rules)
+    bedrock,
+    branches,
+    cache,
+    content,
+    gemini,
+    litellm,
+    openai,
+    pairing,
+    resume,
+    roles,
+    size,
+    thinking,
+)
 from .base import RULES, Context, Rule
-from .registry import TARGET_RULES, WRAPPERS
+from .registry import EVERY_TARGET, TARGET_RULES, WRAPPERS
 
-__all__ = ["RULES", "Rule", "Context", "TARGET_RULES", "run", "run_in", "context", "rules_for"]
+__all__ = ["RULES", "Rule", "Context", "TARGET_RULES", "EVERY_TARGET", "run", "run_in", "context", "rules_for"]
 
 
 def rules_for(target: Target) -> list[Rule]:
-    return [RULES[code] for code in TARGET_RULES[target.name]]
+    return [RULES[code] for code in (*TARGET_RULES[target.name], *EVERY_TARGET)]
 
 
 def run(history: History, target: Target, wire: WireRequest) -> list[Finding]:

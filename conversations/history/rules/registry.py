@@ -25,8 +25,6 @@ ANTHROPIC_THINKING = (
 ANTHROPIC_CACHE = ("cache-control-too-many", "cache-ttl-order", "cache-below-minimum", "cache-on-synthetic-error")
 ANTHROPIC_SIZE = ("context-overflow", "image-too-large", "too-many-images")
 LITELLM = ("litellm-transform-error", "litellm-dummy-tool", "max-tokens-too-large")
-# What the client's own resume does to the log, whichever provider it then sends to.
-RESUME = ("parallel-results-off-chain",)
 
 TARGET_RULES: dict[str, tuple[str, ...]] = {
     # The first-party API accepts an assistant message first and merges same-role turns.
@@ -40,7 +38,6 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         *ANTHROPIC_THINKING,
         *ANTHROPIC_CACHE,
         *ANTHROPIC_SIZE,
-        *RESUME,
     ),
     "bedrock-invoke": (
         *LITELLM,
@@ -56,7 +53,6 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         *ANTHROPIC_CACHE,
         "cache-markers-dropped",
         *ANTHROPIC_SIZE,
-        *RESUME,
     ),
     "bedrock": (
         "litellm-transform-error",
@@ -77,7 +73,6 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         "cache-below-minimum",
         "cache-on-synthetic-error",
         "context-overflow",
-        *RESUME,
     ),
     "openai": (
         "litellm-transform-error",
@@ -89,7 +84,6 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         "openai-tool-name-too-long",
         "openai-context-overflow",
         "cache-markers-dropped",
-        *RESUME,
     ),
     "gemini": (
         "litellm-transform-error",
@@ -103,9 +97,12 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
         "gemini-ends-with-model",
         "gemini-context-overflow",
         "cache-markers-dropped",
-        *RESUME,
     ),
 }
+
+# Rules about the log and what the client's own resume does with it, not about a provider's
+# request: judged the same for every target.
+EVERY_TARGET = ("abandoned-tool-call", "parallel-results-off-chain")
 
 # How a target returns Anthropic's own validation text. Bedrock InvokeModel: "The model returned
 # the following errors: <anthropic message>" (anomalyco/opencode#3077, daisuke-awaji/moca#254);
