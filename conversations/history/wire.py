@@ -154,6 +154,15 @@ def origins_of(history: History, messages: list[dict[str, Any]]) -> list[int | N
     system prompt). Mirrors formats.openai.messages_out: system parts go before the message they
     preceded; a tool message gives one message per tool_result; an Anthropic-style user message
     gives one tool message per tool_result, then a user message for the rest (if any)."""
+    origins = request_origins(history)
+    if len(origins) != len(messages):
+        # to_request changed shape: keep what lines up rather than guess.
+        origins = (origins + [None] * len(messages))[: len(messages)]
+    return origins
+
+
+def request_origins(history: History) -> list[int | None]:
+    """origins_of without the request: what to_request(history) would give, message by message."""
     count = len(history.messages)
     parts_at: dict[int, int] = {}
     for part in history.system:
@@ -171,9 +180,6 @@ def origins_of(history: History, messages: list[dict[str, Any]]) -> list[int | N
             n = 1
         origins.extend([i] * n)
     origins.extend([None] * parts_at.get(count, 0))
-    if len(origins) != len(messages):
-        # to_request changed shape: keep what lines up rather than guess.
-        origins = (origins + [None] * len(messages))[: len(messages)]
     return origins
 
 

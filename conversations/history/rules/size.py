@@ -5,9 +5,11 @@ the window rule asks first whether the request can be near the window at all (to
 
 1. at the most tokens a byte of text ever makes (half a token: Chinese and Japanese run near 0.3,
    code near 0.4, English prose near 0.2), a request under NEAR of the window needs no counting;
-2. else its characters are counted at the rate a sample of them tokenizes at, and only an
-   estimate between NEAR and FAR of the window is counted exactly; above FAR the estimate is
-   the count;
+2. else its characters are counted at the rate a sample of them tokenizes at (with the tokenizer
+   litellm's counter uses for the model, loaded without litellm), and only an estimate between
+   NEAR and FAR of the window is counted exactly; above FAR the estimate is the count. A large
+   request (over EXACT_CHARS) in that band is counted only when the estimate's own margin (its
+   sampling error, from the spread of the sample) straddles the window;
 3. a repaired history is counted from the count of the one it was repaired from: only the
    messages the repair changed are counted.
 
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 
 from .. import tokens
 from ..findings import Finding
+from ..wire import request_origins
 from .base import Context, rule
 
 PROMPT_TOO_LONG = "prompt is too long: {n} tokens > {limit} maximum"
@@ -46,12 +49,15 @@ IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 100
 NEAR = 0.8  # count exactly between these shares of the window: a sampled rate is off by far
 FAR = 1.25  # less than this for the texts agents send, so outside them the estimate decides
+# Above this many characters (some 250,000 tokens, 40 ms of tokenizing and more) a request in
+# that band is counted only when the estimate cannot tell over from under within its own margin.
+EXACT_CHARS = 1_000_000
 
 
 def sent_texts(ctx: Context) -> list[str]:
-    """The texts the request sends: tool definitions, system prompt, message texts, tool
-    results, and tool-call arguments (the wire keeps only a call's name, the history its
-    arguments)."""
+    """The texts the request sends, as litellm's counter counts them: tool definitions, system
+    prompt, message texts, tool results with the id they answer, and tool-call arguments (the
+    wire keeps only a call's name, the history its arguments)."""
     texts = [json.dumps(ctx.wire.params.get("tools") or [])]
     texts += [block.text for block in ctx.wire.system if block.text]
     for message in ctx.messages:
@@ -60,6 +66,8 @@ def sent_texts(ctx: Context) -> list[str]:
                 texts.append(block.text)
             elif block.type == "tool_use":
                 texts.append(block.name or "")
+            if block.type == "tool_result" and block.id:
+                texts.append(block.id)
     return texts + tokens.arguments_text(ctx.history)
 
 
@@ -78,14 +86,16 @@ def input_tokens(ctx: Context) -> int | None:
     texts = sent_texts(ctx)
     if tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages) < NEAR * window:
         return None  # under even at the most tokens a byte ever makes
-    rough = tokens.estimate(texts, len(ctx.messages), ctx.target.model)
-    if rough < NEAR * window:
+    rough = tokens.estimated(texts, len(request_origins(ctx.history)), ctx.target.model)
+    if rough.tokens < NEAR * window:
         return None
-    if rough > FAR * window:
-        return rough  # over by far more than the estimate can be off: no need to count
+    if rough.tokens > FAR * window:
+        return rough.tokens  # over by far more than the estimate can be off: no need to count
+    if sum(map(len, texts)) > EXACT_CHARS and (rough.over(window) or rough.under(window)):
+        return rough.tokens if rough.over(window) else None  # sure enough, and costly to count
     exact = tokens.exact(ctx.history, ctx.target.model)
     if exact is None:
-        return rough
+        return rough.tokens
     ctx.input_tokens = exact
     return exact
 
