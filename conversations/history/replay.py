@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +76,8 @@ def covers_target(target: Target) -> str | None:
 
 
 def covers(history: History) -> str | None:
-    """None when every part of the history is one the replay ports; else what is not."""
+    """None when every part of the history is one the replay ports; else what is not. One pass
+    over the blocks (a check of a long history pays for it once)."""
     from .formats.openai import HINT, is_native
 
     native = is_native(history)  # only an OpenAI log's own keys are written back into its messages
@@ -89,44 +89,63 @@ def covers(history: History) -> str | None:
             return "a system message after the conversation started"
         if any(b.type != "text" for b in part.blocks):
             return "a system prompt with other than text"
+    names: set[str | None] = set()
     for tool in history.tools:
-        if tool.kind != "function" or not PLAIN_NAME.match(tool.name or ""):
-            return f"the tool {tool.name!r} (litellm rewrites such names)"
+        if tool.kind != "function":
+            return f"the {tool.kind} tool {tool.name!r}"
+        names.add(tool.name)
+    hint = HINT if native else None
     for message in history.messages:
-        if message.role not in ("user", "assistant", "tool"):
+        if message.role not in MESSAGE_ROLES:
             return f"a {message.role} message"
-        if native and any(key not in IGNORED_KEYS and key != HINT for key in message.extra):
-            return "a message key litellm reads"
-        if native and message.extra.get(HINT, {}).get("role") == "function":
-            return "a function message"
+        if native and message.extra and _extra_read(message.extra, HINT):
+            return "a message key litellm reads, or a function message"
         for block in message.blocks:
-            why = _block_covered(block, HINT if native else None)
+            kind = block.type
+            if kind == "text":
+                continue
+            if kind == "tool_use":
+                why = _call_covered(block, hint)
+                names.add(block.name)
+            elif kind == "tool_result":
+                why = _result_covered(block)
+            else:
+                why = f"a {kind} block"
             if why:
                 return why
+    for name in names:
+        if not isinstance(name, str) or not PLAIN_NAME.match(name) or name.startswith("tool_search"):
+            return f"the tool name {name!r} (litellm rewrites such names)"
     return None
 
 
-def _block_covered(block: Block, hint: str | None) -> str | None:
-    if block.type == "text":
-        return None
-    if block.type == "tool_use":
-        if hint is not None and block.extra.get(hint):
-            return "a tool call written in an unusual shape"
-        if not PLAIN_NAME.match(block.name or "") or (block.name or "").startswith("tool_search"):
-            return f"the tool name {block.name!r} (litellm rewrites such names)"
-        if not isinstance(block.id, str) or block.id.startswith("srvtoolu_") or SIGNATURE_SEPARATOR in block.id:
-            return "a server tool call, or an id carrying a thought signature"
-        if not isinstance(block.input, dict):
-            return "tool-call arguments that are not a JSON object"
-        return None
-    if block.type == "tool_result":
-        if not isinstance(block.tool_use_id, str) or SIGNATURE_SEPARATOR in block.tool_use_id:
-            return "a tool result without the plain id of its call"
-        content = block.content
-        if isinstance(content, list) and not all(b.type == "text" or _tool_reference(b) for b in content):
-            return "a tool result with other than text"
-        return None
-    return f"a {block.type} block"
+MESSAGE_ROLES = frozenset({"user", "assistant", "tool"})
+
+
+def _extra_read(extra: dict[str, Any], hint: str) -> bool:
+    return any(key not in IGNORED_KEYS and key != hint for key in extra) or (
+        extra.get(hint, {}).get("role") == "function"
+    )
+
+
+def _call_covered(block: Block, hint: str | None) -> str | None:
+    if hint is not None and block.extra and block.extra.get(hint):
+        return "a tool call written in an unusual shape"
+    call_id = block.id
+    if not isinstance(call_id, str) or call_id.startswith("srvtoolu_") or SIGNATURE_SEPARATOR in call_id:
+        return "a server tool call, or an id carrying a thought signature"
+    if not isinstance(block.input, dict):
+        return "tool-call arguments that are not a JSON object"
+    return None
+
+
+def _result_covered(block: Block) -> str | None:
+    if not isinstance(block.tool_use_id, str) or SIGNATURE_SEPARATOR in block.tool_use_id:
+        return "a tool result without the plain id of its call"
+    content = block.content
+    if isinstance(content, list) and not all(b.type == "text" or _tool_reference(b) for b in content):
+        return "a tool result with other than text"
+    return None
 
 
 def _tool_reference(block: Block) -> bool:
@@ -176,7 +195,9 @@ def numbered(blocks: list[WireBlock]) -> list[WireBlock]:
     return blocks
 
 
-def sources_of(origins: Iterable[int | None]) -> list[int]:
+def sources_of(origins: list[int | None]) -> list[int]:
+    if len(origins) == 1:  # most turns: one message
+        return [] if origins[0] is None else [origins[0]]
     return list(dict.fromkeys(o for o in origins if o is not None))
 
 
@@ -786,8 +807,9 @@ def _gemini_contents(
             parts += _gemini_assistant_text(message, origins[i])
             calls = message.get("tool_calls")
             if calls is not None:
-                for call in _gemini_calls(message, origins[i], model, ids):
-                    if not any(_same_call(p, call) for p in parts):
+                for call, arguments in _gemini_calls(message, origins[i], ids):
+                    if not any(_same_call(p, call, arguments) for p in parts):
+                        call.raw = arguments  # the string; parsed only to tell two calls apart
                         parts.append(call)
                 if calls:
                     last_calls = message
@@ -836,45 +858,46 @@ def _gemini_assistant_text(message: dict[str, Any], origin: int | None) -> list[
     return []
 
 
-def _gemini_calls(message: dict[str, Any], origin: int | None, model: str, ids: bool) -> list[WireBlock]:
-    """convert_to_gemini_tool_call_invoke: a function_call part per tool call, the first with
-    litellm's placeholder thought signature on Gemini 3 and newer."""
-    out: list[WireBlock] = []
+def _gemini_calls(message: dict[str, Any], origin: int | None, ids: bool) -> list[tuple[WireBlock, Any]]:
+    """convert_to_gemini_tool_call_invoke: a function_call part per tool call (with its
+    arguments string), the first with litellm's placeholder thought signature on Gemini 3+."""
+    out: list[tuple[WireBlock, Any]] = []
     for call in message.get("tool_calls") or []:
         if "function" not in call:
             continue
         function = call["function"]
-        arguments = function.get("arguments", "")
-        args = {"type": "object"} if isinstance(arguments, str) and not arguments else _loads(arguments)
         call_id = (call.get("id") or "").split(SIGNATURE_SEPARATOR, 1)[0] if ids else ""
         signature = DUMMY_SIGNATURE if not out and ids else None
-        out.append(
-            WireBlock(
-                "tool_use",
-                0,
-                origin=origin,
-                id=call_id or None,
-                name=function.get("name", "") or "",
-                signature=signature,
-                has_signature=signature is not None,
-                raw={"function_call": {"name": function.get("name", "") or "", "args": args, "id": call_id or None}},
-            )
+        block = WireBlock(
+            "tool_use",
+            0,
+            origin=origin,
+            id=call_id or None,
+            name=function.get("name", "") or "",
+            signature=signature,
+            has_signature=signature is not None,
         )
+        out.append((block, function.get("arguments", "")))
     return out
 
 
-def _loads(arguments: Any) -> Any:
+def _args(arguments: Any) -> Any:
     """The call's arguments as litellm's json.loads reads them (litellm raises on invalid JSON:
     covers() keeps such calls out; a build still gets its index map)."""
+    if isinstance(arguments, str) and not arguments:
+        return {"type": "object"}
     try:
         return json.loads(arguments)
     except (TypeError, ValueError):
         return arguments
 
 
-def _same_call(part: WireBlock, call: WireBlock) -> bool:
-    """check_if_part_exists_in_parts: the same function call (name, args, id) is in the turn."""
-    return part.type == "tool_use" and part.raw == call.raw
+def _same_call(part: WireBlock, call: WireBlock, arguments: Any) -> bool:
+    """check_if_part_exists_in_parts: the same function call (name, args, id) is already in
+    the turn; the arguments are parsed only for a call of the same name and id."""
+    if part.type != "tool_use" or part.name != call.name or part.id != call.id:
+        return False
+    return bool(_args(part.raw) == _args(arguments))
 
 
 def _gemini_response(

@@ -104,6 +104,9 @@ class WireRequest:
     # The max_tokens at the top of the body (Anthropic's, or OpenAI's when passed): litellm
     # fills in its own default for Anthropic when the request gives none.
     max_tokens: int | None = None
+    # How many messages the OpenAI request has (litellm's token counter counts each): None when
+    # the wire was not made from one (a body as logged).
+    request_size: int | None = None
     # The OpenAI request the wire was made from (litellm's token counter reads it); the replay
     # for OpenAI makes it from `_history` only when asked.
     _request: dict[str, Any] | None = field(default=None, repr=False)
@@ -246,6 +249,16 @@ def replay_verified() -> bool:
 def simulate(history: History, target: Target) -> WireRequest:
     if target.wire_format == "openai":
         return _simulate_openai(history, target)
+    if target.wire_format == "anthropic" or (target.wire_format == "converse" and history.tools):
+        # These conversions never read a call's arguments: the messages are made without them
+        # (a third of the cost of the whole request), and the request itself only if asked.
+        from .formats import openai as openai_format
+
+        messages = openai_format.messages_without_arguments(history)
+        request = {**openai_format.request_params(history), "messages": messages}
+        sim = from_request(request, origins_of(history, messages), target, use_litellm=False)
+        sim._request, sim._history = None, history
+        return sim
     request, origins = openai_request(history)
     return from_request(request, origins, target, use_litellm=False)
 
@@ -266,6 +279,7 @@ def from_request(
     )
     sim.params = params
     sim.request = request
+    sim.request_size = len(messages)
     sim.history_markers = _count_markers(messages, request.get("tools"))
     sim.tool_markers = _tool_markers(request.get("tools"), target)
     sim.tools = _tool_names(request.get("tools"))
@@ -283,6 +297,7 @@ def from_request(
     wire = parse_body(body, target)
     wire.params = params
     wire.request = request
+    wire.request_size = sim.request_size
     wire.history_markers = sim.history_markers
     wire.built = True
     wire.exact = _assign_sources(wire, sim)
@@ -354,6 +369,7 @@ def _simulate_openai(history: History, target: Target) -> WireRequest:
         history_markers=markers,
         tools=_tool_names(params.get("tools")),
         max_tokens=replay_max_tokens(params, target),
+        request_size=len(wire),
     )
     sim._history = history
     sim.changes = _changes(sim)

@@ -33,8 +33,13 @@ SYNTHETIC_RESULTS = (
 CHARS_PER_TOKEN = 4  # a coarse estimate: only ever used for "info", never to reject
 
 
+def _markers(ctx: Context) -> list[tuple[str, int | None, WireBlock]]:
+    """The request's cache markers, listed once per check (several rules read them)."""
+    return ctx.memo("markers", lambda: list(ctx.wire.markers()))
+
+
 def _count(ctx: Context) -> int:
-    return ctx.wire.tool_markers + sum(1 for _ in ctx.wire.markers())
+    return ctx.wire.tool_markers + len(_markers(ctx))
 
 
 @rule("cache-control-too-many", severity="error", fix="trim-cache-markers")
@@ -64,7 +69,7 @@ def cache_ttl_order(ctx: Context) -> Iterator[Finding]:
     """A 1h breakpoint after a 5m one, in tools, system, messages order (text quoted in a
     proxy's notes; not in Anthropic's docs)."""
     seen_short = False
-    for _where, k, block in ctx.wire.markers():
+    for _where, k, block in _markers(ctx):
         ttl = _ttl(block)
         if ttl == "1h" and seen_short:
             place = f"messages.{k}.content.{block.index}" if k is not None else f"system.{block.index}"

@@ -86,7 +86,8 @@ def input_tokens(ctx: Context) -> int | None:
     texts = sent_texts(ctx)
     if tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages) < NEAR * window:
         return None  # under even at the most tokens a byte ever makes
-    rough = tokens.estimated(texts, len(request_origins(ctx.history)), ctx.target.model)
+    size = ctx.wire.request_size
+    rough = tokens.estimated(texts, size if size is not None else len(request_origins(ctx.history)), ctx.target.model)
     if rough.tokens < NEAR * window:
         return None
     if rough.tokens > FAR * window:
