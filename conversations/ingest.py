@@ -237,9 +237,10 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
             continue
         outcome.added.append(conversation.pk)
         if item.verdict is not None:
-            from conversations.checks import verdicts_store
+            # A revision made just now has no verdict to replace: insert (two statements, not five).
+            from conversations.checks import verdicts_insert
 
-            verdicts_store(revision, item.verdict, own=True)
+            verdicts_insert([(revision, item.verdict)], own=True)
     if outcome.added:
         outcome.status = "ingested"
         AuditEvent.objects.create(
@@ -308,6 +309,7 @@ def _conversation_revise(
         number=(latest.number + 1) if latest else 1,
         parent=latest,
         **item.dumped.revision_fields(),
+        **({"rules_version": _rules_version()} if item.verdict is not None else {}),
         original=original,
         record=item.record,
         redactions=redactions,
@@ -317,6 +319,12 @@ def _conversation_revise(
     conversation.latest_revision = revision
     conversation.save(update_fields=["latest_revision", "updated_at"])
     return conversation, revision
+
+
+def _rules_version() -> str:
+    from conversations.history.check import RULES_VERSION
+
+    return RULES_VERSION
 
 
 def summary_apply(conversation: Conversation, summary: dict[str, Any]) -> list[str]:
