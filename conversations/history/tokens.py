@@ -11,6 +11,7 @@ so only what changed is counted again.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import os
@@ -185,10 +186,7 @@ def _windows(texts: list[str]) -> list[str]:
     if total <= want:
         joined = "\n".join(texts)
         return [joined[at : at + WINDOW] for at in range(0, len(joined), WINDOW)]
-    starts, at = [], 0
-    for text in texts:
-        starts.append(at)
-        at += len(text)
+    starts = [0, *itertools.accumulate(map(len, texts))][:-1]
     n = -(-want // WINDOW)
     stretch = total / n
     rng = random.Random(total)

@@ -84,7 +84,12 @@ def input_tokens(ctx: Context) -> int | None:
             ctx.input_tokens = n
             return n
     texts = sent_texts(ctx)
-    if tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages) < NEAR * window:
+    chars = sum(map(len, texts))  # a UTF-8 byte count is at least this: skip it when this is enough
+    if (
+        chars * tokens.MOST_TOKENS_PER_BYTE < NEAR * window
+        and tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages)
+        < NEAR * window
+    ):
         return None  # under even at the most tokens a byte ever makes
     size = ctx.wire.request_size
     rough = tokens.estimated(texts, size if size is not None else len(request_origins(ctx.history)), ctx.target.model)
@@ -92,7 +97,7 @@ def input_tokens(ctx: Context) -> int | None:
         return None
     if rough.tokens > FAR * window:
         return rough.tokens  # over by far more than the estimate can be off: no need to count
-    if sum(map(len, texts)) > EXACT_CHARS and (rough.over(window) or rough.under(window)):
+    if chars > EXACT_CHARS and (rough.over(window) or rough.under(window)):
         return rough.tokens if rough.over(window) else None  # sure enough, and costly to count
     exact = tokens.exact(ctx.history, ctx.target.model)
     if exact is None:
