@@ -156,29 +156,26 @@ def _image_bytes(raw: object) -> int | None:
 @rule("image-too-large", severity="error", fix="shrink-images")
 def image_too_large(ctx: Context) -> Iterator[Finding]:
     """An image over 5 MB once decoded (Anthropic API limit; wording not verified)."""
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            if block.type != "image":
-                continue
-            size = _image_bytes(block.raw)
-            if size is not None and size > IMAGE_LIMIT_BYTES:
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "image-too-large",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
-                    explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
-                    f"the limit is 5 MB (the provider's wording for this "
-                    f"is not confirmed).",
-                )
+    for k, j, block in ctx.blocks_of("image"):
+        size = _image_bytes(block.raw)
+        if size is not None and size > IMAGE_LIMIT_BYTES:
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "image-too-large",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
+                explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
+                f"the limit is 5 MB (the provider's wording for this "
+                f"is not confirmed).",
+            )
 
 
 @rule("too-many-images", severity="error", fix="shrink-images")
 def too_many_images(ctx: Context) -> Iterator[Finding]:
     """More than 100 images in one request (Anthropic API; wording not verified)."""
-    n = sum(1 for m in ctx.messages for b in m.blocks if b.type == "image")
+    n = len(ctx.blocks_of("image"))
     if n > MAX_IMAGES:
         yield ctx.found(
             "too-many-images",

@@ -62,13 +62,7 @@ def _thinking_blocks(ctx: Context) -> list[tuple[int, int, WireBlock]]:
     """Every thinking block of an assistant message, listed once per check."""
     return ctx.memo(
         "thinking_blocks",
-        lambda: [
-            (k, j, block)
-            for k, message in enumerate(ctx.messages)
-            if message.role == "assistant"
-            for j, block in enumerate(message.blocks)
-            if block.type == "thinking"
-        ],
+        lambda: [(k, j, b) for k, j, b in ctx.blocks_of("thinking") if ctx.messages[k].role == "assistant"],
     )
 
 
