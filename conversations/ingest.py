@@ -218,6 +218,7 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     if source is not None and source.content_hash == prepared.raw_hash:
         # Another process stored the same bytes while this one was preparing them.
         return Outcome(location, "unchanged", unchanged=list(source.conversations.values_list("pk", flat=True)))
+    new_source = source is None  # then none of its conversations exists yet: no need to look them up
     source = _source_save(
         source,
         kind=kind,
@@ -228,10 +229,17 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     )
     original = _original_get_or_create(prepared.clean)
     outcome = Outcome(location, "unchanged")
+    made: set[str] = set()  # locators given a conversation in this call (two records may share one)
     for item in prepared.conversations:
         conversation, revision = _conversation_revise(
-            source, item, original=original, redactions=prepared.redactions, user=user
+            source,
+            item,
+            original=original,
+            redactions=prepared.redactions,
+            user=user,
+            new_source=new_source and item.locator not in made,
         )
+        made.add(item.locator)
         if revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
@@ -290,9 +298,15 @@ def _original_get_or_create(doc: Document) -> Original:
 
 
 def _conversation_revise(
-    source: Source, item: PreparedConversation, *, original: Original, redactions: list[dict], user
+    source: Source,
+    item: PreparedConversation,
+    *,
+    original: Original,
+    redactions: list[dict],
+    user,
+    new_source: bool = False,
 ) -> tuple[Conversation, Revision | None]:
-    conversation = Conversation.objects.filter(source=source, locator=item.locator).first()
+    conversation = None if new_source else Conversation.objects.filter(source=source, locator=item.locator).first()
     latest = conversation.latest_revision if conversation else None
     if latest is not None and dumped_same(latest, item.dumped):
         return conversation, None
