@@ -1,12 +1,24 @@
-"""How long a check takes, per target, with and without building litellm's request.
+"""How long a check takes: from a cold start, and on a 10,000-message history for every target.
 
-    .venv/bin/python bench/check.py [--messages 10000] [--small 1000] [--repeat 3]
+    .venv/bin/python bench/check.py [--runs 5] [--messages 10000] [--litellm] [--steps]
+                                    [--only cold|big]
 
-Generates an agent history (system prompt, tools, user turns, tool calls with results of mixed
-sizes, answers), then for each of the five targets prints the time of a full check with litellm's
-request built and with the simulated one, and the ratio to a bare json.loads of the same bytes.
-It also times each step on a --small and a --messages history: a step whose time grows faster
-than the history (ratio well above messages/small) would show here. Aim: under 200 ms a target.
+Cold start (a new process each run; one warm-up, then the min of --runs; wall time):
+  python -c pass                                      the bare baseline
+  django.setup()                                      what the file commands skip (in a process)
+  manage.py check_history F                           F: a 3-message OpenAI log
+  manage.py repair_history F --target anthropic --out G
+  manage.py ingest F                                  into SQLite (a new copy of F each run)
+Aim: under 1.0 s for the first two, 1.5 s for the ingest.
+
+The 10,000-message history (agent_request: its own generator, seed 7), per target: what a check
+costs above the 2-message history's check, from the min and from the median of --runs, wall and
+CPU time, beside a bare json.loads of the same bytes. Aim: under 200 ms a target. The check is
+the default one (the replay of litellm's transformation where it covers the history); --litellm
+adds litellm's own transformation for comparison, --steps each step's time.
+
+The machine's load average is printed before and after: on a shared machine every figure grows
+with it (CPU time much less than wall time).
 """
 
 from __future__ import annotations
@@ -16,17 +28,17 @@ import gc
 import json
 import os
 import random
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-from conversations.history import rules, wire  # noqa: E402
-from conversations.history.check import check  # noqa: E402
-from conversations.history.formats.openai import parse_request  # noqa: E402
-from conversations.history.targets import TARGET_NAMES, resolve  # noqa: E402
 
 TOOLS = [
     {
@@ -40,6 +52,15 @@ TOOLS = [
     for name in ("execute_bash", "str_replace_editor", "browser", "finish")
 ]
 LINE = "src/inventory/service.py:{n}:    total = sum(item.quantity for item in order.items)\n"
+THREE = {
+    "model": "gpt-4o",
+    "messages": [
+        {"role": "system", "content": "You are a careful coding agent."},
+        {"role": "user", "content": "List the files of the repository."},
+        {"role": "assistant", "content": "Here they are: setup.py, src/, tests/."},
+        {"role": "user", "content": "Thanks. Which one holds the tests?"},
+    ],
+}
 
 
 def agent_request(messages: int, seed: int = 7) -> dict:
@@ -90,98 +111,195 @@ def agent_request(messages: int, seed: int = 7) -> dict:
     return {"messages": out, "tools": TOOLS}
 
 
-def best(fn, repeat: int) -> float:
-    """Best of `repeat` runs, in seconds (collector paused: we time our work, not its pauses)."""
+def load() -> str:
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+# --- cold start -----------------------------------------------------------------------------------
+
+
+def wall(argv: list[str], env: dict[str, str], before=None) -> float:
+    """Seconds one new process takes to run argv (stdout and stderr discarded)."""
+    if before:
+        before()
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr.decode()[-2000:]}")
+    return seconds
+
+
+def coldest(argv: list[str], env: dict[str, str], runs: int, before=None) -> float:
+    wall(argv, env, before)  # warm-up: the OS file cache, bytecode
+    return min(wall(argv, env, before) for _ in range(runs))
+
+
+SETUP = (
+    "import os, sys, time; sys.path.insert(0, {root!r}); "
+    "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'inspector.settings'); "
+    "start = time.perf_counter(); import django; django.setup(); print(time.perf_counter() - start)"
+)
+
+
+def django_setup_seconds(env: dict[str, str], runs: int) -> float:
+    code = SETUP.format(root=str(ROOT))
     times = []
-    for _ in range(repeat):
+    for _ in range(runs + 1):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stderr[-2000:])
+        times.append(float(out.stdout.strip()))
+    return min(times[1:])
+
+
+def cold_start(runs: int) -> None:
+    print(f"cold start: a new process each run, the min of {runs} after one warm-up ({load()})")
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        folder = Path(tmp)
+        log = folder / "three.json"
+        log.write_text(json.dumps(THREE))
+        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+        env["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
+        env.setdefault("SECRET_KEY", "bench")
+        subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        copies = iter(range(10**6))
+
+        def fresh_copy() -> None:  # ingest a new file each run (the same bytes again change nothing)
+            shutil.copyfile(log, folder / "ingest.json")
+            os.rename(folder / "ingest.json", folder / f"ingest-{next(copies)}.json")
+
+        bare = coldest([python, "-c", "pass"], env, runs)
+        setup = django_setup_seconds(env, runs)
+        rows = [
+            ("python -c pass", bare, None),
+            ("django.setup() alone (skipped by the file commands)", setup, None),
+            ("manage.py check_history F", coldest([python, "manage.py", "check_history", str(log)], env, runs), 1.0),
+            (
+                "manage.py repair_history F --target anthropic --out G",
+                coldest(
+                    [
+                        python,
+                        "manage.py",
+                        "repair_history",
+                        str(log),
+                        "--target",
+                        "anthropic",
+                        "--out",
+                        str(folder / "g"),
+                    ],
+                    env,
+                    runs,
+                ),
+                1.0,
+            ),
+        ]
+        ingest_argv = [python, "manage.py", "ingest"]
+
+        def ingest_once() -> float:
+            fresh_copy()
+            newest = max(folder.glob("ingest-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+            return wall([*ingest_argv, str(newest)], env)
+
+        ingest_once()
+        rows.append(("manage.py ingest F (SQLite)", min(ingest_once() for _ in range(runs)), 1.5))
+    for label, seconds, aim in rows:
+        extra = "" if aim is None else f"  {seconds / bare:5.1f}x python -c pass   aim {aim:.1f} s"
+        print(f"  {label:<56}{seconds:7.2f} s{extra}")
+    print(f"  ({load()})\n")
+
+
+# --- the 10,000-message check ---------------------------------------------------------------------
+
+
+def timed(fn, runs: int) -> tuple[list[float], list[float]]:
+    """(wall seconds, CPU seconds) of `runs` calls, the collector paused: we time our work,
+    not its pauses."""
+    walls, cpus = [], []
+    for _ in range(runs):
         gc.collect()
         gc.disable()
         try:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn()
-            times.append(time.perf_counter() - start)
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
         finally:
             gc.enable()
-    return min(times)
+    return walls, cpus
 
 
-def steps(history, target, repeat: int) -> dict[str, float]:
-    """Each step of a check on its own: request dict, litellm body, parse + index map, rules."""
-    built = {}
+def big_check(messages: int, runs: int, with_litellm: bool, steps: bool) -> None:
+    from conversations.history.check import check
+    from conversations.history.formats.openai import parse_request
+    from conversations.history.targets import TARGET_NAMES, resolve
 
-    def to_request():
-        built["request"], built["origins"] = wire.openai_request(history)
+    raw = json.dumps(agent_request(messages)).encode()
+    big = parse_request(json.loads(raw), file="bench")
+    small = parse_request(agent_request(2), file="bench-small")
+    loads_wall, _ = timed(lambda: json.loads(raw), runs)
+    print(
+        f"the {len(big.messages):,}-message history ({len(raw) / 1e6:.1f} MB), a check per target above the "
+        f"{len(small.messages)}-message one's; min and median of {runs} ({load()})"
+    )
+    print(f"  json.loads of the same bytes: {min(loads_wall) * 1000:.0f} ms\n")
+    print(f"  {'target':<16}{'min':>9}{'median':>9}{'CPU min':>9}{'x loads':>9}   aim 200 ms")
+    kinds = [("default", None)] + ([("litellm", True)] if with_litellm else [])
+    for name in TARGET_NAMES:
+        target = resolve(name)
+        for kind, build in kinds:
+            how = {} if build is None else {"build_request": build}  # None: the check's own default
+            check(big, target=target, **how)  # warm caches (tokenizer, model map)
+            check(small, target=target, **how)
+            big_w, big_c = timed(lambda t=target, h=how: check(big, target=t, **h), runs)
+            small_w, small_c = timed(lambda t=target, h=how: check(small, target=t, **h), runs)
+            low = (min(big_w) - min(small_w)) * 1000
+            mid = (statistics.median(big_w) - statistics.median(small_w)) * 1000
+            cpu = (min(big_c) - min(small_c)) * 1000
+            label = name if kind == "default" else "  with litellm"
+            print(f"  {label:<16}{low:>6.0f} ms{mid:>6.0f} ms{cpu:>6.0f} ms{low / 1000 / min(loads_wall):>8.1f}x")
+    print(f"  ({load()})")
+    if steps:
+        print_steps(big, runs)
 
-    def litellm_body():
-        built["body"] = wire.litellm_body(
-            built["request"]["messages"], {k: v for k, v in built["request"].items() if k != "messages"}, target
-        )
 
-    def simulate():
-        built["sim"] = wire.from_request(built["request"], built["origins"], target, use_litellm=False)
+def print_steps(history, runs: int) -> None:
+    """Each step of a check on its own (CPU ms): the request, the replay, the rules."""
+    from conversations.history import replay, rules, wire
+    from conversations.history.formats.openai import messages_without_arguments
+    from conversations.history.targets import TARGET_NAMES, resolve
 
-    def map_body():
-        parsed = wire.parse_body(built["body"], target)
-        parsed.exact = wire._assign_sources(parsed, built["sim"])
-        parsed.params, parsed.request = built["sim"].params, built["sim"].request
-        parsed.history_markers, parsed.built = built["sim"].history_markers, True
-        built["wire"] = parsed
-
-    def run_rules():
-        rules.run(history, target, built["wire"])
-
-    out = {}
-    # rules: on litellm's request, including the token count near the context window
-    for name, fn in (
-        ("to_request", to_request),
-        ("litellm_body", litellm_body),
-        ("simulate", simulate),
-        ("parse+map", map_body),
-        ("rules", run_rules),
-    ):
-        out[name] = best(fn, repeat)
-    return out
+    print(f"\n  steps of the check on the {len(history.messages):,}-message history (CPU ms, min of {runs}):")
+    shared = {
+        "covers": lambda: replay.covers(history),
+        "request dicts": lambda: wire.openai_request(history),
+        "request dicts, no arguments": lambda: messages_without_arguments(history),
+    }
+    for step, fn in shared.items():
+        print(f"  {'(any)':<16}{step:<28}{min(timed(fn, runs)[1]) * 1000:7.1f}")
+    for name in TARGET_NAMES:
+        target = resolve(name)
+        sim = wire.simulate(history, target)
+        for step, fn in (
+            ("replay (simulate)", lambda t=target: wire.simulate(history, t)),
+            ("rules", lambda t=target, w=sim: rules.run_in(rules.context(history, t, w))),
+        ):
+            print(f"  {name:<16}{step:<28}{min(timed(fn, runs)[1]) * 1000:7.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--small", type=int, default=1_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--litellm", action="store_true", help="also time litellm's own transformation")
+    parser.add_argument("--steps", action="store_true", help="also time each step of a check")
+    parser.add_argument("--only", choices=["cold", "big"])
     args = parser.parse_args()
-
-    big = agent_request(args.messages)
-    raw = json.dumps(big).encode()
-    history = parse_request(json.loads(raw), file="bench")
-    check(parse_request(agent_request(20), file="warm"), target="anthropic")  # import litellm once
-    loads = best(lambda: json.loads(raw), args.repeat)
-    print(
-        f"history: {len(history.messages):,} messages, {len(raw) / 1e6:.1f} MB; "
-        f"json.loads of the same bytes: {loads * 1000:.0f} ms\n"
-    )
-    print(f"{'target':<16}{'with litellm':>14}{'x loads':>9}{'simulated':>12}{'x loads':>9}")
-    for name in TARGET_NAMES:
-        target = resolve(name)
-        for build_request in (True, False):
-            check(history, target=target, build_request=build_request)  # warm caches
-        full = best(lambda target=target: check(history, target=target), args.repeat)
-        cheap = best(lambda target=target: check(history, target=target, build_request=False), args.repeat)
-        print(f"{name:<16}{full * 1000:>11.0f} ms{full / loads:>8.1f}x{cheap * 1000:>9.0f} ms{cheap / loads:>8.1f}x")
-
-    small_history = parse_request(agent_request(args.small), file="bench-small")
-    factor = len(history.messages) / len(small_history.messages)
-    print(
-        f"\nsteps, {len(small_history.messages):,} vs {len(history.messages):,} messages "
-        f"(linear growth would be {factor:.1f}x):"
-    )
-    print(f"{'target':<16}{'step':<14}{'small':>10}{'big':>10}{'growth':>9}")
-    for name in TARGET_NAMES:
-        target = resolve(name)
-        small = steps(small_history, target, args.repeat)
-        large = steps(history, target, args.repeat)
-        for step in small:
-            growth = large[step] / small[step] if small[step] else float("nan")
-            print(f"{name:<16}{step:<14}{small[step] * 1000:>7.1f} ms{large[step] * 1000:>7.1f} ms{growth:>8.1f}x")
+    if args.only in (None, "cold"):
+        cold_start(args.runs)
+    if args.only in (None, "big"):
+        big_check(args.messages, args.runs, args.litellm, args.steps)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,10 @@ def own_target(history: History) -> targets.Target:
 
 
 def own_verdict(history: History) -> CoreVerdict:
-    """The verdict of the conversation's own target (pure: safe in an ingest worker process).
-
-    Ingest replays litellm's grouping instead of calling litellm's transformation (build_request
-    =False): the same rules on the same grouping, verified equal on every fixture and target by
-    tests/core/test_check.py, at a third of the cost, which keeps ingest near 20 MB/s. The pages
-    build the real request when someone asks to see it or checks another target."""
-    return core.check(history, target=own_target(history), build_request=False)
+    """The verdict of the conversation's own target (pure: safe in an ingest worker process), on
+    the replayed request wherever the replay covers it (check's default: held to litellm's own
+    output by tests/core/test_replay.py, without importing litellm)."""
+    return core.check(history, target=own_target(history))
 
 
 @transaction.atomic(savepoint=False)

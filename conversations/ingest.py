@@ -235,6 +235,7 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     if source is not None and source.content_hash == prepared.raw_hash:
         # Another process stored the same bytes while this one was preparing them.
         return Outcome(location, "unchanged", unchanged=list(source.conversations.values_list("pk", flat=True)))
+    new_source = source is None  # then none of its conversations exists yet: no need to look them up
     source = _source_save(
         source,
         kind=kind,
@@ -247,18 +248,26 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     )
     original = _original_get_or_create(prepared.clean)
     outcome = Outcome(location, "unchanged", failures=list(prepared.failures))
+    made: set[str] = set()  # locators given a conversation in this call (two records may share one)
     for item in prepared.conversations:
         conversation, revision = _conversation_revise(
-            source, item, original=original, redactions=prepared.redactions, user=user
+            source,
+            item,
+            original=original,
+            redactions=prepared.redactions,
+            user=user,
+            new_source=new_source and item.locator not in made,
         )
+        made.add(item.locator)
         if revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
         outcome.added.append(conversation.pk)
         if item.verdict is not None:
-            from conversations.checks import verdicts_store
+            # A revision made just now has no verdict to replace: insert (two statements, not five).
+            from conversations.checks import verdicts_insert
 
-            verdicts_store(revision, item.verdict, own=True)
+            verdicts_insert([(revision, item.verdict)], own=True)
     if outcome.added:
         outcome.status = "ingested"
         AuditEvent.objects.create(
@@ -310,9 +319,15 @@ def _original_get_or_create(doc: Document) -> Original:
 
 
 def _conversation_revise(
-    source: Source, item: PreparedConversation, *, original: Original, redactions: list[dict], user
+    source: Source,
+    item: PreparedConversation,
+    *,
+    original: Original,
+    redactions: list[dict],
+    user,
+    new_source: bool = False,
 ) -> tuple[Conversation, Revision | None]:
-    conversation = Conversation.objects.filter(source=source, locator=item.locator).first()
+    conversation = None if new_source else Conversation.objects.filter(source=source, locator=item.locator).first()
     latest = conversation.latest_revision if conversation else None
     if latest is not None and dumped_same(latest, item.dumped):
         return conversation, None
@@ -329,6 +344,7 @@ def _conversation_revise(
         number=(latest.number + 1) if latest else 1,
         parent=latest,
         **item.dumped.revision_fields(),
+        **({"rules_version": _rules_version()} if item.verdict is not None else {}),
         original=original,
         record=item.record,
         redactions=redactions,
@@ -338,6 +354,12 @@ def _conversation_revise(
     conversation.latest_revision = revision
     conversation.save(update_fields=["latest_revision", "updated_at"])
     return conversation, revision
+
+
+def _rules_version() -> str:
+    from conversations.history.check import RULES_VERSION
+
+    return RULES_VERSION
 
 
 def summary_apply(conversation: Conversation, summary: dict[str, Any]) -> list[str]:

@@ -847,16 +847,15 @@ class Action:
 
 def repair_preview(revision, options: dict, stored=None):
     """What the repair the job asks for would do to `revision` (its own target unless the job
-    names one); stores nothing. Judged on litellm's replayed grouping, as ingest judges: the
-    same verdicts on every fixture (tests/core/test_check.py) at a third of the cost. `stored`:
-    the revision's own verdict as ingest stored it, which stands in for the first check."""
+    names one); stores nothing. Judged as every check is (the replay where it covers the
+    history). `stored`: the revision's own verdict as ingest stored it, which stands in for the
+    first check."""
     from conversations.repairs import repair_preview
 
     return repair_preview(
         revision,
         target=options.get("target") or None,
         include_warnings=bool(options.get("include_warnings")),
-        build_request=False,
         before=[stored] if stored is not None and not options.get("target") else None,
     )
 

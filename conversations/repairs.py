@@ -61,12 +61,12 @@ def repair_preview(
     config_text: str | dict | None = None,
     model_group: str | None = None,
     include_warnings: bool = False,
-    build_request: bool = True,
+    build_request: bool | None = None,
     before=None,
 ) -> RepairResult:
-    """What a repair would change and the verdicts after it; stores nothing. build_request=False
-    judges on litellm's replayed grouping, as ingest does (bulk jobs: a third of the cost);
-    `before`: the revision's verdicts already stored for what is asked (the engine's `before`)."""
+    """What a repair would change and the verdicts after it; stores nothing. build_request as
+    check.check takes it (default: the replay where it covers the history); `before`: the
+    revision's verdicts already stored for what is asked (the engine's `before`)."""
     route = _route(config_text, model_group)
     if route is None and target is None:
         from conversations.checks import own_target

@@ -1,6 +1,6 @@
 """What a serving process does before its first request (runserver, wsgi, asgi), and not before
 every command: the commands that only read files must run on a fresh checkout with no environment
-set, and must not pay for litellm when they never check anything."""
+set, and must not pay for litellm (a check replays its transformation without it)."""
 
 import gc
 
@@ -18,11 +18,20 @@ def require_secret_key(settings) -> None:
 
 
 def warm_up() -> None:
-    """Import litellm (2-3 s, ~370,000 objects) now rather than in the first request that checks
-    a conversation, then move everything imported so far out of the garbage collector's sight:
-    without gc.freeze() a full collection walks litellm's objects and pauses a request for
-    300-700 ms (measured on the 5,000-message page)."""
+    """Load what checks read (litellm's model map, read without litellm) and import litellm
+    (2-3 s, ~370,000 objects) now rather than in the first request that needs it: checks replay
+    litellm's transformation without it, but the wire view page, a deployment the replay does not
+    cover and exact token counting near the window ask litellm itself. Then move everything
+    imported so far out of the garbage collector's sight: without gc.freeze() a full collection
+    walks litellm's objects and pauses a request for 300-700 ms (measured on the 5,000-message
+    page). Commands never call this: a check from the command line imports no litellm."""
+    import os
+
     from conversations.history import targets
 
     targets.resolve("anthropic")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
     gc.freeze()

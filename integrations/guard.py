@@ -130,7 +130,8 @@ def _judged(
     history = history_of(data)
     route = router_route(router, data.get("model")) if target is None and model is None else None
     targets = route_targets(route) if route else targets_of(target, model, data.get("model"))
-    before = [check(history, target=t) for t in targets]
+    # litellm is imported here already: judge the body its own transformation builds.
+    before = [check(history, target=t, build_request=True) for t in targets]
     result = GuardResult(mode, data, before=before, after=before)
     if all(_clean(v, include_warnings) for v in before):
         return result
@@ -156,14 +157,14 @@ def _repaired(
     """Repair for every deployment of the route at once, or for each given target in turn."""
     edits: list[Edit] = []
     if route is not None:
-        outcome = repair(history, route=route, include_warnings=include_warnings)
+        outcome = repair(history, route=route, include_warnings=include_warnings, build_request=True)
         history, edits, result.after = outcome.history, list(outcome.edits), outcome.after
     else:
         for t in targets:
-            outcome = repair(history, target=t, include_warnings=include_warnings)
+            outcome = repair(history, target=t, include_warnings=include_warnings, build_request=True)
             history = outcome.history
             edits.extend(outcome.edits)
-        result.after = [check(history, target=t) for t in targets]
+        result.after = [check(history, target=t, build_request=True) for t in targets]
     result.edits = edits
     if edits:
         result.data = request_with(result.data, history)

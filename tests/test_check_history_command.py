@@ -154,3 +154,42 @@ def test_it_runs_with_no_database_and_no_environment():
     result = manage("check_history", str(SEEDS[2]), "--format", "openai", "--json")
     assert result.returncode == 0, result.stderr[-500:]
     assert json.loads(result.stdout)[0]["verdicts"][0]["accepted"]
+
+
+def fixture_paths():
+    """Every fixture log (files, and OpenHands session folders), as the command reads them."""
+    paths = []
+    for folder in ("formats", "seed", "samples", "real"):
+        root = FIXTURES / folder
+        paths += sorted(p for p in root.rglob("*") if p.suffix in (".json", ".jsonl") and "events" not in p.parts)
+        paths += sorted(p.parent for p in root.rglob("events") if p.is_dir())
+    return paths
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        [
+            "--target",
+            "anthropic",
+            "--target",
+            "bedrock",
+            "--target",
+            "bedrock-invoke",
+            "--target",
+            "openai",
+            "--target",
+            "gemini",
+        ],
+        ["--router-config", CONFIG, "--model-group", "claude-3-5-sonnet-20241022"],
+    ],
+    ids=["own-target", "every-target", "route"],
+)
+def test_litellms_own_transformation_gives_the_same_output_and_exit_code(options):
+    """--litellm builds each request with litellm itself; the default replays it. Held to the
+    same output on every fixture: the replay is what litellm builds."""
+    replayed = run(*fixture_paths(), *options, "--json")
+    built = run(*fixture_paths(), *options, "--json", "--litellm")
+    assert replayed[:2] == built[:2]
+    assert len(json.loads(replayed[1])) >= len(fixture_paths()) - 3  # the few that are not logs say so

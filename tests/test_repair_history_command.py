@@ -257,3 +257,35 @@ def test_it_needs_no_database_and_no_environment(tmp_path):
         timeout=300,
     )
     assert bad.returncode == 2
+
+
+def single_conversation_fixtures():
+    paths = []
+    for folder in ("formats", "seed", "samples", "real"):
+        root = FIXTURES / folder
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".json", ".jsonl") and "events" not in p.parts):
+            try:
+                if len(formats.read(load_path(path))) == 1:
+                    paths.append(path)
+            except Exception:
+                continue  # not a log
+    return paths
+
+
+@pytest.mark.parametrize("target", ["anthropic", "bedrock", "bedrock-invoke", "openai", "gemini"])
+def test_litellms_own_transformation_gives_the_same_repair_report_log_and_exit_code(tmp_path, target):
+    """--litellm judges each round on the body litellm builds; the default on the replay."""
+    for path in single_conversation_fixtures():
+        replayed, built = tmp_path / "replayed", tmp_path / "built"
+        one = run(path, "--target", target, "--out", replayed, "--json", "--include-warnings")
+        other = run(path, "--target", target, "--out", built, "--json", "--include-warnings", "--litellm")
+        assert (one[0], one[1]) == (other[0], other[1]), path
+        # The same log (Claude Code records a repair adds get fresh uuids, so compare what they say).
+        assert _said(replayed) == _said(built), path
+        replayed.unlink(), built.unlink()
+
+
+def _said(path):
+    from conversations.history.formats.openai import to_request
+
+    return [to_request(h) for h in formats.read(load_path(path))]

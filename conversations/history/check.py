@@ -18,30 +18,35 @@ from .findings import SEVERITIES, Finding, Verdict
 from .model import History
 from .targets import Target, resolve
 from .tokens import Counted
-from .wire import WireRequest, build, parse_body, simulate
+from .wire import WireRequest, parse_body, request_for
 
 # Bump when findings change for the same history (rules, texts, litellm pin, or what is stored of
 # them: 2026.11.2 stores content_index, so a stored verdict can stand in for a check; 2026.11.3
-# counts a request's tokens at its own rate and with its tool-call arguments; 2026.12.1 reads Claude
-# Code's parallel results from their side branches and warns of parallel-results-off-chain).
+# counts a request's tokens at its own rate and with its tool-call arguments; 2026.11.4 judges on
+# the replay held to litellm's output (ingest's old replay missed max_tokens and Converse's text
+# form of tool calls) and estimates tokens with litellm's tokenizer for the model; 2026.12.1 reads
+# Claude Code's parallel results from their side branches and warns of parallel-results-off-chain,
+# and reads OpenHands V0 calls where ConversationMemory puts them).
 RULES_VERSION = "2026.12.1"
 
 
 def check(
-    history: History, *, target: Target | str, build_request: bool = True, counted: Counted | None = None
+    history: History, *, target: Target | str, build_request: bool | None = None, counted: Counted | None = None
 ) -> Verdict:
-    """The verdict of `target` on `history`. build_request=True judges the body litellm's own
-    transformations build (litellm imported lazily, offline); False replays litellm's grouping
-    without it (cheaper; the same rules, on a request that can differ in details litellm changes,
-    such as tool-name sanitising or Gemini's signatures). `counted`: the count of the history
-    this one was made from (a repair's), which its token count starts from."""
+    """The verdict of `target` on `history`, on the request litellm would send. By default that
+    request is the replay (wire.simulate: litellm's transformation replayed without importing
+    litellm, held to litellm's output by tests/core/test_replay.py) wherever it covers the
+    history and target, else litellm's own transformation (wire.request_for).
+    build_request=True always builds it with litellm's own transformation (imported lazily,
+    offline); False always replays. `counted`: the count of the history this one was made from
+    (a repair's), which its token count starts from."""
     if isinstance(target, str):
         target = resolve(target)
     if sent_natively(history, target):
         from .formats import anthropic
 
         return check_body(history, anthropic.to_request(history), target=target, counted=counted)
-    wire = build(history, target) if build_request else simulate(history, target)
+    wire = request_for(history, target, use_litellm=build_request)
     return judge(history, wire, counted=counted)
 
 
@@ -91,7 +96,9 @@ def check_body(
     return judge(history, wire, counted=counted)
 
 
-def check_targets(history: History, targets: Iterable[Target | str], *, build_request: bool = True) -> list[Verdict]:
+def check_targets(
+    history: History, targets: Iterable[Target | str], *, build_request: bool | None = None
+) -> list[Verdict]:
     return [check(history, target=t, build_request=build_request) for t in targets]
 
 

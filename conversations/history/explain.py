@@ -22,7 +22,7 @@ from .model import History
 from .routes import deployment_target, load_config, route_deployments
 from .rules import bedrock, cache, content, gemini, litellm, openai, pairing, roles, size, thinking
 from .targets import PROVIDER_TARGETS, Target, resolve, target_for_model
-from .wire import WireRequest, build, simulate
+from .wire import WireRequest, request_for
 
 # Provider texts as templates; {n}/{m}/{k}/{j} are the indexes they name.
 TEXTS: list[tuple[str, str]] = [
@@ -276,7 +276,7 @@ def explain(
     *,
     config: Any = None,
     group: str | None = None,
-    build_request: bool = True,
+    build_request: bool | None = None,
 ) -> Explanation:
     """Each provider error in `error` (default: the error the log carries), mapped to the history
     and compared with the prediction for the target that answered it."""
@@ -295,7 +295,7 @@ def explain(
                 ExplainedError(provider_error, None, None, None, "The error does not say which provider answered it.")
             )
             continue
-        wire = build(history, target) if build_request else simulate(history, target)
+        wire = request_for(history, target, use_litellm=build_request)
         verdict = judge(history, wire)
         out.verdicts.append(verdict)
         out.errors.append(_compare(provider_error, target, wire, verdict, history))

@@ -141,7 +141,7 @@ def check_route(
     config: dict[str, Any] | str | Path,
     group: str,
     *,
-    build_request: bool = True,
+    build_request: bool | None = None,
     litellm_reads_model_info: bool = False,
 ) -> list[Verdict]:
     """One verdict per deployment a call to `group` could reach, in the order they are tried.

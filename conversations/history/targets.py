@@ -1,19 +1,20 @@
 """Provider targets: which API a history would be sent to, through which litellm model, and what
 that model can do (prompt caching, breakpoints, thinking, context window, minimum cacheable size).
 
-Capabilities come from litellm's bundled model map (offline). For retired models the map no longer
-lists (claude-3-5-sonnet-20241022 and gemini-1.5-pro in litellm 1.110.2) they come from RETIRED,
-each value with its source; anything else stays None ("unknown") rather than a guess.
+Capabilities come from litellm's bundled model map (offline, read by modelmap.py without importing
+litellm). For retired models the map no longer lists (claude-3-5-sonnet-20241022 and gemini-1.5-pro
+in litellm 1.110.2) they come from RETIRED, each value with its source; anything else stays None
+("unknown") rather than a guess.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from . import modelmap
 from .errors import HistoryError
 
 # name -> (provider as users say it, wire format litellm produces, default litellm model)
@@ -196,14 +197,13 @@ def target_for_model(model: str | None, default: str = "anthropic") -> Target:
 
 
 def provider_of(model: str) -> tuple[str | None, str]:
-    """litellm's provider for a model string, and the model without its prefix."""
-    litellm = _litellm()
-    try:
-        bare, provider, _, _ = litellm.get_llm_provider(model)
-        return provider, bare
-    except Exception:  # litellm raises BadRequestError for names it cannot place
+    """litellm's provider for a model string, and the model without its prefix (modelmap replays
+    litellm.get_llm_provider without importing litellm)."""
+    provider, bare = modelmap.provider_of(model)
+    if provider is None:  # a name litellm cannot place
         retired = RETIRED.get(model.split("/")[-1])
         return (retired["provider"] if retired else None), model.split("/")[-1]
+    return provider, bare
 
 
 def _target_name(model: str) -> tuple[str | None, str]:
@@ -274,16 +274,6 @@ def _anthropic_minimum(model: str) -> int | None:
 
 
 def _model_info(model: str) -> dict[str, Any] | None:
-    litellm = _litellm()
-    try:
-        return dict(litellm.get_model_info(model))
-    except Exception:  # ModelNotMappedError and friends: the map has no entry
-        return None
-
-
-def _litellm() -> Any:  # litellm is untyped to mypy
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
+    """litellm.get_model_info(model) as modelmap replays it from litellm's own map (None: the map
+    has no entry, where litellm raises ModelNotMappedError)."""
+    return modelmap.model_info(model)

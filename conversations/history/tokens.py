@@ -1,28 +1,37 @@
-"""A request's input tokens, counted offline with litellm's own counter (imported lazily).
+"""A request's input tokens: estimated without litellm, counted exactly with litellm's own counter
+(imported lazily, only for a request near the context window).
 
-Counting exactly costs the tokenizer about 15 ms per 100,000 tokens, so a check estimates first
-(rules/size.py decides when to count) and a history made from a counted one by a few changes (a
-repair) is counted from that count: litellm counts a request message by message, so only what
-changed is counted again.
+Counting exactly costs the tokenizer about 15 ms per 100,000 tokens (and importing litellm
+seconds), so a check estimates first, from a sample tokenized with the tokenizer litellm's counter
+uses (tokenizer.py; rules/size.py decides when to count), and a history made from a counted one by
+a few changes (a repair) is counted from that count: litellm counts a request message by message,
+so only what changed is counted again.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
+import math
 import os
+import random
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import tokenizer
 from .model import Block, CacheControl, History
 
 # At most this many tokens a byte of text ever makes (Chinese and Japanese run near 0.3, code
 # near 0.4, English prose near 0.2).
 MOST_TOKENS_PER_BYTE = 0.5
-SAMPLE_CHARS = 12_000  # what the estimate tokenizes, in windows of WINDOW characters
-WINDOW = 400
-PER_MESSAGE = 3  # what litellm's counter adds for each message (role and separators)
+SAMPLE_CHARS = 12_000  # the least the estimate tokenizes, in windows of WINDOW characters,
+SAMPLE_SHARE = 0.02  # and this share of a longer request's characters
+WINDOW = 1024  # litellm's counter tokenizes text in pieces this long too (tokenizer.CHUNK)
+MARGIN_FLOOR = 0.03  # what an estimate of the whole text is off by at most (tests/core/test_tokens.py)
+PER_MESSAGE = 4  # what litellm's counter adds for each message: 3 for separators, 1 for the role
 
 
 @dataclass(frozen=True)
@@ -114,46 +123,85 @@ def _system(history: History) -> list[tuple[str, list[Block], str, CacheControl 
 # --- the estimate ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A request's tokens estimated from a sample of its text, and the share of them the estimate
+    can be off by: four standard errors of the sampled rate, plus MARGIN_FLOOR for what it does
+    not count as litellm does (message framing, how tools are written)."""
+
+    tokens: int
+    margin: float
+
+    def over(self, limit: int) -> bool:
+        return self.tokens * (1 - self.margin) > limit
+
+    def under(self, limit: int) -> bool:
+        return self.tokens * (1 + self.margin) < limit
+
+
 def utf8_size(texts: list[str]) -> int:
     return sum(len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass")) for t in texts)
 
 
 def estimate(texts: list[str], messages: int, model: str) -> int:
+    """The tokens of a request sending `texts` in `messages` messages (estimated())."""
+    return estimated(texts, messages, model).tokens
+
+
+def estimated(texts: list[str], messages: int, model: str) -> Estimate:
     """The tokens of a request sending `texts` in `messages` messages: their characters counted
-    at the rate a sample of them tokenizes at (at the densest rate text ever tokenizes at when
-    there is no tokenizer for the model)."""
-    chars = sum(map(len, texts))
-    sample = _sample(texts)
-    tokens = counted(model, text=sample) if sample else 0
-    if tokens is None:
-        return int(utf8_size(texts) * MOST_TOKENS_PER_BYTE) + PER_MESSAGE * messages
-    return chars * tokens // max(len(sample), 1) + PER_MESSAGE * messages
-
-
-def _sample(texts: list[str]) -> str:
-    """Windows of WINDOW characters at even steps through all the texts end to end: about
-    SAMPLE_CHARS characters, each text in them as much as its length makes it weigh."""
+    at the rate a sample of them tokenizes at, with litellm's tokenizer for the model (loaded
+    without litellm: tokenizer.py); at the densest rate text ever tokenizes at when there is no
+    tokenizer."""
     texts = [t for t in texts if t]
+    chars = sum(map(len, texts))
+    try:
+        count = tokenizer.counter(tokenizer.name_for(model))
+    except Exception:  # no litellm installed, or a tokenizer file it lacks: the bound decides
+        return Estimate(int(utf8_size(texts) * MOST_TOKENS_PER_BYTE) + PER_MESSAGE * messages, 1.0)
+    windows = _windows(texts)
+    counts = [count(w) for w in windows]
+    sampled = sum(map(len, windows))
+    rate = sum(counts) / max(sampled, 1)
+    tokens = round(chars * rate) + PER_MESSAGE * messages
+    return Estimate(tokens, MARGIN_FLOOR + _sampling_error(windows, counts, rate, sampled / max(chars, 1)))
+
+
+def _sampling_error(windows: list[str], counts: list[int], rate: float, share: float) -> float:
+    """Four standard errors of the sampled rate, as a share of it (none when all was sampled)."""
+    if share >= 1 or len(windows) < 2 or rate <= 0:
+        return 0.0
+    rates = [n / len(w) for w, n in zip(windows, counts, strict=True) if w]
+    error = statistics.stdev(rates) / math.sqrt(len(rates)) * math.sqrt(1 - share)
+    return 4 * error / rate
+
+
+def _windows(texts: list[str]) -> list[str]:
+    """The sample: the texts end to end (joined by newlines) cut into windows of WINDOW
+    characters, all of them for a short request; else one window at a random place in each of
+    n equal stretches (a seeded random: the same texts give the same sample), n enough for
+    SAMPLE_CHARS characters or SAMPLE_SHARE of them. Each text weighs as much as it is long."""
     total = sum(map(len, texts))
-    if total <= SAMPLE_CHARS:
-        return "\n".join(texts)
-    starts, at = [], 0
-    for text in texts:
-        starts.append(at)
-        at += len(text)
-    windows = SAMPLE_CHARS // WINDOW
-    step = total / windows
+    want = max(SAMPLE_CHARS, int(total * SAMPLE_SHARE))
+    if total <= want:
+        joined = "\n".join(texts)
+        return [joined[at : at + WINDOW] for at in range(0, len(joined), WINDOW)]
+    starts = [0, *itertools.accumulate(map(len, texts))][:-1]
+    n = -(-want // WINDOW)
+    stretch = total / n
+    rng = random.Random(total)
     out = []
-    for k in range(windows):
-        position = int(k * step)
+    for k in range(n):
+        position = int(k * stretch + rng.random() * max(stretch - WINDOW, 0))
         i = bisect.bisect_right(starts, position) - 1
-        offset, need = position - starts[i], WINDOW
+        offset, need, pieces = position - starts[i], WINDOW, []
         while need > 0 and i < len(texts):  # on through the texts that follow
             piece = texts[i][offset : offset + need]
-            out.append(piece)
+            pieces.append(piece)
             need -= len(piece)
             i, offset = i + 1, 0
-    return "\n".join(out)
+        out.append("\n".join(pieces))
+    return out
 
 
 def arguments_text(history: History) -> list[str]:

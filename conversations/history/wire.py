@@ -4,11 +4,15 @@ Two ways to get it, one shape out (a WireRequest the rules read):
 
 - build(history, target): litellm's own transformation functions, called offline (the exact
   body litellm would send), parsed into provider-neutral blocks;
-- simulate(history, target): no litellm; the same grouping litellm applies (tool results merged
-  with the user text after them, system prompt pulled out, a tool message's cache marker moved
-  onto its tool_result...) replayed in pure Python. Cheaper, and it is also what gives the index
-  map of build(): litellm does not say which input message went where, so the simulated grouping
-  is checked against litellm's output (same length, same roles) and then trusted.
+- simulate(history, target): no litellm; replay.py replays litellm's transformation of the
+  messages (grouping, cache markers, placeholders, sanitised ids, the system prompt...) in pure
+  Python. It is held to build() by tests/core/test_replay.py (every fixture and target, and
+  random histories: the same messages, blocks, ids, markers, changes and max_tokens), and it is
+  also what gives build() its index map: litellm does not say which input message went where, so
+  the replayed grouping is checked against litellm's output (same length, same roles) and trusted.
+
+request_for() picks: the replay wherever it covers the history and target (replay.covers,
+REPLAYED_PROVIDERS) and the installed litellm is the one it was verified against, else litellm.
 
 Both start from the OpenAI request dict of the history (formats.openai.to_request), which is what
 a client hands litellm; simulate() for OpenAI itself takes the plainest messages (text, tool calls,
@@ -21,21 +25,21 @@ history. Everything here is linear in the history.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from . import modelmap
 from .model import History, SystemPart
 from .targets import Target
 
 if TYPE_CHECKING:
     from .formats.openai import Plain
 
-# litellm replaces empty text for Anthropic-shaped requests with this (factory.py,
-# _sanitize_empty_text_content), independent of modify_params.
-EMPTY_PLACEHOLDER = "[System: Empty message content sanitised to satisfy protocol]"
 DUMMY_TOOL = "dummy_tool"
 
 
@@ -97,6 +101,12 @@ class WireRequest:
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     history_markers: int = 0
+    # The max_tokens at the top of the body (Anthropic's, or OpenAI's when passed): litellm
+    # fills in its own default for Anthropic when the request gives none.
+    max_tokens: int | None = None
+    # How many messages the OpenAI request has (litellm's token counter counts each): None when
+    # the wire was not made from one (a body as logged).
+    request_size: int | None = None
     # The OpenAI request the wire was made from (litellm's token counter reads it); the replay
     # for OpenAI makes it from `_history` only when asked.
     _request: dict[str, Any] | None = field(default=None, repr=False)
@@ -154,6 +164,15 @@ def origins_of(history: History, messages: list[dict[str, Any]]) -> list[int | N
     system prompt). Mirrors formats.openai.messages_out: system parts go before the message they
     preceded; a tool message gives one message per tool_result; an Anthropic-style user message
     gives one tool message per tool_result, then a user message for the rest (if any)."""
+    origins = request_origins(history)
+    if len(origins) != len(messages):
+        # to_request changed shape: keep what lines up rather than guess.
+        origins = (origins + [None] * len(messages))[: len(messages)]
+    return origins
+
+
+def request_origins(history: History) -> list[int | None]:
+    """origins_of without the request: what to_request(history) would give, message by message."""
     count = len(history.messages)
     parts_at: dict[int, int] = {}
     for part in history.system:
@@ -171,15 +190,75 @@ def origins_of(history: History, messages: list[dict[str, Any]]) -> list[int | N
             n = 1
         origins.extend([i] * n)
     origins.extend([None] * parts_at.get(count, 0))
-    if len(origins) != len(messages):
-        # to_request changed shape: keep what lines up rather than guess.
-        origins = (origins + [None] * len(messages))[: len(messages)]
     return origins
+
+
+# --- which of the two: the replay where it is held to litellm, else litellm ----------------------
+
+# The litellm the replay was verified against (tests/core/test_replay.py: every fixture, every
+# target, and random histories give the request litellm builds). Another installed version may
+# build differently: checks then ask litellm itself.
+REPLAY_VERIFIED_WITH = "1.110.2"
+# The providers whose requests the replay builds (through litellm's own provider names); any
+# other (Azure, Vertex AI, the OpenAI-compatible ones a route may name) is built by litellm.
+REPLAYED_PROVIDERS = ("anthropic", "bedrock", "openai", "gemini")
+
+_log = logging.getLogger(__name__)
+
+
+def request_for(history: History, target: Target, *, use_litellm: bool | None = None) -> WireRequest:
+    """The request the rules judge: litellm's own transformation (use_litellm=True), the replay
+    (False), or by default the replay wherever it is held to litellm's output, else litellm's."""
+    if use_litellm is None:
+        use_litellm = not replay_verified() or replay_covers(history, target) is not None
+    return build(history, target) if use_litellm else simulate(history, target)
+
+
+def replay_covers(history: History, target: Target) -> str | None:
+    """None when the replay builds what litellm builds for this history and target; else why not
+    (the check then builds the request with litellm)."""
+    if target.llm_provider not in REPLAYED_PROVIDERS:
+        return f"the replay does not build {target.llm_provider} requests"
+    from . import replay
+
+    return replay.covers_target(target) or replay.covers(history)
+
+
+def replay_max_tokens(params: dict[str, Any], target: Target) -> int | None:
+    from . import replay
+
+    return replay.max_tokens(params, target)
+
+
+@functools.cache
+def replay_verified() -> bool:
+    """Whether the installed litellm is the one the replay was verified against; says once in
+    the log when it is not."""
+    installed = modelmap.installed_litellm()
+    if installed == REPLAY_VERIFIED_WITH:
+        return True
+    _log.warning(
+        "litellm %s is installed; the request replay was verified against litellm %s, so checks "
+        "build each request with litellm's own transformation (slower to start)",
+        installed or "(none)",
+        REPLAY_VERIFIED_WITH,
+    )
+    return False
 
 
 def simulate(history: History, target: Target) -> WireRequest:
     if target.wire_format == "openai":
         return _simulate_openai(history, target)
+    if target.wire_format == "anthropic" or (target.wire_format == "converse" and history.tools):
+        # These conversions never read a call's arguments: the messages are made without them
+        # (a third of the cost of the whole request), and the request itself only if asked.
+        from .formats import openai as openai_format
+
+        messages = openai_format.messages_without_arguments(history)
+        request = {**openai_format.request_params(history), "messages": messages}
+        sim = from_request(request, origins_of(history, messages), target, use_litellm=False)
+        sim._request, sim._history = None, history
+        return sim
     request, origins = openai_request(history)
     return from_request(request, origins, target, use_litellm=False)
 
@@ -195,16 +274,16 @@ def from_request(
     """The wire request for an OpenAI request dict whose messages came from `origins`."""
     messages = list(request.get("messages") or [])
     params = {k: v for k, v in request.items() if k != "messages"}
-    sim = _simulate(messages, origins, target, tools_defined=bool(request.get("tools")))
+    sim = _simulate(
+        messages, origins, target, tools_defined=bool(request.get("tools")), tool_choice=request.get("tool_choice")
+    )
     sim.params = params
     sim.request = request
+    sim.request_size = len(messages)
     sim.history_markers = _count_markers(messages, request.get("tools"))
-    sim.tool_markers = sum(
-        1
-        for t in request.get("tools") or []
-        if isinstance(t, dict) and t.get("cache_control") is not None and target.wire_format == "anthropic"
-    )
+    sim.tool_markers = _tool_markers(request.get("tools"), target)
     sim.tools = _tool_names(request.get("tools"))
+    sim.max_tokens = replay_max_tokens(params, target)
     sim.changes = _changes(sim)
     if not sim.tools and target.wire_format == "anthropic" and any("dummy tool" in c for c in sim.changes):
         sim.tools = [DUMMY_TOOL]
@@ -218,11 +297,25 @@ def from_request(
     wire = parse_body(body, target)
     wire.params = params
     wire.request = request
+    wire.request_size = sim.request_size
     wire.history_markers = sim.history_markers
     wire.built = True
     wire.exact = _assign_sources(wire, sim)
     wire.changes = _changes(wire)
     return wire
+
+
+def _tool_markers(tools: Any, target: Target) -> int:
+    """The cache markers litellm sends on tool definitions: Anthropic's as they are, Converse's
+    as cachePoint entries when the model takes them."""
+    marked = sum(1 for t in tools or [] if isinstance(t, dict) and t.get("cache_control") is not None)
+    if target.wire_format == "anthropic":
+        return marked
+    if target.wire_format == "converse" and marked:
+        from . import replay
+
+        return marked if replay.converse_cache_points(target).accepted else 0
+    return 0
 
 
 def _tool_names(tools: Any) -> list[str]:
@@ -275,6 +368,8 @@ def _simulate_openai(history: History, target: Target) -> WireRequest:
         params=params,
         history_markers=markers,
         tools=_tool_names(params.get("tools")),
+        max_tokens=replay_max_tokens(params, target),
+        request_size=len(wire),
     )
     sim._history = history
     sim.changes = _changes(sim)
@@ -376,6 +471,7 @@ Parsed = tuple[list[WireMessage], list[WireBlock], list[str], int]
 def parse_body(body: dict[str, Any], target: Target) -> WireRequest:
     parser = PARSERS[target.wire_format]
     messages, system, tools, tool_markers = parser(body)
+    sent = body.get("max_tokens")
     return WireRequest(
         target=target,
         format=target.wire_format,
@@ -384,6 +480,7 @@ def parse_body(body: dict[str, Any], target: Target) -> WireRequest:
         tools=tools,
         tool_markers=tool_markers,
         body=body,
+        max_tokens=sent if isinstance(sent, int) and not isinstance(sent, bool) else None,
     )
 
 
@@ -560,6 +657,9 @@ def _openai_message(raw: dict[str, Any]) -> WireMessage:
     blocks: list[WireBlock] = []
     content = raw.get("content")
     role = raw.get("role", "")
+    if role == "tool" and isinstance(content, list):
+        # litellm drops tool_reference parts (a reference-only result keeps an empty text).
+        content = [p for p in content if not (isinstance(p, dict) and p.get("type") == "tool_reference")] or ""
     if role == "tool":
         blocks.append(
             WireBlock(
@@ -594,13 +694,16 @@ PARSERS = {"anthropic": _parse_anthropic, "converse": _parse_converse, "gemini":
 
 
 def _simulate(
-    messages: list[dict[str, Any]], origins: list[int | None], target: Target, *, tools_defined: bool = True
+    messages: list[dict[str, Any]],
+    origins: list[int | None],
+    target: Target,
+    *,
+    tools_defined: bool = True,
+    tool_choice: Any = None,
 ) -> WireRequest:
+    """The replay of litellm's transformation of these OpenAI messages (replay.py), as the
+    neutral wire view; OpenAI's own is the message list with the cache markers stripped."""
     fmt = target.wire_format
-    leading = 0
-    while leading < len(messages) and messages[leading].get("role") in ("system", "developer"):
-        leading += 1
-    system = [b for m in messages[:leading] for b in _openai_content_blocks(m.get("content"), m.get("cache_control"))]
     if fmt == "openai":
         wire = [_openai_message(m) for m in messages]
         for message, origin in zip(wire, origins, strict=False):
@@ -609,190 +712,17 @@ def _simulate(
                 block.origin = origin
                 block.cache = None  # litellm strips cache_control for OpenAI
         return WireRequest(target=target, format=fmt, messages=wire, built=False)
-    drops = fmt == "converse" and target.prompt_caching is False and target.litellm_drops_markers
-    if fmt == "gemini" or drops:
-        for block in system:
-            block.cache = None  # litellm sends none: Gemini caches apart, Converse drops them
-    body = messages[leading:]
-    body_origins = origins[leading:]
-    grouped = GROUPERS[fmt](body)
-    tools_as_text = fmt == "converse" and not tools_defined
-    wire = []
-    for role, members in grouped:
-        blocks = []
-        for i in members:
-            for block in _unit_blocks(body[i], fmt):
-                block.origin = body_origins[i]
-                blocks.append(_as_text(block) if tools_as_text else block)
-        blocks = _finish_blocks(blocks, role, fmt, caching=not drops)
-        sources = list(dict.fromkeys(body_origins[i] for i in members if body_origins[i] is not None))
-        wire.append(WireMessage(role, blocks, cast("list[int]", sources)))  # the Nones are left out
-    if fmt in ("anthropic", "converse") and wire and wire[-1].role == "assistant":
-        for block in wire[-1].blocks:  # litellm rstrips the final assistant text
-            if block.type == "text" and block.text is not None:
-                block.text = block.text.rstrip()
-    return WireRequest(target=target, format=fmt, messages=wire, system=system, built=False)
+    from . import replay
 
-
-def _as_text(block: WireBlock) -> WireBlock:
-    """Converse without tool definitions: litellm writes tool calls and results as text."""
-    if block.type == "tool_use":
-        return WireBlock(
-            "text", 0, origin=block.origin, text=f"[tool call {block.id}: {block.name}]", cache=block.cache
-        )
-    if block.type == "tool_result":
-        return WireBlock(
-            "text", 0, origin=block.origin, text=f"[tool result for {block.id}: {block.text}]", cache=block.cache
-        )
-    return block
-
-
-def _side(message: dict[str, Any], fmt: str) -> str:
-    role = message.get("role")
-    if role == "assistant":
-        return "assistant"
-    if fmt == "gemini" and role in ("tool", "function"):
-        return "tool"
-    return "user"  # user, tool, and a mid-conversation system message (litellm makes it a user turn)
-
-
-def _runs(messages: list[dict[str, Any]], fmt: str) -> list[tuple[str, list[int]]]:
-    runs: list[tuple[str, list[int]]] = []
-    for i, message in enumerate(messages):
-        if fmt in ("converse", "gemini") and message.get("role") in ("system", "developer"):
-            continue  # Converse and Gemini send every system message as system
-        side = _side(message, fmt)
-        if runs and runs[-1][0] == side:
-            runs[-1][1].append(i)
-        else:
-            runs.append((side, [i]))
-    return runs
-
-
-def _emits(message: dict[str, Any], fmt: str) -> bool:
-    """Whether litellm turns this message into any content for the provider."""
-    role = message.get("role")
-    content = message.get("content")
-    if role in ("tool", "function"):
-        return True
-    has_calls = bool(message.get("tool_calls")) or bool(message.get("thinking_blocks"))
     if fmt == "anthropic":
-        if role == "assistant":
-            return has_calls or (content is not None and content != [])
-        return True  # empty user content becomes a placeholder
-    if fmt == "converse":
-        texts = _texts(content)
-        nonblank = any(t.strip() for t in texts) if role == "assistant" else any(texts)
-        return has_calls or nonblank or _has_media(content)
-    # gemini
-    if role == "assistant":
-        return has_calls or isinstance(content, str) or bool(content)
-    return isinstance(content, str) or any(t for t in _texts(content)) or _has_media(content)
-
-
-def _group_anthropic(messages: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
-    out = []
-    for side, members in _runs(messages, "anthropic"):
-        if any(_emits(messages[i], "anthropic") for i in members):
-            out.append(("assistant" if side == "assistant" else "user", members))
-    return out
-
-
-def _group_converse(messages: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
-    out: list[tuple[str, list[int]]] = []
-    for side, members in _runs(messages, "converse"):
-        if not any(_emits(messages[i], "converse") for i in members):
-            continue
-        role = "assistant" if side == "assistant" else "user"
-        if role == "user" and out and out[-1][0] == "user":
-            out[-1][1].extend(members)  # Converse merges user content into the previous user turn
-        else:
-            out.append((role, list(members)))
-    return out
-
-
-def _group_gemini(messages: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
-    out = []
-    for side, members in _runs(messages, "gemini"):
-        if any(_emits(messages[i], "gemini") for i in members):
-            out.append(("assistant" if side == "assistant" else "user", members))
-    return out
-
-
-GROUPERS = {"anthropic": _group_anthropic, "converse": _group_converse, "gemini": _group_gemini}
-
-
-def _unit_blocks(message: dict[str, Any], fmt: str) -> list[WireBlock]:
-    """The blocks litellm makes of one OpenAI message (before cachePoints and placeholders)."""
-    role = message.get("role")
-    content = message.get("content")
-    if role in ("tool", "function"):
-        cache = message.get("cache_control") or _first_part_cache(content)
-        if fmt == "gemini":
-            cache = None
-        return [
-            WireBlock(
-                "tool_result",
-                0,
-                id=message.get("tool_call_id"),
-                text=_flatten(content),
-                cache=cache,
-                is_error=message.get("is_error"),
-                raw=message,
-            )
-        ]
-    blocks: list[WireBlock] = []
-    if role == "assistant" and fmt != "gemini":
-        for raw in message.get("thinking_blocks") or []:
-            if isinstance(raw, dict):
-                blocks.append(_anthropic_block(raw, 0))
-    text_blocks = _openai_content_blocks(content, message.get("cache_control"))
-    if fmt == "anthropic" and not text_blocks and isinstance(content, str):
-        text_blocks = [WireBlock("text", 0, text=content, cache=message.get("cache_control"))]
-    blocks.extend(text_blocks)
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        blocks.append(WireBlock("tool_use", 0, id=call.get("id"), name=function.get("name"), raw=call))
-    if fmt == "anthropic":
-        blocks = _anthropic_empty_text(blocks, role, bool(message.get("tool_calls")), content)
-    if fmt == "gemini":
-        for block in blocks:
-            block.cache = None
-    return blocks
-
-
-def _anthropic_empty_text(blocks: list[WireBlock], role: str | None, has_calls: bool, content: Any) -> list[WireBlock]:
-    kept = []
-    for block in blocks:
-        if block.type == "text" and not (block.text or "").strip():
-            if role == "assistant" and has_calls:
-                continue  # dropped: the tool calls carry the turn
-            block.text = EMPTY_PLACEHOLDER
-            block.origin = None
-        kept.append(block)
-    if not kept and role == "user" and not content:
-        kept.append(WireBlock("text", 0, text=EMPTY_PLACEHOLDER))
-    return kept
-
-
-def _finish_blocks(blocks: list[WireBlock], role: str, fmt: str, caching: bool = True) -> list[WireBlock]:
-    """Per-format last touches on one wire message: Converse cache markers become cachePoint
-    blocks after their block and blank assistant text is dropped; Anthropic puts a user
-    message's tool_result blocks where litellm does (in message order)."""
-    if fmt == "converse":
-        out: list[WireBlock] = []
-        for block in blocks:
-            if role == "assistant" and block.type == "text" and not (block.text or "").strip():
-                continue
-            marker = block.cache if caching else None
-            block.cache = None
-            out.append(block)
-            if marker is not None:
-                out.append(WireBlock("cache_point", 0, origin=block.origin, cache={"type": "default"}))
-        blocks = out
-    for j, block in enumerate(blocks):
-        block.index = j
-    return blocks
+        replayed = replay.anthropic(messages, origins, target)
+    elif fmt == "converse":
+        replayed = replay.converse(messages, origins, target, tools=tools_defined, tool_choice=tool_choice)
+    else:
+        replayed = replay.gemini(messages, origins, target)
+    return WireRequest(
+        target=target, format=fmt, messages=replayed.messages, system=replayed.system, error=replayed.error
+    )
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -825,20 +755,6 @@ def _first_part_cache(content: Any) -> dict[str, Any] | None:
             if isinstance(part, dict) and part.get("cache_control") is not None:
                 return cast("dict[str, Any]", part["cache_control"])
     return None
-
-
-def _texts(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text"]
-    return []
-
-
-def _has_media(content: Any) -> bool:
-    return isinstance(content, list) and any(
-        isinstance(p, dict) and p.get("type") not in ("text", None) for p in content
-    )
 
 
 def _flatten(content: Any) -> str:
@@ -899,11 +815,13 @@ def _assign_sources(wire: WireRequest, sim: WireRequest) -> bool:
 
 
 def _assign_origins(actual: WireMessage, simulated: WireMessage) -> None:
-    by_id: dict[tuple[str, str], int | None] = {}
+    by_id: dict[tuple[str, str], list[int | None]] = {}
     rest: list[WireBlock] = []
+    points = [b.origin for b in simulated.blocks if b.type == "cache_point"]
+    points_match = len(points) == sum(1 for b in actual.blocks if b.type == "cache_point")
     for block in simulated.blocks:
         if block.id and block.type in ("tool_use", "tool_result"):
-            by_id.setdefault((block.type, block.id), block.origin)
+            by_id.setdefault((block.type, block.id), []).append(block.origin)
         elif block.type != "cache_point":
             rest.append(block)
     fallback = simulated.first_source
@@ -911,9 +829,11 @@ def _assign_origins(actual: WireMessage, simulated: WireMessage) -> None:
     last = fallback
     for block in actual.blocks:
         if block.id and block.type in ("tool_use", "tool_result") and (block.type, block.id) in by_id:
-            block.origin = by_id[(block.type, block.id)]
+            # The same id twice (a call answered twice): each takes the next origin, the last repeats.
+            origins = by_id[(block.type, block.id)]
+            block.origin = origins.pop(0) if len(origins) > 1 else origins[0]
         elif block.type == "cache_point":
-            block.origin = last
+            block.origin = points.pop(0) if points_match else last  # the marker's own message
         else:
             while (
                 k < len(rest) and rest[k].type != block.type and not (block.type == "text" and rest[k].type == "text")
@@ -933,7 +853,10 @@ def _changes(wire: WireRequest) -> list[str]:
     if (
         wire.format in ("anthropic", "converse")
         and not wire.params.get("tools")
-        and any(m.get("tool_calls") or m.get("role") == "tool" for m in wire.request.get("messages") or [])
+        and any(
+            m.get("tool_calls") is not None or (wire.format == "converse" and m.get("role") == "tool")
+            for m in wire.request.get("messages") or []
+        )
     ):
         changes.append(
             "litellm added a dummy tool definition (the history has tool calls but the request defines no tools)"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from conversations.history import formats
 from conversations.history.formats import load_path
-from conversations.history.formats.openai import HINT, plain_out
+from conversations.history.formats.openai import HINT, messages_without_arguments, plain_out, to_request
 from conversations.history.model import Block, CacheControl, History, Message, SourceRef, SystemPart
 from conversations.history.targets import resolve
 from conversations.history.wire import from_request, openai_request, simulate
@@ -223,3 +223,33 @@ def test_each_plain_shape_gets_the_wire_its_request_dicts_give(history):
 @given(histories())
 def test_any_mix_of_messages_gets_the_wire_its_request_dicts_give(history):
     assert_same_wire(history)
+
+
+# --- the messages the replay of Anthropic and Converse reads -------------------------------------
+
+
+def without_arguments(request: dict) -> list:
+    out = []
+    for message in request["messages"]:
+        message = dict(message)
+        if isinstance(message.get("tool_calls"), list):
+            message["tool_calls"] = [
+                {**c, "function": {k: v for k, v in c["function"].items() if k != "arguments"}}
+                if isinstance(c, dict) and isinstance(c.get("function"), dict)
+                else c
+                for c in message["tool_calls"]
+            ]
+        out.append(message)
+    return out
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_every_fixture_gives_the_request_messages_without_their_arguments(path):
+    for history in formats.read(load_path(path)):
+        assert messages_without_arguments(history) == without_arguments(to_request(history))
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories())
+def test_any_mix_of_messages_gives_the_request_messages_without_their_arguments(history):
+    assert messages_without_arguments(history) == without_arguments(to_request(history))

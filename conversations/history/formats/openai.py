@@ -736,6 +736,88 @@ def messages_out(history: History, native: bool) -> list[tuple[dict[str, Any], s
     return out
 
 
+def messages_without_arguments(history: History) -> list[dict[str, Any]]:
+    """to_request(history)["messages"] without any tool call's `arguments`, for readers that
+    never look at them (the replay of litellm's Anthropic and Converse conversion): a message
+    written with plain fields is made without parsing its calls' arguments again (arguments_out),
+    at a fraction of the cost; any other exactly as message_out makes it, minus the arguments."""
+    native = is_native(history)
+    count = len(history.messages)
+    parts_at: dict[int, list[SystemPart]] = defaultdict(list)
+    for part in history.system:
+        parts_at[min(max(part.before, 0), count)].append(part)
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(history.messages):
+        out.extend(system_out(p, native) for p in parts_at.get(i, ()))
+        plain = _plain_dicts(message, native)
+        if plain is None:
+            plain = [_without_arguments(m) for m in message_out(message, native)]
+        out.extend(plain)
+    out.extend(system_out(p, native) for p in parts_at.get(count, ()))
+    return out
+
+
+def _plain_dicts(message: Message, native: bool) -> list[dict[str, Any]] | None:
+    """message_out(message) minus the arguments, for a message with no cache marker and no key
+    of the source's beside the named ones; None for any other."""
+    if message.cache_control is not None or (native and message.extra and not _plain_extra(message.extra, native)):
+        return None
+    if message.role == "tool":
+        results = message.tool_results()
+        if native and message.extra.get(HINT, {}).get("role") == "function":
+            return None
+        out = []
+        for result in results:
+            if result.cache_control is not None:
+                return None
+            item: dict[str, Any] = {"role": "tool"}
+            content = _result_content(result, message.content_form, native)
+            if content is not _OMIT:
+                item["content"] = content
+            item["tool_call_id"] = result.tool_use_id
+            if message.name is not None:
+                item["name"] = message.name
+            out.append(item)
+        return out
+    if message.role not in ("user", "assistant"):
+        return None
+    calls = []
+    others = []
+    for block in message.blocks:
+        if not block.sent:
+            return None  # a call the agent never sends (an OpenHands finish): message_out leaves it out
+        if block.type == "tool_use":
+            if block.cache_control is not None or (native and block.extra):
+                return None
+            calls.append({"id": block.id, "type": "function", "function": {"name": block.name}})
+        elif block.type == "text":
+            others.append(block)
+        else:
+            return None  # thinking, media, tool results: message_out's own way
+    item = {"role": message.role}
+    content = _content_out(others, message.content_form, native, has_calls=bool(calls))
+    if content is not _OMIT:
+        item["content"] = content
+    if calls:
+        item["tool_calls"] = calls
+    if message.name is not None:
+        item["name"] = message.name
+    return [item]
+
+
+def _without_arguments(message: dict[str, Any]) -> dict[str, Any]:
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return message
+    stripped = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and "arguments" in function:
+            call = {**call, "function": {k: v for k, v in function.items() if k != "arguments"}}
+        stripped.append(call)
+    return {**message, "tool_calls": stripped}
+
+
 def system_out(part: SystemPart, native: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"role": part.role if part.role in SYSTEM_ROLES else "system"}
     content = _content_out(part.blocks, part.content_form, native, has_calls=False)

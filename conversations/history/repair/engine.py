@@ -108,7 +108,7 @@ def repair(
     route: Route | None = None,
     include_warnings: bool = False,
     judge: Judge | None = None,
-    build_request: bool = True,
+    build_request: bool | None = None,
     before: list[Verdict] | None = None,
 ) -> RepairResult:
     """A copy of `history` repaired for `target` (default: the conversation's own) or for every
@@ -118,11 +118,10 @@ def repair(
     `judge` replaces the check run each round, for a history that does not go through litellm:
     e.g. `lambda h: [check_body(h, anthropic.to_request(h), target=t)]` for a client that sends
     its Anthropic request itself (Claude Code). `target` then only gives the limits strategies
-    read (cache breakpoints, max output). build_request=False checks each round on litellm's
-    replayed grouping instead of its transformation (check.check's option; a third of the cost,
-    what ingest and bulk jobs judge with). `before`: the verdicts the first check would give,
-    when the caller has them already (stored at ingest), so it is not run; verdicts for other
-    targets than the ones judged are ignored."""
+    read (cache breakpoints, max output). build_request: check.check's option (default: the
+    replay of litellm's transformation wherever it covers the history; True: litellm's own).
+    `before`: the verdicts the first check would give, when the caller has them already (stored
+    at ingest), so it is not run; verdicts for other targets than the ones judged are ignored."""
     if target is not None and route is not None:
         raise RepairError("repair for a target or for a route, not both")
     default_judge, targets = _judge(history, target, route, build_request)
@@ -172,7 +171,7 @@ def _state(verdicts: list[Verdict], include_warnings: bool) -> State:
 
 
 def _judge(
-    history: History, target: Target | str | None, route: Route | None, build_request: bool = True
+    history: History, target: Target | str | None, route: Route | None, build_request: bool | None = None
 ) -> tuple[Callable[..., list[Verdict]], list[Target]]:
     """The check to run each round, and the targets it judges for (strategies read their limits).
     The check takes the history and, by target label, the token counts it may count from."""

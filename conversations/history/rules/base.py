@@ -70,6 +70,22 @@ class Context:
             self._located[key] = compute()
         return cast(_T, self._located[key])
 
+    def blocks_of(self, kind: str) -> list[tuple[int, int, WireBlock]]:
+        """Every block of this type as (wire message index, block index, block), in wire order:
+        one pass over the request for all the rules that look for one kind of block."""
+        index = self.memo("blocks", self._blocks_by_type)
+        return index.get(kind, [])
+
+    def _blocks_by_type(self) -> dict[str, list[tuple[int, int, WireBlock]]]:
+        index: dict[str, list[tuple[int, int, WireBlock]]] = {}
+        for k, message in enumerate(self.wire.messages):
+            for j, block in enumerate(message.blocks):
+                entries = index.get(block.type)
+                if entries is None:
+                    entries = index[block.type] = []
+                entries.append((k, j, block))
+        return index
+
     # -- the provider's own words
     def said(self, text: str) -> str:
         """The text as this target's API returns it (Bedrock wraps Anthropic's validation)."""

@@ -33,8 +33,13 @@ SYNTHETIC_RESULTS = (
 CHARS_PER_TOKEN = 4  # a coarse estimate: only ever used for "info", never to reject
 
 
+def _markers(ctx: Context) -> list[tuple[str, int | None, WireBlock]]:
+    """The request's cache markers, listed once per check (several rules read them)."""
+    return ctx.memo("markers", lambda: list(ctx.wire.markers()))
+
+
 def _count(ctx: Context) -> int:
-    return ctx.wire.tool_markers + sum(1 for _ in ctx.wire.markers())
+    return ctx.wire.tool_markers + len(_markers(ctx))
 
 
 @rule("cache-control-too-many", severity="error", fix="trim-cache-markers")
@@ -64,7 +69,7 @@ def cache_ttl_order(ctx: Context) -> Iterator[Finding]:
     """A 1h breakpoint after a 5m one, in tools, system, messages order (text quoted in a
     proxy's notes; not in Anthropic's docs)."""
     seen_short = False
-    for _where, k, block in ctx.wire.markers():
+    for _where, k, block in _markers(ctx):
         ttl = _ttl(block)
         if ttl == "1h" and seen_short:
             place = f"messages.{k}.content.{block.index}" if k is not None else f"system.{block.index}"
@@ -136,24 +141,22 @@ def cache_on_synthetic_error(ctx: Context) -> Iterator[Finding]:
     """A cache breakpoint on a synthetic error result (an is_error result, or the text an agent
     writes when the tool never ran): accepted, but it caches a prefix ending in a placeholder
     that the next repair or retry replaces (the seed case, OpenHands PR #6852)."""
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            marked = block.cache is not None or (
-                j + 1 < len(message.blocks) and message.blocks[j + 1].type == "cache_point"
+    for k, j, block in ctx.blocks_of("tool_result"):
+        blocks = ctx.messages[k].blocks
+        marked = block.cache is not None or (j + 1 < len(blocks) and blocks[j + 1].type == "cache_point")
+        if marked and _synthetic(block):
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "cache-on-synthetic-error",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                explanation=f"{ctx.describe(at)} is a synthetic error result for "
+                f"{block.id} (the tool never ran) and carries a cache "
+                f"breakpoint: the cache write is wasted once the result "
+                f"is repaired, and the marker sits where histories get "
+                f"rewritten. Put it on the message before.",
             )
-            if marked and _synthetic(block):
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "cache-on-synthetic-error",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    explanation=f"{ctx.describe(at)} is a synthetic error result for "
-                    f"{block.id} (the tool never ran) and carries a cache "
-                    f"breakpoint: the cache write is wasted once the result "
-                    f"is repaired, and the marker sits where histories get "
-                    f"rewritten. Put it on the message before.",
-                )
 
 
 @rule("bedrock-no-explicit-caching", severity="error", fix="remove-cache-markers")

@@ -39,41 +39,40 @@ def empty_message_content(ctx: Context) -> Iterator[Finding]:
 @rule("empty-text-block", severity="error", fix="remove-empty-blocks")
 def empty_text_block(ctx: Context) -> Iterator[Finding]:
     """An empty or whitespace-only text block; the API names no index, so the finding does."""
-    for k, message in enumerate(ctx.messages):
-        for block in message.blocks:
-            if block.type != "text" or block.cache or (block.text or "").strip():
-                continue
-            at = block.origin if block.origin is not None else ctx.message_of(k)
-            text = EMPTY_TEXT if not block.text else BLANK_TEXT
-            kind = "an empty" if not block.text else "a whitespace-only"
-            yield ctx.found(
-                "empty-text-block",
-                wire_index=None,
-                message_index=at,
-                content_index=ctx.content_index(block),
-                provider_error=ctx.said(text),
-                explanation=f"{ctx.describe(at)} has {kind} text block (wire message "
-                f"{k}); the provider's error does not say which.",
-            )
-            break  # one per message is enough to find it
+    reported = -1
+    for k, _, block in ctx.blocks_of("text"):
+        if k == reported or block.cache or (block.text or "").strip():
+            continue  # one per message is enough to find it
+        reported = k
+        at = block.origin if block.origin is not None else ctx.message_of(k)
+        text = EMPTY_TEXT if not block.text else BLANK_TEXT
+        kind = "an empty" if not block.text else "a whitespace-only"
+        yield ctx.found(
+            "empty-text-block",
+            wire_index=None,
+            message_index=at,
+            content_index=ctx.content_index(block),
+            provider_error=ctx.said(text),
+            explanation=f"{ctx.describe(at)} has {kind} text block (wire message "
+            f"{k}); the provider's error does not say which.",
+        )
 
 
 @rule("cache-control-on-empty-text", severity="error", fix="remove-empty-blocks")
 def cache_control_on_empty_text(ctx: Context) -> Iterator[Finding]:
     """A cache marker on an empty text block (a client adds an empty text block to carry the
     marker, e.g. next to a pasted screenshot)."""
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            if block.type == "text" and block.cache and not block.text:
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "cache-control-on-empty-text",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    provider_error=ctx.said(CACHE_ON_EMPTY.format(n=k, m=j)),
-                    explanation=f"{ctx.describe(at)} puts a cache marker on an empty text block.",
-                )
+    for k, j, block in ctx.blocks_of("text"):
+        if block.cache and not block.text:
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "cache-control-on-empty-text",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(CACHE_ON_EMPTY.format(n=k, m=j)),
+                explanation=f"{ctx.describe(at)} puts a cache marker on an empty text block.",
+            )
 
 
 @rule("system-empty-text", severity="error", fix="remove-empty-blocks")

@@ -58,10 +58,9 @@ def max_tokens_too_large(ctx: Context) -> Iterator[Finding]:
     """A max_tokens above the model's output limit. Typically litellm's default for a model its
     map does not know (128000 for claude-3-5-sonnet-20241022 in 1.110.2) when the caller passed
     none."""
-    body = ctx.wire.body or {}
-    sent = body.get("max_tokens")
+    sent = ctx.wire.max_tokens
     limit = ctx.target.max_output_tokens
-    if not isinstance(sent, int) or not limit or sent <= limit:
+    if sent is None or not limit or sent <= limit:
         return
     model = ctx.target.api_model.split("/")[-1]
     passed = ctx.wire.params.get("max_tokens")

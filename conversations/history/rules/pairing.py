@@ -42,6 +42,10 @@ ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 MERGING_TARGETS = ("anthropic",)
 
 
+def _place(entry: tuple[int, int, WireBlock]) -> tuple[int, int]:
+    return entry[0], entry[1]
+
+
 def _turns(ctx: Context) -> list[tuple[int, str, list[WireBlock]]]:
     return ctx.memo("turns", lambda: list(turns(ctx.messages, merge=ctx.target.name in MERGING_TARGETS)))
 
@@ -57,8 +61,10 @@ def tool_result_missing(ctx: Context) -> Iterator[Finding]:
 def missing_findings(ctx: Context, code: str) -> Iterator[Finding]:
     all_turns = _turns(ctx)
     for t, (k, role, blocks) in enumerate(all_turns):
+        if role != "assistant":
+            continue
         uses = ids(blocks, "tool_use")
-        if role != "assistant" or not uses:
+        if not uses:
             continue
         nxt = all_turns[t + 1] if t + 1 < len(all_turns) else None
         answered = set(ids(nxt[2], "tool_result")) if nxt and nxt[1] == "user" else set()
@@ -107,11 +113,14 @@ def tool_result_not_first(ctx: Context) -> Iterator[Finding]:
     written before the tool message into the same turn, ahead of the result)."""
     all_turns = _turns(ctx)
     for t, (k, role, blocks) in enumerate(all_turns[:-1]):
-        uses = ids(blocks, "tool_use")
         n, next_role, following = all_turns[t + 1]
-        if role != "assistant" or not uses or next_role != "user":
+        if role != "assistant" or next_role != "user":
             continue
-        if any(i not in ids(following, "tool_result") for i in uses):
+        uses = ids(blocks, "tool_use")
+        if not uses:
+            continue
+        answered = set(ids(following, "tool_result"))
+        if any(i not in answered for i in uses):
             continue  # tool-result-missing speaks for this turn
         leading = 0
         while leading < len(following) and following[leading].type == "tool_result":
@@ -168,62 +177,61 @@ def tool_result_orphan(ctx: Context) -> Iterator[Finding]:
 def server_tool_result_orphan(ctx: Context) -> Iterator[Finding]:
     """A server tool result (advisor_tool_result, web_search_tool_result...) with no
     server_tool_use before it."""
+    if not ctx.blocks_of("server_tool_result"):
+        return
     seen: set[str] = set()
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            if block.type == "server_tool_use" and block.id:
-                seen.add(block.id)
-            elif block.type == "server_tool_result" and block.id not in seen:
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "server-tool-result-orphan",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    provider_error=ctx.said(SERVER_ORPHAN.format(n=k, m=j, kind=block.name, ids=block.id)),
-                    explanation=f"{ctx.describe(at)} holds a {block.name} for "
-                    f"{block.id}, but no server_tool_use with that id "
-                    f"comes before it.",
-                )
+    for k, j, block in sorted(ctx.blocks_of("server_tool_use") + ctx.blocks_of("server_tool_result"), key=_place):
+        if block.type == "server_tool_use" and block.id:
+            seen.add(block.id)
+        elif block.type == "server_tool_result" and block.id not in seen:
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "server-tool-result-orphan",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(SERVER_ORPHAN.format(n=k, m=j, kind=block.name, ids=block.id)),
+                explanation=f"{ctx.describe(at)} holds a {block.name} for "
+                f"{block.id}, but no server_tool_use with that id "
+                f"comes before it.",
+            )
 
 
 @rule("tool-use-id-duplicate", severity="error", fix="drop-duplicate-tool-use")
 def tool_use_id_duplicate(ctx: Context) -> Iterator[Finding]:
     """Two tool_use blocks share an id (the second one is named)."""
     first_at: dict[str, int | None] = {}
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            if block.type != "tool_use" or not block.id:
-                continue
-            if block.id in first_at:
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "tool-use-id-duplicate",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    provider_error=ctx.said(DUPLICATE.format(n=k, m=j)),
-                    explanation=f"{ctx.describe(at)} calls {block.id}, an id already "
-                    f"used by {ctx.describe(first_at[block.id])}.",
-                )
-            else:
-                first_at[block.id] = block.origin if block.origin is not None else ctx.message_of(k)
+    for k, j, block in ctx.blocks_of("tool_use"):
+        if not block.id:
+            continue
+        if block.id in first_at:
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "tool-use-id-duplicate",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(DUPLICATE.format(n=k, m=j)),
+                explanation=f"{ctx.describe(at)} calls {block.id}, an id already "
+                f"used by {ctx.describe(first_at[block.id])}.",
+            )
+        else:
+            first_at[block.id] = block.origin if block.origin is not None else ctx.message_of(k)
 
 
 @rule("tool-use-id-pattern", severity="error", fix="rewrite-tool-use-ids")
 def tool_use_id_pattern(ctx: Context) -> Iterator[Finding]:
     """A tool_use id Anthropic's schema refuses (empty, or with dots and colons such as ids
     carried over from other providers: `functions.bash:0`)."""
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            if block.type == "tool_use" and not ID_PATTERN.match(block.id or ""):
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "tool-use-id-pattern",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    provider_error=ctx.said(PATTERN.format(n=k, m=j)),
-                    explanation=f"{ctx.describe(at)} has a tool call id {block.id!r} "
-                    f"that is not made of letters, digits, _ and - only.",
-                )
+    for k, j, block in ctx.blocks_of("tool_use"):
+        if not ID_PATTERN.match(block.id or ""):
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "tool-use-id-pattern",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(PATTERN.format(n=k, m=j)),
+                explanation=f"{ctx.describe(at)} has a tool call id {block.id!r} "
+                f"that is not made of letters, digits, _ and - only.",
+            )

@@ -5,9 +5,11 @@ the window rule asks first whether the request can be near the window at all (to
 
 1. at the most tokens a byte of text ever makes (half a token: Chinese and Japanese run near 0.3,
    code near 0.4, English prose near 0.2), a request under NEAR of the window needs no counting;
-2. else its characters are counted at the rate a sample of them tokenizes at, and only an
-   estimate between NEAR and FAR of the window is counted exactly; above FAR the estimate is
-   the count;
+2. else its characters are counted at the rate a sample of them tokenizes at (with the tokenizer
+   litellm's counter uses for the model, loaded without litellm), and only an estimate between
+   NEAR and FAR of the window is counted exactly; above FAR the estimate is the count. A large
+   request (over EXACT_CHARS) in that band is counted only when the estimate's own margin (its
+   sampling error, from the spread of the sample) straddles the window;
 3. a repaired history is counted from the count of the one it was repaired from: only the
    messages the repair changed are counted.
 
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 
 from .. import tokens
 from ..findings import Finding
+from ..wire import request_origins
 from .base import Context, rule
 
 PROMPT_TOO_LONG = "prompt is too long: {n} tokens > {limit} maximum"
@@ -46,12 +49,15 @@ IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 100
 NEAR = 0.8  # count exactly between these shares of the window: a sampled rate is off by far
 FAR = 1.25  # less than this for the texts agents send, so outside them the estimate decides
+# Above this many characters (some 250,000 tokens, 40 ms of tokenizing and more) a request in
+# that band is counted only when the estimate cannot tell over from under within its own margin.
+EXACT_CHARS = 1_000_000
 
 
 def sent_texts(ctx: Context) -> list[str]:
-    """The texts the request sends: tool definitions, system prompt, message texts, tool
-    results, and tool-call arguments (the wire keeps only a call's name, the history its
-    arguments)."""
+    """The texts the request sends, as litellm's counter counts them: tool definitions, system
+    prompt, message texts, tool results with the id they answer, and tool-call arguments (the
+    wire keeps only a call's name, the history its arguments)."""
     texts = [json.dumps(ctx.wire.params.get("tools") or [])]
     texts += [block.text for block in ctx.wire.system if block.text]
     for message in ctx.messages:
@@ -60,6 +66,8 @@ def sent_texts(ctx: Context) -> list[str]:
                 texts.append(block.text)
             elif block.type == "tool_use":
                 texts.append(block.name or "")
+            if block.type == "tool_result" and block.id:
+                texts.append(block.id)
     return texts + tokens.arguments_text(ctx.history)
 
 
@@ -76,16 +84,24 @@ def input_tokens(ctx: Context) -> int | None:
             ctx.input_tokens = n
             return n
     texts = sent_texts(ctx)
-    if tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages) < NEAR * window:
+    chars = sum(map(len, texts))  # a UTF-8 byte count is at least this: skip it when this is enough
+    if (
+        chars * tokens.MOST_TOKENS_PER_BYTE < NEAR * window
+        and tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages)
+        < NEAR * window
+    ):
         return None  # under even at the most tokens a byte ever makes
-    rough = tokens.estimate(texts, len(ctx.messages), ctx.target.model)
-    if rough < NEAR * window:
+    size = ctx.wire.request_size
+    rough = tokens.estimated(texts, size if size is not None else len(request_origins(ctx.history)), ctx.target.model)
+    if rough.tokens < NEAR * window:
         return None
-    if rough > FAR * window:
-        return rough  # over by far more than the estimate can be off: no need to count
+    if rough.tokens > FAR * window:
+        return rough.tokens  # over by far more than the estimate can be off: no need to count
+    if chars > EXACT_CHARS and (rough.over(window) or rough.under(window)):
+        return rough.tokens if rough.over(window) else None  # sure enough, and costly to count
     exact = tokens.exact(ctx.history, ctx.target.model)
     if exact is None:
-        return rough
+        return rough.tokens
     ctx.input_tokens = exact
     return exact
 
@@ -140,29 +156,26 @@ def _image_bytes(raw: object) -> int | None:
 @rule("image-too-large", severity="error", fix="shrink-images")
 def image_too_large(ctx: Context) -> Iterator[Finding]:
     """An image over 5 MB once decoded (Anthropic API limit; wording not verified)."""
-    for k, message in enumerate(ctx.messages):
-        for j, block in enumerate(message.blocks):
-            if block.type != "image":
-                continue
-            size = _image_bytes(block.raw)
-            if size is not None and size > IMAGE_LIMIT_BYTES:
-                at = block.origin if block.origin is not None else ctx.message_of(k)
-                yield ctx.found(
-                    "image-too-large",
-                    wire_index=k,
-                    message_index=at,
-                    content_index=ctx.content_index(block),
-                    provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
-                    explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
-                    f"the limit is 5 MB (the provider's wording for this "
-                    f"is not confirmed).",
-                )
+    for k, j, block in ctx.blocks_of("image"):
+        size = _image_bytes(block.raw)
+        if size is not None and size > IMAGE_LIMIT_BYTES:
+            at = block.origin if block.origin is not None else ctx.message_of(k)
+            yield ctx.found(
+                "image-too-large",
+                wire_index=k,
+                message_index=at,
+                content_index=ctx.content_index(block),
+                provider_error=ctx.said(IMAGE_TOO_LARGE.format(n=k, m=j, size=size)),
+                explanation=f"{ctx.describe(at)} has an image of {size:,} bytes; "
+                f"the limit is 5 MB (the provider's wording for this "
+                f"is not confirmed).",
+            )
 
 
 @rule("too-many-images", severity="error", fix="shrink-images")
 def too_many_images(ctx: Context) -> Iterator[Finding]:
     """More than 100 images in one request (Anthropic API; wording not verified)."""
-    n = sum(1 for m in ctx.messages for b in m.blocks if b.type == "image")
+    n = len(ctx.blocks_of("image"))
     if n > MAX_IMAGES:
         yield ctx.found(
             "too-many-images",

@@ -58,13 +58,12 @@ def thinking_missing_before_tool_use(ctx: Context) -> Iterator[Finding]:
     )
 
 
-def _thinking_blocks(ctx: Context) -> Iterator[tuple[int, int, WireBlock]]:
-    for k, message in enumerate(ctx.messages):
-        if message.role != "assistant":
-            continue
-        for j, block in enumerate(message.blocks):
-            if block.type == "thinking":
-                yield k, j, block
+def _thinking_blocks(ctx: Context) -> list[tuple[int, int, WireBlock]]:
+    """Every thinking block of an assistant message, listed once per check."""
+    return ctx.memo(
+        "thinking_blocks",
+        lambda: [(k, j, b) for k, j, b in ctx.blocks_of("thinking") if ctx.messages[k].role == "assistant"],
+    )
 
 
 @rule("thinking-signature-missing", severity="error", fix="drop-thinking")

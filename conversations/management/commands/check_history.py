@@ -2,14 +2,16 @@
 error. A stable contract for users' scripts (issue 4): options, exit codes and --json shape stay.
 
     python manage.py check_history PATH... [--format F] [--target T]...
-                                   [--router-config FILE --model-group G] [--json]
+                                   [--router-config FILE --model-group G] [--json] [--litellm]
 
 A path that holds several conversations (a litellm JSONL, an OpenHands output.jsonl) gives one
 object per conversation, named by `conversation`; a record that cannot be read is an object with
 `error` (exit 2) while the others are judged.
 
 Exit 2: could not judge (unreadable input, unknown target, bad option; reasons on stderr);
-else 1: some verdict rejects; else 0. Needs no database and no environment.
+else 1: some verdict rejects; else 0. Needs no database and no environment, and by default no
+litellm: the request is the replay of litellm's transformation (wire.simulate), held to litellm's
+own output by tests; --litellm builds it with litellm itself (the same verdicts, seconds slower).
 """
 
 from __future__ import annotations
@@ -65,8 +67,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="print only a JSON list (one object per path) on stdout"
         )
+        parser.add_argument(
+            "--litellm",
+            action="store_true",
+            help="build each request with litellm's own transformation instead of the replay held to its "
+            "output (slower to start; the same verdicts)",
+        )
 
-    def handle(self, *args, paths, format, target, router_config, model_group, json: bool, **options):
+    def handle(
+        self, *args, paths, format, target, router_config, model_group, json: bool, litellm: bool = False, **options
+    ):
         # litellm logs its own repairs ("Potential consecutive user/tool blocks...") as warnings;
         # stderr is for the reasons this command could not judge.
         logging.getLogger("LiteLLM").setLevel(logging.ERROR)
@@ -79,8 +89,9 @@ class Command(BaseCommand):
             self._fail(str(exc))
         results: list[dict[str, Any]] = []
         cannot_judge = False
+        build_request = True if litellm else None
         for path in paths:
-            for result in self._judge(path, format, targets, route, default):
+            for result in self._judge(path, format, targets, route, default, build_request):
                 cannot_judge |= "error" in result
                 results.append(result)
         if json:
@@ -105,7 +116,13 @@ class Command(BaseCommand):
         return config, group
 
     def _judge(
-        self, path: str, format: str | None, targets: list[Target], route: tuple[dict, str] | None, default: str
+        self,
+        path: str,
+        format: str | None,
+        targets: list[Target],
+        route: tuple[dict, str] | None,
+        default: str,
+        build_request: bool | None = None,
     ):
         try:
             doc = formats.load_path(path)
@@ -129,21 +146,23 @@ class Command(BaseCommand):
             if several:
                 result["conversation"] = formats.conversation_name(history)
             try:
-                result["verdicts"] = self._verdicts(history, targets, route, default)
+                result["verdicts"] = self._verdicts(history, targets, route, default, build_request)
             except HistoryError as exc:
                 self.stderr.write(f"{path}: {exc}")
                 result["error"] = str(exc)
             yield result
 
     @staticmethod
-    def _verdicts(history: History, targets: list[Target], route, default: str) -> list[Verdict]:
+    def _verdicts(
+        history: History, targets: list[Target], route, default: str, build_request: bool | None = None
+    ) -> list[Verdict]:
         own = target_for_model(history.model, default=default)
         chosen = [_same_model(t, own) for t in targets]
         if not chosen and route is None:
             chosen = [own]
-        verdicts = [check(history, target=t) for t in chosen]
+        verdicts = [check(history, target=t, build_request=build_request) for t in chosen]
         if route is not None:
-            verdicts.extend(check_route(history, route[0], route[1]))
+            verdicts.extend(check_route(history, route[0], route[1], build_request=build_request))
         return verdicts
 
     def _fail(self, reason: str) -> None:

@@ -2,10 +2,13 @@
 repaired log, in the log's own format. A stable contract for users' scripts (issue 6):
 
     python manage.py repair_history PATH [--format F] (--target T | --router-config FILE
-        --model-group G) [--conversation NAME] [--out FILE] [--json] [--include-warnings]
+        --model-group G) [--conversation NAME] [--out FILE] [--json] [--include-warnings] [--litellm]
 
 A document of several conversations (an OpenHands output.jsonl, a litellm JSONL) needs
 --conversation NAME, one of the names check_history gives ("line 7", an instance_id).
+
+Each round is judged on the replay of litellm's transformation (no litellm imported) wherever it
+covers the history; --litellm builds every request with litellm itself (the same result).
 
 Exit 2: it could not run (unreadable input, bad option, a result the format cannot hold);
 1: findings remain that no repair covers (the result is still rejected); 0: accepted, or nothing
@@ -63,6 +66,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--include-warnings", action="store_true", help="also repair what is accepted but harmful (warnings)"
         )
+        parser.add_argument(
+            "--litellm",
+            action="store_true",
+            help="build each request with litellm's own transformation instead of the replay held to its "
+            "output (slower to start; the same result)",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -83,7 +92,13 @@ class Command(BaseCommand):
         if doc.is_dir and not options["out"]:
             raise CouldNotRun(f"{path} is an OpenHands session directory: give --out DIR")
         try:
-            result = repair(history, target=target, route=route, include_warnings=options["include_warnings"])
+            result = repair(
+                history,
+                target=target,
+                route=route,
+                include_warnings=options["include_warnings"],
+                build_request=True if options.get("litellm") else None,
+            )
         except HistoryError as exc:
             raise CouldNotRun(str(exc)) from None
         output = _output(result, doc, several)
