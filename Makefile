@@ -34,8 +34,16 @@ run: $(VENV)/.installed var/secret_key
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.installed
+# Architecture, style and types, with no findings allowed: every contract of .importlinter (layers,
+# no import cycle, the pure core and the integration without Django), ruff's rules and format, and
+# mypy --strict on the pure core and the integration (pyproject.toml).
+lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The tools' own readers, the judges of what we write back (Python 3.12 venvs under .oracles/; the

@@ -66,11 +66,11 @@ def stuck_body(n: int, messages: int) -> dict:
 def dumped(args: tuple[int, int]):
     """Pure and picklable, for the seeding pool: the stored form of conversation n."""
     n, messages = args
-    from conversations.checks import own_verdict
     from conversations.history import formats
     from conversations.history.formats.document import Document, document_hash
-    from conversations.models import history_dump
     from conversations.search import conversation_search_text
+    from conversations.storage import history_dump
+    from conversations.verdicts import own_verdict
 
     data = json.dumps(stuck_body(n, messages)).encode()
     doc = Document.from_bytes(f"bench-{n:05}.json", data)
@@ -108,8 +108,9 @@ def seed(count: int, messages: int) -> int:
 
 
 def _insert(batch) -> None:
-    from conversations.checks import RULES_VERSION, verdicts_insert
-    from conversations.models import Conversation, Revision, SearchText, Source, chunks_store
+    from conversations.models import Conversation, Revision, SearchText, Source
+    from conversations.storage import chunks_store
+    from conversations.verdicts import RULES_VERSION, verdicts_insert
 
     sources = Source.objects.bulk_create(
         [
@@ -208,14 +209,14 @@ def job_wait(job_id: int, timeout: float = 3600) -> None:
 
 def warm_up(workers: int) -> None:
     """Each worker imports litellm and fills its caches on a small job first."""
-    from conversations import jobs
+    from conversations import jobs, tasks
     from conversations.models import Conversation, Job
 
     few = Conversation.objects.filter(
         pk__in=Conversation.objects.order_by("pk").values("pk")[: jobs.claim_batch() * workers]
     )
     job = jobs.job_create(Job.Kind.DRY_RUN, few)
-    jobs.job_enqueue(job, runners=workers)
+    tasks.job_enqueue(job, runners=workers)
     job_wait(job.pk)
 
 
@@ -228,7 +229,7 @@ def _admin():
 def timed(kind: str, workers: int, log: Path) -> dict:
     from django.db.models import Count, Max
 
-    from conversations import jobs
+    from conversations import jobs, tasks
     from conversations.models import Conversation, JobItem
 
     processes = workers_start(workers, log)
@@ -237,7 +238,7 @@ def timed(kind: str, workers: int, log: Path) -> dict:
         job = jobs.job_create(kind, Conversation.objects.all(), user=_admin())
         cpu_before = sum(cpu_seconds(p.pid) for p in processes)
         start = time.monotonic()
-        jobs.job_enqueue(job, runners=workers)
+        tasks.job_enqueue(job, runners=workers)
         job_wait(job.pk)
         elapsed = time.monotonic() - start
         cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_before

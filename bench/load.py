@@ -295,10 +295,10 @@ def run_step(port: int, cookie: str, ids: list[int], rate: float, seconds: float
 def recheck_job(user_name: str = "load") -> int:
     from django.contrib.auth.models import User
 
-    from conversations import jobs
+    from conversations import tasks
     from conversations.models import Conversation, Job
 
-    job = jobs.job_start(Job.Kind.RECHECK, Conversation.objects.all(), user=User.objects.get(username=user_name))
+    job = tasks.job_start(Job.Kind.RECHECK, Conversation.objects.all(), user=User.objects.get(username=user_name))
     return job.pk
 
 

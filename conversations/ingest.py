@@ -23,22 +23,15 @@ from django.db import transaction
 
 from conversations.history import formats
 from conversations.history.errors import FormatError, NotAConversation
+from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
-from conversations.models import (
-    AuditEvent,
-    Conversation,
-    DumpedHistory,
-    Original,
-    OriginalFile,
-    Revision,
-    Source,
-    chunks_store,
-    dumped_same,
-    history_dump,
-    search_text_store,
-)
+from conversations.history.targets import provider_of
+from conversations.models import AuditEvent, Conversation, Original, OriginalFile, Revision, Source
+from conversations.search import conversation_search_text
+from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
+from conversations.verdicts import own_verdict, verdicts_insert
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -72,7 +65,7 @@ class PreparedConversation:
     record: int | None
     summary: dict[str, Any]
     dumped: DumpedHistory
-    verdict: Any  # conversations.history.findings.Verdict, or None when the engine is absent
+    verdict: CoreVerdict
 
 
 @dataclass
@@ -115,7 +108,7 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
             record=h.record,
             summary=history_summary(h),
             dumped=history_dump(h),
-            verdict=_own_verdict(h),
+            verdict=own_verdict(h),
         )
         for h in histories
     ]
@@ -127,14 +120,6 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
         histories[0].format,
         failures=[{"error": str(e), "line": e.line} for e in failures],
     )
-
-
-def _own_verdict(history: History):
-    try:
-        from conversations.checks import own_verdict
-    except ImportError:  # the prediction engine is not installed in this build
-        return None
-    return own_verdict(history)
 
 
 def _locator(history: History) -> str:
@@ -159,9 +144,7 @@ def history_summary(history: History) -> dict[str, Any]:
         "tool_call_count": history.tool_call_count,
         "token_count": history.token_count,
     }
-    search_text = _search_text(history)
-    if search_text is not None:
-        summary["search_text"] = search_text
+    summary["search_text"] = conversation_search_text(history)
     return {k: _storable(v) if isinstance(v, str) else v for k, v in summary.items()}
 
 
@@ -177,14 +160,6 @@ def _storable(text: str) -> str:
     return text
 
 
-def _search_text(history: History) -> str | None:
-    try:
-        from conversations.search import conversation_search_text
-    except ImportError:
-        return None
-    return conversation_search_text(history)
-
-
 def _first_user_text(history: History) -> str:
     for message in history.messages:
         if message.role == "user" and message.text.strip():
@@ -194,10 +169,6 @@ def _first_user_text(history: History) -> str:
 
 def _provider_of(model: str | None) -> str | None:
     if not model:
-        return None
-    try:
-        from conversations.history.targets import provider_of
-    except ImportError:
         return None
     try:
         return provider_of(model)[0]
@@ -265,8 +236,6 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
         outcome.added.append(conversation.pk)
         if item.verdict is not None:
             # A revision made just now has no verdict to replace: insert (two statements, not five).
-            from conversations.checks import verdicts_insert
-
             verdicts_insert([(revision, item.verdict)], own=True)
     if outcome.added:
         outcome.status = "ingested"
@@ -473,7 +442,7 @@ def _ingest_parallel(found, *, format, user, jobs, batch_size):
     # Workers are forked from this process: everything they import lazily (litellm takes seconds)
     # is imported once here instead of once per worker. They never touch the database (prepare
     # is pure) and leave with os._exit, so the inherited connection is never used or closed there.
-    _own_verdict(History(format="openai"))
+    own_verdict(History(format="openai"))
     _provider_of("gpt-4o")
     window = jobs * 2  # documents in flight: bounds the memory held by prepared results
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:

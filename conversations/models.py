@@ -1,22 +1,22 @@
-"""Storage: where a conversation came from, its immutable revisions, what the checks found, and
-who did what. The canonical history itself is the pure core's History; a revision stores it as
-compressed JSON in chunks of messages, shared between revisions."""
+"""The models: where a conversation came from, its immutable revisions, what the checks found, who
+did what, API tokens and background jobs. The canonical history itself is the pure core's History;
+a revision stores it as compressed JSON in chunks of messages, shared between revisions, which
+conversations.storage writes and Revision reads back."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
-from django.db import connection, models
+from django.db import models
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from conversations.compression import pack, unpack
+from conversations.compression import unpack
 from conversations.history.model import History, Message
 
 
@@ -44,10 +44,6 @@ class Source(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.location}"
 
-    @property
-    def writable(self) -> bool:
-        return self.kind == self.Kind.PATH
-
 
 class Original(models.Model):
     """The bytes of an ingested document, byte for byte but for the redacted secrets. Content
@@ -74,10 +70,38 @@ class OriginalFile(models.Model):
 
 LIVE = models.Q(deleted_at__isnull=True)
 
+# What a conversation's verdict can be, as the list page, the API and the admin filter on it.
+VERDICT_STATUSES = ("rejected", "warnings", "accepted", "unchecked")
+
+
+def verdict_status(accepted: bool, warnings: int) -> str:
+    """A checked verdict's status: rejected, accepted with warnings, or accepted. The one rule of
+    the list's badges, the page's verdicts, the API and the admin's column."""
+    if not accepted:
+        return "rejected"
+    return "warnings" if warnings else "accepted"
+
 
 class ConversationQuerySet(models.QuerySet):
     def live(self):
         return self.filter(deleted_at__isnull=True)
+
+    def with_verdict(self, status: str, target: str | None = None):
+        """The conversations whose latest revision has a verdict of this status (VERDICT_STATUSES;
+        unchecked: no verdict): the verdict of `target`, else of the conversation's own target, the
+        one ingest stores (other targets are checked when someone asks for them, so they say
+        nothing about a conversation nobody looked at). The list page, the API and the admin."""
+        if status not in VERDICT_STATUSES:
+            raise ValueError(f"unknown verdict status {status!r}; expected one of {', '.join(VERDICT_STATUSES)}")
+        verdicts = Verdict.objects.filter(revision=OuterRef("latest_revision"))
+        verdicts = verdicts.filter(target=target) if target else verdicts.filter(own_target=True)
+        if status == "unchecked":
+            return self.filter(~Exists(verdicts))
+        if status == "rejected":
+            return self.filter(Exists(verdicts.filter(accepted=False)))
+        if status == "warnings":
+            return self.filter(Exists(verdicts.filter(accepted=True, warnings__gt=0)))
+        return self.filter(Exists(verdicts.filter(accepted=True, warnings=0)))
 
 
 class Conversation(models.Model):
@@ -151,45 +175,18 @@ class SearchText(models.Model):
         ]
 
 
-def search_text_store(conversation_id: int, text: str, *, new: bool = False) -> None:
-    """Keep a conversation's search text (`new`: the conversation has none yet)."""
-    if new:
-        SearchText.objects.create(conversation_id=conversation_id, text=text)
-    else:
-        search_texts_store([(conversation_id, text)])
-
-
-def search_texts_store(texts: list[tuple[int, str]]) -> None:
-    """Keep several conversations' search texts, given as (conversation id, text). One statement,
-    which rewrites a row (and its index entry) only when its text changed: a repair seldom changes
-    what search sees."""
-    if not texts:
-        return
-    table = connection.ops.quote_name(SearchText._meta.db_table)
-    rows = ", ".join(["(%s, %s)"] * len(texts))
-    with connection.cursor() as cursor:
-        # PostgreSQL and SQLite (3.24+) both take this upsert.
-        cursor.execute(
-            f"INSERT INTO {table} (conversation_id, text) VALUES {rows} "
-            f"ON CONFLICT (conversation_id) DO UPDATE SET text = excluded.text "
-            f"WHERE {table}.text <> excluded.text",
-            [v for pair in texts for v in pair],
-        )
-
-
 class Chunk(models.Model):
-    """A run of consecutive messages (about CHUNK_SIZE), compressed JSON (compression.py),
+    """A run of consecutive messages (about storage.CHUNK_SIZE), compressed JSON (compression.py),
     addressed by the sha256 of its text. A page of a long conversation reads only the chunks it
     shows, and a repair stores only the chunks holding what it changed: the revisions share the
-    rest (history_dump)."""
+    rest (storage.history_dump)."""
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     data = models.BinaryField()
 
 
-# Messages a chunk holds at most. Revisions stored before chunk_sizes existed hold
-# LEGACY_CHUNK_SIZE messages in each chunk but the last.
-CHUNK_SIZE = 50
+# Messages in each chunk but the last of a revision stored before chunk_sizes existed (now
+# storage.CHUNK_SIZE, and chunk_sizes says).
 LEGACY_CHUNK_SIZE = 100
 
 
@@ -279,152 +276,12 @@ class Revision(models.Model):
         return spans
 
 
-@dataclass
-class DumpedHistory:
-    head: bytes
-    chunks: list[tuple[str, bytes]]  # (sha256, data) of the chunks to store: all but those shared
-    hashes: list[str]  # every chunk's sha256, in order
-    sizes: list[int]  # the messages in each
-    content_hash: str  # over the head and the chunks' hashes: two chunkings of one history differ
-    message_count: int
-
-    def revision_fields(self) -> dict:
-        return {
-            "head_data": self.head,
-            "chunks": self.hashes,
-            "chunk_sizes": self.sizes,
-            "message_count": self.message_count,
-            "content_hash": self.content_hash,
-        }
-
-
-def history_dump(
-    history: History, *, base: Revision | None = None, origins: list[int | None] | None = None
-) -> DumpedHistory:
-    """Serialize a history chunk by chunk (never the whole JSON text at once) and hash it.
-
-    With `base`, the revision a repair started from (its history read), and `origins`, for each
-    message the index in that history of the message it is a copy of (RepairResult.origins): the
-    base's chunks whose messages all come back unchanged and in order are shared, not serialized
-    again. A repair that answers one tool call writes one new chunk."""
-    digest = hashlib.sha256()
-    head = dataclasses.replace(history, messages=[]).to_dict()  # the messages go in the chunks
-    del head["messages"]
-    head_text = _json_bytes(head)
-    digest.update(head_text)
-    chunks, hashes, sizes = [], [], []
-    for sha, start, stop in _chunk_runs(history.messages, base, origins):
-        if sha is None:
-            text = _json_bytes([m.to_dict() for m in history.messages[start:stop]])
-            sha = hashlib.sha256(text).hexdigest()
-            chunks.append((sha, pack(text)))
-        digest.update(sha.encode())
-        hashes.append(sha)
-        sizes.append(stop - start)
-    return DumpedHistory(pack(head_text), chunks, hashes, sizes, digest.hexdigest(), len(history.messages))
-
-
-def _chunk_runs(
-    messages: list[Message], base: Revision | None, origins: list[int | None] | None
-) -> list[tuple[str | None, int, int]]:
-    """How to cut `messages` into chunks, as (sha256 of a base chunk holding exactly these
-    messages, or None for a new chunk; start; stop). A base chunk of fewer than CHUNK_SIZE / 2
-    messages is not shared but written again with its new neighbours, so that repeated small
-    changes (a reply added at each resume) do not leave a trail of tiny chunks."""
-    shared: dict[int, tuple[str, int]] = {}
-    if base is not None and origins is not None:
-        old = base.history.messages
-        at = {origin: p for p, origin in enumerate(origins) if origin is not None}
-        for sha, (first, end) in zip(base.chunks, base.chunk_spans(), strict=False):
-            p = at.get(first)
-            size = end - first
-            if size < CHUNK_SIZE // 2 or p is None or p + size > len(messages):
-                continue
-            if all(origins[p + k] == first + k and messages[p + k] == old[first + k] for k in range(size)):
-                shared[p] = (sha, p + size)
-    runs: list[tuple[str | None, int, int]] = []
-    p = fresh = 0
-    while p < len(messages):
-        if p in shared:
-            runs += _new_chunks(fresh, p)
-            sha, stop = shared[p]
-            runs.append((sha, p, stop))
-            p = fresh = stop
-        else:
-            p += 1
-    return runs + _new_chunks(fresh, len(messages))
-
-
-def _new_chunks(start: int, stop: int) -> list[tuple[None, int, int]]:
-    """Messages start..stop-1 cut into chunks of CHUNK_SIZE, a short rest (under half of it)
-    joining the last of them: a repair that adds one message to a full chunk writes one chunk of
-    51, not one of 50 and one of 1."""
-    cuts = list(range(start, stop, CHUNK_SIZE)) + [stop]
-    if len(cuts) > 2 and cuts[-1] - cuts[-2] < CHUNK_SIZE // 2:
-        del cuts[-2]
-    return [(None, first, end) for first, end in zip(cuts, cuts[1:], strict=False)]
-
-
-def dumped_same(revision: Revision, dumped: DumpedHistory) -> bool:
-    """Whether `dumped` holds the history `revision` stores, however each is cut into chunks."""
-    if revision.content_hash == dumped.content_hash:
-        return True
-    if revision.message_count != dumped.message_count or revision.chunk_sizes == dumped.sizes:
-        return False
-    return history_dump(revision.history).content_hash == dumped.content_hash
-
-
-def chunks_store(chunks: list[tuple[str, bytes]]) -> None:
-    """Store the chunks not stored yet (the same chunk may come twice)."""
-    Chunk.objects.bulk_create(
-        [Chunk(sha256=sha, data=data) for sha, data in dict(chunks).items()], ignore_conflicts=True
-    )
-
-
-def chunks_prefetch(revisions: list[Revision]) -> None:
-    """Read the chunks of several revisions in one query (a bulk job's batch), kept compressed on
-    each revision until its history is read."""
-    rows = dict(
-        Chunk.objects.filter(sha256__in={sha for r in revisions for sha in r.chunks}).values_list("sha256", "data")
-    )
-    for revision in revisions:
-        revision._chunk_data = {sha: rows[sha] for sha in revision.chunks if sha in rows}
-
-
 def _chunks_load(hashes: list[str], known: dict | None = None) -> list[list[dict]]:
+    """The messages of each chunk, as stored dicts; `known`: chunks read ahead (storage.chunks_prefetch)."""
     rows = known if known is not None and all(sha in known for sha in hashes) else None
     if rows is None:
         rows = dict(Chunk.objects.filter(sha256__in=set(hashes)).values_list("sha256", "data"))
     return [json.loads(unpack(rows[sha])) for sha in hashes]
-
-
-def rows_update(objs: list[models.Model], fields: list[str]) -> None:
-    """Save `fields` of several rows of one model in one round trip (psycopg pipelines an
-    executemany). Django's bulk_update writes one CASE per field and row, which cost a bulk job
-    about a millisecond of CPU per row. Like bulk_update, it calls no save() and sets no auto_now
-    field: the caller sets every value."""
-    if not objs:
-        return
-    meta = type(objs[0])._meta
-    columns = [meta.get_field(name) for name in fields]
-    quote = connection.ops.quote_name
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in columns)} "
-        f"WHERE {quote(meta.pk.column)} = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            sql, [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objs]
-        )
-
-
-def _json_bytes(value) -> bytes:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
-        # Half a surrogate pair (JavaScript string slicing makes them) cannot be UTF-8: escaped
-        # JSON keeps it exactly, and reads back the same.
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 class Finding(models.Model):
@@ -478,9 +335,7 @@ class Verdict(models.Model):
 
     @property
     def status(self) -> str:
-        if not self.accepted:
-            return "rejected"
-        return "warnings" if self.warnings else "accepted"
+        return verdict_status(self.accepted, self.warnings)
 
 
 class AuditEvent(models.Model):

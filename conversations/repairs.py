@@ -7,47 +7,38 @@ Used by the conversation page, the JSON API and the admin's bulk jobs alike.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 
 from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.repair import RepairResult, repair
+from conversations.history.targets import target_for_model
 from conversations.models import AuditEvent, Conversation, Revision, Source
+from conversations.resume import ResumeError, resume
 from conversations.revisions import Addition, Conflict, addition_store, revision_add
-
-REPAIR_PERMISSION = "conversations.repair_conversation"
+from conversations.roles import require_repairer
+from conversations.verdicts import own_target
+from conversations.writeback import NEVER_REWRITTEN, WriteBackError, allowed_path, write_back
 
 __all__ = [
     "Conflict",
-    "REPAIR_PERMISSION",
-    "can_repair",
-    "require_repairer",
-    "source_writable",
+    "writeback_refusal",
     "repair_preview",
     "repair_apply",
     "repair_store",
     "repair_addition",
     "writeback_apply",
     "original_document",
+    "revision_document",
     "download_document",
     "conversation_resume",
 ]
-
-
-def can_repair(user) -> bool:
-    """The repairer role: the repair permission, or staff (admins repair too). Used by the pages,
-    the API and the domain functions alike, so the three never disagree."""
-    return bool(user and user.is_active and (user.is_staff or user.has_perm(REPAIR_PERMISSION)))
-
-
-def require_repairer(user) -> None:
-    if not can_repair(user):
-        raise PermissionDenied("Repairing, writing back and resuming need the repairer role.")
 
 
 def _route(config_text: str | None, model_group: str | None):
@@ -69,8 +60,6 @@ def repair_preview(
     revision's verdicts already stored for what is asked (the engine's `before`)."""
     route = _route(config_text, model_group)
     if route is None and target is None:
-        from conversations.checks import own_target
-
         target = own_target(revision.history)
     return repair(
         revision.history,
@@ -184,14 +173,25 @@ def original_document(revision: Revision) -> Document | None:
     return Document(name=original.name, files=files, is_dir=original.is_dir)
 
 
+def revision_document(revision: Revision, as_format: str | None = None) -> Document:
+    """The revision as a document: in its own format (`as_format` None), written over the original
+    it was read from so what the repairs did not touch keeps its bytes, or as an `openai` or
+    `anthropic` request; a litellm log as the OpenAI request it carried (formats.write). The one
+    rule of the pages' download and the API's revision endpoint. FormatError when it cannot be
+    written so."""
+    history = revision.history
+    # The original matters only to a document in the history's own format: not read otherwise.
+    own = as_format is None or as_format == history.format
+    return formats.write(history, original_document(revision) if own else None, format=as_format)
+
+
 def download_document(revision: Revision, as_format: str | None = None) -> tuple[str, bytes]:
-    """(file name, bytes) of a revision in its own format (`as_format` None or the same), or
-    converted to an `openai` or `anthropic` request. A directory source comes as a zip."""
+    """(file name, bytes) of revision_document, for a download: named after the source and the
+    revision (and the format, when converted); a directory comes as a zip."""
     history = revision.history
     own = history.format if history.format not in formats.REQUEST_ONLY else "openai"
     target_format = as_format or own
-    original = original_document(revision) if target_format == history.format else None
-    doc = formats.write(history, original, format=target_format)
+    doc = revision_document(revision, as_format)
     stem = Path(revision.conversation.source.location).stem or "conversation"
     if doc.is_dir:
         return f"{stem}-r{revision.number}.zip", _zip(doc)
@@ -201,9 +201,6 @@ def download_document(revision: Revision, as_format: str | None = None) -> tuple
 
 
 def _zip(doc: Document) -> bytes:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in sorted(doc.files.items()):
@@ -220,29 +217,53 @@ class WrittenBack:
     backup: str | None
 
 
-def writeback_apply(conversation: Conversation, revision: Revision, *, user, detail: dict | None = None) -> WrittenBack:
-    """Write `revision` back to the file or directory it was read from, in its own format.
+def writeback_refusal(
+    conversation: Conversation, revision: Revision | None = None, *, inherent_only: bool = False
+) -> str | None:
+    """Why `revision` (by default the latest) cannot be written back to where `conversation` was
+    read from, in words for the person; None when it can. The one rule of writeback_apply, of the
+    page's "write back" button, of a resume's append and of the bulk write-back job.
 
-    Only for sources read from a path under settings.WRITE_BACK_ROOTS; refused when the log
-    changed on disk since it was ingested. The writer works from the log as it is on disk (not
-    the stored copy), so records the repair did not touch keep their bytes, secrets included.
-    `detail` joins the audit event."""
-    from conversations.writeback import WriteBackError, write_back
-
-    require_repairer(user)
+    `inherent_only`: only what the conversation itself rules out, whatever the settings (it was
+    not read from a file; a litellm log, a record of requests that is never rewritten; a file that
+    holds several conversations), which a bulk job skips; the settings' refusals (writing back
+    off, a file outside the write-back roots) are a job's failures instead."""
     source = conversation.source
     if source.kind != Source.Kind.PATH:
-        raise WriteBackError(
-            f"{source.location} was {source.get_kind_display()}ed, not read from a path: "
-            "download the repaired file instead"
+        return (
+            f"{source.location} was not read from a file ({source.get_kind_display()}): download the "
+            "repaired file or export it instead"
         )
-    if revision.history.format in formats.REQUEST_ONLY:
-        raise WriteBackError(
+    if (revision.history.format if revision is not None else conversation.format) in NEVER_REWRITTEN:
+        return (
             "a litellm log or an OpenHands output.jsonl is a record of requests or runs and is never "
             "rewritten: download the corrected OpenAI request instead"
         )
+    if source.conversations.count() > 1:
+        return "the file holds several conversations: writing one back would overwrite the others"
+    if inherent_only:
+        return None
     if not settings.WRITE_BACK_ROOTS:
-        raise WriteBackError("writing back is off: set WRITE_BACK_ROOTS to the folders the inspector may write")
+        return "writing back is off: set WRITE_BACK_ROOTS to the folders the inspector may write"
+    try:
+        allowed_path(source.location, settings.WRITE_BACK_ROOTS)
+    except WriteBackError as exc:
+        return str(exc)
+    return None
+
+
+def writeback_apply(conversation: Conversation, revision: Revision, *, user, detail: dict | None = None) -> WrittenBack:
+    """Write `revision` back to the file or directory it was read from, in its own format.
+
+    Refused (WriteBackError) for what writeback_refusal names, and when the log changed on disk
+    since it was ingested. The writer works from the log as it is on disk (not the stored copy),
+    so records the repair did not touch keep their bytes, secrets included. `detail` joins the
+    audit event."""
+    require_repairer(user)
+    refusal = writeback_refusal(conversation, revision)
+    if refusal is not None:
+        raise WriteBackError(refusal)
+    source = conversation.source
     try:
         on_disk = formats.load_path(source.location)
         new_doc = formats.write(revision.history, on_disk)
@@ -276,8 +297,6 @@ def conversation_resume(
     """Send the latest revision to the conversation's model through litellm, store the reply as a
     new revision, and append it to a writable source. Raises resume.ResumeError with the
     provider's words (stored in the audit log) and writes nothing when the call fails."""
-    from conversations.resume import ResumeError, resume
-
     require_repairer(user)
     latest = conversation.latest_revision
     if latest is None or latest.number != expected:
@@ -287,8 +306,6 @@ def conversation_resume(
         raise ResumeError("the conversation has no model: choose one to resume with")
     if "/" not in model:
         # litellm needs the provider for models its map no longer knows (claude-3-5-sonnet-20241022).
-        from conversations.history.targets import target_for_model
-
         model = target_for_model(model, default=settings.DEFAULT_TARGET).model
     try:
         result = resume(
@@ -322,10 +339,8 @@ def conversation_resume(
         base=latest,
         origins=[*range(kept), *[None] * added],
     )
-    if source_writable(conversation):
+    if writeback_refusal(conversation) is None:
         # The reply is stored whatever happens next; a refused append is reported, not fatal.
-        from conversations.writeback import WriteBackError
-
         try:
             writeback_apply(conversation, revision, user=user)
         except (WriteBackError, OSError) as exc:
@@ -338,17 +353,3 @@ def conversation_resume(
             )
             revision.writeback_error = str(exc)
     return revision
-
-
-def source_writable(conversation: Conversation) -> bool:
-    """Whether the conversation's source can be written back (a path under WRITE_BACK_ROOTS)."""
-    from conversations.writeback import WriteBackError, allowed_path
-
-    source = conversation.source
-    if source.kind != Source.Kind.PATH or not settings.WRITE_BACK_ROOTS or source.format in formats.REQUEST_ONLY:
-        return False
-    try:
-        allowed_path(source.location, settings.WRITE_BACK_ROOTS)
-    except WriteBackError:
-        return False
-    return True

@@ -18,16 +18,10 @@ from conversations.history.check import RULES_VERSION
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.ingest import history_summary, summary_apply
-from conversations.models import (
-    AuditEvent,
-    Conversation,
-    DumpedHistory,
-    Revision,
-    chunks_store,
-    history_dump,
-    rows_update,
-    search_texts_store,
-)
+from conversations.models import AuditEvent, Conversation, Revision
+from conversations.roles import require_repairer
+from conversations.storage import DumpedHistory, chunks_store, history_dump, rows_update, search_texts_store
+from conversations.verdicts import own_target, own_verdict, verdicts_insert
 
 
 class Conflict(Exception):
@@ -184,8 +178,6 @@ def _revision(addition: Addition, dumped: DumpedHistory) -> Revision:
 
 
 def _own_verdicts_store(additions: list[Addition], revisions: list[Revision]) -> None:
-    from conversations.checks import own_target, own_verdict, verdicts_insert
-
     rows = []
     for addition, revision in zip(additions, revisions, strict=False):
         label = own_target(addition.history).label
@@ -196,8 +188,6 @@ def _own_verdicts_store(additions: list[Addition], revisions: list[Revision]) ->
 
 def revision_restore(conversation: Conversation, number: int, *, user, expected: int) -> Revision:
     """Make an earlier revision's history the latest again (as a new revision: nothing is lost)."""
-    from conversations.repairs import require_repairer
-
     require_repairer(user)
     old = conversation.revisions.get(number=number)
     return revision_add(

@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
 
 from conversations.history.model import History
-from conversations.models import Conversation, Finding, SearchText, Source, Verdict
+from conversations.models import VERDICT_STATUSES, Conversation, Finding, SearchText, Source
 
 # Enough for every id and tool name of a long session plus the start of its text; the GIN index
 # and the row stay small. PostgreSQL refuses tsvectors over 1 MB, and to_tsvector costs ~80 ms per
@@ -29,7 +29,7 @@ SEARCH_TEXT_MAX = 32_000
 SEARCH_CONFIG = "simple"
 SEARCH_VECTOR = SearchVector("text", config=SEARCH_CONFIG)
 
-VERDICTS = ("rejected", "warnings", "accepted", "unchecked")
+VERDICTS = VERDICT_STATUSES
 # Sort key in the URL -> ORM ordering. `id` breaks ties so pages never overlap. Each has an index
 # (Conversation.Meta), read forwards or backwards.
 SORTS: dict[str, tuple[str, ...]] = {
@@ -202,7 +202,7 @@ def conversations_filter(query: ListQuery, queryset: QuerySet[Conversation] | No
     if query.until:
         qs = qs.filter(activity_at__lte=datetime.combine(query.until, time.max, tzinfo=UTC))
     if query.verdict:
-        qs = _verdict_filter(qs, query.verdict, query.target)
+        qs = qs.with_verdict(query.verdict, query.target or None)
     if query.rule:
         findings = Finding.objects.filter(revision=OuterRef("latest_revision"), rule=query.rule)
         if query.target:
@@ -211,20 +211,6 @@ def conversations_filter(query: ListQuery, queryset: QuerySet[Conversation] | No
     if query.q:
         qs = text_search(qs, query.q)
     return qs.order_by(*SORTS[query.sort])
-
-
-def _verdict_filter(qs: QuerySet[Conversation], verdict: str, target: str) -> QuerySet[Conversation]:
-    verdicts = Verdict.objects.filter(revision=OuterRef("latest_revision"))
-    if target:
-        verdicts = verdicts.filter(target=target)
-    if verdict == "unchecked":
-        return qs.filter(~Exists(verdicts))
-    if verdict == "rejected":
-        return qs.filter(Exists(verdicts.filter(accepted=False)))
-    if verdict == "warnings":
-        return qs.filter(Exists(verdicts.filter(accepted=True, warnings__gt=0)))
-    # accepted: every target checked accepts it, without warnings.
-    return qs.filter(Exists(verdicts)).exclude(Exists(verdicts.exclude(accepted=True, warnings=0)))
 
 
 def text_search(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:

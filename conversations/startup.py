@@ -3,8 +3,11 @@ every command: the commands that only read files must run on a fresh checkout wi
 set, and must not pay for litellm (a check replays its transformation without it)."""
 
 import gc
+import os
 
 from django.core.exceptions import ImproperlyConfigured
+
+from conversations.history import targets
 
 
 def require_secret_key(settings) -> None:
@@ -25,13 +28,9 @@ def warm_up() -> None:
     imported so far out of the garbage collector's sight: without gc.freeze() a full collection
     walks litellm's objects and pauses a request for 300-700 ms (measured on the 5,000-message
     page). Commands never call this: a check from the command line imports no litellm."""
-    import os
-
-    from conversations.history import targets
-
     targets.resolve("anthropic")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    import litellm  # lazy: litellm, for serving processes only
 
     litellm.suppress_debug_info = True
     gc.freeze()

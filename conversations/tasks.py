@@ -4,23 +4,88 @@ starts `manage.py db_worker` beside the web server), RQ when TASKS_BACKEND=rq.
 A task only says "work on job N": the work, its progress, leases and cancellation are the job's
 items (conversations.jobs), so any number of these tasks may run on one job at once, and one
 that dies takes nothing with it.
+
+The only module that enqueues: a job is started here (job_start: created, then its runners and
+its watchdog queued), and a runner that hands over queues its successor here. conversations.jobs
+never imports this module.
 """
 
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 from django_tasks import task
 
 from conversations import jobs
+from conversations.models import Job
+
+# How long one task works on a job before it hands over to a fresh task (see job_run).
+RUN_SECONDS = 60
+# How long after a lease expires the watchdog looks again (the lease is a deadline, not a signal).
+WATCH_SLACK = timedelta(seconds=2)
+
+
+def job_start(
+    kind: str, conversations: QuerySet, *, user=None, options: dict | None = None, runners: int | None = None
+) -> Job:
+    """A job over `conversations`, queued: what the admin's bulk actions and `manage.py recheck` do."""
+    job = jobs.job_create(kind, conversations, user=user, options=options)
+    job_enqueue(job, runners=runners)
+    return job
+
+
+def job_enqueue(job: Job, *, runners: int | None = None) -> None:
+    """Ask the task backend for `runners` workers on the job (settings.JOB_RUNNERS), and start its
+    watchdog. Sent after commit: a worker on another connection must find the items."""
+    wanted = runners or settings.JOB_RUNNERS
+    count = max(1, min(wanted, math.ceil(job.total / jobs.claim_batch())))
+    job_id = job.pk
+    first_watch = timezone.now() + timedelta(seconds=job.lease_seconds) + WATCH_SLACK
+
+    def send() -> None:
+        for _ in range(count):
+            job_run.enqueue(job_id)
+        job_watch.using(run_after=first_watch).enqueue(job_id)
+
+    transaction.on_commit(send)
 
 
 @task()
 def job_run(job_id: int) -> int:
     """Apply the job's items for up to a minute (then a fresh task takes over); returns how many
     this run applied."""
-    return jobs.job_work(job_id, seconds=jobs.RUN_SECONDS)
+    return _work(job_id)
 
 
 # No priority: the RQ backend does not take one. The database backend runs a task that is due
 # after a delay before the ones queued without one, which is what a watchdog needs anyway.
 @task()
 def job_watch(job_id: int) -> str:
-    """Resume the job if no worker holds a live lease on it; come back later while it runs."""
-    return jobs.job_watch(job_id)
+    """The watchdog: while the job is unfinished, come back after the latest lease expires; when
+    no worker holds a live lease (they died, or none was free), do the work here. Its successor is
+    queued first, so a watchdog that is killed too still has one."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.finished:
+        return "finished"
+    live = jobs.live_lease_end(job_id)
+    again = (live or timezone.now() + timedelta(seconds=job.lease_seconds)) + WATCH_SLACK
+    job_watch.using(run_after=again).enqueue(job_id)
+    if live is not None:
+        return "waiting"
+    jobs.leases_reclaim(job_id)
+    _work(job_id)
+    return "resumed"
+
+
+def _work(job_id: int) -> int:
+    """Work on the job for RUN_SECONDS, then queue a fresh task for what is left: a task never
+    outlives a backend's timeout, and a worker's queue never waits on one long job."""
+    worked = jobs.job_work_for(job_id, seconds=RUN_SECONDS)
+    if worked.timed_out:
+        job_run.enqueue(job_id)
+    return worked.applied

@@ -1,14 +1,7 @@
-"""Settings, read from the environment. Every variable is optional for a first run; a malformed
-value stops the process with a message naming the variable, instead of a guess.
-
-    DATABASE_URL      default sqlite:///var/inspector.sqlite3; postgres://... for PostgreSQL
-    DEBUG             off unless 1/true/yes/on
-    SECRET_KEY        required to serve with DEBUG off; else read from var/secret_key when
-                      `make run` generated it
-    ALLOWED_HOSTS     comma-separated; default localhost names
-    UPLOAD_MAX_BYTES  largest log accepted by an upload or ingest (default 100 MB)
-    WRITE_BACK_ROOTS  os.pathsep-separated directories the inspector may write repaired logs into
-    DEFAULT_TARGET    provider target for conversations with no known model (default anthropic)
+"""Settings, read from the environment: the one module of the Django side that reads it (the code
+reads settings.X, and every setting has its default here). Every variable is optional for a first
+run; a malformed value stops the process with a message naming the variable, instead of a guess.
+README's Settings table lists each one (tests/test_docs.py checks that it does).
 """
 
 import os
@@ -204,6 +197,13 @@ REDACT_SECRETS = env_bool("REDACT_SECRETS", True)
 # server on the same small machine, whose pages slow down beside a busy worker even at the
 # lowest CPU priority (the two share the processor's caches and cores: bench/load.py).
 JOB_REST_PERCENT = env_int("JOB_REST_PERCENT", 0)
+
+# How long a worker holds the items of a bulk job it claimed before another worker may take them
+# over (a worker that died); a batch that runs past half of it renews the leases of its items.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60)
+
+# How many workers a bulk job asks the task backend for (fewer when the job has fewer batches).
+JOB_RUNNERS = env_int("JOB_RUNNERS", 2)
 
 # How many items of a bulk job a worker takes at once, works on one by one and writes in one
 # transaction. Larger batches cost less per item (the per-batch queries are spread thinner); a

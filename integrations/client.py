@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -22,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+
+from integrations import config
 
 log = logging.getLogger("integrations.inspector")
 
@@ -52,8 +53,8 @@ class InspectorClient:
         timeout: float = DEFAULT_TIMEOUT,
         queue_size: int = DEFAULT_QUEUE_SIZE,
     ):
-        self.url = (url or os.environ.get("INSPECTOR_URL") or "").rstrip("/")
-        self.token = token or os.environ.get("INSPECTOR_TOKEN") or ""
+        self.url = (url or config.inspector_url()).rstrip("/")
+        self.token = token or config.inspector_token()
         self.timeout = timeout
         self.sent = 0
         self.dropped: Counter[str] = Counter()

@@ -35,6 +35,7 @@ from conversations.history.model import History  # noqa: E402
 from conversations.history.repair import repair  # noqa: E402
 from conversations.history.routes import RouteError, deployment_target, route_deployments  # noqa: E402
 from conversations.history.targets import Target, resolve, target_for_model  # noqa: E402
+from integrations import config  # noqa: E402
 
 litellm.suppress_debug_info = True
 log = logging.getLogger("integrations.inspector")
@@ -298,7 +299,7 @@ class InspectorGuard(CustomLogger):  # type: ignore[misc]  # litellm is untyped
     ):
         """router: the litellm Router whose deployments the calls go to (default: the proxy's)."""
         super().__init__(**kwargs)
-        self.mode = mode or os.environ.get("INSPECTOR_GUARD_MODE") or "report"
+        self.mode = mode or config.guard_mode()
         if self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r}: expected one of {', '.join(MODES)}")
         self.target = target

@@ -29,6 +29,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
+from integrations import config  # noqa: E402
 from integrations.client import DEFAULT_QUEUE_SIZE, DEFAULT_TIMEOUT, InspectorClient  # noqa: E402
 
 litellm.suppress_debug_info = True
@@ -168,11 +169,7 @@ def _error_fill(record: dict[str, Any], exception: Any) -> None:
 
 def _rate(value: float | None) -> float:
     if value is None:
-        raw = os.environ.get("INSPECTOR_SAMPLE_RATE", "")
-        try:
-            value = float(raw) if raw else 0.0
-        except ValueError:
-            raise ValueError(f"INSPECTOR_SAMPLE_RATE={raw!r}: expected a number from 0 to 1") from None
+        value = config.sample_rate()
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"sample_rate={value!r}: expected a number from 0 to 1")
     return value

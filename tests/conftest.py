@@ -1,5 +1,6 @@
-"""Shared test setup: the fixtures folder, and a small cast of users so each view's permission
-matrix is a few lines. litellm never reaches the network: the cost map is the bundled one."""
+"""Shared fixtures: a small cast of users, so each view's permission matrix is a few lines, and
+writable copies of fixture files. Plain helpers are in tests/support.py. litellm never reaches the
+network: the cost map is the bundled one."""
 
 import json
 import os
@@ -10,31 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.support import FIXTURES
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 
-FIXTURES = Path(__file__).parent / "fixtures"
-SEED = sorted((FIXTURES / "seed").glob("openhands-6852-*.json"))
 # The tools' own readers, each in its venv (built by `make oracles`: tests/oracles/build.sh).
 ORACLES = Path(__file__).parent.parent / ".oracles"
 JUDGES = Path(__file__).parent / "oracles"
-# The OpenHands V1 conversation the SDK wrote (its PROVENANCE.md beside it).
-V1_FIXTURE = FIXTURES / "formats" / "openhands-v1" / "4f7c2a9e1b3d4e8a9c6f2d5b8e1a7c30"
-
-
-def log_documents(*folders: str) -> list[Path]:
-    """Every log directly in these fixture folders, as load_path takes them: .json/.jsonl files,
-    OpenHands conversation folders, and each conversation of a folder of them."""
-    from conversations.history.formats import is_openhands_dir
-
-    found = []
-    for folder in folders:
-        for path in (FIXTURES / folder).iterdir():
-            if path.suffix in (".json", ".jsonl") or (path.is_dir() and is_openhands_dir(path)):
-                found.append(path)
-            elif path.is_dir():
-                found.extend(p for p in path.iterdir() if p.is_dir() and is_openhands_dir(p))
-    return sorted(found)
 
 
 @pytest.fixture

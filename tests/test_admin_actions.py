@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from conversations import jobs
 from conversations.models import AuditEvent, Conversation, Job, Revision
-from tests.test_jobs_lifecycle import broken, healthy_body, ingest_uploads
+from tests.support import broken, healthy_body, ingest_uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -269,7 +269,7 @@ def test_an_admin_gets_every_bulk_action_and_not_djangos_hard_delete(client, adm
 def test_staff_without_the_change_and_delete_permissions_may_not_recheck_nor_delete(client, staff_viewer, data):
     client.force_login(staff_viewer)
     response = client.get(CHANGELIST)
-    # Staff are repairers (conversations.repairs.can_repair), nothing more.
+    # Staff are repairers (conversations.roles.can_repair), nothing more.
     assert response.status_code == 200
     assert action_names(response) == {"dry_run_action", "repair_action", "write_back_action", "export_action"}
     post_action(client, "recheck_action", [data["broken"][0].pk], confirm=True)

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from conversations.api.auth import api_token_create, api_token_revoke
 from conversations.models import ApiToken, AuditEvent
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from conversations.api.auth import api_token_create
 from conversations.history.formats.document import load_path
 from conversations.ingest import ingest_document, ingest_path
 from conversations.models import Conversation, Revision, Source
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 
 from conversations.api.auth import api_token_create
 from conversations.models import AuditEvent, Conversation, Revision
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
 
@@ -117,9 +117,9 @@ def test_no_target_means_the_conversations_own(api, broken):
     [
         ({"target": "anthropic", "route": {"config": ROUTE_CONFIG, "model_group": "claude"}}, "not both"),
         ({"target": "claude"}, "target: 'claude' is not one of"),
-        ({"route": {"config": "model_list: [", "model_group": "claude"}}, "route.config: not YAML"),
+        ({"route": {"config": "model_list: [", "model_group": "claude"}}, "route.config: The config is not YAML"),
         ({"route": {"config": ROUTE_CONFIG, "model_group": "llama"}}, "no model group 'llama'"),
-        ({"route": {"config": "/etc/hostname", "model_group": "claude"}}, "expected a litellm config"),
+        ({"route": {"config": "/etc/hostname", "model_group": "claude"}}, "not a litellm proxy config"),
         ({"route": "claude"}, "route: expected"),
         ({"target": "anthropic", "dry_run": "yes"}, "dry_run: expected true or false"),
         ({"target": "anthropic", "revision": "1"}, "revision: expected a revision number"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((FIXTURES / "seed").glob("openhands-6852-*.json"))

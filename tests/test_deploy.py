@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.test_faults import Site
+from tests.support import Site
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

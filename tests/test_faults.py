@@ -23,14 +23,11 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,9 +41,9 @@ from conversations.ingest import ingest_document, ingest_path
 from conversations.models import AuditEvent, Chunk, Conversation, Original, OriginalFile, Revision, Source
 from conversations.resume import ResumeError
 from conversations.writeback import ChangedOnDisk, WriteBackError, write_back
-from tests.conftest import FIXTURES
-from tests.core.test_fuzz_readers import FUZZ, mutants
 from tests.fakeprovider import FakeProvider
+from tests.mutations import FUZZ, mutants
+from tests.support import FIXTURES, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -461,60 +458,6 @@ def test_hostile_text_in_a_log_is_stored(body):
 
 
 # --- the database connection cut during an ingest (PostgreSQL) -----------------------------------
-
-
-class Site:
-    """A database of the test's own that subprocesses can open (a fresh PostgreSQL database when
-    DATABASE_URL points at PostgreSQL, else a SQLite file), and manage.py against it."""
-
-    def __init__(self, tmp_path: Path, **env: str):
-        self.tmp = tmp_path
-        url = os.environ.get("DATABASE_URL", "")
-        self.pg_name = None
-        if url.startswith("postgres"):
-            self.pg_name = f"inspector_faults_{uuid.uuid4().hex[:10]}"
-            self.pg_admin(f'CREATE DATABASE "{self.pg_name}"')
-            self.url = urlunsplit(urlsplit(url)._replace(path="/" + self.pg_name))
-        else:
-            self.url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            "SECRET_KEY": "fault-tests",
-            "DEBUG": "0",
-            "INSPECTOR_VAR_DIR": str(tmp_path / "var"),
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            **env,
-        }
-
-    @staticmethod
-    def pg_admin(sql: str) -> None:
-        import psycopg
-
-        parts = urlsplit(os.environ["DATABASE_URL"])
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            conn.execute(sql)
-
-    def close(self) -> None:
-        if self.pg_name:
-            self.pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-
-    def manage(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        done = subprocess.run(
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check:
-            assert done.returncode == 0, done.stderr[-3000:]
-        return done
-
-    def sql(self, query: str) -> list[tuple]:
-        if self.pg_name:
-            import psycopg
-
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                return conn.execute(query).fetchall()
-        with sqlite3.connect(self.tmp / "site.sqlite3", timeout=20) as conn:
-            return conn.execute(query).fetchall()
 
 
 @pytest.fixture

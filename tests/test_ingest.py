@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from conversations.history.formats import load_path
 from conversations.models import AuditEvent, Conversation, Original, Revision, Source
-from tests.conftest import FIXTURES, SEED, V1_FIXTURE
+from tests.support import FIXTURES, SEED, V1_FIXTURE
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from conversations.models import Conversation
 from tests.claude_sessions import Session
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,8 @@ from conversations.models import Conversation, Source  # noqa: E402
 from integrations.client import InspectorClient  # noqa: E402
 from integrations.guard import GuardRefused, InspectorGuard, guard_request  # noqa: E402
 from integrations.litellm_callback import InspectorCallback  # noqa: E402
-from tests.conftest import FIXTURES  # noqa: E402
 from tests.fakeprovider import FakeProvider, anthropic_error  # noqa: E402
+from tests.support import FIXTURES  # noqa: E402
 
 litellm.suppress_debug_info = True
 BROKEN = json.loads((FIXTURES / "samples" / "unanswered-tool-call.json").read_text())["messages"]

@@ -10,58 +10,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import jobs
-from conversations.history.formats.document import Document
-from conversations.ingest import ingest_document, ingest_path
-from conversations.models import AuditEvent, Conversation, Job, JobItem, Revision, Source
+from conversations import jobs, tasks
+from conversations.ingest import ingest_path
+from conversations.models import AuditEvent, Conversation, Job, JobItem, Revision
+from tests.support import StepClock, broken, broken_body, healthy_body, ingest_uploads
 
 pytestmark = pytest.mark.django_db
-
-
-def broken_body(n: int) -> dict:
-    """An OpenAI request whose tool call was never answered: every provider rejects it, and the
-    repair answers it with a synthetic error result."""
-    return {
-        "model": "gpt-4o",
-        "messages": [
-            {"role": "user", "content": f"task {n}: list the files"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": f"call_{n}",
-                        "type": "function",
-                        "function": {"name": "bash", "arguments": json.dumps({"cmd": f"ls /tmp/{n}"})},
-                    }
-                ],
-            },
-            {"role": "user", "content": "hello?"},
-        ],
-    }
-
-
-def healthy_body(n: int) -> dict:
-    return {
-        "model": "gpt-4o",
-        "messages": [{"role": "user", "content": f"hello {n}"}, {"role": "assistant", "content": "hi"}],
-    }
-
-
-def ingest_uploads(bodies: list[dict], prefix: str = "log") -> list[Conversation]:
-    ids = []
-    for n, body in enumerate(bodies):
-        name = f"{prefix}-{n}.json"
-        outcome = ingest_document(
-            Document.from_bytes(name, json.dumps(body).encode()), kind=Source.Kind.UPLOAD, location=name
-        )
-        assert outcome.status == "ingested", outcome.error
-        ids += outcome.added
-    return list(Conversation.objects.filter(pk__in=ids).order_by("pk"))
-
-
-def broken(count: int) -> list[Conversation]:
-    return ingest_uploads([broken_body(n) for n in range(count)])
 
 
 def revisions_of(conversation: Conversation) -> int:
@@ -277,14 +231,14 @@ def test_the_watchdog_resumes_a_job_whose_worker_died(django_capture_on_commit_c
     conversations = broken(3)
     job = jobs.job_create(Job.Kind.REPAIR, Conversation.objects.all(), user=repairer, lease_seconds=30)
     jobs.items_claim(job.pk, worker="dead", limit=2)
-    assert jobs.job_watch(job.pk) == "waiting"  # a live lease: somebody is on it
+    assert tasks.job_watch.call(job.pk) == "waiting"  # a live lease: somebody is on it
 
     JobItem.objects.filter(job=job).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert jobs.job_watch(job.pk) == "resumed"
+    assert tasks.job_watch.call(job.pk) == "resumed"
     job.refresh_from_db()
     assert job.status == Job.Status.DONE
     assert [revisions_of(c) for c in conversations] == [2, 2, 2]
-    assert jobs.job_watch(job.pk) == "finished"
+    assert tasks.job_watch.call(job.pk) == "finished"
 
 
 def test_starting_a_job_queues_its_runners_and_watchdog_after_commit(django_capture_on_commit_callbacks):
@@ -292,10 +246,10 @@ def test_starting_a_job_queues_its_runners_and_watchdog_after_commit(django_capt
 
     broken(1)
     with django_capture_on_commit_callbacks(execute=True):
-        job = jobs.job_start(Job.Kind.DRY_RUN, Conversation.objects.all(), runners=3)
-    tasks = list(DBTaskResult.objects.order_by("task_path").values_list("task_path", "args_kwargs"))
+        job = tasks.job_start(Job.Kind.DRY_RUN, Conversation.objects.all(), runners=3)
+    queued = list(DBTaskResult.objects.order_by("task_path").values_list("task_path", "args_kwargs"))
     # One item is one batch: a single runner, whatever was asked, and the watchdog.
-    assert tasks == [
+    assert queued == [
         ("conversations.tasks.job_run", {"args": [job.pk], "kwargs": {}}),
         ("conversations.tasks.job_watch", {"args": [job.pk], "kwargs": {}}),
     ]
@@ -438,31 +392,20 @@ def test_a_worker_rests_the_share_of_each_item_it_is_told_to(repairer, settings,
         assert len(rests) == 4 and 0 < sum(rests) <= time.monotonic() - began
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_that_outlasts_its_lease_keeps_its_items(repairer, settings, monkeypatch):
+def test_a_batch_that_outlasts_its_lease_keeps_its_items(repairer, settings):
     """A batch of long conversations may take longer than a lease: past half of it the worker
-    renews the lease of the items it has not finished, so no other worker takes them over."""
-    import threading
-    import time
-
-    from django.db import connection
-
+    renews the lease of the items it has not finished, so no other worker takes them over. Here
+    each item takes 25 s of a clock the test moves, against leases of 60 s, and another worker
+    tries to claim after each item."""
     broken(3)
-    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all(), user=repairer, lease_seconds=1)
-    settings.JOB_REST_PERCENT = 1
-    real_sleep = time.sleep
-    monkeypatch.setattr(time, "sleep", lambda seconds: real_sleep(0.4))  # each item now takes 0.4 s
+    job = jobs.job_create(Job.Kind.DRY_RUN, Conversation.objects.all(), user=repairer, lease_seconds=60)
+    settings.JOB_REST_PERCENT = 1  # a rest after each item: where the clock moves
+    clock = StepClock(step=25)
     taken = []
+    clock.on_sleep.append(lambda: taken.extend(jobs.items_claim(job.pk, worker="another", clock=clock)))
 
-    def another_worker():
-        real_sleep(1.3)  # past the lease the batch was claimed with
-        taken.extend(jobs.items_claim(job.pk, worker="another"))
-        connection.close()
+    applied = jobs.job_work(job.pk, worker="slow", clock=clock)
 
-    thief = threading.Thread(target=another_worker)
-    thief.start()
-    applied = jobs.job_work(job.pk, worker="slow")
-    thief.join()
-
+    assert clock.monotonic() > 60  # the batch outlasted the leases it was claimed with
     assert taken == [] and applied == 3
     assert set(job.items.values_list("status", "lease_owner", "attempts")) == {(JobItem.Status.DONE, "slow", 1)}

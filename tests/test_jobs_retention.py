@@ -8,12 +8,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from conversations.checks import RULES_VERSION
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
 from conversations.models import AuditEvent, Chunk, Conversation, Job, Original, Revision, Source, Verdict
 from conversations.revisions import revision_add
-from tests.test_jobs_lifecycle import broken, broken_body, ingest_uploads
+from conversations.verdicts import RULES_VERSION
+from tests.support import broken, broken_body, ingest_uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def test_recheck_now_checks_only_the_conversations_checked_with_other_rules():
 
 
 def test_recheck_refreshes_the_other_targets_already_checked_too():
-    from conversations.checks import revision_verdicts
+    from conversations.verdicts import revision_verdicts
 
     (conversation,) = broken(1)
     revision_verdicts(conversation.latest_revision, ["anthropic"])

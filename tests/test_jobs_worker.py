@@ -9,15 +9,14 @@ manage.py in subprocesses; the test reads the tables with plain SQL to follow an
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.support import Site
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -57,101 +56,10 @@ def tool_turns(n: int, turns: int) -> list[dict]:
     return messages
 
 
-class Site:
-    """One database, the environment to reach it, and manage.py."""
-
-    def __init__(self, tmp_path: Path):
-        self.tmp = tmp_path
-        self.url = os.environ.get("DATABASE_URL", "")
-        self.pg_name = None
-        if self.url.startswith("postgres"):
-            self.pg_name = f"inspector_worker_{uuid.uuid4().hex[:10]}"
-            self._pg_admin(f'CREATE DATABASE "{self.pg_name}"')
-            parts = urlsplit(self.url)
-            self.url = urlunsplit(parts._replace(path="/" + self.pg_name))
-        else:
-            self.url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            "SECRET_KEY": "worker-tests",
-            "DEBUG": "0",
-            "INSPECTOR_VAR_DIR": str(tmp_path / "var"),
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            # Several batches in a job of 80 small conversations, so a kill or a cancel
-            # lands in the middle of it.
-            "JOB_CLAIM_BATCH": "10",
-        }
-        self.workers: list[subprocess.Popen] = []
-
-    def _pg_admin(self, sql: str) -> None:
-        import psycopg
-
-        parts = urlsplit(os.environ["DATABASE_URL"])
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            conn.execute(sql)
-
-    def close(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-        if self.pg_name:
-            self._pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
-
-    def python(self, code: str) -> str:
-        return self.manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
-
-    def worker(self) -> subprocess.Popen:
-        # Its own process group, so SIGKILL reaches exactly it.
-        process = subprocess.Popen(
-            [PYTHON, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "worker.log", "ab"),
-        )
-        self.workers.append(process)
-        return process
-
-    def sql(self, query: str) -> list[tuple]:
-        if self.pg_name:
-            import psycopg
-
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                return conn.execute(query).fetchall()
-        with sqlite3.connect(self.tmp / "site.sqlite3", timeout=20) as conn:
-            return conn.execute(query).fetchall()
-
-    def statuses(self, job: int) -> dict[str, int]:
-        return dict(
-            self.sql(f"SELECT status, COUNT(*) FROM conversations_jobitem WHERE job_id = {job} GROUP BY status")
-        )
-
-    def job_status(self, job: int) -> str:
-        return self.sql(f"SELECT status FROM conversations_job WHERE id = {job}")[0][0]
-
-    def wait(self, predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.1)
-        log = (self.tmp / "worker.log").read_text()[-3000:] if (self.tmp / "worker.log").exists() else ""
-        pytest.fail(f"timed out waiting for {what}; worker log:\n{log}")
-
-
 @pytest.fixture
 def site(tmp_path):
-    site = Site(tmp_path)
+    # Several batches in a job of 80 small conversations, so a kill or a cancel lands in the middle of it.
+    site = Site(tmp_path, JOB_CLAIM_BATCH="10")
     try:
         site.manage("migrate", "--noinput", "-v", "0")
         yield site
@@ -170,12 +78,12 @@ def load(site: Site, count: int, turns: int) -> None:
 def queue(site: Site, kind: str, *, lease: int = 2, runners: int = 1) -> int:
     return int(
         site.python(
-            "from django.contrib.auth.models import User; from conversations import jobs; "
+            "from django.contrib.auth.models import User; from conversations import jobs, tasks; "
             "from conversations.models import Conversation; "
             "admin = User.objects.get_or_create(username='admin', "
             "defaults={'is_staff': True, 'is_superuser': True})[0]; "
             f"job = jobs.job_create({kind!r}, Conversation.objects.all(), user=admin, lease_seconds={lease}); "
-            f"jobs.job_enqueue(job, runners={runners}); print(job.pk)"
+            f"tasks.job_enqueue(job, runners={runners}); print(job.pk)"
         )
     )
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +164,7 @@ def test_repair_history_repairs_the_conversation_it_is_asked_for(tmp_path):
 
 
 def test_an_output_conversation_downloads_as_a_request_and_is_never_written_back(settings, tmp_path):
-    from conversations.repairs import download_document, source_writable
+    from conversations.repairs import download_document, writeback_refusal
 
     settings.WRITE_BACK_ROOTS = [tmp_path]
     copy = tmp_path / "output.jsonl"
@@ -176,4 +176,4 @@ def test_an_output_conversation_downloads_as_a_request_and_is_never_written_back
     assert json.loads(data)["messages"][1]["content"].endswith("<execute_bash>\ntouch LICENSE\n</execute_bash>")
     _, anthropic = download_document(conversation.latest_revision, "anthropic")
     assert json.loads(anthropic)["messages"][0]["role"] == "user"
-    assert not source_writable(conversation)
+    assert "never rewritten" in writeback_refusal(conversation)

@@ -13,7 +13,7 @@ from conversations.history.formats.document import document_hash
 from conversations.history.model import History
 from conversations.history.repair import repair
 from conversations.writeback import write_back
-from tests.conftest import V1_FIXTURE
+from tests.support import V1_FIXTURE
 from tests.v1_folders import fixture_files, random_log, without_last_observation, write_folder
 
 pytestmark = pytest.mark.oracle

@@ -7,10 +7,10 @@ import json
 import pytest
 import yaml
 
-from conversations import checks
 from conversations.ingest import ingest_path
 from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from conversations.verdicts import route_verdicts
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +24,6 @@ PIXEL = base64.b64encode(
         "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
     )
 ).decode()
-
-
-def ingested(path):
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
 
 
 def page(client, conversation, **params):
@@ -367,7 +361,7 @@ def test_a_route_is_checked_against_a_pasted_proxy_config(client, viewer):
     assert "<b>claude-3-5-sonnet-20241022 via bedrock/" in verdicts[0]
     assert "<b>anthropic/claude-3-5-sonnet-20241022 via anthropic/" in verdicts[1]
     # Each deployment's verdict, as the engine gives it, with every finding named.
-    expected = checks.route_verdicts(conversation.latest_revision, yaml.safe_load(config), "claude-3-5-sonnet-20241022")
+    expected = route_verdicts(conversation.latest_revision, yaml.safe_load(config), "claude-3-5-sonnet-20241022")
     for shown, verdict in zip(verdicts, expected, strict=False):
         assert shown.startswith("rejected" if not verdict.accepted else ("warnings", "accepted"))
         assert all(f"<code>{f.rule}</code>" in shown for f in verdict.findings)

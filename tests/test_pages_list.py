@@ -5,10 +5,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations import checks
-from conversations.ingest import ingest_path
 from conversations.models import Conversation, Revision, Source, Verdict
-from tests.conftest import FIXTURES
+from conversations.verdicts import revision_verdicts
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +17,6 @@ TEXT_BEFORE_RESULT = FIXTURES / "samples" / "user-text-before-tool-result.json"
 OPENAI = FIXTURES / "formats" / "openai-request.json"
 CACHE_SEED = FIXTURES / "seed" / "openhands-6852-cache-on-tool-message.json"
 PROXY_VS_DIRECT = FIXTURES / "seed" / "openhands-6852-proxy-vs-direct.json"
-
-
-def ingested(path):
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
 
 
 def rows(response):
@@ -98,7 +91,7 @@ def test_filtering_by_verdict_uses_the_checks_stored_at_ingest(client, viewer):
 
 def test_the_verdict_filter_can_name_one_target(client, viewer):
     stuck, direct = ingested(UNANSWERED), ingested(PROXY_VS_DIRECT)
-    checks.revision_verdicts(direct.latest_revision, ["openai"])
+    revision_verdicts(direct.latest_revision, ["openai"])
     client.force_login(viewer)
 
     assert rows(client.get("/", {"verdict": "rejected", "target": "anthropic"})) == [stuck.pk]

@@ -6,19 +6,11 @@ import json
 import pytest
 
 from conversations.history.model import Block, Message
-from conversations.ingest import ingest_path
-from conversations.models import Conversation
 from conversations.revisions import revision_add
 from conversations.views.records import PathError, path_resolve
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.django_db
-
-
-def ingested(path):
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
 
 
 def raw(client, conversation, index, **headers):
@@ -85,7 +77,7 @@ def test_an_openhands_message_shows_its_event_file(client, viewer):
 
 
 def test_an_openhands_v1_message_of_parallel_calls_shows_each_action_event_file(client, viewer):
-    from tests.conftest import V1_FIXTURE
+    from tests.support import V1_FIXTURE
 
     conversation = ingested(V1_FIXTURE)
     history = conversation.latest_revision.history
@@ -164,7 +156,6 @@ def test_the_request_as_sent_needs_a_known_target(client, viewer):
 
 
 def test_the_request_as_it_would_be_sent_to_a_target(client, viewer):
-    pytest.importorskip("conversations.checks")
     conversation = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
     client.force_login(viewer)
 

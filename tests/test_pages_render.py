@@ -14,7 +14,7 @@ from conversations.search import SEARCH_TEXT_MAX, conversation_search_text
 from conversations.templatetags.inspector import compact, markdown, num, pretty_json
 from conversations.views.outline import anchor, outline_build
 from conversations.views.page import media_dict
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 
 def fixture_history(relative):

@@ -8,22 +8,16 @@ import shutil
 import pytest
 
 from conversations.history.formats.document import Document
-from conversations.ingest import ingest_document, ingest_path
+from conversations.ingest import ingest_document
 from conversations.models import AuditEvent, Conversation, Source
-from tests.conftest import FIXTURES
 from tests.fakeprovider import FakeProvider
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.django_db
 
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 TOOL_ID = "toolu_01A9xKqv3VbN7mZ2rT5sY8wD"
 RESUME_MODEL = "anthropic/claude-sonnet-4-5"
-
-
-def ingested(path) -> Conversation:
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
 
 
 def url(conversation: Conversation, suffix: str) -> str:

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from conversations.api.auth import api_token_create, api_token_revoke
 from conversations.ingest import ingest_path
 from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 ROLES = ("anon", "viewer", "repairer", "admin")

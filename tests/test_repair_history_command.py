@@ -19,7 +19,7 @@ from django.core.management import call_command
 from conversations.history import formats
 from conversations.history.check import check
 from conversations.history.formats import load_path
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"

@@ -13,16 +13,10 @@ from conversations.ingest import ingest_path
 from conversations.models import AuditEvent, Conversation
 from conversations.resume import ResumeError
 from conversations.writeback import ChangedOnDisk, WriteBackError
-from tests.conftest import FIXTURES
 from tests.fakeprovider import FakeProvider
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.django_db
-
-
-def ingested(path) -> Conversation:
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from conversations.history.formats import load_path
 from conversations.history.repair import repair
 from conversations.resume import DEFAULT_MAX_TOKENS, ResumeError, resume
 from conversations.writeback import append_reply, disk_hash
-from tests.conftest import FIXTURES
 from tests.fakeprovider import FakeProvider, anthropic_error, openai_error
+from tests.support import FIXTURES
 
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 TEXT_FIRST = FIXTURES / "samples" / "user-text-before-tool-result.json"

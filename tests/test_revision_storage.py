@@ -10,22 +10,13 @@ from dataclasses import replace
 import pytest
 
 from conversations import repairs
-from conversations.compression import ZSTD_MAGIC, pack, unpack
+from conversations.compression import ZSTD_MAGIC, json_bytes, pack, unpack
 from conversations.history.formats.document import Document
 from conversations.history.model import Block, Message
 from conversations.ingest import ingest_document
-from conversations.models import (
-    CHUNK_SIZE,
-    Chunk,
-    Conversation,
-    Revision,
-    Source,
-    _json_bytes,
-    chunks_store,
-    dumped_same,
-    history_dump,
-)
-from tests.changes import changed_at_random
+from conversations.models import Chunk, Conversation, Revision, Source
+from conversations.storage import CHUNK_SIZE, chunks_store, dumped_same, history_dump
+from tests.support import changed_at_random
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +89,7 @@ def test_a_revision_stored_before_chunk_sizes_reads_its_hundred_message_chunks(r
     dicts = [m.to_dict() for m in history.messages]
     hashes = []
     for start in range(0, len(dicts), 100):  # as revisions were stored before: 100 a chunk, zlib
-        text = _json_bytes(dicts[start : start + 100])
+        text = json_bytes(dicts[start : start + 100])
         hashes.append(hashlib.sha256(text).hexdigest())
         Chunk.objects.get_or_create(sha256=hashes[-1], defaults={"data": zlib.compress(text)})
     legacy = Revision.objects.create(
@@ -121,7 +112,7 @@ def test_what_is_stored_now_is_zstandard_and_what_earlier_versions_stored_with_z
     datas = [bytes(revision.head_data)] + [bytes(c.data) for c in Chunk.objects.filter(sha256__in=revision.chunks)]
     assert all(data.startswith(ZSTD_MAGIC) for data in datas)
 
-    text = _json_bytes({"format": "openai", "model": "gpt-4o"})
+    text = json_bytes({"format": "openai", "model": "gpt-4o"})
     assert unpack(pack(text)) == unpack(zlib.compress(text)) == text
     with pytest.raises(zlib.error):
         unpack(b"neither zstandard nor zlib")

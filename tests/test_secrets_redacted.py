@@ -15,7 +15,7 @@ from django.urls import reverse
 from conversations.api.auth import api_token_create
 from conversations.ingest import ingest_path
 from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 LITELLM = FIXTURES / "formats" / "litellm-standard-logging-failure.json"
 API_KEY = "sk-ant-api03-Qm9uZ3JhdHVsYXRpb25zWW91Rm91bmRJdA-7c1e"

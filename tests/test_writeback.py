@@ -17,7 +17,7 @@ from conversations.history.formats import Document, load_path
 from conversations.history.formats.document import document_hash
 from conversations.history.repair import repair
 from conversations.writeback import ChangedOnDisk, OutsideRoots, WriteBackError, append_reply, disk_hash, write_back
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SAMPLE = FIXTURES / "samples" / "unanswered-tool-call.json"
 

@@ -18,7 +18,7 @@ from conversations.history.repair import repair
 from conversations.ingest import ingest_path
 from conversations.models import Conversation
 from conversations.writeback import ChangedOnDisk, WriteBackError, write_back
-from conversations.writeback_inplace import ConversationRunning, LockHeld
+from conversations.writeback.inplace import ConversationRunning, LockHeld
 from tests.v1_folders import fixture_files, without_last_observation, write_folder
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conversations.history.formats import Document
-from tests.conftest import V1_FIXTURE
+from tests.support import V1_FIXTURE
 
 _BASE = json.loads((V1_FIXTURE / "base_state.json").read_bytes())
 _SYSTEM = json.loads(next((V1_FIXTURE / "events").glob("event-00000-*.json")).read_bytes())

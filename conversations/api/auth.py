@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from conversations.models import ApiToken, AuditEvent
+from conversations.roles import can_repair
 
 # last_used_at is for people reviewing tokens, not an audit trail: one write a minute is enough
 # and keeps a busy platform's calls from writing a row each.
@@ -88,12 +89,7 @@ def token_authenticate(request: HttpRequest):
 # --- roles: viewer (any active user), repairer (the permission), admin (staff) ---------------------
 
 
-def can_repair(user) -> bool:
-    from conversations.repairs import can_repair as domain_can_repair
-
-    return domain_can_repair(user)
-
-
 def require_repairer(user) -> None:
+    """The repairer role (conversations.roles), refused as the API's 403."""
     if not can_repair(user):
         raise ApiError(403, "repairing needs the repairer role (permission conversations.repair_conversation)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -18,9 +17,10 @@ from conversations.api.http import json_body, json_response
 from conversations.api.views import conversation_or_404
 from conversations.history.errors import HistoryError
 from conversations.history.repair import RepairResult
-from conversations.history.routes import load_config, route_deployments
+from conversations.history.routes import RouteError, load_config, route_deployments
 from conversations.history.targets import TARGET_NAMES
 from conversations.repairs import Conflict, repair_apply, repair_preview
+from conversations.verdicts import route_config
 
 # A repair request is a target name or a pasted router config: small.
 BODY_MAX = 1024 * 1024
@@ -101,13 +101,11 @@ def _route(value: Any) -> tuple[str, str]:
     ):
         raise ApiError(400, 'route: expected {"config": <litellm config, YAML text>, "model_group": <name>}')
     try:
-        # Parsed here first: routes.load_config also reads a path, and an API client must not
-        # point it at the server's files. Only a YAML mapping goes on.
-        config = yaml.safe_load(value["config"])
-    except yaml.YAMLError as exc:
-        raise ApiError(400, f"route.config: not YAML: {exc}") from None
-    if not isinstance(config, dict):
-        raise ApiError(400, "route.config: expected a litellm config (a mapping with model_list)")
+        # Parsed first, as the pages parse a pasted config: routes.load_config also reads a path,
+        # and an API client must not point it at the server's files. Only a YAML mapping goes on.
+        config = route_config(value["config"])
+    except RouteError as exc:
+        raise ApiError(400, f"route.config: {exc}") from None
     try:
         route_deployments(load_config(config), value["model_group"])
     except HistoryError as exc:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from conversations.models import Conversation, Finding, Revision, Verdict
 
@@ -92,11 +92,8 @@ def conversation_summary(
     }
 
 
-def _page_url(request: HttpRequest, conversation: Conversation) -> str | None:
-    try:
-        return request.build_absolute_uri(conversation.get_absolute_url())
-    except NoReverseMatch:  # a build without the pages
-        return None
+def _page_url(request: HttpRequest, conversation: Conversation) -> str:
+    return request.build_absolute_uri(conversation.get_absolute_url())
 
 
 def revision_summary(request: HttpRequest, revision: Revision) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
+from conversations import repairs
 from conversations.api.auth import ApiError
 from conversations.api.http import body_bytes, json_response
 from conversations.api.serializers import conversation_detail, conversation_summary, verdict_dicts, verdict_summaries
@@ -17,7 +18,7 @@ from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
-from conversations.models import Conversation, Original, Revision, Source
+from conversations.models import Conversation, Revision, Source
 from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, VERDICTS, ListQuery, conversations_filter
 
 # Who may post: a platform's own calls (api) or the litellm callback's captures.
@@ -133,9 +134,8 @@ def revision_document(request: HttpRequest, pk: int, number: int) -> HttpRespons
     Anthropic request. A directory (OpenHands) comes back as JSON {name, files: {path: text}}."""
     as_ = _choice(request.GET, "as", DOCUMENT_FORMATS) or "source"
     revision = revision_or_404(conversation_or_404(pk), number)
-    original = original_document(revision.original) if revision.original_id else None
     try:
-        doc = formats.write(revision.history, original, format=None if as_ == "source" else as_)
+        doc = repairs.revision_document(revision, None if as_ == "source" else as_)
     except FormatError as exc:
         raise ApiError(422, f"revision {number} cannot be written as {as_}: {exc}") from None
     headers = {"X_Revision": str(revision.number), "X_Format": as_}
@@ -154,11 +154,6 @@ def revision_document(request: HttpRequest, pk: int, number: int) -> HttpRespons
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
-
-
-def original_document(original: Original) -> Document:
-    files = {f.name: bytes(f.data) for f in original.files.all()}
-    return Document(name=original.name, files=files, is_dir=original.is_dir)
 
 
 def _header_safe(name: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .model import Block, History
 from .targets import Target
-from .wire import WireBlock, WireMessage
+from .wire_blocks import WireBlock, WireMessage
 
 EMPTY_PLACEHOLDER = "[System: Empty message content sanitised to satisfy protocol]"
 # What litellm raises for a request with no message but the system prompt (wire._short_error's form).

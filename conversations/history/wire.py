@@ -33,53 +33,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from . import modelmap
+from . import modelmap, replay
 from .model import History, SystemPart
 from .targets import Target
+from .wire_blocks import WireBlock, WireMessage
 
 if TYPE_CHECKING:
     from .formats.openai import Plain
 
 DUMMY_TOOL = "dummy_tool"
-
-
-@dataclass(slots=True)
-class WireBlock:
-    """One content block of a wire message, whatever the provider calls it.
-
-    type: text | image | document | tool_use | tool_result | thinking | redacted_thinking |
-    server_tool_use | server_tool_result | cache_point (a Converse cachePoint block) | other.
-    index: its position in the wire message's content (the M of `messages.N.content.M`).
-    origin: the history message it came from (None: litellm made it up, e.g. a placeholder).
-    cache: the cache marker on it (Anthropic cache_control; a Converse cachePoint is its own block).
-    """
-
-    type: str
-    index: int
-    origin: int | None = None
-    text: str | None = None
-    id: str | None = None
-    name: str | None = None
-    cache: dict[str, Any] | None = None
-    is_error: bool | None = None
-    signature: str | None = None
-    has_signature: bool = False
-    has_text: bool = True
-    raw: Any = None
-
-
-@dataclass(slots=True)
-class WireMessage:
-    role: str
-    blocks: list[WireBlock]
-    sources: list[int] = field(default_factory=list)
-
-    @property
-    def first_source(self) -> int | None:
-        return self.sources[0] if self.sources else None
-
-    def of_type(self, *types: str) -> list[WireBlock]:
-        return [b for b in self.blocks if b.type in types]
 
 
 @dataclass(slots=True)
@@ -219,14 +181,10 @@ def replay_covers(history: History, target: Target) -> str | None:
     (the check then builds the request with litellm)."""
     if target.llm_provider not in REPLAYED_PROVIDERS:
         return f"the replay does not build {target.llm_provider} requests"
-    from . import replay
-
     return replay.covers_target(target) or replay.covers(history)
 
 
 def replay_max_tokens(params: dict[str, Any], target: Target) -> int | None:
-    from . import replay
-
     return replay.max_tokens(params, target)
 
 
@@ -312,8 +270,6 @@ def _tool_markers(tools: Any, target: Target) -> int:
     if target.wire_format == "anthropic":
         return marked
     if target.wire_format == "converse" and marked:
-        from . import replay
-
         return marked if replay.converse_cache_points(target).accepted else 0
     return 0
 
@@ -712,8 +668,6 @@ def _simulate(
                 block.origin = origin
                 block.cache = None  # litellm strips cache_control for OpenAI
         return WireRequest(target=target, format=fmt, messages=wire, built=False)
-    from . import replay
-
     if fmt == "anthropic":
         replayed = replay.anthropic(messages, origins, target)
     elif fmt == "converse":

@@ -26,8 +26,8 @@ class AddIndexOnPostgreSQL(migrations.AddIndex):
 def search_text_fill(apps, schema_editor):
     """Conversations ingested before this migration get their search text from their latest
     revision (read the way Revision.history reads it: historical models have no methods)."""
-    from conversations.history.model import History
-    from conversations.search import conversation_search_text
+    from conversations.history.model import History  # lazy: migration
+    from conversations.search import conversation_search_text  # lazy: migration
 
     Conversation = apps.get_model("conversations", "Conversation")
     Chunk = apps.get_model("conversations", "Chunk")

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 
 from conversations.models import Conversation, Revision
-from conversations.repairs import can_repair
+from conversations.roles import can_repair
 
 
 def conversation_for(request: HttpRequest, pk: int) -> tuple[Conversation, bool]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import yaml
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations.history.routes import RouteError
 from conversations.models import Conversation, Revision
+from conversations.verdicts import explain_error, route_config, route_verdicts
 from conversations.views.common import conversation_for, int_param, render_page, revision_for
 from conversations.views.page import WINDOW, detail_dict
-from conversations.views.verdicts import checks_module, target_names, verdict_dict
+from conversations.views.verdicts import target_names, verdict_dict
 
 ROUTE_CONFIG_MAX = 100_000
 ERROR_TEXT_MAX = 20_000
@@ -122,33 +122,15 @@ def route_check(request: HttpRequest, pk: int) -> HttpResponse:
     config = request.POST.get("config", "")[:ROUTE_CONFIG_MAX]
     group = request.POST.get("group", "").strip()[:GROUP_MAX]
     route = {"config": config, "group": group, "verdicts": [], "error": None}
-    checks = checks_module()
     if not config.strip() or not group:
         route["error"] = "Paste a proxy config and name the model group the client asked for."
-    elif checks is None:
-        route["error"] = "Route checks are not available in this build (conversations.checks is missing)."
     else:
         try:
-            route["verdicts"] = [verdict_dict(v) for v in checks.route_verdicts(revision, _config(config), group)]
+            route["verdicts"] = [verdict_dict(v) for v in route_verdicts(revision, route_config(config), group)]
         except RouteError as exc:
             route["error"] = str(exc)
     context = _page_context(conversation, revision, can_repair, route=route)
     return render_page(request, "conversations/detail.html", context, "route", status=400 if route["error"] else 200)
-
-
-def _config(text: str) -> dict:
-    """The pasted YAML as a dict. Parsed here, never handed on as text: the routes module reads a
-    one-line string that names an existing file as a path, and a paste must not read the server's
-    files."""
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RouteError(f"The config is not YAML{where}.") from None
-    if not isinstance(config, dict):
-        raise RouteError("The config is not a litellm proxy config (no model_list).")
-    return config
 
 
 @require_POST
@@ -158,13 +140,10 @@ def error_explain(request: HttpRequest, pk: int) -> HttpResponse:
     revision = revision_for(conversation, request.POST.get("rev"))
     text = request.POST.get("error", "").strip()[:ERROR_TEXT_MAX]
     explained = {"error_text": text, "result": None, "problem": None}
-    checks = checks_module()
     if not text:
         explained["problem"] = "Paste the error text the provider answered."
-    elif checks is None:
-        explained["problem"] = "Error explanations are not available in this build (conversations.checks is missing)."
     else:
-        explained["result"] = checks.explain_error(revision, text)
+        explained["result"] = explain_error(revision, text)
     context = _page_context(conversation, revision, can_repair, explained=explained)
     return render_page(
         request, "conversations/detail.html", context, "explain", status=400 if explained["problem"] else 200

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from django_htmx.http import push_url
 
 from conversations.history.formats import FORMAT_NAMES
-from conversations.models import Conversation, Finding, Source, Verdict
+from conversations.models import Conversation, Finding, Source, Verdict, verdict_status
 from conversations.search import PAGE_SIZES, SORT_LABELS, VERDICTS, ListQuery, conversations_filter
 from conversations.templatetags.inspector import compact
 from conversations.views.common import render_page
@@ -131,7 +131,7 @@ def verdict_badges(revision_ids: list[int]) -> dict[int, list[dict]]:
         .values_list("revision_id", "target", "accepted", "errors", "warnings", "first_rule")
     )
     for revision_id, target, accepted, errors, warnings, first_rule in verdicts:
-        status = "rejected" if not accepted else ("warnings" if warnings else "accepted")
+        status = verdict_status(accepted, warnings)
         counts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
         badges.setdefault(revision_id, []).append(
             {

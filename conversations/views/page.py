@@ -12,6 +12,7 @@ from django.conf import settings
 
 from conversations.history.errors import HistoryError
 from conversations.history.model import Block, History, Message
+from conversations.history.targets import target_for_model
 from conversations.models import Conversation, Revision
 from conversations.views.outline import Outline, anchor, outline_cached, outline_computed
 from conversations.views.verdicts import findings_by_message, revision_checked, target_names
@@ -71,10 +72,8 @@ def revision_dict(revision: Revision) -> dict:
 def context_window(model: str | None) -> tuple[int | None, str]:
     """(the model's context window in tokens, where that figure comes from)."""
     try:
-        from conversations.history.targets import target_for_model
-
         target = target_for_model(model, default=settings.DEFAULT_TARGET)
-    except (ImportError, HistoryError):  # a build without litellm, a default that is no target
+    except HistoryError:  # a default that is no target
         target = None
     if target is not None and target.context_window:
         return target.context_window, f"{target.model} ({target.capability_source})"

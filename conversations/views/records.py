@@ -11,10 +11,11 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
+from conversations import verdicts
 from conversations.history.model import Message, SourceRef
 from conversations.models import OriginalFile, Revision
 from conversations.views.common import conversation_for, render_page, revision_for
-from conversations.views.verdicts import checks_module, target_names
+from conversations.views.verdicts import target_names
 
 RECORD_SHOWN_MAX = 200_000
 _STEP = re.compile(r"""\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[["']((?:[^"'\\]|\\.)*)["']\]""")
@@ -156,11 +157,10 @@ def wire_request(request: HttpRequest, pk: int, target: str) -> HttpResponse:
     """The request as it would be sent to `target`, built the way litellm builds it."""
     conversation, _ = conversation_for(request, pk)
     revision = revision_for(conversation, request.GET.get("rev"))
-    checks = checks_module()
-    if checks is None or target not in target_names():
+    if target not in target_names():
         raise Http404(f"no target {target[:40]!r}")
     try:
-        wire, problem = checks.wire_request(revision, target), None
+        wire, problem = verdicts.wire_request(revision, target), None
     except Exception as exc:  # noqa: BLE001 - litellm refusing to build it is the answer to show
         wire, problem = None, f"{exc.__class__.__name__}: {exc}"
     context = {"conversation": conversation, "revision": revision, "target": target, "wire": wire, "problem": problem}

@@ -12,7 +12,6 @@ import mimetypes
 import re
 from dataclasses import dataclass
 
-import yaml
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect
@@ -24,11 +23,12 @@ from conversations import repairs
 from conversations.history.diff import histories_diff
 from conversations.history.errors import HistoryError
 from conversations.history.repair import RepairResult
-from conversations.history.routes import RouteError
 from conversations.history.targets import provider_of
 from conversations.models import Conversation, Revision
 from conversations.resume import ResumeError
 from conversations.revisions import Conflict, revision_restore
+from conversations.roles import require_repairer
+from conversations.verdicts import route_config
 from conversations.views.common import conversation_for, render_page
 from conversations.views.page import conversation_dict, revision_dict
 from conversations.views.verdicts import finding_dict, target_names, verdict_dict
@@ -81,7 +81,7 @@ class RepairAsk:
     def domain_kwargs(self) -> dict:
         """The keyword arguments repair_preview and repair_apply take. The config goes as a parsed
         dict, never as text: the routes module reads a one-line string naming an existing file as
-        a path, and a paste must not read the server's files (as views.detail.route_check)."""
+        a path, and a paste must not read the server's files (verdicts.route_config)."""
         if self.is_route:
             return {
                 "config_text": route_config(self.config),
@@ -100,18 +100,6 @@ def ask_from(data: QueryDict, *, route: bool) -> RepairAsk:
         group=data.get("group", "").strip()[:GROUP_MAX] if route else "",
         include_warnings=data.get("include_warnings", "") in ("1", "on", "true"),
     )
-
-
-def route_config(text: str) -> dict:
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RouteError(f"The config is not YAML{where}.") from None
-    if not isinstance(config, dict):
-        raise RouteError("The config is not a litellm proxy config (no model_list).")
-    return config
 
 
 def expected_from(data: QueryDict) -> int | None:
@@ -150,9 +138,9 @@ def preview_dict(revision: Revision, ask: RepairAsk) -> dict:
 
 
 def writable(conversation: Conversation) -> bool:
-    """Whether "Repair and write back" can be offered: a path source under WRITE_BACK_ROOTS,
-    in a format that is rewritten (the same test conversation_resume applies)."""
-    return repairs.source_writable(conversation)
+    """Whether "Repair and write back" can be offered (repairs.writeback_refusal: the rule
+    writeback_apply and conversation_resume apply)."""
+    return repairs.writeback_refusal(conversation) is None
 
 
 def resume_model(model: str | None) -> str:
@@ -168,13 +156,15 @@ def resume_model(model: str | None) -> str:
 
 def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk, **extra) -> dict:
     latest = conversation.latest_revision
+    refusal = repairs.writeback_refusal(conversation)
     context = {
         "c": conversation_dict(conversation),
         "r": revision_dict(latest),
         "can_repair": can_repair,
         "ask": ask,
         "targets": target_names(),
-        "writable": writable(conversation),
+        "writable": refusal is None,
+        "writeback_refusal": refusal,
         "resume_model": resume_model(conversation.model),
         "preview": None,
         "problem": None,
@@ -224,7 +214,7 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _apply(request: HttpRequest, conversation: Conversation) -> HttpResponse:
-    repairs.require_repairer(request.user)
+    require_repairer(request.user)
     ask = ask_from(request.POST, route=True)
     expected = expected_from(request.POST)
     problem = ask.problem()
@@ -286,7 +276,7 @@ def revision_writeback(request: HttpRequest, pk: int, number: int) -> HttpRespon
     """Write the latest revision back to its source (after a restore, or a repair applied
     without it). An earlier revision is restored first, so the page and the disk agree."""
     conversation, _ = _conversation(request, pk)
-    repairs.require_repairer(request.user)
+    require_repairer(request.user)
     revision = get_object_or_404(conversation.revisions, number=number)
     if revision.pk != conversation.latest_revision_id:
         latest = conversation.latest_revision.number
@@ -303,7 +293,7 @@ def revision_writeback(request: HttpRequest, pk: int, number: int) -> HttpRespon
 def revision_restore_view(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """Make revision `number` the latest again, as a new revision (nothing is lost)."""
     conversation, _ = _conversation(request, pk)
-    repairs.require_repairer(request.user)
+    require_repairer(request.user)
     old = get_object_or_404(conversation.revisions.select_related("author"), number=number)
     expected = expected_from(request.POST)
     if expected is None:
@@ -349,7 +339,7 @@ def conversation_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     becomes a new revision, shown as the turn it is. A refusal is shown in the provider's words
     and nothing is written."""
     conversation, _ = _conversation(request, pk)
-    repairs.require_repairer(request.user)
+    require_repairer(request.user)
     # provider_error: the provider's words, verbatim; problem: ours (a stale or broken form).
     resume = {
         "continuation": request.POST.get("continuation", "")[:CONTINUATION_MAX],

@@ -1,57 +1,44 @@
-"""The pages' view of the prediction engine (conversations.checks): verdicts and their findings
+"""The pages' view of the prediction engine (conversations.verdicts): verdicts and their findings
 as plain dicts, the same for a stored Verdict row and for a route checked on demand, so the page
 and its JSON twin show them one way.
-
-checks is imported lazily: a build without the engine still shows the verdicts stored at ingest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import ModuleType
 from typing import Any
 
 from conversations.history.findings import FIXES
-from conversations.models import Finding, Revision, Verdict
+from conversations.models import Finding, Revision, Verdict, verdict_status
+from conversations.verdicts import RULES_VERSION, TARGETS, revision_verdicts
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def checks_module() -> ModuleType | None:
-    try:
-        from conversations import checks
-    except ImportError:
-        return None
-    return checks
-
-
 def target_names() -> list[str]:
-    checks = checks_module()
-    return list(checks.TARGETS) if checks is not None else []
+    return list(TARGETS)
 
 
 def revision_checked(revision: Revision, extra: Iterable[str] = ()) -> list[dict]:
     """The revision's verdicts: its own target first, every target already checked, and `extra`
-    targets (checked now, and stored by checks for next time).
+    targets (checked now, and stored by conversations.verdicts for next time).
 
-    Fresh stored verdicts are read as they are: checks.revision_verdicts reads the whole history,
-    which a 5,000-message conversation cannot afford on every page view. It is called only for
-    what is missing or was stored by older rules."""
-    checks = checks_module()
+    Fresh stored verdicts are read as they are: revision_verdicts reads the whole history, which a
+    5,000-message conversation cannot afford on every page view. It is called only for what is
+    missing or was stored by older rules."""
     stored = list(Verdict.objects.filter(revision=revision))
-    if checks is not None:
-        fresh = {v.target for v in stored if v.rules_version == checks.RULES_VERSION}
-        stale = [v.target for v in stored if v.target not in fresh and not v.own_target and v.target in checks.TARGETS]
-        checked = False
-        if not any(v.own_target and v.target in fresh for v in stored):
-            checks.revision_verdicts(revision, None)
-            checked = True
-        missing = [t for t in dict.fromkeys([*extra, *stale]) if t not in fresh]
-        if missing:
-            checks.revision_verdicts(revision, missing)
-            checked = True
-        if checked:
-            stored = list(Verdict.objects.filter(revision=revision))
+    fresh = {v.target for v in stored if v.rules_version == RULES_VERSION}
+    stale = [v.target for v in stored if v.target not in fresh and not v.own_target and v.target in TARGETS]
+    checked = False
+    if not any(v.own_target and v.target in fresh for v in stored):
+        revision_verdicts(revision, None)
+        checked = True
+    missing = [t for t in dict.fromkeys([*extra, *stale]) if t not in fresh]
+    if missing:
+        revision_verdicts(revision, missing)
+        checked = True
+    if checked:
+        stored = list(Verdict.objects.filter(revision=revision))
     findings = _findings_by_target(revision, [v.target for v in stored])
     ordered = sorted(stored, key=lambda v: (not v.own_target, v.target))
     return [verdict_dict(v, findings.get(v.target, [])) for v in ordered]
@@ -84,7 +71,7 @@ def verdict_dict(verdict: Any, findings: Iterable[Any] | None = None) -> dict:
         "label": getattr(verdict, "label", None) or verdict.target,
         "provider": verdict.provider or "",
         "own": bool(getattr(verdict, "own_target", False)),
-        "status": "rejected" if not accepted else ("warnings" if warnings else "accepted"),
+        "status": verdict_status(accepted, len(warnings)),
         "accepted": accepted,
         "errors": len(errors),
         "warnings": len(warnings),

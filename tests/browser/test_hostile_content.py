@@ -15,9 +15,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from conversations.ingest import ingest_path
-from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.browser
 
@@ -43,12 +41,6 @@ LIVE_MARKUP = """(root) => {
 }"""
 
 
-def _ingested(path) -> Conversation:
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
-
-
 @pytest.fixture
 def server(live_server):
     return live_server
@@ -65,13 +57,13 @@ def hostile(transactional_db, live_server, tmp_path, django_user_model):
     litellm_path = tmp_path / "litellm<b onmouseover=alert(8)>.json"
     litellm_path.write_text(json.dumps(log))
     django_user_model.objects.create_superuser("hostile-admin", password="hostile-pass-1")
-    conversation = _ingested(chat)
+    conversation = ingested(chat)
     # A second revision at the same place, so the diff has hostile lines on both sides.
     data = json.loads(chat.read_text())
     data["messages"].append({"role": "user", "content": ADDED})
     chat.write_text(json.dumps(data))
-    assert _ingested(chat).pk == conversation.pk
-    return {"chat": conversation, "litellm": _ingested(litellm_path)}
+    assert ingested(chat).pk == conversation.pk
+    return {"chat": conversation, "litellm": ingested(litellm_path)}
 
 
 @pytest.fixture(scope="module")

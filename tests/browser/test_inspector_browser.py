@@ -7,21 +7,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conversations.ingest import ingest_path
-from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES, ingested
 
 pytestmark = pytest.mark.browser
 
 CACHE_SEED = FIXTURES / "seed" / "openhands-6852-cache-on-tool-message.json"
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 HOSTILE = FIXTURES / "samples" / "hostile-content.json"
-
-
-def ingested(path):
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0])
 
 
 def test_a_support_engineer_filters_to_rejected_and_reads_where_it_breaks(logged_in, live_server):

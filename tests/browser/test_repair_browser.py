@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from conversations.ingest import ingest_path
 from conversations.models import Conversation
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from conversations.history.formats.openai import parse_request
 from conversations.history.rules import EVERY_TARGET, RULES, TARGET_RULES
 from conversations.history.targets import TARGET_NAMES, resolve
 from conversations.history.wire import build, simulate
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SEEDS = sorted((FIXTURES / "seed").glob("openhands-6852-*.json"))
 GOLDEN = json.loads((FIXTURES / "wire" / "provider-errors.json").read_text())

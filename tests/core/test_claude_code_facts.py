@@ -11,7 +11,7 @@ from conversations.history.errors import NotAConversation
 from conversations.history.formats import Document, detect, read
 from conversations.history.model import Usage
 from tests.claude_sessions import SESSION, Session, usage
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 REAL = FIXTURES / "real"
 SUBAGENT = REAL / "claude-code-2.1.114-subagent" / "agent-a4ca7529859c158c2.jsonl"

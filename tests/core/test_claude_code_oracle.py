@@ -9,7 +9,7 @@ import pytest
 from conversations.history.formats import Document, read, write
 from conversations.history.repair import repair
 from tests.claude_sessions import Session, parallel_turn
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.oracle
 

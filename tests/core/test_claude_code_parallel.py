@@ -13,7 +13,7 @@ from conversations.history.repair import repair
 from conversations.history.repair.pairing import SYNTHETIC_RESULT
 from conversations.history.targets import target_for_model
 from tests.claude_sessions import Session, one_walk, parallel_turn
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SUBAGENT = FIXTURES / "real" / "claude-code-2.1.114-subagent" / "agent-a4ca7529859c158c2.jsonl"
 ONE_CHAIN = "Claude Code's resume, at least up to the versions of anthropics/claude-code#31330, walks one chain"

@@ -9,7 +9,7 @@ import pytest
 from conversations.history import formats
 from conversations.history.formats import Document, load_path
 from conversations.history.model import History
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SEEDS = sorted((FIXTURES / "seed").glob("*.json"))
 OPENAI_FIXTURES = [*SEEDS, FIXTURES / "formats" / "openai-request.json"]

@@ -6,7 +6,7 @@ from conversations.history.formats import load_path
 from conversations.history.formats import read as read_doc
 from conversations.history.model import Block, Message, SourceRef
 from conversations.history.repair.work import Work
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 
 def test_an_openhands_message_is_named_by_its_event_and_what_the_event_is():

@@ -3,7 +3,7 @@
 from conversations.history import formats
 from conversations.history.explain import explain, parse_error
 from conversations.history.formats.openai import parse_request
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 NOT_FIRST_26 = (
     "messages.26: Did not find 1 tool_result block(s) at the beginning of this message. "

@@ -7,7 +7,7 @@ import pytest
 
 from conversations.history.formats import Document, FormatError, anthropic, detect, load_path, openai, read
 from conversations.history.model import Block, CacheControl, History, Message, SystemPart
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 ANTHROPIC_REQUEST = FIXTURES / "formats" / "anthropic-request.json"
 OPENAI_FIXTURES = [*sorted((FIXTURES / "seed").glob("*.json")), FIXTURES / "formats" / "openai-request.json"]

@@ -9,7 +9,7 @@ import pytest
 from conversations.history.errors import FormatError
 from conversations.history.formats import Document, claude_code, detect, read, write
 from conversations.history.model import Block, History
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 FIXTURE = FIXTURES / "formats" / "claude-code-session.jsonl"
 SESSION = "3f6d2a91-7c4e-4b1a-9e0d-5a8c2f71b6e4"

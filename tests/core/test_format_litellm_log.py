@@ -8,7 +8,7 @@ import pytest
 
 from conversations.history.errors import FormatError
 from conversations.history.formats import Document, detect, litellm_log, read
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 FIXTURE = FIXTURES / "formats" / "litellm-standard-logging-failure.json"
 

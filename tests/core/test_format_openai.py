@@ -7,7 +7,7 @@ import pytest
 
 from conversations.history.formats import Document, FormatError, detect, load_path, openai, read
 from conversations.history.model import Block, CacheControl, History, Message, SystemPart
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SEEDS = sorted((FIXTURES / "seed").glob("*.json"))
 OPENAI_FIXTURES = [*SEEDS, FIXTURES / "formats" / "openai-request.json"]

@@ -14,7 +14,7 @@ from conversations.history.formats import detect, load_path, openai, openhands
 from conversations.history.formats.document import Document
 from conversations.history.model import NOT_SENT, Block, Message
 from conversations.history.targets import target_for_model
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SESSION = FIXTURES / "formats" / "openhands-events"
 TRAJECTORY = FIXTURES / "formats" / "openhands-trajectory.json"

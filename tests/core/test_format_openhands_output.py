@@ -12,7 +12,7 @@ from conversations.history.errors import FormatError
 from conversations.history.formats import Document, load_path, openhands_output
 from conversations.history.model import History
 from conversations.history.targets import target_for_model
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 RESOLVER = FIXTURES / "real" / "openhands-resolver-output" / "output.jsonl"
 GPT4O = FIXTURES / "real" / "openhands-trajectory-gpt4o" / "basic_interactions.json"

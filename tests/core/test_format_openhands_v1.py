@@ -10,7 +10,7 @@ from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats import Document, load_path, openhands, openhands_v1
 from conversations.history.formats.v1_layout import is_v1_dir
-from tests.conftest import FIXTURES, V1_FIXTURE
+from tests.support import FIXTURES, V1_FIXTURE
 from tests.v1_folders import V1Log, fixture_files, without_last_observation
 
 

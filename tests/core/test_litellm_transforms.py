@@ -18,7 +18,7 @@ import pytest
 from conversations.history import formats
 from conversations.history.targets import TARGET_NAMES, resolve
 from conversations.history.wire import build, openai_request
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SEEDS = sorted((FIXTURES / "seed").glob("openhands-6852-*.json"))
 GOLDEN = FIXTURES / "wire"

@@ -10,7 +10,7 @@ from conversations.history import formats
 from conversations.history.formats import load_path
 from conversations.history.model import Block, History, Message, SourceRef
 from conversations.history.repair.work import clone
-from tests.conftest import log_documents
+from tests.support import log_documents
 
 DOCUMENTS = log_documents("seed", "samples", "formats")
 

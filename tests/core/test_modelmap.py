@@ -12,7 +12,7 @@ import yaml
 from conversations.history import formats, modelmap
 from conversations.history.errors import HistoryError
 from conversations.history.targets import PROFILES, PROVIDER_TARGETS, RETIRED, capabilities, make_target
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 # The providers a check judges (and so must name as litellm does).
 TARGETED = set(PROVIDER_TARGETS)

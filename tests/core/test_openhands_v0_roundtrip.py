@@ -20,7 +20,7 @@ from conversations.history.check import check
 from conversations.history.formats import Document, load_path, openhands
 from conversations.history.repair import repair
 from conversations.history.targets import resolve, target_for_model
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 from tests.v0_streams import OUTCOMES, broken_streams, save, session, stream, trajectory
 
 GPT4O = FIXTURES / "real" / "openhands-trajectory-gpt4o" / "basic_interactions.json"

@@ -7,7 +7,7 @@ from conversations.history import formats
 from conversations.history.formats import Document, load_path
 from conversations.history.model import History
 from conversations.history.repair import repair
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 CACHE_ON_TOOL = FIXTURES / "seed" / "openhands-6852-cache-on-tool-message.json"
 PROXY_CONFIG = FIXTURES / "seed" / "proxy-config.yaml"

@@ -10,7 +10,7 @@ from conversations.history.findings import FIXES, Finding, Verdict
 from conversations.history.formats import Document, load_path
 from conversations.history.repair import NOT_AUTOMATIC, ORDER, STRATEGIES, RepairError, plan, repair
 from conversations.history.repair.work import Work
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SAMPLES = FIXTURES / "samples"
 

@@ -12,7 +12,7 @@ from conversations.history.formats import anthropic as anthropic_format
 from conversations.history.model import History
 from conversations.history.repair import repair
 from conversations.history.repair.pairing import SYNTHETIC_RESULT
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SAMPLES = FIXTURES / "samples"
 

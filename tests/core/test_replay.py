@@ -20,7 +20,7 @@ from conversations.history.formats.openai import parse_request
 from conversations.history.routes import deployment_target, deployments, load_config
 from conversations.history.rules import size
 from conversations.history.targets import TARGET_NAMES, resolve
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydantic.*")
 logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # its own repairs, as warnings

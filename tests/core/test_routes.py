@@ -4,7 +4,7 @@ import pytest
 
 from conversations.history import formats
 from conversations.history.routes import RouteError, check_route, load_config, route_deployments
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SEED_CONFIG = FIXTURES / "seed" / "proxy-config.yaml"
 GROUP = "claude-3-5-sonnet-20241022"

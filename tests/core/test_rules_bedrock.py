@@ -4,7 +4,7 @@ from conversations.history import formats
 from conversations.history.check import check, check_body
 from conversations.history.formats.openai import parse_request
 from conversations.history.targets import resolve
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 TOOLS = [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object", "properties": {}}}}]
 

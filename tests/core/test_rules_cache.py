@@ -6,7 +6,7 @@ from conversations.history.formats import anthropic as anthropic_format
 from conversations.history.formats.openai import parse_request
 from conversations.history.routes import Deployment, deployment_target
 from conversations.history.targets import resolve
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 EPHEMERAL = {"type": "ephemeral"}
 

@@ -13,8 +13,7 @@ from conversations.history.formats import load_path
 from conversations.history.repair import repair
 from conversations.history.repair.work import clone
 from conversations.history.tokens import Counted
-from tests.changes import changed_at_random
-from tests.conftest import FIXTURES, log_documents
+from tests.support import FIXTURES, changed_at_random, log_documents
 
 MODEL = "openai/gpt-4o"
 DOCUMENTS = log_documents("seed", "samples", "formats")

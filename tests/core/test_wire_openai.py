@@ -12,7 +12,7 @@ from conversations.history.formats.openai import HINT, messages_without_argument
 from conversations.history.model import Block, CacheControl, History, Message, SourceRef, SystemPart
 from conversations.history.targets import resolve
 from conversations.history.wire import from_request, openai_request, simulate
-from tests.conftest import FIXTURES, log_documents
+from tests.support import FIXTURES, log_documents
 
 OPENAI = resolve("openai")
 DOCUMENTS = log_documents("seed", "samples", "formats")

@@ -14,7 +14,7 @@ from conversations.history.formats import Document, load_path
 from conversations.history.model import Block, Message
 from conversations.history.repair import repair
 from conversations.history.targets import TARGET_NAMES
-from tests.conftest import V1_FIXTURE
+from tests.support import V1_FIXTURE
 from tests.v1_folders import V1Log, fixture_files, without_last_observation
 
 INTERRUPTED = "Tool call interrupted before completion. The conversation was paused."

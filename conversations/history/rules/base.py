@@ -16,7 +16,8 @@ from ..findings import FIXES, SEVERITIES, Finding
 from ..model import History
 from ..targets import Target
 from ..tokens import Counted
-from ..wire import WireBlock, WireMessage, WireRequest
+from ..wire import WireRequest
+from ..wire_blocks import WireBlock, WireMessage
 
 # A rule's check: the findings of one context.
 Check = Callable[["Context"], Iterable[Finding]]

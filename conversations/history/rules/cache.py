@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..wire import WireBlock
+from ..wire_blocks import WireBlock
 from .base import Context, rule
 
 TOO_MANY = "A maximum of {limit} blocks with cache_control may be provided. Found {n}."

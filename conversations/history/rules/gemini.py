@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..wire import WireMessage
+from ..wire_blocks import WireMessage
 from .base import Context, rule
 
 CALL_POSITION = (

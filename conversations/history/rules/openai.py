@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..wire import WireMessage
+from ..wire_blocks import WireMessage
 from .base import Context, rule
 
 RESPONSE_MISSING = (

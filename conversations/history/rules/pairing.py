@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..wire import WireBlock
+from ..wire_blocks import WireBlock
 from .base import Context, ids, plural, rule, turns
 
 MISSING = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..wire import WireBlock
+from ..wire_blocks import WireBlock
 from .base import Context, rule
 
 MISSING_BEFORE_TOOL_USE = (

@@ -28,7 +28,7 @@ class Pruned:
 
 
 def retention_cutoff(days: int | None = None) -> datetime:
-    days = getattr(settings, "RETENTION_DAYS", 90) if days is None else days
+    days = settings.RETENTION_DAYS if days is None else days
     return timezone.now() - timedelta(days=days)
 
 

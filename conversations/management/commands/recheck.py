@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from conversations import jobs
-from conversations.checks import RULES_VERSION
+from conversations import jobs, tasks
 from conversations.models import Conversation, Job
+from conversations.verdicts import RULES_VERSION
 
 
 def stale_conversations(*, everything: bool = False):
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             return
         job = jobs.job_create(Job.Kind.RECHECK, conversations, options={"rules_version": RULES_VERSION})
         if not now:
-            jobs.job_enqueue(job)
+            tasks.job_enqueue(job)
             self.stdout.write(
                 f"queued job {job.pk}: re-check {job.total} conversation(s); a worker (`manage.py db_worker`) runs it"
             )

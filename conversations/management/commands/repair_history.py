@@ -31,6 +31,7 @@ from conversations.history.formats import FORMAT_NAMES, Document
 from conversations.history.model import History
 from conversations.history.repair import RepairResult, repair
 from conversations.history.targets import TARGET_NAMES
+from conversations.writeback import fill_directory
 
 
 class CouldNotRun(Exception):
@@ -198,8 +199,6 @@ def _write_file(out: Path, data: bytes) -> None:
 
 
 def _write_dir(out: Path, doc: Document, source: Path) -> None:
-    from conversations.writeback import fill_directory
-
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CouldNotRun(f"{out}: the output directory must not exist yet (or be empty)")
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ A file is written to a temporary file in the same folder, fsynced, and renamed o
 directory is written as a new directory beside it and swapped in: one atomic exchange
 (renameat2 RENAME_EXCHANGE) where Linux offers it, else two renames (old to backup, new in place).
 An OpenHands V1 conversation folder is written in place instead, under the SDK's own lock
-(writeback_inplace): an agent-server may hold it open by path.
+(writeback/inplace.py): an agent-server may hold it open by path.
 """
 
 from __future__ import annotations
@@ -25,37 +25,21 @@ import shutil
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from conversations.history import formats
-from conversations.history.errors import FormatError, HistoryError
+from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash, is_session_file, load_path
 from conversations.history.formats.v1_layout import is_v1_dir
 from conversations.history.model import History
 
+from .errors import ChangedOnDisk, OutsideRoots, WriteBackError, WriteBackResult
+from .inplace import LOCK_TIMEOUT, write_in_place
+
 # Formats whose logs are records of requests, not stores: their corrected form is a new request
 # offered for download, never an edit of the log (docs/formats.md §4).
 NEVER_REWRITTEN = formats.REQUEST_ONLY
-
-
-class WriteBackError(HistoryError):
-    """Write-back refused or failed; the message says which file and why. Nothing was changed."""
-
-
-class OutsideRoots(WriteBackError):
-    """The path is not under a directory the settings allow writing into."""
-
-
-class ChangedOnDisk(WriteBackError):
-    """The log changed since it was read: writing would lose what was added meanwhile."""
-
-
-@dataclass(frozen=True, slots=True)
-class WriteBackResult:
-    path: Path  # what was written (symlinks resolved)
-    backup: Path | None  # the previous content, kept beside it (None: nothing was replaced)
 
 
 # --- hashing -------------------------------------------------------------------------------------
@@ -136,8 +120,6 @@ def write_back(
         kind = "a directory" if real.is_dir() else "a file"
         raise WriteBackError(f"{real} is {kind}; the repaired document is not")
     if real.is_dir() and is_v1_dir(real):
-        from conversations.writeback_inplace import LOCK_TIMEOUT, write_in_place
-
         return write_in_place(real, new_doc, expected_hash, lock_timeout=lock_timeout or LOCK_TIMEOUT)
     _ensure_unchanged(real, expected_hash)
     if real.is_dir():

@@ -9,6 +9,7 @@ RULES_VERSION is stale: `manage.py recheck` (and any page that reads it) checks 
 
 from __future__ import annotations
 
+import yaml
 from django.conf import settings
 from django.db import transaction
 
@@ -149,7 +150,23 @@ def verdict_findings(revision: Revision, verdict: Verdict) -> list[Finding]:
     return list(revision.findings.filter(target=verdict.target).order_by("id"))
 
 
-def route_verdicts(revision: Revision, config_text: str, model_group: str) -> list[CoreVerdict]:
+def route_config(text: str) -> dict:
+    """A pasted litellm proxy (or Router) config, as a dict; routes.RouteError says what is wrong
+    with it, in words for the person. Parsed here and never handed on as text: the routes module
+    reads a one-line string that names an existing file as a path, and a paste must not read the
+    server's files. The one parser of the page's route check, its repair form and the API."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise routes.RouteError(f"The config is not YAML{where}.") from None
+    if not isinstance(config, dict):
+        raise routes.RouteError("The config is not a litellm proxy config (no model_list).")
+    return config
+
+
+def route_verdicts(revision: Revision, config_text: str | dict, model_group: str) -> list[CoreVerdict]:
     """One verdict per deployment a call to `model_group` could reach (not stored: a pasted
     config is the viewer's, not the conversation's). Raises routes.RouteError for a bad config."""
     return routes.check_route(revision.history, config_text, model_group)

@@ -1,21 +1,5 @@
-"""The admin, for the people who run the inspector: conversations, revisions, findings, sources,
-background jobs and the audit log. Every row links to its conversation's inspector page.
-
-Bulk actions on conversations (on a selection, or on everything the current filter matches with
-Django's "select all N"), each a confirmation page first and then a background job
-(conversations.jobs) whose page shows live progress:
-
-    re-check                 conversations.change_conversation
-    dry-run repair           the repairer role (conversations.repairs.can_repair: the repair
-    repair                     permission, or staff), as on the pages and in the API
-    repair and write back
-    export repaired files
-    delete (soft)            conversations.delete_conversation
-
-Django's own delete_selected is removed: it would delete rows for good, past the audit log and
-the retention period (`manage.py prune` does that, later). Revisions, findings, sources and the
-audit log are read-only here: ingest, repairs and jobs write them.
-"""
+"""Conversations in the admin: the list with its filters, and the bulk actions on a selection (or
+on everything the current filter matches), each a confirmation page and then a background job."""
 
 from __future__ import annotations
 
@@ -25,41 +9,23 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
-from conversations import jobs
-from conversations.models import AuditEvent, Conversation, Finding, Job, JobItem, Revision, Source, Verdict
-
-
-def inspector_link(conversation_id: int | None) -> str:
-    if conversation_id is None:
-        return "—"
-    return format_html('<a href="{}">inspect</a>', reverse("conversations:detail", args=[conversation_id]))
+from conversations import tasks
+from conversations.admin.common import inspector_link, short
+from conversations.history.targets import TARGET_NAMES
+from conversations.models import VERDICT_STATUSES, Conversation, Finding, Job, Source, Verdict, verdict_status
+from conversations.repairs import writeback_refusal
+from conversations.roles import can_repair
 
 
 def _own_verdict() -> QuerySet:
     """The verdict of a conversation's latest revision for its own target (one row at most)."""
     return Verdict.objects.filter(revision=OuterRef("latest_revision"), own_target=True)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that the product writes (ingest, repairs, jobs): viewed here, never edited."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- conversation filters ------------------------------------------------------------------------------
@@ -110,14 +76,8 @@ class VerdictFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        own = _own_verdict()
-        conditions = {
-            "rejected": Exists(own.filter(accepted=False)),
-            "warnings": Exists(own.filter(accepted=True, warnings__gt=0)),
-            "accepted": Exists(own.filter(accepted=True, warnings=0)),
-            "unchecked": ~Exists(own),
-        }
-        return queryset.filter(conditions[self.value()]) if self.value() in conditions else queryset
+        # The list page's filter, the same query (Conversation.objects.with_verdict).
+        return queryset.with_verdict(self.value()) if self.value() in VERDICT_STATUSES else queryset
 
 
 class RuleFilter(admin.SimpleListFilter):
@@ -150,21 +110,17 @@ class SourceFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         sources = Source.objects.order_by("-updated_at")[: self.LISTED]
-        listed = [(str(s.pk), _short(s.location)) for s in sources]
+        listed = [(str(s.pk), short(s.location)) for s in sources]
         chosen = self.value()
         if chosen and chosen.isdigit() and chosen not in {pk for pk, _ in listed}:
             source = Source.objects.filter(pk=chosen).first()
             if source is not None:
-                listed.append((chosen, _short(source.location)))
+                listed.append((chosen, short(source.location)))
         return listed
 
     def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(source_id=value) if value and value.isdigit() else queryset
-
-
-def _short(location: str, keep: int = 60) -> str:
-    return location if len(location) <= keep else "…" + location[-keep + 1 :]
 
 
 # --- bulk actions --------------------------------------------------------------------------------------
@@ -243,8 +199,6 @@ class JobOptionsForm(forms.Form):
 
     def __init__(self, *args, action: BulkAction, **kwargs):
         super().__init__(*args, **kwargs)
-        from conversations.history.targets import TARGET_NAMES
-
         self.fields["target"].choices = [("", "each conversation's own target")] + [(t, t) for t in TARGET_NAMES]
         for name in [n for n in self.fields if n not in action.fields]:
             del self.fields[name]
@@ -340,9 +294,7 @@ class ConversationAdmin(admin.ModelAdmin):
         return request.user.has_perm("conversations.change_conversation")
 
     def has_repair_permission(self, request) -> bool:
-        # The one repairer rule of pages, API and domain (conversations.repairs.can_repair).
-        from conversations.repairs import can_repair
-
+        # The one repairer rule of pages, API and jobs (conversations.roles).
         return can_repair(request.user)
 
     def has_soft_delete_permission(self, request) -> bool:
@@ -369,9 +321,10 @@ class ConversationAdmin(admin.ModelAdmin):
         accepted = getattr(obj, "own_accepted", None)
         if accepted is None:
             return "—"
-        if not accepted:
+        status = verdict_status(accepted, obj.own_warnings)
+        if status == "rejected":
             return format_html("<strong>rejected</strong> · {}", obj.own_rule or "?")
-        return f"accepted · {obj.own_warnings} warning(s)" if obj.own_warnings else "accepted"
+        return f"accepted · {obj.own_warnings} warning(s)" if status == "warnings" else "accepted"
 
     @admin.display(description="rev", ordering="revision_number")
     def revision_column(self, obj: Conversation):
@@ -380,7 +333,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description="source", ordering="source__location")
     def source_column(self, obj: Conversation) -> str:
         url = reverse("admin:conversations_conversation_changelist") + f"?source={obj.source_id}"
-        return format_html('<a href="{}" title="{}">{}</a>', url, obj.source.location, _short(obj.source.location, 40))
+        return format_html('<a href="{}" title="{}">{}</a>', url, obj.source.location, short(obj.source.location, 40))
 
     @admin.display(description="inspector")
     def inspect(self, obj: Conversation) -> str:
@@ -412,6 +365,15 @@ class ConversationAdmin(admin.ModelAdmin):
     def delete_action(self, request, queryset):
         return self._bulk(request, queryset, BULK_ACTIONS[Job.Kind.DELETE], "delete_action")
 
+    def _sample(self, queryset: QuerySet, action: BulkAction) -> list[Conversation]:
+        """The first conversations of the selection; for a write-back, each with why it will not be
+        written back, if it will not (the rule the job applies: repairs.writeback_refusal)."""
+        sample = list(queryset.select_related("source")[:20])
+        if action.kind == Job.Kind.WRITE_BACK:
+            for conversation in sample:
+                conversation.writeback_refusal = writeback_refusal(conversation)
+        return sample
+
     def _bulk(self, request: HttpRequest, queryset: QuerySet, action: BulkAction, name: str) -> HttpResponse:
         """As delete_selected: the first post shows what will happen; the confirmation posts back
         with post=yes (permissions are checked again on that request) and queues the job."""
@@ -422,7 +384,7 @@ class ConversationAdmin(admin.ModelAdmin):
         if request.POST.get("post") == "yes":
             form = JobOptionsForm(request.POST, action=action)
             if form.is_valid():
-                job = jobs.job_start(action.kind, queryset, user=request.user, options=form.options())
+                job = tasks.job_start(action.kind, queryset, user=request.user, options=form.options())
                 self.message_user(
                     request,
                     f"Queued job {job.pk}: {action.title.lower()}, {job.total} conversation(s).",
@@ -435,7 +397,6 @@ class ConversationAdmin(admin.ModelAdmin):
         if not count:
             self.message_user(request, "No live conversation is selected: nothing to do.", messages.WARNING)
             return None
-        own = _own_verdict()
         # The changelist only runs an action when at least one box is ticked, even across all.
         selected = [str(pk) for pk in queryset.values_list("pk", flat=True)[: 1 if select_across else None]]
         context = {
@@ -446,246 +407,12 @@ class ConversationAdmin(admin.ModelAdmin):
             "action_name": name,
             "form": form,
             "count": count,
-            "sample": queryset.select_related("source")[:20],
-            "rejected": queryset.filter(Exists(own.filter(accepted=False))).count(),
-            "unchecked": queryset.filter(~Exists(own)).count(),
+            "sample": self._sample(queryset, action),
+            "rejected": queryset.with_verdict("rejected").count(),
+            "unchecked": queryset.with_verdict("unchecked").count(),
             "select_across": select_across,
             "selected": selected,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
         return TemplateResponse(request, "admin/conversations/conversation/bulk_confirmation.html", context)
-
-
-# --- revisions, findings, sources ------------------------------------------------------------------------
-
-
-@admin.register(Revision)
-class RevisionAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "number", "reason", "author", "message_count", "rules_version", "created_at", "inspect")
-    list_filter = (
-        ("created_at", admin.DateFieldListFilter),
-        ("author", admin.RelatedOnlyFieldListFilter),
-        "conversation__provider",
-    )
-    search_fields = ("reason", "conversation__title", "conversation__external_id", "content_hash")
-    date_hierarchy = "created_at"
-    list_select_related = ("conversation", "author")
-    show_full_result_count = False
-    exclude = ("head_data", "chunks")
-    readonly_fields = ("inspect",)
-
-    @admin.display(description="inspector")
-    def inspect(self, obj: Revision) -> str:
-        return inspector_link(obj.conversation_id)
-
-
-@admin.register(Finding)
-class FindingAdmin(ReadOnlyAdmin):
-    list_display = (
-        "rule",
-        "severity",
-        "target",
-        "provider",
-        "conversation_column",
-        "revision_number",
-        "message_index",
-        "fix",
-        "inspect",
-    )
-    list_filter = ("severity", "rule", "provider", "target", ("revision__created_at", admin.DateFieldListFilter))
-    search_fields = ("rule", "provider_error", "explanation", "revision__conversation__title")
-    date_hierarchy = "revision__created_at"
-    list_select_related = ("revision__conversation",)
-    show_full_result_count = False
-    readonly_fields = ("inspect",)
-
-    @admin.display(description="conversation", ordering="revision__conversation__title")
-    def conversation_column(self, obj: Finding) -> str:
-        return str(obj.revision.conversation)[:60]
-
-    @admin.display(description="rev", ordering="revision__number")
-    def revision_number(self, obj: Finding) -> int:
-        return obj.revision.number
-
-    @admin.display(description="inspector")
-    def inspect(self, obj: Finding) -> str:
-        return inspector_link(obj.revision.conversation_id)
-
-
-@admin.register(Source)
-class SourceAdmin(ReadOnlyAdmin):
-    list_display = ("location", "kind", "format", "size", "conversation_count", "updated_at")
-    list_filter = ("kind", "format", ("updated_at", admin.DateFieldListFilter))
-    search_fields = ("location",)
-    date_hierarchy = "updated_at"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(conversations_n=Count("conversations"))
-
-    @admin.display(description="conversations", ordering="conversations_n")
-    def conversation_count(self, obj: Source) -> str:
-        url = reverse("admin:conversations_conversation_changelist") + f"?source={obj.pk}&state=all"
-        return format_html('<a href="{}">{}</a>', url, obj.conversations_n)
-
-
-# --- jobs -------------------------------------------------------------------------------------------------
-
-
-def _items_count(**filters) -> Coalesce:
-    counted = (
-        JobItem.objects.filter(job=OuterRef("pk"), **filters)
-        .order_by()
-        .values("job")
-        .annotate(n=Count("id"))
-        .values("n")[:1]
-    )
-    return Coalesce(Subquery(counted), 0)
-
-
-@admin.register(Job)
-class JobAdmin(ReadOnlyAdmin):
-    """The list of jobs; a job's page is its live progress (htmx polling), with cancel."""
-
-    list_display = (
-        "__str__",
-        "kind",
-        "status",
-        "progress_column",
-        "problems_column",
-        "created_by",
-        "created_at",
-        "finished_at",
-    )
-    list_filter = ("kind", "status", ("created_at", admin.DateFieldListFilter))
-    date_hierarchy = "created_at"
-    list_select_related = ("created_by",)
-
-    def get_queryset(self, request):
-        # Correlated counts, computed for the rows of the page only (a JOIN and GROUP BY would
-        # count every item of every job first).
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                open_n=_items_count(status__in=jobs.OPEN),
-                problems_n=_items_count(status__in=(JobItem.Status.FAILED, JobItem.Status.SKIPPED)),
-            )
-        )
-
-    @admin.display(description="progress")
-    def progress_column(self, obj: Job) -> str:
-        return f"{obj.total - obj.open_n}/{obj.total}"
-
-    @admin.display(description="failed or skipped", ordering="problems_n")
-    def problems_column(self, obj: Job) -> int:
-        return obj.problems_n
-
-    def has_view_permission(self, request, obj=None):
-        # Whoever queued a job may follow it, even without the right to see every job.
-        if obj is not None and obj.created_by_id == request.user.pk and request.user.is_staff:
-            return True
-        return super().has_view_permission(request, obj)
-
-    def has_cancel_permission(self, request, job: Job) -> bool:
-        return (job.created_by_id == request.user.pk and request.user.is_staff) or request.user.has_perm(
-            "conversations.change_job"
-        )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("<int:job_id>/cancel/", view(require_POST(self.cancel_view)), name="conversations_job_cancel"),
-            path("<int:job_id>/export.zip", view(self.export_view), name="conversations_job_export"),
-        ] + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The job's progress page; an htmx poll gets only its progress region."""
-        job = get_object_or_404(Job.objects.select_related("created_by", "cancelled_by"), pk=object_id)
-        if not self.has_view_permission(request, job):
-            raise PermissionDenied
-        return self._progress_response(request, job)
-
-    def _progress_response(self, request, job: Job) -> TemplateResponse:
-        template = "admin/conversations/job/progress.html"
-        if getattr(request, "htmx", False):
-            template += "#progress"
-        progress = jobs.job_progress(job)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": str(job),
-            "opts": self.model._meta,
-            "job": job,
-            "progress": progress,
-            "problems": jobs.job_problems(job),
-            "report": job.report,
-            "can_cancel": not job.finished and self.has_cancel_permission(request, job),
-            "audit_url": reverse("admin:conversations_auditevent_changelist") + f"?job={job.pk}",
-        }
-        return TemplateResponse(request, template, context)
-
-    def cancel_view(self, request, job_id: int):
-        job = get_object_or_404(Job, pk=job_id)
-        if not self.has_cancel_permission(request, job):
-            raise PermissionDenied
-        if jobs.job_cancel(job, user=request.user):
-            self.message_user(
-                request, f"Job {job.pk} cancelled: the items not yet applied will not be.", messages.SUCCESS
-            )
-        job.refresh_from_db()
-        if getattr(request, "htmx", False):
-            return self._progress_response(request, job)
-        return HttpResponseRedirect(reverse("admin:conversations_job_change", args=[job.pk]))
-
-    def export_view(self, request, job_id: int):
-        job = get_object_or_404(Job, pk=job_id, kind=Job.Kind.EXPORT)
-        if not self.has_view_permission(request, job):
-            raise PermissionDenied
-        response = StreamingHttpResponse(jobs.export_stream(job), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-export.zip"'
-        return response
-
-
-# --- the audit log ------------------------------------------------------------------------------------------
-
-
-class JobFilter(admin.SimpleListFilter):
-    """Events of one job (AuditEvent.detail["job"]): the recent jobs, or any ?job=<id>."""
-
-    title = "job"
-    parameter_name = "job"
-
-    def lookups(self, request, model_admin):
-        listed = [(str(pk), f"job {pk}") for pk in Job.objects.order_by("-pk").values_list("pk", flat=True)[:10]]
-        if self.value() and self.value().isdigit() and self.value() not in {pk for pk, _ in listed}:
-            listed.append((self.value(), f"job {self.value()}"))
-        return listed
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(detail__job=int(value)) if value and value.isdigit() else queryset
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "action", "actor", "conversation_column", "revision", "job_column", "inspect")
-    list_filter = ("action", JobFilter, ("actor", admin.RelatedOnlyFieldListFilter), ("at", admin.DateFieldListFilter))
-    search_fields = ("action", "conversation__title", "actor__username")
-    date_hierarchy = "at"
-    list_select_related = ("actor", "conversation", "revision")
-    show_full_result_count = False
-
-    @admin.display(description="conversation", ordering="conversation__title")
-    def conversation_column(self, obj: AuditEvent) -> str:
-        return str(obj.conversation)[:60] if obj.conversation_id else "—"
-
-    @admin.display(description="job")
-    def job_column(self, obj: AuditEvent) -> str:
-        job = (obj.detail or {}).get("job")
-        if not isinstance(job, int):
-            return "—"
-        return format_html('<a href="{}">job {}</a>', reverse("admin:conversations_job_change", args=[job]), job)
-
-    @admin.display(description="inspector")
-    def inspect(self, obj: AuditEvent) -> str:
-        return inspector_link(obj.conversation_id) if obj.conversation_id else "—"

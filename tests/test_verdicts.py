@@ -3,35 +3,32 @@ when the rules change."""
 
 import pytest
 
-from conversations import checks
+from conversations import verdicts
 from conversations.history.targets import UnknownTarget
-from conversations.ingest import ingest_path
-from conversations.models import Conversation, Finding, Revision, Verdict
-from tests.conftest import FIXTURES, SEED
+from conversations.models import Finding, Revision, Verdict
+from tests.support import FIXTURES, SEED, ingested
 
 pytestmark = pytest.mark.django_db
 
 
-def ingested(path):
-    outcome = ingest_path(path)
-    assert outcome.status == "ingested", outcome.error
-    return Conversation.objects.get(pk=outcome.added[0]).latest_revision
+def revision_of(path) -> Revision:
+    return ingested(path).latest_revision
 
 
 def test_ingest_checks_the_conversations_own_target_and_stores_its_findings():
-    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+    revision = revision_of(FIXTURES / "samples" / "unanswered-tool-call.json")
 
     [verdict] = revision.verdicts.all()
     assert verdict.own_target and verdict.target == "anthropic"
     assert not verdict.accepted
-    assert verdict.rules_version == checks.RULES_VERSION
+    assert verdict.rules_version == verdicts.RULES_VERSION
     missing = revision.findings.get(rule="tool-result-missing")
     assert missing.message_index == 1
     assert missing.provider_error.startswith("messages.2: `tool_use` ids were found without `tool_result` blocks")
 
 
 def test_a_seed_with_no_model_is_judged_by_the_default_target_and_accepted():
-    revision = ingested(SEED[0])
+    revision = revision_of(SEED[0])
 
     [verdict] = revision.verdicts.all()
     assert (verdict.target, verdict.accepted) == ("anthropic", True)
@@ -41,10 +38,10 @@ def test_a_seed_with_no_model_is_judged_by_the_default_target_and_accepted():
 
 
 def test_other_targets_are_checked_on_demand_and_cached():
-    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+    revision = revision_of(FIXTURES / "samples" / "unanswered-tool-call.json")
 
-    [openai] = checks.revision_verdicts(revision, ["openai"])
-    again = checks.revision_verdicts(Revision.objects.get(pk=revision.pk), ["openai"])
+    [openai] = verdicts.revision_verdicts(revision, ["openai"])
+    again = verdicts.revision_verdicts(Revision.objects.get(pk=revision.pk), ["openai"])
 
     assert not openai.accepted and openai.first_rule == "openai-tool-response-missing"
     assert again[0].pk == openai.pk
@@ -52,51 +49,50 @@ def test_other_targets_are_checked_on_demand_and_cached():
 
 
 def test_a_verdict_from_older_rules_is_checked_again():
-    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+    revision = revision_of(FIXTURES / "samples" / "unanswered-tool-call.json")
     Verdict.objects.filter(revision=revision).update(rules_version="1999.1.1")
 
-    [verdict] = checks.revision_verdicts(revision)
+    [verdict] = verdicts.revision_verdicts(revision)
 
-    assert verdict.rules_version == checks.RULES_VERSION
+    assert verdict.rules_version == verdicts.RULES_VERSION
     assert Verdict.objects.filter(revision=revision).count() == 1
     assert Finding.objects.filter(revision=revision, rule="tool-result-missing").count() == 1
 
 
 def test_an_unknown_target_is_refused():
-    revision = ingested(SEED[0])
+    revision = revision_of(SEED[0])
 
     with pytest.raises(UnknownTarget):
-        checks.revision_verdicts(revision, ["no-such-provider"])
+        verdicts.revision_verdicts(revision, ["no-such-provider"])
 
 
 def test_the_seed_route_sends_two_of_three_to_a_bedrock_refusal():
     config = (FIXTURES / "seed" / "proxy-config.yaml").read_text()
     refused = {}
     for path in SEED:
-        revision = ingested(path)
-        verdicts = checks.route_verdicts(revision, config, "claude-3-5-sonnet-20241022")
-        assert [v.provider for v in verdicts] == ["bedrock", "anthropic"]
+        revision = revision_of(path)
+        routed = verdicts.route_verdicts(revision, config, "claude-3-5-sonnet-20241022")
+        assert [v.provider for v in routed] == ["bedrock", "anthropic"]
         refused[path.name] = any(
-            "You do not have access to explicit prompt caching" in (f.provider_error or "")
-            for f in verdicts[0].findings
+            "You do not have access to explicit prompt caching" in (f.provider_error or "") for f in routed[0].findings
         )
 
     assert refused == {p.name: "proxy-vs-direct" not in p.name for p in SEED}
 
 
 def test_a_pasted_error_is_explained_against_the_prediction():
-    revision = ingested(FIXTURES / "formats" / "litellm-standard-logging-failure.json")
+    revision = revision_of(FIXTURES / "formats" / "litellm-standard-logging-failure.json")
 
-    explanation = checks.explain_error(revision)
+    explanation = verdicts.explain_error(revision)
 
     assert "messages.26" in explanation["summary"] or any(e["error"]["wire_index"] == 26 for e in explanation["errors"])
     assert any(e["agrees"] is False for e in explanation["errors"])
 
 
 def test_the_wire_request_is_what_litellm_would_send():
-    revision = ingested(SEED[0])
+    revision = revision_of(SEED[0])
 
-    request = checks.wire_request(revision, "anthropic")
+    request = verdicts.wire_request(revision, "anthropic")
 
     assert request["format"] == "anthropic"
     assert len(request["body"]["messages"]) == 7
@@ -113,17 +109,17 @@ def test_the_wire_request_is_what_litellm_would_send():
 def test_a_stored_own_verdict_reads_back_as_the_check_returned_it(sample):
     from conversations.history.check import check
 
-    revision = ingested(sample)
+    revision = revision_of(sample)
     history = revision.history
 
-    stored = checks.own_verdicts_stored([revision])[revision.pk]
+    stored = verdicts.own_verdicts_stored([revision])[revision.pk]
 
-    fresh = check(history, target=checks.own_target(history), build_request=False)
+    fresh = check(history, target=verdicts.own_target(history), build_request=False)
     assert stored.to_dict(detail=True) == fresh.to_dict(detail=True)
 
 
 def test_a_verdict_stored_under_older_rules_is_not_read_back():
-    revision = ingested(FIXTURES / "samples" / "unanswered-tool-call.json")
+    revision = revision_of(FIXTURES / "samples" / "unanswered-tool-call.json")
     Verdict.objects.filter(revision=revision).update(rules_version="2026.11.1")
 
-    assert checks.own_verdicts_stored([revision]) == {}
+    assert verdicts.own_verdicts_stored([revision]) == {}

@@ -35,7 +35,8 @@ from pathlib import Path
 
 from conversations.history.formats.document import Document, document_hash, load_path
 from conversations.history.formats.v1_layout import BASE_STATE, EVENT_FILE, LOCK_FILE, MARKER, is_sidecar
-from conversations.writeback import ChangedOnDisk, WriteBackError, WriteBackResult
+
+from .errors import ChangedOnDisk, WriteBackError, WriteBackResult
 
 # EventLog.LOCK_TIMEOUT_SECONDS, and filelock's polling interval.
 LOCK_TIMEOUT = 30.0

@@ -1,5 +1,7 @@
-"""The API tokens in the admin (kept apart from admin.py, which another part of the project owns;
-imported by ConversationsConfig.ready). A token is shown once, right after it is added."""
+"""API tokens in the admin: add one (shown once, right after it is added: only its hash is kept),
+revoke the selected ones."""
+
+from __future__ import annotations
 
 from django.contrib import admin, messages
 
