@@ -22,16 +22,18 @@ from django.conf import settings
 from django.db import transaction
 
 from conversations.history import formats
+from conversations.history import status as core_status
 from conversations.history.errors import FormatError, NotAConversation
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
 from conversations.history.targets import provider_of
-from conversations.models import AuditEvent, Conversation, Original, OriginalFile, Revision, Source
+from conversations.models import AuditEvent, Conversation, Original, OriginalFile, Revision, Source, Status
+from conversations.routing import EMPTY, Routed, RouteTable, route_table_cached
 from conversations.search import conversation_search_text
 from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
-from conversations.verdicts import own_verdict, verdicts_insert
+from conversations.verdicts import own_verdict, risks_of, verdicts_insert
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -66,6 +68,8 @@ class PreparedConversation:
     summary: dict[str, Any]
     dumped: DumpedHistory
     verdict: CoreVerdict
+    # Its route and the verdicts of the route's deployments (None: judged by its own target).
+    routed: Routed | None = None
 
 
 @dataclass
@@ -92,8 +96,17 @@ def redacted(doc: Document) -> tuple[Document, list[dict]]:
     return Document(name=doc.name, files=files, is_dir=doc.is_dir), found
 
 
-def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = None) -> Prepared:
-    """Everything but the writes. Raises FormatError for a document that cannot be read."""
+def prepare(
+    doc: Document,
+    *,
+    format: str | None = None,
+    raw_hash: str | None = None,
+    table: RouteTable = EMPTY,
+    kind: str = "",
+    location: str = "",
+) -> Prepared:
+    """Everything but the writes. Raises FormatError for a document that cannot be read. `table`:
+    the routes, `kind` and `location`: where the document comes from (a route rule may name them)."""
     raw_hash = raw_hash or document_hash(doc)
     clean, redactions = redacted(doc)
     each = formats.read_each(clean, format)
@@ -102,16 +115,7 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
     if not histories:
         raise failures[0] if failures else FormatError("no conversation found", file=doc.name)
     single = len(histories) == 1
-    prepared = [
-        PreparedConversation(
-            locator="" if single else _locator(h),
-            record=h.record,
-            summary=history_summary(h),
-            dumped=history_dump(h),
-            verdict=own_verdict(h),
-        )
-        for h in histories
-    ]
+    prepared = [_prepared_one(h, single, table.judge(h, kind=kind, location=location)) for h in histories]
     return Prepared(
         raw_hash,
         clean,
@@ -119,6 +123,26 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
         prepared,
         histories[0].format,
         failures=[{"error": str(e), "line": e.line} for e in failures],
+    )
+
+
+def _prepared_one(history: History, single: bool, routed: Routed | None) -> PreparedConversation:
+    verdict = own_verdict(history)
+    summary = history_summary(history)
+    judged = routed.verdicts if routed is not None else [verdict]
+    status = core_status.status_of([core_status.Judged(v.accepted, len(risks_of(v))) for v in judged])
+    summary.update(
+        status=Status.named(status).value,
+        route_version_id=routed.version_id if routed else None,
+        model_group=routed.model_group[:255] if routed else "",
+    )
+    return PreparedConversation(
+        locator="" if single else _locator(history),
+        record=history.record,
+        summary=summary,
+        dumped=history_dump(history),
+        verdict=verdict,
+        routed=routed,
     )
 
 
@@ -237,6 +261,8 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
         if item.verdict is not None:
             # A revision made just now has no verdict to replace: insert (two statements, not five).
             verdicts_insert([(revision, item.verdict)], own=True)
+        if item.routed is not None:
+            verdicts_insert([(revision, v) for v in item.routed.verdicts], route_version_id=item.routed.version_id)
     if outcome.added:
         outcome.status = "ingested"
         AuditEvent.objects.create(
@@ -251,14 +277,18 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     return outcome
 
 
-def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None, user=None) -> Outcome:
-    """Read, check and store one document. Raises nothing for a bad input: the outcome says why."""
+def ingest_document(
+    doc: Document, *, kind: str, location: str, format: str | None = None, user=None, table: RouteTable | None = None
+) -> Outcome:
+    """Read, check and store one document. Raises nothing for a bad input: the outcome says why.
+    `table`: the routes (by default read now)."""
     raw_hash = document_hash(doc)
     known = unchanged(kind, location, raw_hash)
     if known is not None:
         return known
     try:
-        prepared = prepare(doc, format=format, raw_hash=raw_hash)
+        table = table if table is not None else route_table_cached()
+        prepared = prepare(doc, format=format, raw_hash=raw_hash, table=table, kind=kind, location=location)
     except NotAConversation as exc:
         return Outcome(location, "skipped", reason=exc.reason)
     except FormatError as exc:
@@ -397,21 +427,23 @@ def _location(path: Path) -> str:
     return str(path.resolve()) if path.exists() else str(path)
 
 
-def ingest_path(path: Path, *, format: str | None = None, user=None) -> Outcome:
+def ingest_path(path: Path, *, format: str | None = None, user=None, table: RouteTable | None = None) -> Outcome:
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
     except FormatError as exc:
         return Outcome(str(path), "failed", error=str(exc))
-    outcome = ingest_document(doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user)
+    outcome = ingest_document(
+        doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user, table=table
+    )
     outcome.path = str(path)
     return outcome
 
 
-def _prepare_path(path: Path, format: str | None) -> Prepared | Outcome:
+def _prepare_path(path: Path, format: str | None, table: RouteTable) -> Prepared | Outcome:
     """Worker-process side of a parallel ingest: load and prepare, never touch the database."""
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
-        return prepare(doc, format=format)
+        return prepare(doc, format=format, table=table, kind=Source.Kind.PATH, location=_location(path))
     except NotAConversation as exc:
         return Outcome(str(path), "skipped", reason=exc.reason)
     except FormatError as exc:
@@ -426,19 +458,22 @@ def ingest_candidates(
     With jobs > 1, worker processes prepare documents (parsing and checking are CPU-bound) while
     this process writes them. Each file is its own savepoint (atomic on its own); a batch of files
     shares one commit, so a directory of small logs does not pay a disk flush per file."""
+    table = route_table_cached()
     if jobs <= 1 or len(found) < 4:
         for start in range(0, len(found), batch_size):
             with transaction.atomic():
                 for candidate in found[start : start + batch_size]:
                     yield (
                         candidate,
-                        (None if candidate.skip_reason else ingest_path(candidate.path, format=format, user=user)),
+                        None
+                        if candidate.skip_reason
+                        else ingest_path(candidate.path, format=format, user=user, table=table),
                     )
         return
-    yield from _ingest_parallel(found, format=format, user=user, jobs=jobs, batch_size=batch_size)
+    yield from _ingest_parallel(found, format=format, user=user, jobs=jobs, batch_size=batch_size, table=table)
 
 
-def _ingest_parallel(found, *, format, user, jobs, batch_size):
+def _ingest_parallel(found, *, format, user, jobs, batch_size, table):
     # Workers are forked from this process: everything they import lazily (litellm takes seconds)
     # is imported once here instead of once per worker. They never touch the database (prepare
     # is pure) and leave with os._exit, so the inherited connection is never used or closed there.
@@ -459,7 +494,7 @@ def _ingest_parallel(found, *, format, user, jobs, batch_size):
                         break
                     future = None
                     if not candidate.skip_reason:
-                        future = pool.submit(_prepare_path, candidate.path, format)
+                        future = pool.submit(_prepare_path, candidate.path, format, table)
                     pending.append((candidate, future))
                 if not pending:
                     break

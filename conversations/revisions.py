@@ -14,14 +14,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.history import routes
 from conversations.history.check import RULES_VERSION
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.ingest import history_summary, summary_apply
-from conversations.models import AuditEvent, Conversation, Revision
+from conversations.models import AuditEvent, Conversation, Revision, RouteVersion
 from conversations.roles import require_repairer
 from conversations.storage import DumpedHistory, chunks_store, history_dump, rows_update, search_texts_store
-from conversations.verdicts import own_target, own_verdict, verdicts_insert
+from conversations.verdicts import own_target, own_verdict, status_refresh, verdicts_insert
 
 
 class Conflict(Exception):
@@ -157,6 +158,8 @@ def revisions_write(additions: list[Addition]) -> list[Revision]:
         ]
     )
     _own_verdicts_store(additions, revisions)
+    _route_verdicts_store(additions, revisions)
+    status_refresh([a.conversation.pk for a in additions])
     return revisions
 
 
@@ -184,6 +187,21 @@ def _own_verdicts_store(additions: list[Addition], revisions: list[Revision]) ->
         known = next((v for v in addition.verdicts if v.target == label), None)
         rows.append((revision, known or own_verdict(addition.history)))
     verdicts_insert(rows, own=True)
+
+
+def _route_verdicts_store(additions: list[Addition], revisions: list[Revision]) -> None:
+    """The new revisions of conversations on a route are judged by every deployment it reaches,
+    as ingest judged their first."""
+    versions = RouteVersion.objects.in_bulk({a.conversation.route_version_id for a in additions} - {None})
+    for addition, revision in zip(additions, revisions, strict=False):
+        version = versions.get(addition.conversation.route_version_id)
+        if version is None:
+            continue
+        try:
+            verdicts = routes.check_route(addition.history, version.config, addition.conversation.model_group)
+        except routes.RouteError:
+            continue  # the group left the route: ingest or a re-check finds its new route
+        verdicts_insert([(revision, v) for v in verdicts], route_version_id=version.pk)
 
 
 def revision_restore(conversation: Conversation, number: int, *, user, expected: int) -> Revision:

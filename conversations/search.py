@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime, time
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import QueryDict
 
 from conversations.history.model import History
-from conversations.models import VERDICT_STATUSES, Conversation, Finding, SearchText, Source
+from conversations.history.status import LABELS as STATUS_LABELS
+from conversations.history.status import STATUSES
+from conversations.models import VERDICT_STATUSES, Conversation, Finding, SearchText, Source, Status
 
 # Enough for every id and tool name of a long session plus the start of its text; the GIN index
 # and the row stay small. PostgreSQL refuses tsvectors over 1 MB, and to_tsvector costs ~80 ms per
@@ -33,6 +35,9 @@ VERDICTS = VERDICT_STATUSES
 # Sort key in the URL -> ORM ordering. `id` breaks ties so pages never overlap. Each has an index
 # (Conversation.Meta), read forwards or backwards.
 SORTS: dict[str, tuple[str, ...]] = {
+    # Stuck first, then at risk, healthy, unchecked; the latest activity first within each.
+    "status": ("status", "-activity_at", "-id"),
+    "-status": ("-status", "-activity_at", "-id"),
     "-activity": ("-activity_at", "-id"),
     "activity": ("activity_at", "id"),
     "-messages": ("-message_count", "-id"),
@@ -43,6 +48,8 @@ SORTS: dict[str, tuple[str, ...]] = {
     "tokens": ("token_count", "id"),
 }
 SORT_LABELS = {
+    "status": "stuck first",
+    "-status": "unchecked first",
     "-activity": "latest activity",
     "activity": "oldest activity",
     "-messages": "most messages",
@@ -52,7 +59,7 @@ SORT_LABELS = {
     "-tokens": "most tokens",
     "tokens": "fewest tokens",
 }
-DEFAULT_SORT = "-activity"
+DEFAULT_SORT = "status"
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
 SOURCE_KINDS = tuple(Source.Kind.values)
@@ -105,6 +112,7 @@ class ListQuery:
     survive; `query_string()` gives them back for links (pager, sort headers, shared URLs)."""
 
     q: str = ""
+    status: str = ""
     verdict: str = ""
     rule: str = ""
     target: str = ""
@@ -122,6 +130,7 @@ class ListQuery:
     def from_params(cls, params: QueryDict) -> ListQuery:
         query = cls()
         query.q = " ".join(params.get("q", "").split())[:SEARCH_MAX]
+        query.status = _choice(params.get("status", ""), STATUSES)
         query.verdict = _choice(params.get("verdict", ""), VERDICTS)
         query.source = _choice(params.get("source", ""), SOURCE_KINDS)
         for name in ("rule", "target", "provider", "model"):
@@ -143,12 +152,25 @@ class ListQuery:
 
     @property
     def filtered(self) -> bool:
-        return any((self.q, self.verdict, self.rule, self.provider, self.model, self.source, self.since, self.until))
+        return any(
+            (
+                self.q,
+                self.status,
+                self.verdict,
+                self.rule,
+                self.provider,
+                self.model,
+                self.source,
+                self.since,
+                self.until,
+            )
+        )
 
     def params(self, **changes) -> dict[str, str]:
         """The non-default parameters, with `changes` applied (a value of None drops a key)."""
         values = {
             "q": self.q,
+            "status": self.status,
             "verdict": self.verdict,
             "rule": self.rule,
             "target": self.target,
@@ -190,6 +212,22 @@ def _int_choice(value, allowed: tuple[int, ...], default: int) -> int:
 def conversations_filter(query: ListQuery, queryset: QuerySet[Conversation] | None = None) -> QuerySet[Conversation]:
     """The live conversations matching the query, in its order. Verdict and rule filters look at
     the latest revision only: an older revision's findings are history, not the state."""
+    qs = _unsorted_filter(query, queryset)
+    if query.status:
+        qs = qs.filter(status=Status.named(query.status))
+    return qs.order_by(*SORTS[query.sort])
+
+
+def status_counts(query: ListQuery) -> list[dict]:
+    """How many conversations of each status match the query's other filters, in the list's
+    order (one GROUP BY on the status index when nothing else is filtered)."""
+    counted = dict(_unsorted_filter(query).order_by().values_list("status").annotate(n=Count("pk")))
+    return [
+        {"key": key, "label": STATUS_LABELS[key], "count": counted.get(Status.named(key).value, 0)} for key in STATUSES
+    ]
+
+
+def _unsorted_filter(query: ListQuery, queryset: QuerySet[Conversation] | None = None) -> QuerySet[Conversation]:
     qs = Conversation.objects.live() if queryset is None else queryset
     if query.provider:
         qs = qs.filter(provider=query.provider)
@@ -210,7 +248,7 @@ def conversations_filter(query: ListQuery, queryset: QuerySet[Conversation] | No
         qs = qs.filter(Exists(findings))
     if query.q:
         qs = text_search(qs, query.q)
-    return qs.order_by(*SORTS[query.sort])
+    return qs
 
 
 def text_search(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:

@@ -9,6 +9,8 @@ RULES_VERSION is stale: `manage.py recheck` (and any page that reads it) checks 
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 from django.conf import settings
 from django.db import transaction
@@ -16,10 +18,11 @@ from django.db import transaction
 from conversations.history import check as core
 from conversations.history import explain as core_explain
 from conversations.history import routes, targets, wire
+from conversations.history import status as core_status
 from conversations.history.findings import Finding as CoreFinding
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
-from conversations.models import Finding, Revision, Verdict
+from conversations.models import Conversation, Finding, Revision, Status, Verdict
 
 TARGETS = targets.TARGET_NAMES
 RULES_VERSION = core.RULES_VERSION
@@ -47,11 +50,14 @@ def verdicts_store(revision: Revision, verdict: CoreVerdict, *, own: bool = Fals
     return row
 
 
-def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = False) -> list[Verdict]:
+def verdicts_insert(
+    rows: list[tuple[Revision, CoreVerdict]], *, own: bool = False, route_version_id: int | None = None
+) -> list[Verdict]:
     """Store verdicts that have none to replace (revisions created in this transaction with
-    rules_version set, as revisions_write creates them): two statements for any number."""
+    rules_version set, as revisions_write creates them): two statements for any number.
+    `route_version_id`: the rows are a route's deployments, in the order litellm tries them."""
     verdicts = []
-    for revision, verdict in rows:
+    for position, (revision, verdict) in enumerate(rows):
         errors = [f for f in verdict.findings if f.severity == "error"]
         warnings = [f for f in verdict.findings if f.severity == "warning"]
         # The badge names the first rule that matters: the first error, else the first warning.
@@ -68,6 +74,9 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
                 own_target=own,
                 rules_version=RULES_VERSION,
                 input_tokens=verdict.input_tokens,
+                risks=len(risks_of(verdict)),
+                route_version_id=route_version_id,
+                position=position if route_version_id is not None else None,
             )
         )
     stored = Verdict.objects.bulk_create(verdicts)
@@ -89,6 +98,49 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
         for f in verdict.findings
     )
     return stored
+
+
+@transaction.atomic(savepoint=False)
+def route_verdicts_store(conversation: Conversation, revision: Revision, routed: Any) -> None:
+    """Store the verdicts of the route's deployments (routing.Routed; None: it takes no route) for
+    `revision`, replacing those of any earlier route, and the route on the conversation."""
+    old = list(revision.verdicts.filter(route_version__isnull=False).values_list("target", flat=True))
+    if old:
+        Finding.objects.filter(revision=revision, target__in=old).delete()
+        Verdict.objects.filter(revision=revision, target__in=old).delete()
+    if routed is not None:
+        verdicts_insert([(revision, v) for v in routed.verdicts], route_version_id=routed.version_id)
+    conversation.route_version_id = routed.version_id if routed else None
+    conversation.model_group = routed.model_group if routed else ""
+    conversation.save(update_fields=["route_version", "model_group"])
+
+
+def risks_of(verdict: CoreVerdict) -> list[CoreFinding]:
+    """The warnings that put a conversation at risk: those that do not rest on a guess about the
+    request (a parameter the log does not record)."""
+    return [f for f in verdict.findings if f.severity == "warning" and not getattr(f, "guess", None)]
+
+
+def status_refresh(conversation_ids: list[int]) -> None:
+    """Store each conversation's status (history.status) from the verdicts stored for its latest
+    revision: its route's deployments when it has a route, else every target it was checked
+    against under the current rules. Three statements for any number of conversations."""
+    conversations = list(
+        Conversation.objects.filter(pk__in=conversation_ids).values("pk", "latest_revision_id", "route_version_id")
+    )
+    by_revision = {c["latest_revision_id"]: c for c in conversations if c["latest_revision_id"]}
+    judged: dict[int, list[core_status.Judged]] = {c["pk"]: [] for c in conversations}
+    rows = Verdict.objects.filter(revision__in=list(by_revision), rules_version=RULES_VERSION)
+    for row in rows.order_by("position", "id").values("revision_id", "route_version_id", "accepted", "risks"):
+        conversation = by_revision[row["revision_id"]]
+        if conversation["route_version_id"] and row["route_version_id"] != conversation["route_version_id"]:
+            continue  # the own target and other targets say nothing once the route is known
+        judged[conversation["pk"]].append(core_status.Judged(row["accepted"], row["risks"]))
+    grouped: dict[int, list[int]] = {}
+    for pk, verdicts in judged.items():
+        grouped.setdefault(Status.named(core_status.status_of(verdicts)).value, []).append(pk)
+    for value, pks in grouped.items():
+        Conversation.objects.filter(pk__in=pks).exclude(status=value).update(status=value)
 
 
 def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
@@ -143,6 +195,9 @@ def revision_verdicts(revision: Revision, target_names: list[str] | None = None)
         if row is None:
             row = verdicts_store(revision, core.check(revision.history, target=targets.resolve(name)))
         result.append(row)
+    if len(stored) < len(target_names):
+        # A conversation with no route is at risk or stuck by every target it was checked against.
+        status_refresh([revision.conversation_id])
     return result
 
 

@@ -174,6 +174,22 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("UPLOAD_MAX_FILES", 200)
 
 WRITE_BACK_ROOTS = [Path(p) for p in env_list("WRITE_BACK_ROOTS", [], sep=os.pathsep)]
 DEFAULT_TARGET = os.environ.get("DEFAULT_TARGET", "anthropic")
+
+
+def env_route(name: str) -> tuple[str, str] | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    route, sep, group = value.partition(":")
+    if not sep or not route.strip() or not group.strip():
+        raise ImproperlyConfigured(f"{name}={value!r}: expected <route>:<model group>")
+    return route.strip(), group.strip()
+
+
+# Routes known once (conversations.routing): litellm proxy configs, each named by its file's stem,
+# and the route and model group of conversations that name no model.
+INSPECTOR_ROUTE_CONFIGS = env_list("INSPECTOR_ROUTE_CONFIGS", [], sep=":")
+INSPECTOR_DEFAULT_ROUTE = env_route("INSPECTOR_DEFAULT_ROUTE")
 # Resume: where litellm sends a repaired conversation (a litellm proxy, or a provider's base URL)
 # and with which key. Never taken from a log.
 RESUME_API_BASE = os.environ.get("RESUME_API_BASE", "")

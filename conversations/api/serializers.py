@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpRequest
 from django.urls import reverse
 
-from conversations.models import Conversation, Finding, Revision, Verdict
+from conversations.models import Conversation, Finding, Revision, Status, Verdict
 
 
 def finding_dict(row: Finding) -> dict[str, Any]:
@@ -25,11 +26,15 @@ def finding_dict(row: Finding) -> dict[str, Any]:
     }
 
 
+# The own target first, then a route's deployments in the order litellm tries them, then the rest.
+VERDICT_ORDER = ("-own_target", F("position").asc(nulls_last=True), "target")
+
+
 def verdict_dicts(revision: Revision | None, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The stored verdicts of a revision with their findings, the conversation's own target first."""
     if revision is None:
         return []
-    verdicts = Verdict.objects.filter(revision=revision).order_by("-own_target", "target")
+    verdicts = Verdict.objects.filter(revision=revision).order_by(*VERDICT_ORDER)
     findings = Finding.objects.filter(revision=revision).order_by("id")
     if targets is not None:
         verdicts = verdicts.filter(target__in=list(targets))
@@ -38,7 +43,13 @@ def verdict_dicts(revision: Revision | None, targets: Iterable[str] | None = Non
     for row in findings:
         by_target.setdefault(row.target, []).append(finding_dict(row))
     return [
-        {"target": v.target, "provider": v.provider, "accepted": v.accepted, "findings": by_target.get(v.target, [])}
+        {
+            "target": v.target,
+            "provider": v.provider,
+            "accepted": v.accepted,
+            **({"deployment": v.position} if v.route_version_id else {}),
+            "findings": by_target.get(v.target, []),
+        }
         for v in verdicts
     ]
 
@@ -61,7 +72,7 @@ def verdict_summaries(conversations: list[Conversation]) -> dict[int, list[dict[
     """The latest revision's verdict summaries of each conversation, in one query."""
     revision_ids = [c.latest_revision_id for c in conversations if c.latest_revision_id]
     found: dict[int, list[dict]] = {}
-    for row in Verdict.objects.filter(revision_id__in=revision_ids).order_by("-own_target", "target"):
+    for row in Verdict.objects.filter(revision_id__in=revision_ids).order_by(*VERDICT_ORDER):
         found.setdefault(row.revision_id, []).append(verdict_summary(row))
     return {c.pk: found.get(c.latest_revision_id, []) for c in conversations}
 
@@ -88,8 +99,19 @@ def conversation_summary(
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
         "revision": latest.number if latest else None,
+        "status": Status(conversation.status).key,
+        "route": _route(conversation),
         "verdicts": verdicts if verdicts is not None else [],
     }
+
+
+def _route(conversation: Conversation) -> dict[str, Any] | None:
+    """The route its next request takes (None: its own target); its deployments' verdicts are
+    the verdicts with a `deployment` position."""
+    version = conversation.route_version
+    if version is None:
+        return None
+    return {"name": version.route.name, "version": version.number, "model_group": conversation.model_group}
 
 
 def _page_url(request: HttpRequest, conversation: Conversation) -> str:

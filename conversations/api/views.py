@@ -19,7 +19,7 @@ from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
 from conversations.models import Conversation, Revision, Source
-from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, VERDICTS, ListQuery, conversations_filter
+from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, STATUSES, VERDICTS, ListQuery, conversations_filter
 
 # Who may post: a platform's own calls (api) or the litellm callback's captures.
 POST_KINDS = {"api": Source.Kind.API, "capture": Source.Kind.CAPTURE}
@@ -82,7 +82,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     problems = query.errors + _unknown_choices(request)
     if problems:
         raise ApiError(400, "; ".join(problems), problems=problems)
-    qs = conversations_filter(query).select_related("source", "latest_revision")
+    qs = conversations_filter(query).select_related("source", "latest_revision", "route_version__route")
     paginator = Paginator(qs, query.per)
     if query.page > paginator.num_pages:
         raise ApiError(404, f"page {query.page} does not exist: there are {paginator.num_pages} page(s)")
@@ -109,6 +109,7 @@ def _unknown_choices(request: HttpRequest) -> list[str]:
     """ListQuery quietly drops values it does not know (right for a page's links); an API client
     is told instead."""
     choices = {
+        "status": STATUSES,
         "verdict": VERDICTS,
         "source": SOURCE_KINDS,
         "sort": tuple(SORTS),
@@ -165,7 +166,12 @@ def _header_safe(name: str) -> str:
 
 
 def conversation_or_404(pk: int) -> Conversation:
-    conversation = Conversation.objects.live().select_related("source", "latest_revision").filter(pk=pk).first()
+    conversation = (
+        Conversation.objects.live()
+        .select_related("source", "latest_revision", "route_version__route")
+        .filter(pk=pk)
+        .first()
+    )
     if conversation is None:
         raise ApiError(404, f"no conversation {pk}")
     return conversation

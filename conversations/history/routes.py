@@ -13,6 +13,8 @@ overrides the model map's capabilities for the check.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from .check import check
 from .errors import HistoryError
 from .findings import Verdict
 from .model import History
+from .redact import redact
 from .targets import Target, target_for_model
 
 INFO_CAPABILITIES = {
@@ -158,3 +161,122 @@ def check_route(
         )
         for d in route_deployments(load_config(config), group)
     ]
+
+
+# --- a route kept for later: its config without credentials --------------------------------------
+
+CREDENTIAL_KEYS = frozenset({"api_key", "aws_secret_access_key", "aws_session_token", "vertex_credentials"})
+ENV_REFERENCE = "os.environ/"
+
+
+def without_credentials(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of the config without what grants access (the credential keys, every
+    `os.environ/...` reference, every value the redactor would redact), and the paths removed.
+    What is left still says which deployments a group reaches, which is all a check needs."""
+    removed: list[str] = []
+
+    def clean(value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            kept = {}
+            for key, inner in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if str(key).lower() in CREDENTIAL_KEYS or _secret_value(inner):
+                    removed.append(where)
+                    continue
+                kept[key] = clean(inner, where)
+            return kept
+        if isinstance(value, list):
+            out = []
+            for k, inner in enumerate(value):
+                if _secret_value(inner):
+                    removed.append(f"{path}[{k}]")
+                    continue
+                out.append(clean(inner, f"{path}[{k}]"))
+            return out
+        return value
+
+    return clean(config, ""), removed
+
+
+def _secret_value(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value.startswith(ENV_REFERENCE):
+        return True
+    return bool(redact(value.encode("utf-8", "replace"), "")[1])
+
+
+def groups_of(config: dict[str, Any]) -> set[str]:
+    return {d.group for d in deployments(config)}
+
+
+# --- which route a conversation's next request takes ---------------------------------------------
+
+PROXY_PREFIX = "litellm_proxy/"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """An admin's mapping: conversations of this source kind ("" any), whose location matches the
+    glob ("" any) and whose model matches the regular expression ("" any) take this route."""
+
+    route: str
+    model_group: str
+    source_kind: str = ""
+    location_glob: str = ""
+    model_regex: str = ""
+
+    def matches(self, source_kind: str, location: str, model: str) -> bool:
+        if self.source_kind and self.source_kind != source_kind:
+            return False
+        if self.location_glob and not fnmatch.fnmatchcase(location, self.location_glob):
+            return False
+        return not self.model_regex or re.search(self.model_regex, model) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    route: str
+    model_group: str
+    why: str  # in words: which of the ways below found it
+
+
+def route_for(
+    history: History,
+    *,
+    source_kind: str,
+    location: str,
+    rules: list[RouteRule],
+    configs: dict[str, dict[str, Any]],
+    default: tuple[str, str] | None = None,
+) -> RouteChoice | None:
+    """The route of a conversation, first found: an admin rule (first match wins); the model
+    group a litellm payload names; a model named litellm_proxy/<group>; the default route for a
+    conversation that names no model. None: judged by its own target. A group is looked up in
+    the routes in order (`configs`: name -> config), the first that has it."""
+    model = history.model or ""
+    for rule in rules:
+        if rule.route in configs and rule.matches(source_kind, location, model):
+            return RouteChoice(rule.route, rule.model_group, "a mapping rule")
+    logged_group = history.meta.get("model_group")
+    if isinstance(logged_group, str) and logged_group:
+        found = _route_with_group(configs, logged_group, "the model group the litellm log names")
+        if found:
+            return found
+    if model.startswith(PROXY_PREFIX):
+        found = _route_with_group(configs, model[len(PROXY_PREFIX) :], f"the model {model}")
+        if found:
+            return found
+    if not model and default is not None and default[0] in configs:
+        return RouteChoice(default[0], default[1], "the default route (the log names no model)")
+    return None
+
+
+def _route_with_group(configs: dict[str, dict[str, Any]], group: str, why: str) -> RouteChoice | None:
+    for name, config in configs.items():
+        try:
+            if group in groups_of(config):
+                return RouteChoice(name, group, why)
+        except RouteError:
+            continue
+    return None

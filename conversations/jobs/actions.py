@@ -18,14 +18,21 @@ from typing import Any
 
 from django.utils import timezone
 
-from conversations import repairs
+from conversations import repairs, routing
 from conversations.history import formats
 from conversations.history.check import check
 from conversations.history.formats.document import document_hash
 from conversations.jobs.create import job_audit
 from conversations.models import Conversation, Job, JobItem, Source
 from conversations.revisions import Conflict, revisions_write
-from conversations.verdicts import TARGETS, own_target, own_verdict, verdicts_store
+from conversations.verdicts import (
+    TARGETS,
+    own_target,
+    own_verdict,
+    route_verdicts_store,
+    status_refresh,
+    verdicts_store,
+)
 
 
 class Skip(Exception):
@@ -103,9 +110,17 @@ def _job_detail(item: JobItem) -> dict:
     return {"job": item.job_id, "reason": item.job.options.get("reason", "")}
 
 
-def _recheck_prepare(item: JobItem) -> list[tuple[Any, bool]]:
-    """The own target's verdict, and those of the other targets already stored for the revision
-    (the pages would re-check them when read; a bulk re-check does it ahead of them)."""
+@dataclass(frozen=True)
+class Rechecked:
+    verdicts: list[tuple[Any, bool]]  # (core verdict, own target?)
+    routed: routing.Routed | None
+
+
+def _recheck_prepare(item: JobItem) -> Rechecked:
+    """The own target's verdict, those of the other targets already stored for the revision (the
+    pages would re-check them when read; a bulk re-check does it ahead of them), and its route's
+    deployments as the routes are now (the route itself found again: a new version or rule may
+    give it another)."""
     revision = item.expected_revision
     history = revision.history
     others = (
@@ -113,19 +128,35 @@ def _recheck_prepare(item: JobItem) -> list[tuple[Any, bool]]:
         .exclude(target=own_target(history).label)
         .values_list("target", flat=True)
     )
+    source = item.conversation.source
+    routed = routing.route_table_cached().judge(history, kind=source.kind, location=source.location)
     # Checked as ingest and the pages check them: the own target with own_verdict, the others
     # through litellm's own request building (conversations.verdicts.revision_verdicts).
-    return [(own_verdict(history), True)] + [(check(history, target=name), False) for name in others]
+    verdicts = [(own_verdict(history), True)] + [(check(history, target=name), False) for name in others]
+    return Rechecked(verdicts, routed)
 
 
-def _recheck_apply(item: JobItem, conversation: Conversation, verdicts: list[tuple[Any, bool]]) -> None:
+def _recheck_apply(item: JobItem, conversation: Conversation, rechecked: Rechecked) -> None:
     revision = item.expected_revision
     old = revision.verdicts.filter(own_target=True).first()
     before = old.status if old else "unchecked"
-    rows = [verdicts_store(revision, verdict, own=own) for verdict, own in verdicts]
+    status_before = conversation.get_status_display()
+    rows = [verdicts_store(revision, verdict, own=own) for verdict, own in rechecked.verdicts]
+    route_verdicts_store(conversation, revision, rechecked.routed)
+    status_refresh([conversation.pk])
+    conversation.refresh_from_db(fields=["status"])
     after = rows[0].status
-    item.changed = before != after
-    item.outcome = {"before": before, "after": after, "targets": [row.target for row in rows]}
+    status_after = conversation.get_status_display()
+    item.changed = before != after or status_before != status_after
+    item.outcome = {
+        "before": before,
+        "after": after,
+        "status_before": status_before,
+        "status_after": status_after,
+        "targets": [row.target for row in rows],
+    }
+    if rechecked.routed is not None:
+        item.outcome["route"] = f"{rechecked.routed.route}: {rechecked.routed.model_group}"
     if item.changed:
         job_audit(item.job, "recheck", conversation=conversation, revision=revision, before=before, after=after)
 

@@ -23,7 +23,9 @@ def conversation_rows(rows: list[dict]) -> SafeString:
     for row in rows:
         location = esc(row["location"])
         out.append(
-            f'<tr>\n<td class="title"><a href="{esc(row["url"])}">{esc(row["title"])}</a>\n'
+            f'<tr>\n<td class="status"><span class="badge status-{esc(row["status"])}">'
+            f"{esc(row['status_label'])}</span></td>\n"
+            f'<td class="title"><a href="{esc(row["url"])}">{esc(row["title"])}</a>\n'
             f'<div class="sub">#{esc(row["id"])} · {esc(row["format"])}'
         )
         if row["external_id"]:

@@ -15,8 +15,9 @@ from django.views.decorators.http import require_safe
 from django_htmx.http import push_url
 
 from conversations.history.formats import FORMAT_NAMES
-from conversations.models import Conversation, Finding, Source, Verdict, verdict_status
-from conversations.search import PAGE_SIZES, SORT_LABELS, VERDICTS, ListQuery, conversations_filter
+from conversations.jobs import ACTIVE, job_progress
+from conversations.models import Conversation, Finding, Job, Source, Status, Verdict, verdict_status
+from conversations.search import PAGE_SIZES, SORT_LABELS, VERDICTS, ListQuery, conversations_filter, status_counts
 from conversations.templatetags.inspector import compact
 from conversations.views.common import render_page
 from conversations.views.verdicts import target_names
@@ -39,6 +40,7 @@ LIST_FIELDS = (
     "message_count",
     "tool_call_count",
     "token_count",
+    "status",
     "latest_revision_id",
     "source__kind",
     "source__location",
@@ -62,6 +64,8 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         "sorts": SORT_LABELS,
         "page_sizes": PAGE_SIZES,
         "verdict_choices": VERDICTS,
+        "status_counts": status_counts(query),
+        "rechecking": routes_rechecking(),
         "source_kinds": Source.Kind.choices,
         "formats": FORMAT_NAMES,
         "upload_max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
@@ -119,6 +123,8 @@ def list_row(c: Conversation, verdicts: list[dict], detail_prefix: str) -> dict:
         "tokens": compact(c.token_count) if c.token_count else "—",
         "tokens_title": f"{c.token_count:,} tokens reported by the log",
         "verdicts": verdicts,
+        "status": Status(c.status).key,
+        "status_label": c.get_status_display(),
     }
 
 
@@ -161,3 +167,10 @@ def list_choices() -> dict[str, list[str]]:
         }
         cache.set("list-choices", choices, CHOICES_SECONDS)
     return choices
+
+
+def routes_rechecking() -> list[dict]:
+    """The re-check jobs a new route version started that are not over: the list says "re-checking
+    N%" while its statuses are being brought up to date."""
+    jobs = Job.objects.filter(kind=Job.Kind.RECHECK, options__has_key="route_version", status__in=ACTIVE)
+    return [{"reason": job.options.get("reason", ""), "percent": job_progress(job).percent} for job in jobs[:3]]

@@ -1,0 +1,46 @@
+"""What a support engineer asks first of a conversation: is it stuck?
+
+One function decides, from the verdicts of the deployments a conversation's next request can
+reach (its route's, in the order litellm tries them; without a route, every target it was checked
+against) and what its log proves about an earlier failure:
+
+- stuck: a logged request failure that neither recovered nor was followed by a repair, or every
+  deployment rejects the next request;
+- at_risk: some deployment rejects but another accepts (litellm falls over to it, until it does
+  not), or a warning that is not a guess;
+- healthy: none of these;
+- unchecked: not judged yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# The list's order: what needs a person first.
+STATUSES = ("stuck", "at_risk", "healthy", "unchecked")
+LABELS = {"stuck": "stuck", "at_risk": "at risk", "healthy": "healthy", "unchecked": "unchecked"}
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One deployment's verdict, as much of it as the status needs. `warnings`: the warnings that
+    do not rest on a guess about the request (a guess alone never puts a conversation at risk)."""
+
+    accepted: bool
+    warnings: int = 0
+
+
+def status_of(judged: Sequence[Judged], *, failure_unresolved: bool = False) -> str:
+    """The status of a conversation from its deployments' verdicts. `failure_unresolved`: its log
+    records a request failure that no later answered request recovered and no repair followed."""
+    if failure_unresolved:
+        return "stuck"
+    if not judged:
+        return "unchecked"
+    accepting = [j for j in judged if j.accepted]
+    if not accepting:
+        return "stuck"
+    if len(accepting) < len(judged) or any(j.warnings for j in judged):
+        return "at_risk"
+    return "healthy"
