@@ -33,7 +33,7 @@ from conversations.models import AuditEvent, Conversation, Original, OriginalFil
 from conversations.routing import EMPTY, Routed, RouteTable, route_table_cached
 from conversations.search import conversation_search_text
 from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
-from conversations.verdicts import own_verdict, risks_of, verdicts_insert
+from conversations.verdicts import own_verdict, verdicts_insert
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -130,7 +130,7 @@ def _prepared_one(history: History, single: bool, routed: Routed | None) -> Prep
     verdict = own_verdict(history)
     summary = history_summary(history)
     judged = routed.verdicts if routed is not None else [verdict]
-    status = core_status.status_of([core_status.Judged(v.accepted, len(risks_of(v))) for v in judged])
+    status = core_status.status_of([core_status.judged(v) for v in judged])
     summary.update(
         status=Status.named(status).value,
         route_version_id=routed.version_id if routed else None,

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -27,6 +26,7 @@ from conversations.history import routes
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
 from conversations.models import Conversation, Job, Route, RouteRule, RouteVersion
+from conversations.verdicts import route_config
 
 logger = logging.getLogger(__name__)
 
@@ -128,18 +128,10 @@ def route_table_cached() -> RouteTable:
 
 
 def config_parse(text: str) -> dict[str, Any]:
-    """A route config from YAML text; routes.RouteError says what is wrong, in words for the person.
-    The one parser of routes from files, the admin, the page's route check and the API."""
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise routes.RouteError(f"The config is not YAML{where}.") from None
-    if not isinstance(config, dict):
-        raise routes.RouteError("The config is not a litellm proxy config (no model_list).")
-    config = routes.load_config(config)
-    routes.deployments(config)  # every deployment named and modelled, or the error says which
+    """A route config from YAML text, every deployment named and modelled; routes.RouteError says
+    what is wrong, in words for the person (verdicts.route_config is the one parser)."""
+    config = routes.load_config(route_config(text))
+    routes.deployments(config)
     return config
 
 
@@ -201,10 +193,13 @@ def _warn_once(path: str, signature: tuple[int, int], message: str) -> None:
 
 def versions_unchecked() -> list[RouteVersion]:
     """The current versions no re-check job was started for yet (one job per version, ever)."""
-    started = Job.objects.filter(kind=Job.Kind.RECHECK, options__has_key="route_version").values_list(
-        "options__route_version", flat=True
+    started = set(
+        Job.objects.filter(kind=Job.Kind.RECHECK, options__has_key="route_version").values_list(
+            "options__route_version", flat=True
+        )
     )
-    return list(RouteVersion.objects.filter(route__current=F("pk")).exclude(pk__in=started).select_related("route"))
+    current = RouteVersion.objects.filter(route__current=F("pk")).select_related("route").order_by("pk")
+    return [v for v in current if v.pk not in started]
 
 
 def recheck_scope(version: RouteVersion) -> QuerySet[Conversation]:

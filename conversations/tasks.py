@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django_tasks import task
 
-from conversations import jobs
+from conversations import jobs, routing
 from conversations.models import Job
 
 # How long one task works on a job before it hands over to a fresh task (see job_run).
@@ -89,3 +89,19 @@ def _work(job_id: int) -> int:
     if worked.timed_out:
         job_run.enqueue(job_id)
     return worked.applied
+
+
+def route_rechecks_start(*, user=None) -> int:
+    """A re-check job for each current route version none was started for (one per version, ever):
+    the conversations a new config or a new route may concern. The number of conversations queued."""
+    queued = 0
+    for version in routing.versions_unchecked():
+        concerned = routing.recheck_scope(version)
+        job = job_start(
+            Job.Kind.RECHECK,
+            concerned,
+            user=user,
+            options={"route_version": version.pk, "reason": f"route {version.route.name} v{version.number}"},
+        )
+        queued += job.total
+    return queued

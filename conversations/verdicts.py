@@ -74,7 +74,7 @@ def verdicts_insert(
                 own_target=own,
                 rules_version=RULES_VERSION,
                 input_tokens=verdict.input_tokens,
-                risks=len(risks_of(verdict)),
+                risks=len(core_status.risks(verdict)),
                 route_version_id=route_version_id,
                 position=position if route_version_id is not None else None,
             )
@@ -113,12 +113,6 @@ def route_verdicts_store(conversation: Conversation, revision: Revision, routed:
     conversation.route_version_id = routed.version_id if routed else None
     conversation.model_group = routed.model_group if routed else ""
     conversation.save(update_fields=["route_version", "model_group"])
-
-
-def risks_of(verdict: CoreVerdict) -> list[CoreFinding]:
-    """The warnings that put a conversation at risk: those that do not rest on a guess about the
-    request (a parameter the log does not record)."""
-    return [f for f in verdict.findings if f.severity == "warning" and not getattr(f, "guess", None)]
 
 
 def status_refresh(conversation_ids: list[int]) -> None:

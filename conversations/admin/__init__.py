@@ -17,7 +17,8 @@ the retention period (`manage.py prune` does that, later). Revisions, findings, 
 audit log are read-only here: ingest, repairs and jobs write them.
 
 One module per area, each registering its own admins: conversations (with the bulk actions),
-records (revisions, findings, sources), jobs, audit, tokens (API tokens).
+records (revisions, findings, sources), jobs, audit, routes (route configs and mapping rules), tokens
+(API tokens).
 """
 
-from conversations.admin import audit, conversations, jobs, records, tokens  # noqa: F401  (each registers its admins)
+from conversations.admin import audit, conversations, jobs, records, routes, tokens  # noqa: F401  (each registers its admins)

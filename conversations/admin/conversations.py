@@ -17,8 +17,19 @@ from django.utils.html import format_html
 
 from conversations import tasks
 from conversations.admin.common import inspector_link, short
+from conversations.history.status import LABELS as STATUS_LABELS
+from conversations.history.status import STATUSES
 from conversations.history.targets import TARGET_NAMES
-from conversations.models import VERDICT_STATUSES, Conversation, Finding, Job, Source, Verdict, verdict_status
+from conversations.models import (
+    VERDICT_STATUSES,
+    Conversation,
+    Finding,
+    Job,
+    Source,
+    Status,
+    Verdict,
+    verdict_status,
+)
 from conversations.repairs import writeback_refusal
 from conversations.roles import can_repair
 
@@ -59,6 +70,19 @@ class StateFilter(admin.SimpleListFilter):
         if self.value() == "all":
             return queryset
         return queryset.filter(deleted_at__isnull=True)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Stuck, at risk, healthy, unchecked: the list page's and the API's status filter."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(key, STATUS_LABELS[key]) for key in STATUSES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=Status.named(self.value())) if self.value() in STATUSES else queryset
 
 
 class VerdictFilter(admin.SimpleListFilter):
@@ -211,6 +235,7 @@ class JobOptionsForm(forms.Form):
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
         "title_column",
+        "status",
         "verdict_column",
         "provider",
         "model",
@@ -224,6 +249,7 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display_links = ("title_column",)
     list_filter = (
         StateFilter,
+        StatusFilter,
         VerdictFilter,
         RuleFilter,
         "provider",
@@ -259,6 +285,9 @@ class ConversationAdmin(admin.ModelAdmin):
         "message_count",
         "tool_call_count",
         "token_count",
+        "status",
+        "route_version",
+        "model_group",
         "latest_revision",
         "created_at",
         "updated_at",

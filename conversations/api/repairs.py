@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -19,6 +20,7 @@ from conversations.history.errors import HistoryError
 from conversations.history.repair import RepairResult
 from conversations.history.routes import RouteError, load_config, route_deployments
 from conversations.history.targets import TARGET_NAMES
+from conversations.models import Route
 from conversations.repairs import Conflict, repair_apply, repair_preview
 from conversations.verdicts import route_config
 
@@ -44,6 +46,9 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
     if latest is None:
         raise ApiError(409, f"conversation {pk} has no revision to repair")
     expected = ask.expected or latest.number
+    if ask.target is None and ask.route is None and conversation.route_version is not None:
+        # By default the conversation's own route: the repair targets what makes it stuck.
+        ask.route = (yaml.safe_dump(conversation.route_version.config), conversation.model_group)
     options = {
         "target": ask.target,
         "config_text": ask.route[0] if ask.route else None,
@@ -94,12 +99,19 @@ def repair_ask(body: dict) -> RepairAsk:
 
 
 def _route(value: Any) -> tuple[str, str]:
+    """(config YAML text, model group): a pasted config, or a route kept in the database by name."""
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and isinstance(value.get("model_group"), str):
+        return _stored_route(value["name"], value["model_group"])
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("config"), str)
         or not isinstance(value.get("model_group"), str)
     ):
-        raise ApiError(400, 'route: expected {"config": <litellm config, YAML text>, "model_group": <name>}')
+        raise ApiError(
+            400,
+            'route: expected {"name": <a route>, "model_group": <name>} or '
+            '{"config": <litellm config, YAML text>, "model_group": <name>}',
+        )
     try:
         # Parsed first, as the pages parse a pasted config: routes.load_config also reads a path,
         # and an API client must not point it at the server's files. Only a YAML mapping goes on.
@@ -111,6 +123,18 @@ def _route(value: Any) -> tuple[str, str]:
     except HistoryError as exc:
         raise ApiError(400, f"route: {exc}") from None
     return value["config"], value["model_group"]
+
+
+def _stored_route(name: str, group: str) -> tuple[str, str]:
+    route = Route.objects.filter(name=name).select_related("current").first()
+    if route is None or route.current is None:
+        known = ", ".join(Route.objects.exclude(current=None).values_list("name", flat=True)) or "none"
+        raise ApiError(400, f"route.name: no route {name!r}; routes: {known}")
+    try:
+        route_deployments(route.current.config, group)
+    except HistoryError as exc:
+        raise ApiError(400, f"route: {exc}") from None
+    return yaml.safe_dump(route.current.config), group
 
 
 def _flag(body: dict, key: str) -> bool:

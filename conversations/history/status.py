@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .findings import Finding, Verdict
+
 # The list's order: what needs a person first.
 STATUSES = ("stuck", "at_risk", "healthy", "unchecked")
 LABELS = {"stuck": "stuck", "at_risk": "at risk", "healthy": "healthy", "unchecked": "unchecked"}
@@ -44,3 +46,13 @@ def status_of(judged: Sequence[Judged], *, failure_unresolved: bool = False) -> 
     if len(accepting) < len(judged) or any(j.warnings for j in judged):
         return "at_risk"
     return "healthy"
+
+
+def risks(verdict: Verdict) -> list[Finding]:
+    """The warnings that put a conversation at risk: those that do not rest on a guess about the
+    request (a parameter the log does not record)."""
+    return [f for f in verdict.findings if f.severity == "warning" and not getattr(f, "guess", None)]
+
+
+def judged(verdict: Verdict) -> Judged:
+    return Judged(verdict.accepted, len(risks(verdict)))

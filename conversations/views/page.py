@@ -13,7 +13,7 @@ from django.conf import settings
 from conversations.history.errors import HistoryError
 from conversations.history.model import Block, History, Message
 from conversations.history.targets import target_for_model
-from conversations.models import Conversation, Revision
+from conversations.models import Conversation, Revision, Status
 from conversations.views.outline import Outline, anchor, outline_cached, outline_computed
 from conversations.views.verdicts import findings_by_message, revision_checked, target_names
 
@@ -55,7 +55,17 @@ def conversation_dict(conversation: Conversation) -> dict:
         "messages": conversation.message_count,
         "tool_calls": conversation.tool_call_count,
         "tokens": conversation.token_count,
+        "status": Status(conversation.status).key,
+        "status_label": conversation.get_status_display(),
+        "route": _route_dict(conversation),
     }
+
+
+def _route_dict(conversation: Conversation) -> dict | None:
+    version = conversation.route_version
+    if version is None:
+        return None
+    return {"name": version.route.name, "version": version.number, "model_group": conversation.model_group}
 
 
 def revision_dict(revision: Revision) -> dict:
@@ -108,6 +118,7 @@ def detail_dict(
     else:
         messages = revision.messages(start, stop)
     verdicts = revision_checked(revision, targets or [])
+    conversation.refresh_from_db(fields=["status"])  # checking a target may have changed it
     placed = findings_by_message(verdicts)
     window, window_source = context_window(head.model or conversation.model)
     located = [v["first_message"] for v in verdicts if v["first_message"] is not None]

@@ -40,7 +40,8 @@ def revision_checked(revision: Revision, extra: Iterable[str] = ()) -> list[dict
     if checked:
         stored = list(Verdict.objects.filter(revision=revision))
     findings = _findings_by_target(revision, [v.target for v in stored])
-    ordered = sorted(stored, key=lambda v: (not v.own_target, v.target))
+    # The own target, then the route's deployments in the order litellm tries them, then the rest.
+    ordered = sorted(stored, key=lambda v: (not v.own_target, v.position is None, v.position or 0, v.target))
     return [verdict_dict(v, findings.get(v.target, [])) for v in ordered]
 
 
@@ -71,6 +72,8 @@ def verdict_dict(verdict: Any, findings: Iterable[Any] | None = None) -> dict:
         "label": getattr(verdict, "label", None) or verdict.target,
         "provider": verdict.provider or "",
         "own": bool(getattr(verdict, "own_target", False)),
+        # 1, 2, ...: a deployment of the conversation's route, in the order litellm tries them.
+        "deployment": (verdict.position + 1) if getattr(verdict, "route_version_id", None) else None,
         "status": verdict_status(accepted, len(warnings)),
         "accepted": accepted,
         "errors": len(errors),

@@ -31,6 +31,7 @@ from conversations.history.errors import HistoryError
 from conversations.history.findings import Verdict
 from conversations.history.model import History
 from conversations.history.routes import check_route, load_config, route_deployments
+from conversations.history.status import judged, status_of
 from conversations.history.targets import TARGET_NAMES, Target, resolve, target_for_model
 
 EXIT_REJECTED = 1
@@ -146,7 +147,8 @@ class Command(BaseCommand):
             if several:
                 result["conversation"] = formats.conversation_name(history)
             try:
-                result["verdicts"] = self._verdicts(history, targets, route, default, build_request)
+                result["verdicts"], deciding = self._verdicts(history, targets, route, default, build_request)
+                result["status"] = status_of([judged(v) for v in deciding])
             except HistoryError as exc:
                 self.stderr.write(f"{path}: {exc}")
                 result["error"] = str(exc)
@@ -155,15 +157,18 @@ class Command(BaseCommand):
     @staticmethod
     def _verdicts(
         history: History, targets: list[Target], route, default: str, build_request: bool | None = None
-    ) -> list[Verdict]:
+    ) -> tuple[list[Verdict], list[Verdict]]:
+        """The verdicts, and those the status is decided by: the route's deployments when a route
+        is given, else every target judged."""
         own = target_for_model(history.model, default=default)
         chosen = [_same_model(t, own) for t in targets]
         if not chosen and route is None:
             chosen = [own]
         verdicts = [check(history, target=t, build_request=build_request) for t in chosen]
-        if route is not None:
-            verdicts.extend(check_route(history, route[0], route[1], build_request=build_request))
-        return verdicts
+        if route is None:
+            return verdicts, verdicts
+        deployments = check_route(history, route[0], route[1], build_request=build_request)
+        return verdicts + deployments, deployments
 
     def _fail(self, reason: str) -> None:
         self.stderr.write(reason)
@@ -183,6 +188,7 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
         out["verdicts"] = [v.to_dict() for v in result["verdicts"]]
     elif "error" not in result:
         out["verdicts"] = []
+    out["status"] = result.get("status", "unchecked")
     return out
 
 

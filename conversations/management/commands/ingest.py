@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from conversations.history.formats import FORMAT_NAMES
 from conversations.ingest import Outcome, candidates, ingest_candidates
+from conversations.tasks import route_rechecks_start
 
 
 class Command(BaseCommand):
@@ -83,6 +84,9 @@ class Command(BaseCommand):
                     }
                 )
 
+        # A route config that changed since the conversations stored before were judged: their
+        # re-check runs in the background (one job per version).
+        route_rechecks_start()
         failed = totals["failed"]
         if json:
             self.stdout.write(_json_dumps(totals))
