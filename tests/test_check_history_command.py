@@ -48,9 +48,12 @@ def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
     assert code == 0
     assert [o["path"] for o in result] == [str(p) for p in SEEDS]
     for item in result:
-        assert set(item) == {"path", "format", "messages", "verdicts"}
+        assert set(item) == {"path", "format", "messages", "verdicts", "status"}
         assert (item["format"], item["messages"]) == ("openai", 8)
         [verdict] = item["verdicts"]
+        # Accepted: at risk only for a warning that is not a guess.
+        warned = any(f["severity"] == "warning" and not f.get("guess") for f in verdict["findings"])
+        assert item["status"] == ("at_risk" if warned else "healthy")
         assert set(verdict) == {"target", "provider", "accepted", "findings"} and verdict["accepted"]
         for finding in verdict["findings"]:
             assert set(finding) == {

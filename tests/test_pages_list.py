@@ -157,7 +157,7 @@ def test_unknown_parameters_and_bad_values_are_ignored_and_said(client, viewer):
     assert response.status_code == 200
     query = response.context["query"]
     assert (query.sort, query.per, query.verdict, query.since, query.rule, query.page) == (
-        "-activity",
+        "status",
         25,
         "",
         None,
@@ -255,8 +255,9 @@ def test_the_query_count_does_not_grow_with_the_page_size(client, viewer):
         counts[per] = len(queries)
 
     assert counts[25] == counts[100]
-    # session, user, count, rows, badges, and the two permission lookups of the top bar.
-    assert counts[25] <= 7
+    # session, user, count, rows, badges, the status counts, the route re-checks in progress, and
+    # the two permission lookups of the top bar.
+    assert counts[25] <= 9
 
 
 def test_each_row_has_a_badge_per_target_naming_the_first_rule(client, viewer):

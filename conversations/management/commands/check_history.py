@@ -188,7 +188,8 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
         out["verdicts"] = [v.to_dict() for v in result["verdicts"]]
     elif "error" not in result:
         out["verdicts"] = []
-    out["status"] = result.get("status", "unchecked")
+    if "status" in result:
+        out["status"] = result["status"]
     return out
 
 
