@@ -167,8 +167,11 @@ def route_files_sync() -> None:
             _warn_once(str(path), (0, 0), f"route config {path}: {exc.strerror}")
             continue
         signature = (stat.st_mtime_ns, stat.st_size)
-        if _SEEN.get(str(path)) == signature:
-            continue
+        if (
+            _SEEN.get(str(path)) == signature
+            and Route.objects.filter(name=path.stem[:100]).exclude(current=None).exists()
+        ):
+            continue  # read already (the route is checked too: another database may be in use)
         try:
             config = config_parse(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, routes.RouteError) as exc:
