@@ -583,12 +583,11 @@ class RouteVersion(models.Model):
         constraints = [models.UniqueConstraint(fields=["route", "number"], name="unique_route_version")]
 
     def __str__(self) -> str:
-        return f"{self.route.name} v{self.number}"
+        return f"{self.route} v{self.number}"
 
 
 class RouteRule(models.Model):
-    """An admin's mapping of conversations onto a route: the first rule (by position) that matches
-    a conversation's source kind, location glob and model regex gives its route and model group."""
+    """An admin's mapping onto a route: the first match (by position) gives route and model group."""
 
     position = models.PositiveIntegerField(default=0)
     source_kind = models.CharField(max_length=16, choices=Source.Kind.choices, blank=True)

@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from conversations.history.formats import FORMAT_NAMES
-from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, VERDICTS
+from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, STATUSES, VERDICTS
 
 
 def _ref(name: str) -> dict:
@@ -117,6 +117,16 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
             "revision": {"type": ["integer", "null"], "description": "the latest revision's number"},
+            "status": {"enum": list(STATUSES), "description": "is it stuck? (README: Routes and status)"},
+            "route": {
+                "type": ["object", "null"],
+                "description": "the route its next request takes; null: its own target",
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "integer"},
+                    "model_group": {"type": "string"},
+                },
+            },
             "verdicts": {"type": "array", "items": _ref("VerdictSummary")},
         },
     },
@@ -200,9 +210,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "route": {
                 "type": "object",
-                "required": ["config", "model_group"],
-                "description": "repair for every deployment of a litellm route (the group and its fallbacks)",
+                "required": ["model_group"],
+                "description": "repair for every deployment of a litellm route (the group and its fallbacks): "
+                "a route kept by name, or a pasted config; by default the conversation's own route",
                 "properties": {
+                    "name": {"type": "string", "description": "a route kept in the database"},
                     "config": {"type": "string", "description": "a litellm proxy config, YAML text"},
                     "model_group": {"type": "string"},
                 },
@@ -266,6 +278,7 @@ PATHS: dict[str, Any] = {
             "operationId": "conversationList",
             "summary": "List conversations, filtered, a page at a time",
             "parameters": [
+                _query("status", "stuck, at_risk, healthy or unchecked", {"enum": list(STATUSES)}),
                 _query("verdict", "by the latest revision's verdict", {"enum": list(VERDICTS)}),
                 _query("rule", "conversations with a finding of this rule", {"type": "string"}),
                 _query("target", "narrow verdict and rule to one target", {"type": "string"}),
