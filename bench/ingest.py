@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--conversations 200] [--messages 200] [--big 20000]
                                      [--claude-sessions 50] [--claude-records 2000]
-                                     [--only sqlite|postgres] [--case openai|claude-code] [--jobs 1]
+                                     [--only sqlite|postgres] [--case openai|claude-code|route] [--jobs 1]
                                      [--database-url postgres://postgres@127.0.0.1:5432/inspector_bench]
 
 Generates OpenAI-format histories with tool calls (what litellm logs hold; about 800 bytes a
@@ -17,6 +17,10 @@ setup); the PostgreSQL database is dropped and created again for the run.
 The Claude Code case walks a generated project folder (bench/claude_code_project.py: 50 sessions
 of 2,000 records, about 3 MB each, each with two subagent files and their sidecars) as `manage.py
 ingest` does, and prints files/s, conversations/s and MB/s beside json.loads of the same lines.
+
+The route case ingests the OpenAI corpus twice in one process, by its own target only and then
+with a route of three deployments (Bedrock, Anthropic, Vertex AI) a mapping rule gives every
+conversation, and prints the ratio (aim: at most 2x).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,6 +159,44 @@ def child(database_url: str, corpus: Path, big: Path, jobs: int) -> None:
     )
 
 
+ROUTE_CONFIG = {
+    "model_list": [
+        {"model_name": "main", "litellm_params": {"model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"}},
+        {"model_name": "main", "litellm_params": {"model": "anthropic/claude-3-5-sonnet-20241022"}},
+        {"model_name": "main", "litellm_params": {"model": "vertex_ai/claude-3-5-sonnet-v2@20241022"}},
+    ]
+}
+
+
+def route_child(database_url: str, corpus: Path, jobs: int) -> None:
+    """The same corpus ingested twice in one process: judged by its own target only, then with a
+    route of three deployments (Bedrock, Anthropic, Vertex AI) that a mapping rule gives every
+    conversation, so each is judged four times."""
+    _django(database_url)
+    from conversations.ingest import Candidate, ingest_candidates, ingest_path
+    from conversations.models import Route, RouteRule
+    from conversations.routing import route_version_save
+
+    ingest_path(sorted(corpus.glob("*.json"))[0])  # warm-up: lazy imports, first-call costs
+    files = sorted(corpus.glob("*.json"))[1:]
+    size = sum(f.stat().st_size for f in files)
+    seconds = {}
+    for name in ("own", "route"):
+        if name == "route":
+            route = Route.objects.create(name="bench")
+            route_version_save(route, ROUTE_CONFIG)
+            RouteRule.objects.create(route=route, model_group="main")
+        copy = corpus.parent / f"corpus-{name}"
+        copy.mkdir()
+        for f in files:
+            shutil.copyfile(f, copy / f.name)
+        start = time.perf_counter()
+        for _, outcome in ingest_candidates([Candidate(copy / f.name) for f in files], jobs=jobs):
+            assert outcome.status == "ingested", outcome.error
+        seconds[name] = time.perf_counter() - start
+    print(json.dumps({"files": len(files), "mb": size / 1e6, **seconds}))
+
+
 def claude_child(database_url: str, project: Path, warmup: Path, jobs: int) -> None:
     """The Claude Code case in one database: the folder walked and ingested as `manage.py ingest`
     does it (sidecars skipped), timed against json.loads of every line of its logs."""
@@ -231,7 +274,7 @@ def main() -> None:
     parser.add_argument("--claude-sessions", type=int, default=50, help="sessions of the Claude Code project folder")
     parser.add_argument("--claude-records", type=int, default=2000, help="records a Claude Code session")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
-    parser.add_argument("--case", choices=["openai", "claude-code"], help="run one case only")
+    parser.add_argument("--case", choices=["openai", "claude-code", "route"], help="run one case only")
     parser.add_argument(
         "--jobs",
         type=int,
@@ -241,9 +284,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=PG_URL, help="the PostgreSQL database to drop, create and fill")
     parser.add_argument("--child", nargs=4, metavar=("URL", "CORPUS", "BIG", "JOBS"), help=argparse.SUPPRESS)
     parser.add_argument("--claude-child", nargs=4, metavar=("URL", "PROJECT", "WARMUP", "JOBS"), help=argparse.SUPPRESS)
+    parser.add_argument("--route-child", nargs=3, metavar=("URL", "CORPUS", "JOBS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], Path(args.child[1]), Path(args.child[2]), int(args.child[3]))
+    if args.route_child:
+        return route_child(args.route_child[0], Path(args.route_child[1]), int(args.route_child[2]))
     if args.claude_child:
         c = args.claude_child
         return claude_child(c[0], Path(c[1]), Path(c[2]), int(c[3]))
@@ -255,6 +301,8 @@ def main() -> None:
             openai_case(args, tmp_path)
         if args.case in (None, "claude-code"):
             claude_case(args, tmp_path)
+        if args.case in (None, "route"):
+            route_case(args, tmp_path)
         print(f"load average {os.getloadavg()[0]:.1f}")
 
 
@@ -310,6 +358,29 @@ def openai_case(args: argparse.Namespace, tmp_path: Path) -> None:
         print(
             f"  peak memory ingesting it: {r['big_peak_mb']:.0f} MB "
             f"= {r['big_peak_mb'] / r['big_mb']:.1f}x the file (aim under 3x; Python allocations, tracemalloc)"
+        )
+
+
+def route_case(args: argparse.Namespace, tmp_path: Path) -> None:
+    corpus = tmp_path / "route-corpus"
+    corpus.mkdir()
+    write_corpus(corpus, args.conversations + 1, args.messages)
+    for label, url in databases(args, tmp_path, "route"):
+        result = subprocess.run(
+            [sys.executable, __file__, "--route-child", url, str(corpus), str(args.jobs)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if result.returncode:
+            print(f"{label}: failed\n{result.stderr[-2000:]}")
+            continue
+        r = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"\n{label}, a route of three deployments (Bedrock, Anthropic, Vertex AI) for one group")
+        print(
+            f"  {r['files']} conversations, {r['mb']:.1f} MB: own target only {r['own']:.2f} s "
+            f"({r['mb'] / r['own']:.1f} MB/s), with the route {r['route']:.2f} s ({r['mb'] / r['route']:.1f} MB/s): "
+            f"{r['route'] / r['own']:.2f}x (aim at most 2x)"
         )
 
 
