@@ -3,11 +3,16 @@ every command: the commands that only read files must run on a fresh checkout wi
 set, and must not pay for litellm (a check replays its transformation without it)."""
 
 import gc
+import logging
 import os
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
+from conversations import routing, tasks
 from conversations.history import targets
+
+logger = logging.getLogger(__name__)
 
 
 def require_secret_key(settings) -> None:
@@ -34,3 +39,14 @@ def warm_up() -> None:
 
     litellm.suppress_debug_info = True
     gc.freeze()
+
+
+def routes_read() -> None:
+    """Read the route files of INSPECTOR_ROUTE_CONFIGS now, and re-check in the background what a
+    changed one concerns: a serving process that never ingests still starts from them. A database
+    not migrated yet is said in the log, not fatal (`migrate` runs after a deploy's first start)."""
+    try:
+        routing.route_files_sync()
+        tasks.route_rechecks_start()
+    except DatabaseError as exc:
+        logger.warning("routes not read at start: %s", exc)

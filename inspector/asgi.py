@@ -6,7 +6,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inspector.settings")
 application = get_asgi_application()
 
-from conversations.startup import require_secret_key, warm_up  # noqa: E402  (needs settings loaded)
+from conversations.startup import require_secret_key, routes_read, warm_up  # noqa: E402  (needs settings loaded)
 
 require_secret_key(settings)
 warm_up()
+routes_read()

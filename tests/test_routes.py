@@ -144,6 +144,38 @@ def test_an_admin_route_of_the_same_name_wins_over_the_file(seed_route):
     )
 
 
+def test_an_admin_enters_a_route_in_yaml_its_keys_are_taken_out_and_a_bad_one_is_refused(client, admin_user):
+    client.force_login(admin_user)
+    config = PROXY_CONFIG.read_text().replace(
+        "aws_region_name: us-west-2", "aws_region_name: us-west-2\n      aws_secret_access_key: AKIAsecretvalue1234"
+    )
+
+    versions = {"versions-TOTAL_FORMS": 0, "versions-INITIAL_FORMS": 0}  # the versions inline, read-only
+    refused = client.post("/admin/conversations/route/add/", {"name": "prod", "config": "model_list: 3", **versions})
+    kept = client.post("/admin/conversations/route/add/", {"name": "prod", "config": config, **versions})
+
+    assert refused.status_code == 200 and "model_list" in refused.content.decode()
+    assert kept.status_code == 302
+    route = Route.objects.get(name="prod")
+    assert route.origin == Route.Origin.ADMIN and route.current.number == 1
+    assert "AKIA" not in json.dumps(route.current.config)
+    assert route.current.removed == ["model_list[0].litellm_params.aws_secret_access_key"]
+
+
+def test_a_rule_naming_a_group_its_route_lacks_is_refused(client, admin_user, seed_route):
+    route_files_sync()
+    client.force_login(admin_user)
+
+    response = client.post(
+        "/admin/conversations/routerule/add/",
+        {"position": 0, "route": Route.objects.get().pk, "model_group": "nope", "model_regex": "(unclosed"},
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "not a regular expression" in str(errors["model_regex"])
+
+
 def test_a_mapping_rule_routes_the_conversations_it_matches_first_match_wins(settings, seed_route):
     settings.INSPECTOR_DEFAULT_ROUTE = None
     route_files_sync()

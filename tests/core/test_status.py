@@ -37,7 +37,13 @@ def test_an_unresolved_logged_failure_is_stuck_whatever_the_verdicts():
 def test_a_verdict_counts_its_warnings_as_risks_and_its_errors_as_a_rejection():
     def finding(severity: str) -> Finding:
         return Finding(
-            rule="r", severity=severity, message_index=0, wire_index=None, provider_error=None, explanation="", fix="none"
+            rule="r",
+            severity=severity,
+            message_index=0,
+            wire_index=None,
+            provider_error=None,
+            explanation="",
+            fix="none",
         )
 
     assert judged(Verdict("anthropic", "anthropic", [finding("warning"), finding("info")])) == Judged(True, 1)
