@@ -23,6 +23,7 @@ from django.db import transaction
 
 from conversations.history import formats
 from conversations.history import status as core_status
+from conversations.history.check import RULES_VERSION
 from conversations.history.errors import FormatError, NotAConversation
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.formats.document import Document, document_hash
@@ -343,7 +344,7 @@ def _conversation_revise(
         number=(latest.number + 1) if latest else 1,
         parent=latest,
         **item.dumped.revision_fields(),
-        **({"rules_version": _rules_version()} if item.verdict is not None else {}),
+        **({"rules_version": RULES_VERSION} if item.verdict is not None else {}),
         original=original,
         record=item.record,
         redactions=redactions,
@@ -353,12 +354,6 @@ def _conversation_revise(
     conversation.latest_revision = revision
     conversation.save(update_fields=["latest_revision", "updated_at"])
     return conversation, revision
-
-
-def _rules_version() -> str:
-    from conversations.history.check import RULES_VERSION
-
-    return RULES_VERSION
 
 
 def summary_apply(conversation: Conversation, summary: dict[str, Any]) -> list[str]:

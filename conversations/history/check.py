@@ -15,6 +15,7 @@ from typing import Any
 
 from . import rules
 from .findings import SEVERITIES, Finding, Verdict
+from .formats import anthropic
 from .model import History
 from .targets import Target, resolve
 from .tokens import Counted
@@ -43,8 +44,6 @@ def check(
     if isinstance(target, str):
         target = resolve(target)
     if sent_natively(history, target):
-        from .formats import anthropic
-
         return check_body(history, anthropic.to_request(history), target=target, counted=counted)
     wire = request_for(history, target, use_litellm=build_request)
     return judge(history, wire, counted=counted)

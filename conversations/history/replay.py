@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .formats.openai import HINT, is_native
 from .model import Block, History
+from .modelmap import _bedrock_base, load, model_info, provider_of
 from .targets import Target
 from .wire_blocks import WireBlock, WireMessage
 
@@ -68,8 +70,6 @@ class Replayed:
 def covers_target(target: Target) -> str | None:
     """None when the replay builds requests for this target's model; else why not. OpenAI's
     reasoning models (o-series, GPT-5) take other parameters, which litellm maps its own way."""
-    from .modelmap import model_info
-
     if target.wire_format == "openai" and (model_info(target.model) or {}).get("supports_reasoning"):
         return f"{target.model} is a reasoning model (litellm maps its parameters)"
     return None
@@ -78,8 +78,6 @@ def covers_target(target: Target) -> str | None:
 def covers(history: History) -> str | None:
     """None when every part of the history is one the replay ports; else what is not. One pass
     over the blocks (a check of a long history pays for it once)."""
-    from .formats.openai import HINT, is_native
-
     native = is_native(history)  # only an OpenAI log's own keys are written back into its messages
     for key in UNREPLAYED_PARAMS:
         if history.request.get(key) is not None:
@@ -417,8 +415,6 @@ def max_tokens(params: dict[str, Any], target: Target) -> int | None:
     if configured is not None:
         return configured
     if target.llm_provider == "bedrock":
-        from .modelmap import _bedrock_base, load
-
         row = load().entries.get(_bedrock_base(target.api_model)) or {}
         mapped = row.get("max_output_tokens")
         return mapped if isinstance(mapped, int) and not isinstance(mapped, bool) else DEFAULT_ANTHROPIC_MAX_TOKENS
@@ -427,8 +423,6 @@ def max_tokens(params: dict[str, Any], target: Target) -> int | None:
 
 def _mapped_max_tokens(model: str) -> int:
     """litellm.get_max_tokens(model), else its default."""
-    from .modelmap import load, provider_of
-
     entries = load().entries
     row = entries.get(model)
     if row is None:
@@ -500,8 +494,6 @@ class CachePoints:
 def converse_cache_points(target: Target) -> CachePoints:
     """common_utils.bedrock_model_accepts_cache_points and bedrock_cache_point_ttl_supported, for
     the model litellm is handed (its route prefix kept) and the deployment's model_info."""
-    from .modelmap import _bedrock_base, load
-
     entries = load().entries
     model, info = target.api_model, target.model_info
     base = _bedrock_base(model)
@@ -764,8 +756,6 @@ def gemini_3_or_newer(model: str) -> bool:
 
 def _gemini_system_messages(target: Target) -> bool:
     """get_supports_system_message: the map's supports_system_messages for the model."""
-    from .modelmap import load, model_info
-
     model = target.api_model
     if "gemini/" in model:
         return True

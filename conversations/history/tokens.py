@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import tokenizer
+from .formats import openai as openai_format
 from .model import Block, CacheControl, History
+from .wire import openai_request
 
 # At most this many tokens a byte of text ever makes (Chinese and Japanese run near 0.3, code
 # near 0.4, English prose near 0.2).
@@ -63,8 +65,6 @@ def counted(model: str, **what: Any) -> int | None:
 def exact(history: History, model: str) -> int | None:
     """The input tokens of the history's request (the OpenAI request litellm is handed, which it
     counts the same whichever provider it goes to)."""
-    from .wire import openai_request
-
     request, _ = openai_request(history)
     return counted(model, messages=request.get("messages") or [], tools=request.get("tools"))
 
@@ -74,8 +74,6 @@ def recount(base: Counted, history: History, model: str) -> int | None:
     unchanged copies of `base.history`'s are not counted again; those added or changed are
     counted and those taken away or changed subtracted. None when it cannot be told that way
     (no origins; another system prompt, other tools, another format)."""
-    from .formats import openai as openai_format
-
     old = base.history
     if (
         base.origins is None

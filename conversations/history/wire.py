@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from . import modelmap, replay
+from .formats import openai as openai_format
 from .model import History, SystemPart
 from .targets import Target
 from .wire_blocks import WireBlock, WireMessage
@@ -115,8 +116,6 @@ class WireRequest:
 def openai_request(history: History) -> tuple[dict[str, Any], list[int | None]]:
     """The OpenAI request a client would hand litellm for this history, and for each of its
     messages the history message it came from (None for system messages)."""
-    from .formats import openai as openai_format
-
     request = openai_format.to_request(history)
     return request, origins_of(history, request.get("messages") or [])
 
@@ -210,8 +209,6 @@ def simulate(history: History, target: Target) -> WireRequest:
     if target.wire_format == "anthropic" or (target.wire_format == "converse" and history.tools):
         # These conversions never read a call's arguments: the messages are made without them
         # (a third of the cost of the whole request), and the request itself only if asked.
-        from .formats import openai as openai_format
-
         messages = openai_format.messages_without_arguments(history)
         request = {**openai_format.request_params(history), "messages": messages}
         sim = from_request(request, origins_of(history, messages), target, use_litellm=False)
@@ -284,8 +281,6 @@ def _simulate_openai(history: History, target: Target) -> WireRequest:
     history: text, tool calls, tool results) becomes wire messages straight from the history;
     the others go through their request dicts, as from_request takes them. The request itself
     is made only if a rule asks for it (the token counter, near the context window)."""
-    from .formats import openai as openai_format
-
     native = openai_format.is_native(history)
     params = openai_format.request_params(history)
     count = len(history.messages)

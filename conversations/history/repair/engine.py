@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..check import check
 from ..edits import Edit
 from ..errors import HistoryError
 from ..findings import Finding, Verdict
 from ..model import History
+from ..routes import deployment_target, load_config, route_deployments
 from ..targets import Target, resolve, target_for_model
 from ..tokens import Counted
 from .registry import ORDER, STRATEGIES
@@ -175,7 +177,6 @@ def _judge(
 ) -> tuple[Callable[..., list[Verdict]], list[Target]]:
     """The check to run each round, and the targets it judges for (strategies read their limits).
     The check takes the history and, by target label, the token counts it may count from."""
-    from ..check import check
 
     def checking(targets: list[Target]) -> Callable[..., list[Verdict]]:
         return lambda h, counts=None: [
@@ -183,8 +184,6 @@ def _judge(
         ]
 
     if route is not None:
-        from ..routes import deployment_target, load_config, route_deployments
-
         config, group = route
         loaded = load_config(config)
         targets = [deployment_target(d) for d in route_deployments(loaded, group)]
