@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from conversations.api.auth import api_token_create, api_token_revoke
 from conversations.ingest import ingest_path
-from conversations.models import Conversation
+from conversations.models import Conversation, Route, RouteRule
+from conversations.routing import route_version_save
 from tests.support import FIXTURES
 
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
@@ -77,7 +78,7 @@ PAGES = [
 ]
 
 # --- the admin of the conversations app ---------------------------------------------------------------
-ADMIN_MODELS = ("conversation", "revision", "finding", "source", "job", "auditevent", "apitoken")
+ADMIN_MODELS = ("conversation", "revision", "finding", "source", "job", "auditevent", "apitoken", "route", "routerule")
 ADMIN_ONLY = (LOGIN, LOGIN, LOGIN, 200)  # staff only; everyone else is sent to the admin's login
 
 
@@ -96,6 +97,8 @@ def admin_rows() -> list[Row]:
         ("job", 403, 403),
         ("auditevent", 403, 403),
         ("apitoken", 200, 200),
+        ("route", 200, 200),
+        ("routerule", 200, 200),
     ]:
         rows.append(Row(f"admin:conversations_{model}_add", "GET", (LOGIN, LOGIN, LOGIN, add)))
         rows.append(
@@ -166,6 +169,11 @@ def world(django_db_setup, django_db_blocker):
             conversation = Conversation.objects.get(pk=outcome.added[0])
             job = job_create(Job.Kind.RECHECK, Conversation.objects.filter(pk=conversation.pk), user=cast["admin"])
             token_row, _ = api_token_create(cast["admin"], name="matrix")
+            route = Route.objects.create(name="matrix")
+            route_version_save(
+                route, {"model_list": [{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o"}}]}
+            )
+            rule = RouteRule.objects.create(route=route, model_group="g")
             revoked_row, revoked = api_token_create(cast["repairer"])
             api_token_revoke(revoked_row)
             tokens = {
@@ -184,6 +192,8 @@ def world(django_db_setup, django_db_blocker):
                 "job": job.pk,
                 "auditevent": AuditEvent.objects.first().pk,
                 "apitoken": token_row.pk,
+                "route": route.pk,
+                "routerule": rule.pk,
             }
             yield {"objects": objects, "cast": cast, "tokens": tokens}
         finally:
