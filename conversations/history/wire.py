@@ -161,8 +161,10 @@ def request_origins(history: History) -> list[int | None]:
 # build differently: checks then ask litellm itself.
 REPLAY_VERIFIED_WITH = "1.110.2"
 # The providers whose requests the replay builds (through litellm's own provider names); any
-# other (Azure, Vertex AI, the OpenAI-compatible ones a route may name) is built by litellm.
-REPLAYED_PROVIDERS = ("anthropic", "bedrock", "openai", "gemini")
+# other (Azure, the OpenAI-compatible ones a route may name) is built by litellm. Vertex AI sends
+# Anthropic's messages for Claude and Gemini's contents for Gemini, as litellm builds them for
+# those providers (tests/core/test_replay.py holds both).
+REPLAYED_PROVIDERS = ("anthropic", "bedrock", "openai", "gemini", "vertex_ai")
 
 _log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from conversations.history.errors import HistoryError
 from conversations.history.formats.openai import parse_request
 from conversations.history.routes import deployment_target, deployments, load_config
 from conversations.history.rules import size
-from conversations.history.targets import TARGET_NAMES, resolve
+from conversations.history.targets import TARGET_NAMES, resolve, target_for_model
 from tests.support import FIXTURES
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydantic.*")
@@ -107,6 +107,9 @@ def targets():
         resolve("gemini", "gemini/gemini-1.5-pro"),
         resolve("gemini", "gemini/gemini-3-flash-preview"),
         resolve("bedrock-invoke", "bedrock/invoke/anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        target_for_model("vertex_ai/claude-3-5-sonnet-v2@20241022"),
+        target_for_model("vertex_ai/claude-sonnet-4@20250514"),
+        target_for_model("vertex_ai/gemini-2.5-pro"),
     ]
     config = load_config(FIXTURES / "seed" / "proxy-config.yaml")
     for deployment in deployments(config):
