@@ -78,6 +78,8 @@ class RepairResult:
 
 
 def _counts(finding: Finding, include_warnings: bool) -> bool:
+    # An error the log proves answered (Finding.answered) is still repaired: the repair makes the
+    # history right for any provider, not only for the one that answered it then.
     return finding.severity == "error" or (include_warnings and finding.severity == "warning")
 
 
