@@ -15,7 +15,7 @@ from django.db import transaction
 
 from conversations.history import check as core
 from conversations.history import explain as core_explain
-from conversations.history import routes, targets, wire
+from conversations.history import failures, routes, senders, targets, wire
 from conversations.history.findings import Finding as CoreFinding
 from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.model import History
@@ -29,11 +29,18 @@ def own_target(history: History) -> targets.Target:
     return targets.target_for_model(history.model, default=settings.DEFAULT_TARGET)
 
 
-def own_verdict(history: History) -> CoreVerdict:
+def own_verdict(history: History, sender: str | None = None) -> CoreVerdict:
     """The verdict of the conversation's own target (pure: safe in an ingest worker process), on
     the replayed request wherever the replay covers it (check's default: held to litellm's own
-    output by tests/core/test_replay.py, without importing litellm)."""
-    return core.check(history, target=own_target(history))
+    output by tests/core/test_replay.py, without importing litellm), by the format's own sender
+    unless `sender` names another; with the note "model unknown: judged as ..." when the target
+    is DEFAULT_TARGET's, and the failure the log records."""
+    target, unknown = targets.own_target(history.model, default=settings.DEFAULT_TARGET)
+    verdict = core.check(history, target=target, sender=sender)
+    if unknown:
+        verdict.notes.insert(0, unknown)
+    verdict.logged_failure = failures.logged_failure(history)
+    return verdict
 
 
 @transaction.atomic(savepoint=False)
@@ -52,7 +59,7 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
     rules_version set, as revisions_write creates them): two statements for any number."""
     verdicts = []
     for revision, verdict in rows:
-        errors = [f for f in verdict.findings if f.severity == "error"]
+        errors = verdict.errors  # not the ones the log proves answered
         warnings = [f for f in verdict.findings if f.severity == "warning"]
         # The badge names the first rule that matters: the first error, else the first warning.
         first = (errors or warnings or [None])[0]
@@ -68,6 +75,9 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
                 own_target=own,
                 rules_version=RULES_VERSION,
                 input_tokens=verdict.input_tokens,
+                sender=verdict.sender,
+                notes=list(verdict.notes),
+                logged_failure=verdict.logged_failure,
             )
         )
     stored = Verdict.objects.bulk_create(verdicts)
@@ -84,6 +94,8 @@ def verdicts_insert(rows: list[tuple[Revision, CoreVerdict]], *, own: bool = Fal
             provider_error=f.provider_error or "",
             explanation=f.explanation,
             fix=f.fix,
+            guess=f.guess or "",
+            answered=f.answered,
         )
         for revision, verdict in rows
         for f in verdict.findings
@@ -112,11 +124,19 @@ def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
                     explanation=f.explanation,
                     fix=f.fix,
                     content_index=f.content_index,
+                    guess=f.guess or None,
+                    answered=f.answered,
                 )
             )
     return {
         revision_id: CoreVerdict(
-            target=row.target, provider=row.provider, findings=found[revision_id], input_tokens=row.input_tokens
+            target=row.target,
+            provider=row.provider,
+            findings=found[revision_id],
+            input_tokens=row.input_tokens,
+            sender=row.sender,
+            notes=list(row.notes or []),
+            logged_failure=row.logged_failure,
         )
         for revision_id, row in rows.items()
     }
@@ -132,7 +152,7 @@ def revision_verdicts(revision: Revision, target_names: list[str] | None = None)
         if row is not None:
             return [row]
         history = revision.history
-        return [verdicts_store(revision, core.check(history, target=own_target(history)), own=True)]
+        return [verdicts_store(revision, own_verdict(history), own=True)]
     for name in target_names:
         if name not in TARGETS:
             raise targets.UnknownTarget(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}")
@@ -144,6 +164,20 @@ def revision_verdicts(revision: Revision, target_names: list[str] | None = None)
             row = verdicts_store(revision, core.check(revision.history, target=targets.resolve(name)))
         result.append(row)
     return result
+
+
+def sender_verdicts(revision: Revision, target_names: list[str], sender: str) -> list[CoreVerdict]:
+    """The verdicts of the own target and `target_names` on the request `sender` would send
+    (senders.SENDERS; not stored: the stored verdicts are the format's own sender's). Raises
+    targets.UnknownTarget or senders.UnknownSender for a name that is neither."""
+    senders.check_name(sender)
+    history = revision.history
+    found = [own_verdict(history, sender=sender)]
+    for name in target_names:
+        target = targets.resolve(name)
+        if target.name != found[0].target:
+            found.append(core.check(history, target=target, sender=sender))
+    return found
 
 
 def verdict_findings(revision: Revision, verdict: Verdict) -> list[Finding]:

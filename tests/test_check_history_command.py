@@ -48,10 +48,12 @@ def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
     assert code == 0
     assert [o["path"] for o in result] == [str(p) for p in SEEDS]
     for item in result:
-        assert set(item) == {"path", "format", "messages", "verdicts"}
-        assert (item["format"], item["messages"]) == ("openai", 8)
+        # issue 4's keys, and issue 17's additions: nothing renamed or removed
+        assert set(item) == {"path", "format", "messages", "verdicts", "logged_failure"}
+        assert (item["format"], item["messages"], item["logged_failure"]) == ("openai", 8, None)
         [verdict] = item["verdicts"]
-        assert set(verdict) == {"target", "provider", "accepted", "findings"} and verdict["accepted"]
+        assert set(verdict) == {"target", "provider", "accepted", "findings", "sender", "notes", "applicable"}
+        assert verdict["accepted"] and verdict["sender"] == "litellm"
         for finding in verdict["findings"]:
             assert set(finding) == {
                 "rule",
@@ -61,6 +63,8 @@ def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
                 "provider_error",
                 "explanation",
                 "fix",
+                "guess",
+                "answered",
             }
 
 

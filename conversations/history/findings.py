@@ -141,6 +141,9 @@ class Verdict:
     # (near the window): what a check of a small change to the history starts from. Not part of
     # the command-line contract (to_dict).
     input_tokens: int | None = None
+    # The failure the log records (failures.logged_failure), carried by the own target's verdict
+    # to storage; per conversation in the command-line contract, not per verdict (to_dict).
+    logged_failure: dict[str, Any] | None = None
 
     @property
     def accepted(self) -> bool:

@@ -112,6 +112,7 @@ def repair(
     judge: Judge | None = None,
     build_request: bool | None = None,
     before: list[Verdict] | None = None,
+    sender: str | None = None,
 ) -> RepairResult:
     """A copy of `history` repaired for `target` (default: the conversation's own) or for every
     deployment of `route` = (router config, model group), with the edits made and the verdicts
@@ -123,11 +124,16 @@ def repair(
     read (cache breakpoints, max output). build_request: check.check's option (default: the
     replay of litellm's transformation wherever it covers the history; True: litellm's own).
     `before`: the verdicts the first check would give, when the caller has them already (stored
-    at ingest), so it is not run; verdicts for other targets than the ones judged are ignored."""
+    at ingest), so it is not run; verdicts for other targets than the ones judged are ignored.
+    `sender`: the client whose request is judged (senders.py; default the format's own)."""
     if target is not None and route is not None:
         raise RepairError("repair for a target or for a route, not both")
-    default_judge, targets = _judge(history, target, route, build_request)
-    if before is None or [v.target for v in before] != [t.label for t in targets]:
+    default_judge, targets = _judge(history, target, route, build_request, sender)
+    if (
+        before is None
+        or [v.target for v in before] != [t.label for t in targets]
+        or (sender is not None and any(v.sender != sender for v in before))
+    ):
         before = (judge or default_judge)(history)
     work = Work(history, targets)
     # Each round's check counts the tokens of what the strategies changed, not the whole history.
@@ -173,7 +179,11 @@ def _state(verdicts: list[Verdict], include_warnings: bool) -> State:
 
 
 def _judge(
-    history: History, target: Target | str | None, route: Route | None, build_request: bool | None = None
+    history: History,
+    target: Target | str | None,
+    route: Route | None,
+    build_request: bool | None = None,
+    sender: str | None = None,
 ) -> tuple[Callable[..., list[Verdict]], list[Target]]:
     """The check to run each round, and the targets it judges for (strategies read their limits).
     The check takes the history and, by target label, the token counts it may count from."""
@@ -181,7 +191,8 @@ def _judge(
 
     def checking(targets: list[Target]) -> Callable[..., list[Verdict]]:
         return lambda h, counts=None: [
-            check(h, target=t, build_request=build_request, counted=(counts or {}).get(t.label)) for t in targets
+            check(h, target=t, build_request=build_request, counted=(counts or {}).get(t.label), sender=sender)
+            for t in targets
         ]
 
     if route is not None:

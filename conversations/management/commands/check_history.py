@@ -250,10 +250,12 @@ def _report(result: dict[str, Any]) -> str:
         lines.append(f"    {why or failure['why_unexplained']}" + ("; recovered" if failure["recovered"] else ""))
     for verdict in result.get("verdicts", []):
         if not verdict.applicable:
-            lines.append(f"  {verdict.target} ({verdict.sender}): {'; '.join(verdict.notes)}")
+            lines.append(f"  {verdict.target}: {'; '.join(verdict.notes)} (sent by {verdict.sender})")
             continue
         notes = "".join(f"; {n}" for n in verdict.notes)
-        lines.append(f"  {verdict.target} ({verdict.sender}{notes}): {'accepted' if verdict.accepted else 'REJECTED'}")
+        lines.append(
+            f"  {verdict.target}: {'accepted' if verdict.accepted else 'REJECTED'} (sent by {verdict.sender}{notes})"
+        )
         for f in verdict.findings:
             where = "the request" if f.message_index is None else f"message {f.message_index}"
             wire = "" if f.wire_index is None else f" (sent as messages.{f.wire_index})"
