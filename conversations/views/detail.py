@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations.history.routes import RouteError
+from conversations.history.senders import DEFAULT_SENDERS
 from conversations.models import Conversation, Revision
 from conversations.verdicts import explain_error, route_config, route_verdicts
 from conversations.views.common import conversation_for, int_param, render_page, revision_for
@@ -45,6 +46,8 @@ def _kept(conversation: Conversation, revision: Revision, targets: list[str], se
 def _page(
     conversation: Conversation, revision: Revision, *, start: int, targets: list[str], sender: str | None = None
 ) -> dict:
+    if sender == DEFAULT_SENDERS.get(conversation.format):
+        sender = None  # the stored verdicts are that sender's
     return detail_dict(
         conversation,
         revision,

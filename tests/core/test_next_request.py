@@ -10,6 +10,7 @@ from conversations.history.check import check
 from conversations.history.failures import is_request_error, logged_failure
 from conversations.history.findings import Finding, Verdict
 from conversations.history.model import History
+from conversations.history.repair import repair
 from conversations.history.targets import own_target, resolve
 from conversations.history.wire import request_for
 from tests.support import FIXTURES
@@ -268,3 +269,14 @@ def test_a_log_without_a_failure_has_none():
     assert logged_failure(read(SUBAGENT)) is None
     # an OpenHands runtime disconnect is not a provider's failure
     assert logged_failure(read(FIXTURES / "formats" / "openhands-events")) is None
+
+
+def test_a_finding_on_the_placeholder_is_never_repaired_into_the_history():
+    # The placeholder is no message of the history: a strategy given a finding on it would write
+    # the turn it stands for (here: add a user turn after the received answer).
+    history = read(SYNTHETIC / "finished-run-no-prefill.jsonl")
+    n = len(history.messages)
+    on_placeholder = Finding("prefill-unsupported", "error", n, None, "x", "x", "drop-final-assistant")
+    before = [Verdict("anthropic", "anthropic", [on_placeholder], sender="claude-code")]
+    result = repair(history, target=own_target(history.model)[0], before=before)
+    assert not result.edits and len(result.history.messages) == n

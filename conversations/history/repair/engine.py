@@ -12,6 +12,7 @@ undoing each other), or after MAX_ROUNDS. The input history is never changed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +149,7 @@ def repair(
     verdicts = before
     seen: set[State] = set()
     for _ in range(MAX_ROUNDS):
-        steps = plan(verdicts, include_warnings=include_warnings).steps
+        steps = plan(_on_history(verdicts, len(work.history.messages)), include_warnings=include_warnings).steps
         state = _state(verdicts, include_warnings)
         if not steps or state in seen:
             break
@@ -163,6 +164,15 @@ def repair(
     return RepairResult(
         history=work.history, edits=list(work.edits), before=before, after=verdicts, origins=work.origins()
     )
+
+
+def _on_history(verdicts: list[Verdict], count: int) -> list[Verdict]:
+    """The verdicts without the findings on the next request's placeholder turn (message index
+    `count`, nextturn.py): it is no message of the history, and no strategy writes it."""
+    return [
+        dataclasses.replace(v, findings=[f for f in v.findings if f.message_index is None or f.message_index < count])
+        for v in verdicts
+    ]
 
 
 # What a round's findings come to: (target, rule, fix, message index, content index) of each.
