@@ -34,7 +34,7 @@ from conversations.models import AuditEvent, Conversation, Original, OriginalFil
 from conversations.routing import EMPTY, Routed, RouteTable, route_table_cached
 from conversations.search import conversation_search_text
 from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
-from conversations.verdicts import own_verdict, verdicts_insert
+from conversations.verdicts import INGESTED, REINGESTED, own_verdict, verdicts_insert
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
 LOG_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -131,7 +131,9 @@ def _prepared_one(history: History, single: bool, routed: Routed | None) -> Prep
     verdict = own_verdict(history)
     summary = history_summary(history)
     judged = routed.verdicts if routed is not None else [verdict]
-    status = core_status.status_of([core_status.judged(v) for v in judged])
+    status = core_status.status_of(
+        core_status.judged_each(judged), failure_unresolved=core_status.failure_unresolved(verdict.logged_failure)
+    )
     summary.update(
         status=Status.named(status).value,
         route_version_id=routed.version_id if routed else None,
@@ -349,7 +351,7 @@ def _conversation_revise(
         record=item.record,
         redactions=redactions,
         author=user if getattr(user, "is_authenticated", False) else None,
-        reason="ingested" if latest is None else "re-ingested: the source changed",
+        reason=INGESTED if latest is None else REINGESTED,
     )
     conversation.latest_revision = revision
     conversation.save(update_fields=["latest_revision", "updated_at"])

@@ -332,6 +332,12 @@ class Finding(models.Model):
     provider_error = models.TextField(blank=True)
     explanation = models.TextField(blank=True)
     fix = models.CharField(max_length=64, blank=True)
+    guess = models.CharField(
+        max_length=32, blank=True, default="", help_text="the request parameter the log does not record it rests on"
+    )
+    answered = models.JSONField(
+        null=True, blank=True, help_text="the later reply that proves it was answered: {message_index, timestamp}"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["rule"]), models.Index(fields=["revision", "target"])]
@@ -355,6 +361,11 @@ class Verdict(models.Model):
     rules_version = models.CharField(max_length=32)
     input_tokens = models.PositiveIntegerField(
         null=True, blank=True, help_text="the request's input tokens, when the check counted them (near the window)"
+    )
+    sender = models.CharField(max_length=16, blank=True, default="", help_text="the client whose request was judged")
+    notes = models.JSONField(default=list, blank=True, help_text='e.g. "model unknown: judged as anthropic"')
+    logged_failure = models.JSONField(
+        null=True, blank=True, help_text="the failure the log records and what explains it (own verdict only)"
     )
     checked_at = models.DateTimeField(auto_now=True)
     # The warnings that do not rest on a guess about the request: what puts a conversation at risk.

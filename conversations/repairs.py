@@ -54,6 +54,7 @@ def repair_preview(
     include_warnings: bool = False,
     build_request: bool | None = None,
     before=None,
+    sender: str | None = None,
 ) -> RepairResult:
     """What a repair would change and the verdicts after it; stores nothing. build_request as
     check.check takes it (default: the replay where it covers the history); `before`: the
@@ -68,6 +69,7 @@ def repair_preview(
         include_warnings=include_warnings,
         build_request=build_request,
         before=before,
+        sender=sender,
     )
 
 
@@ -81,6 +83,7 @@ def repair_apply(
     model_group: str | None = None,
     include_warnings: bool = False,
     detail: dict | None = None,
+    sender: str | None = None,
 ) -> tuple[Revision | None, RepairResult]:
     """Repair the latest revision and store the result as a new revision (None when nothing needed
     changing). Raises Conflict when the latest revision is no longer `expected`."""
@@ -89,7 +92,12 @@ def repair_apply(
     if latest is None or latest.number != expected:
         raise Conflict(conversation, expected, latest)
     result = repair_preview(
-        latest, target=target, config_text=config_text, model_group=model_group, include_warnings=include_warnings
+        latest,
+        target=target,
+        config_text=config_text,
+        model_group=model_group,
+        include_warnings=include_warnings,
+        sender=sender,
     )
     if not result.changed:
         return None, result

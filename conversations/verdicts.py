@@ -17,7 +17,7 @@ from django.db import transaction
 
 from conversations.history import check as core
 from conversations.history import explain as core_explain
-from conversations.history import routes, targets, wire
+from conversations.history import failures, routes, senders, targets, wire
 from conversations.history import status as core_status
 from conversations.history.findings import Finding as CoreFinding
 from conversations.history.findings import Verdict as CoreVerdict
@@ -32,11 +32,18 @@ def own_target(history: History) -> targets.Target:
     return targets.target_for_model(history.model, default=settings.DEFAULT_TARGET)
 
 
-def own_verdict(history: History) -> CoreVerdict:
+def own_verdict(history: History, sender: str | None = None) -> CoreVerdict:
     """The verdict of the conversation's own target (pure: safe in an ingest worker process), on
     the replayed request wherever the replay covers it (check's default: held to litellm's own
-    output by tests/core/test_replay.py, without importing litellm)."""
-    return core.check(history, target=own_target(history))
+    output by tests/core/test_replay.py, without importing litellm), by the format's own sender
+    unless `sender` names another; with the note "model unknown: judged as ..." when the target
+    is DEFAULT_TARGET's, and the failure the log records."""
+    target, unknown = targets.own_target(history.model, default=settings.DEFAULT_TARGET)
+    verdict = core.check(history, target=target, sender=sender)
+    if unknown:
+        verdict.notes.insert(0, unknown)
+    verdict.logged_failure = failures.logged_failure(history)
+    return verdict
 
 
 @transaction.atomic(savepoint=False)
@@ -58,7 +65,7 @@ def verdicts_insert(
     `route_version_id`: the rows are a route's deployments, in the order litellm tries them."""
     verdicts = []
     for position, (revision, verdict) in enumerate(rows):
-        errors = [f for f in verdict.findings if f.severity == "error"]
+        errors = verdict.errors  # not the ones the log proves answered
         warnings = [f for f in verdict.findings if f.severity == "warning"]
         # The badge names the first rule that matters: the first error, else the first warning.
         first = (errors or warnings or [None])[0]
@@ -77,6 +84,9 @@ def verdicts_insert(
                 risks=len(core_status.risks(verdict)),
                 route_version_id=route_version_id,
                 position=position if route_version_id is not None else None,
+                sender=verdict.sender,
+                notes=list(verdict.notes),
+                logged_failure=verdict.logged_failure,
             )
         )
     stored = Verdict.objects.bulk_create(verdicts)
@@ -93,6 +103,8 @@ def verdicts_insert(
             provider_error=f.provider_error or "",
             explanation=f.explanation,
             fix=f.fix,
+            guess=f.guess or "",
+            answered=f.answered,
         )
         for revision, verdict in rows
         for f in verdict.findings
@@ -118,23 +130,42 @@ def route_verdicts_store(conversation: Conversation, revision: Revision, routed:
 def status_refresh(conversation_ids: list[int]) -> None:
     """Store each conversation's status (history.status) from the verdicts stored for its latest
     revision: its route's deployments when it has a route, else every target it was checked
-    against under the current rules. Three statements for any number of conversations."""
+    against under the current rules; and the request failure its log records, until a repair
+    follows it. Three statements for any number of conversations."""
     conversations = list(
-        Conversation.objects.filter(pk__in=conversation_ids).values("pk", "latest_revision_id", "route_version_id")
+        Conversation.objects.filter(pk__in=conversation_ids).values(
+            "pk", "latest_revision_id", "route_version_id", "latest_revision__reason"
+        )
     )
     by_revision = {c["latest_revision_id"]: c for c in conversations if c["latest_revision_id"]}
     judged: dict[int, list[core_status.Judged]] = {c["pk"]: [] for c in conversations}
+    failed: set[int] = set()
     rows = Verdict.objects.filter(revision__in=list(by_revision), rules_version=RULES_VERSION)
-    for row in rows.order_by("position", "id").values("revision_id", "route_version_id", "accepted", "risks"):
+    fields = ("revision_id", "route_version_id", "accepted", "risks", "own_target", "logged_failure")
+    for row in rows.order_by("position", "id").values(*fields):
         conversation = by_revision[row["revision_id"]]
+        ingested = is_ingested(conversation["latest_revision__reason"] or "")
+        if row["own_target"] and ingested and core_status.failure_unresolved(row["logged_failure"]):
+            failed.add(conversation["pk"])
         if conversation["route_version_id"] and row["route_version_id"] != conversation["route_version_id"]:
             continue  # the own target and other targets say nothing once the route is known
         judged[conversation["pk"]].append(core_status.Judged(row["accepted"], row["risks"]))
     grouped: dict[int, list[int]] = {}
     for pk, verdicts in judged.items():
-        grouped.setdefault(Status.named(core_status.status_of(verdicts)).value, []).append(pk)
+        status = core_status.status_of(verdicts, failure_unresolved=pk in failed)
+        grouped.setdefault(Status.named(status).value, []).append(pk)
     for value, pks in grouped.items():
         Conversation.objects.filter(pk__in=pks).exclude(status=value).update(status=value)
+
+
+# The reasons ingest gives the revisions it makes: a revision with another (a repair, a restore)
+# follows whatever failure the log records.
+INGESTED = "ingested"
+REINGESTED = "re-ingested: the source changed"
+
+
+def is_ingested(reason: str) -> bool:
+    return reason in (INGESTED, REINGESTED)
 
 
 def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
@@ -158,11 +189,19 @@ def own_verdicts_stored(revisions: list[Revision]) -> dict[int, CoreVerdict]:
                     explanation=f.explanation,
                     fix=f.fix,
                     content_index=f.content_index,
+                    guess=f.guess or None,
+                    answered=f.answered,
                 )
             )
     return {
         revision_id: CoreVerdict(
-            target=row.target, provider=row.provider, findings=found[revision_id], input_tokens=row.input_tokens
+            target=row.target,
+            provider=row.provider,
+            findings=found[revision_id],
+            input_tokens=row.input_tokens,
+            sender=row.sender,
+            notes=list(row.notes or []),
+            logged_failure=row.logged_failure,
         )
         for revision_id, row in rows.items()
     }
@@ -178,7 +217,7 @@ def revision_verdicts(revision: Revision, target_names: list[str] | None = None)
         if row is not None:
             return [row]
         history = revision.history
-        return [verdicts_store(revision, core.check(history, target=own_target(history)), own=True)]
+        return [verdicts_store(revision, own_verdict(history), own=True)]
     for name in target_names:
         if name not in TARGETS:
             raise targets.UnknownTarget(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}")
@@ -193,6 +232,20 @@ def revision_verdicts(revision: Revision, target_names: list[str] | None = None)
         # A conversation with no route is at risk or stuck by every target it was checked against.
         status_refresh([revision.conversation_id])
     return result
+
+
+def sender_verdicts(revision: Revision, target_names: list[str], sender: str) -> list[CoreVerdict]:
+    """The verdicts of the own target and `target_names` on the request `sender` would send
+    (senders.SENDERS; not stored: the stored verdicts are the format's own sender's). Raises
+    targets.UnknownTarget or senders.UnknownSender for a name that is neither."""
+    senders.check_name(sender)
+    history = revision.history
+    found = [own_verdict(history, sender=sender)]
+    for name in target_names:
+        target = targets.resolve(name)
+        if target.name != found[0].target:
+            found.append(core.check(history, target=target, sender=sender))
+    return found
 
 
 def verdict_findings(revision: Revision, verdict: Verdict) -> list[Finding]:

@@ -132,7 +132,7 @@ def _judged(
     route = router_route(router, data.get("model")) if target is None and model is None else None
     targets = route_targets(route) if route else targets_of(target, model, data.get("model"))
     # litellm is imported here already: judge the body its own transformation builds.
-    before = [check(history, target=t, build_request=True) for t in targets]
+    before = [check(history, target=t, build_request=True, next_turn=False) for t in targets]
     result = GuardResult(mode, data, before=before, after=before)
     if all(_clean(v, include_warnings) for v in before):
         return result
@@ -165,7 +165,7 @@ def _repaired(
             outcome = repair(history, target=t, include_warnings=include_warnings, build_request=True)
             history = outcome.history
             edits.extend(outcome.edits)
-        result.after = [check(history, target=t, build_request=True) for t in targets]
+        result.after = [check(history, target=t, build_request=True, next_turn=False) for t in targets]
     result.edits = edits
     if edits:
         result.data = request_with(result.data, history)

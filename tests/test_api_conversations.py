@@ -18,7 +18,18 @@ pytestmark = pytest.mark.django_db
 LIST = "/api/conversations"
 UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 LITELLM_FAILURE = FIXTURES / "formats" / "litellm-standard-logging-failure.json"
-CONTRACT_KEYS = {"rule", "severity", "message_index", "wire_index", "provider_error", "explanation", "fix"}
+# check_history's contract: issue 4's keys and issue 17's guess and answered
+CONTRACT_KEYS = {
+    "rule",
+    "severity",
+    "message_index",
+    "wire_index",
+    "provider_error",
+    "explanation",
+    "fix",
+    "guess",
+    "answered",
+}
 
 
 @pytest.fixture
@@ -65,7 +76,7 @@ def test_posting_a_log_stores_it_and_answers_with_its_verdicts(api):
     assert response["Location"] == body["url"]
     own = body["verdicts"][0]
     assert own["target"] == "anthropic" and own["accepted"] is False
-    assert set(own) == {"target", "provider", "accepted", "findings"}
+    assert set(own) == {"target", "provider", "accepted", "findings", "sender", "notes", "applicable"}
     missing = next(f for f in own["findings"] if f["rule"] == "tool-result-missing")
     assert set(missing) == CONTRACT_KEYS
     assert missing["message_index"] == 1 and "toolu_01A9xKqv3VbN7mZ2rT5sY8wD" in missing["provider_error"]

@@ -48,13 +48,15 @@ def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
     assert code == 0
     assert [o["path"] for o in result] == [str(p) for p in SEEDS]
     for item in result:
-        assert set(item) == {"path", "format", "messages", "verdicts", "status"}
-        assert (item["format"], item["messages"]) == ("openai", 8)
+        # issue 4's keys, and issue 17's additions: nothing renamed or removed
+        assert set(item) == {"path", "format", "messages", "verdicts", "logged_failure", "status"}
+        assert (item["format"], item["messages"], item["logged_failure"]) == ("openai", 8, None)
         [verdict] = item["verdicts"]
-        # Accepted: at risk only for a warning that is not a guess.
-        warned = any(f["severity"] == "warning" and not f.get("guess") for f in verdict["findings"])
+        assert set(verdict) == {"target", "provider", "accepted", "findings", "sender", "notes", "applicable"}
+        assert verdict["accepted"] and verdict["sender"] == "litellm"
+        # Accepted: at risk only for a warning that is not a guess (nor proven answered).
+        warned = any(f["severity"] == "warning" and not f["guess"] and not f["answered"] for f in verdict["findings"])
         assert item["status"] == ("at_risk" if warned else "healthy")
-        assert set(verdict) == {"target", "provider", "accepted", "findings"} and verdict["accepted"]
         for finding in verdict["findings"]:
             assert set(finding) == {
                 "rule",
@@ -64,6 +66,8 @@ def test_json_output_is_one_object_per_path_in_order_with_the_contract_keys():
                 "provider_error",
                 "explanation",
                 "fix",
+                "guess",
+                "answered",
             }
 
 

@@ -26,8 +26,19 @@ UNANSWERED = FIXTURES / "samples" / "unanswered-tool-call.json"
 CACHE_ON_TOOL = FIXTURES / "seed" / "openhands-6852-cache-on-tool-message.json"
 VALID = FIXTURES / "formats" / "openai-request.json"
 REPORT_KEYS = {"path", "target", "edits", "before", "after"}
-VERDICT_KEYS = {"target", "provider", "accepted", "findings"}
-FINDING_KEYS = {"rule", "severity", "message_index", "wire_index", "provider_error", "explanation", "fix"}
+# check_history's contract: issue 4's keys and issue 17's additions
+VERDICT_KEYS = {"target", "provider", "accepted", "findings", "sender", "notes", "applicable"}
+FINDING_KEYS = {
+    "rule",
+    "severity",
+    "message_index",
+    "wire_index",
+    "provider_error",
+    "explanation",
+    "fix",
+    "guess",
+    "answered",
+}
 
 
 def run(*args) -> tuple[int, bytes, bytes]:

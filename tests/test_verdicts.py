@@ -107,15 +107,14 @@ def test_the_wire_request_is_what_litellm_would_send():
     ],
 )
 def test_a_stored_own_verdict_reads_back_as_the_check_returned_it(sample):
-    from conversations.history.check import check
-
     revision = revision_of(sample)
     history = revision.history
 
     stored = verdicts.own_verdicts_stored([revision])[revision.pk]
 
-    fresh = check(history, target=verdicts.own_target(history), build_request=False)
+    fresh = verdicts.own_verdict(history)
     assert stored.to_dict(detail=True) == fresh.to_dict(detail=True)
+    assert stored.logged_failure == fresh.logged_failure
 
 
 def test_a_verdict_stored_under_older_rules_is_not_read_back():

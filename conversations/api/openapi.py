@@ -67,6 +67,17 @@ SCHEMAS: dict[str, Any] = {
             "provider_error": NULLABLE_STRING,
             "explanation": {"type": "string"},
             "fix": {"type": "string", "description": "a repair strategy code"},
+            "guess": {
+                "type": ["string", "null"],
+                "description": "the request parameter the log does not record that the finding rests on "
+                "(thinking, max_tokens, tools, system prompt, cache markers, client version): then a warning",
+            },
+            "answered": {
+                "type": ["object", "null"],
+                "description": "the later reply in the log that proves a request holding this message was "
+                "answered; the finding then does not count against `accepted`",
+                "properties": {"message_index": {"type": "integer"}, "timestamp": NULLABLE_STRING},
+            },
         },
     },
     "Verdict": {
@@ -78,6 +89,12 @@ SCHEMAS: dict[str, Any] = {
             "provider": {"type": "string"},
             "accepted": {"type": "boolean"},
             "findings": {"type": "array", "items": _ref("Finding")},
+            "sender": {
+                "enum": ["litellm", "claude-code", "openhands", "direct", ""],
+                "description": "the client whose request was judged",
+            },
+            "notes": {"type": "array", "items": {"type": "string"}, "description": '"model unknown: judged as ..."'},
+            "applicable": {"type": "boolean", "description": "false: the sender cannot send to this target"},
         },
     },
     "VerdictSummary": {
@@ -157,6 +174,12 @@ SCHEMAS: dict[str, Any] = {
                         "type": ["string", "null"],
                         "description": "the error the provider answered, when the log carries it",
                     },
+                    "logged_failure": {
+                        "type": ["object", "null"],
+                        "description": "the failure the log records (check_history --json's logged_failure): "
+                        "error, at, request_error, explained_by {rule, message_index} | null, "
+                        "why_unexplained, recovered",
+                    },
                     "meta": {
                         "type": "object",
                         "description": "what the log says about the call (model_group, model_id, trace_id...)",
@@ -225,6 +248,10 @@ SCHEMAS: dict[str, Any] = {
                 "description": "answer with the edits and the verdicts before and after, store nothing",
             },
             "include_warnings": {"type": "boolean", "default": False},
+            "sender": {
+                "enum": ["litellm", "claude-code", "openhands", "direct"],
+                "description": "judge the request this client sends (default: the format's own)",
+            },
             "revision": {
                 "type": "integer",
                 "description": "the revision the client read: if another one "
@@ -304,7 +331,14 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "conversationGet",
             "summary": "A conversation with its findings and revisions",
-            "parameters": [_path("id", "the conversation")],
+            "parameters": [
+                _path("id", "the conversation"),
+                _query(
+                    "sender",
+                    "judge the latest revision as this client sends it (checked now, not stored)",
+                    {"enum": ["litellm", "claude-code", "openhands", "direct"]},
+                ),
+            ],
             "responses": {
                 "200": _json("The conversation", _ref("ConversationDetail")),
                 "404": _error("No such conversation"),

@@ -19,6 +19,7 @@ from conversations.api.views import conversation_or_404
 from conversations.history.errors import HistoryError
 from conversations.history.repair import RepairResult
 from conversations.history.routes import RouteError, load_config, route_deployments
+from conversations.history.senders import SENDERS
 from conversations.history.targets import TARGET_NAMES
 from conversations.models import Route
 from conversations.repairs import Conflict, repair_apply, repair_preview
@@ -26,7 +27,7 @@ from conversations.verdicts import route_config
 
 # A repair request is a target name or a pasted router config: small.
 BODY_MAX = 1024 * 1024
-KEYS = {"target", "route", "dry_run", "include_warnings", "revision"}
+KEYS = {"target", "route", "dry_run", "include_warnings", "revision", "sender"}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RepairAsk:
     dry_run: bool
     include_warnings: bool
     expected: int | None
+    sender: str | None = None  # the client whose request is judged (issue 17); default the format's
 
 
 def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
@@ -54,6 +56,7 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
         "config_text": ask.route[0] if ask.route else None,
         "model_group": ask.route[1] if ask.route else None,
         "include_warnings": ask.include_warnings,
+        "sender": ask.sender,
     }
     try:
         if ask.dry_run:
@@ -86,6 +89,9 @@ def repair_ask(body: dict) -> RepairAsk:
     if target is not None and target not in TARGET_NAMES:
         raise ApiError(400, f"target: {target!r} is not one of {', '.join(TARGET_NAMES)}")
     route = _route(body["route"]) if body.get("route") is not None else None
+    sender = body.get("sender")
+    if sender is not None and sender not in SENDERS:
+        raise ApiError(400, f"sender: {sender!r} is not one of {', '.join(SENDERS)}")
     expected = body.get("revision")
     if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 1):
         raise ApiError(400, "revision: expected a revision number")
@@ -95,6 +101,7 @@ def repair_ask(body: dict) -> RepairAsk:
         dry_run=_flag(body, "dry_run"),
         include_warnings=_flag(body, "include_warnings"),
         expected=expected,
+        sender=sender,
     )
 
 

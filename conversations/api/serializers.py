@@ -14,7 +14,7 @@ from conversations.models import Conversation, Finding, Revision, Status, Verdic
 
 
 def finding_dict(row: Finding) -> dict[str, Any]:
-    """The contract's seven keys (empty text columns are the contract's nulls)."""
+    """The contract's keys (empty text columns are the contract's nulls)."""
     return {
         "rule": row.rule,
         "severity": row.severity,
@@ -23,6 +23,8 @@ def finding_dict(row: Finding) -> dict[str, Any]:
         "provider_error": row.provider_error or None,
         "explanation": row.explanation,
         "fix": row.fix or "none",
+        "guess": row.guess or None,
+        "answered": row.answered,
     }
 
 
@@ -49,9 +51,20 @@ def verdict_dicts(revision: Revision | None, targets: Iterable[str] | None = Non
             "accepted": v.accepted,
             **({"deployment": v.position} if v.route_version_id else {}),
             "findings": by_target.get(v.target, []),
+            "sender": v.sender,
+            "notes": list(v.notes or []),
+            "applicable": True,
         }
         for v in verdicts
     ]
+
+
+def logged_failure(revision: Revision | None) -> dict[str, Any] | None:
+    """The failure the log records, as the own verdict stored it."""
+    if revision is None:
+        return None
+    row = Verdict.objects.filter(revision=revision, own_target=True).only("logged_failure").first()
+    return row.logged_failure if row is not None else None
 
 
 def verdict_summary(row: Verdict) -> dict[str, Any]:
@@ -130,11 +143,17 @@ def revision_summary(request: HttpRequest, revision: Revision) -> dict[str, Any]
     }
 
 
-def conversation_detail(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+def conversation_detail(
+    request: HttpRequest, conversation: Conversation, verdicts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`verdicts`: checked for another sender than the format's (?sender=), else the stored ones."""
     latest = conversation.latest_revision
     head = latest.head() if latest else {}
-    detail = conversation_summary(request, conversation, verdicts=verdict_dicts(latest))
+    detail = conversation_summary(
+        request, conversation, verdicts=verdicts if verdicts is not None else verdict_dicts(latest)
+    )
     detail["error"] = head.get("error")
+    detail["logged_failure"] = logged_failure(latest)
     detail["meta"] = head.get("meta") or {}
     revisions = conversation.revisions.select_related("parent", "author").order_by("-number")
     detail["revisions"] = [revision_summary(request, r) for r in revisions]

@@ -17,9 +17,11 @@ from conversations.api.serializers import conversation_detail, conversation_summ
 from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document
+from conversations.history.senders import SENDERS
 from conversations.ingest import ingest_document
 from conversations.models import Conversation, Revision, Source
 from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, STATUSES, VERDICTS, ListQuery, conversations_filter
+from conversations.verdicts import sender_verdicts
 
 # Who may post: a platform's own calls (api) or the litellm callback's captures.
 POST_KINDS = {"api": Source.Kind.API, "capture": Source.Kind.CAPTURE}
@@ -127,7 +129,17 @@ def _unknown_choices(request: HttpRequest) -> list[str]:
 
 
 def conversation_get(request: HttpRequest, pk: int) -> HttpResponse:
-    return json_response(conversation_detail(request, conversation_or_404(pk)))
+    """One conversation; `?sender=` judges its latest revision as that client would send it
+    (checked now, not stored)."""
+    conversation = conversation_or_404(pk)
+    sender = request.GET.get("sender")
+    if sender is None or sender == "":
+        return json_response(conversation_detail(request, conversation))
+    if sender not in SENDERS:
+        raise ApiError(400, f"sender: {sender!r} is not one of {', '.join(SENDERS)}")
+    latest = conversation.latest_revision
+    verdicts = [v.to_dict() for v in sender_verdicts(latest, [], sender)] if latest is not None else []
+    return json_response(conversation_detail(request, conversation, verdicts=verdicts))
 
 
 def revision_document(request: HttpRequest, pk: int, number: int) -> HttpResponse:

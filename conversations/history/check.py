@@ -10,13 +10,14 @@ Django side re-checks stored conversations when it differs from what they were c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from . import rules
+from . import nextturn, proof, rules, senders
 from .findings import SEVERITIES, Finding, Verdict
-from .formats import anthropic
-from .model import History
+from .formats import anthropic, openai
+from .model import History, Tool
 from .targets import Target, resolve
 from .tokens import Counted
 from .wire import WireRequest, parse_body, request_for
@@ -28,40 +29,159 @@ from .wire import WireRequest, parse_body, request_for
 # form of tool calls) and estimates tokens with litellm's tokenizer for the model; 2026.12.1 reads
 # Claude Code's parallel results from their side branches and warns of parallel-results-off-chain,
 # and reads OpenHands V0 calls where ConversationMemory puts them).
-RULES_VERSION = "2026.12.1"
+# 2027.1.1 judges the next request (issue 17): a placeholder user turn after a received reply,
+# the sender, guesses as warnings, and findings the log proves answered.
+RULES_VERSION = "2027.1.1"
 
 
 def check(
-    history: History, *, target: Target | str, build_request: bool | None = None, counted: Counted | None = None
+    history: History,
+    *,
+    target: Target | str,
+    build_request: bool | None = None,
+    counted: Counted | None = None,
+    sender: str | None = None,
+    next_turn: bool = True,
+    proven: bool = True,
 ) -> Verdict:
-    """The verdict of `target` on `history`, on the request litellm would send. By default that
-    request is the replay (wire.simulate: litellm's transformation replayed without importing
-    litellm, held to litellm's output by tests/core/test_replay.py) wherever it covers the
-    history and target, else litellm's own transformation (wire.request_for).
+    """The verdict of `target` on the request `sender` (default: the format's, senders.py) sends
+    next for `history` (nextturn.py: a log that ends on a received reply goes on with a user
+    turn; next_turn=False judges the history as the request it is, as the guard does).
+
+    Through litellm (senders litellm and openhands, and every sender to a route's deployment)
+    that request is the replay (wire.simulate: litellm's transformation replayed without
+    importing litellm, held to litellm's output by tests/core/test_replay.py) wherever it covers
+    the history and target, else litellm's own transformation (wire.request_for).
     build_request=True always builds it with litellm's own transformation (imported lazily,
     offline); False always replays. `counted`: the count of the history this one was made from
-    (a repair's), which its token count starts from."""
+    (a repair's), which its token count starts from. `proven`: mark the findings the log proves
+    answered (proof.py)."""
     if isinstance(target, str):
         target = resolve(target)
-    if sent_natively(history, target):
-        return check_body(history, anthropic.to_request(history), target=target, counted=counted)
-    wire = request_for(history, target, use_litellm=build_request)
-    return judge(history, wire, counted=counted)
+    sender = senders.check_name(sender) if sender else senders.default_sender(history)
+    reason = senders.not_applicable(sender, history, target)
+    if reason is not None:
+        return Verdict(target=target.label, provider=target.provider, sender=sender, notes=[reason], applicable=False)
+    judged = nextturn.next_request(history) if next_turn else history
+    if sender == "claude-code":
+        judged = _with_tool_definitions(judged)
+    thinking = nextturn.thinking(history)
+    if senders.sends_natively(sender, history, target):
+        verdict = check_body(judged, _logged_body(judged, target), target=target, counted=counted, thinking=thinking)
+    else:
+        wire = request_for(judged, target, use_litellm=build_request)
+        wire.assumed_thinking = thinking
+        verdict = judge(judged, wire, counted=counted)
+    verdict.sender = sender
+    _sender_findings(verdict, history, sender)
+    _guesses(verdict, history, thinking)
+    if proven and sender == senders.default_sender(history):
+        changed = {code: meta.changed for code, meta in rules.RULES.items() if meta.changed}
+        # The client-resume rules judge what a resume does to the log, which no live reply proves.
+        provable = [f for f in verdict.findings if f.rule not in rules.EVERY_TARGET]
+        proof.mark(provable, proof.replies(history, target), changed)
+    verdict.findings = _ordered(verdict.findings)
+    return verdict
 
 
-# Formats whose clients build and send the Anthropic request themselves (Claude Code, anything
-# that logs a Messages request): litellm never sees it, and its silent repairs (tool results moved
-# first, ids rewritten, empty text replaced) never happen, so the body is judged as it is.
-NATIVE_ANTHROPIC_FORMATS = ("anthropic", "claude-code")
+def _logged_body(history: History, target: Target) -> dict[str, Any]:
+    """The body as the client built it: an openai request as logged to openai, else the
+    Anthropic Messages body."""
+    if target.wire_format == "openai":
+        return openai.to_request(history)
+    return anthropic.to_request(history)
 
 
-def sent_natively(history: History, target: Target) -> bool:
-    """Whether `history` goes to `target` as its own Anthropic body rather than through litellm:
-    an Anthropic-format history sent straight to Anthropic or Bedrock InvokeModel (a deployment of
-    a litellm route, labelled otherwise, always goes through litellm)."""
-    return (
-        history.format in NATIVE_ANTHROPIC_FORMATS and target.wire_format == "anthropic" and target.label == target.name
-    )
+# Rules about tool definitions: Claude Code always sends one for every tool it has, so they never
+# fire for its requests.
+TOOL_DEFINITION_RULES = ("litellm-dummy-tool", "litellm-tools-as-text", "bedrock-toolconfig-required")
+# Claude Code's resume that walks one chain and loses parallel results: the versions of
+# anthropics/claude-code#31330 and #37672 (2.1.6x to 2.1.7x); for a newer one it is a guess.
+PARALLEL_RESULTS_KNOWN_UP_TO = (2, 1, 79)
+
+
+def _with_tool_definitions(history: History) -> History:
+    """The history with a definition for every tool it calls (Claude Code sends its whole tool
+    list with every request; its log records none)."""
+    defined = {t.name for t in history.tools}
+    missing = []
+    for _, _, block in history.blocks():
+        if block.type == "tool_use" and block.name and block.name not in defined:
+            defined.add(block.name)
+            missing.append(Tool(name=block.name, parameters={"type": "object", "properties": {}}))
+    if not missing:
+        return history
+    return dataclasses.replace(history, tools=[*history.tools, *missing])
+
+
+def _sender_findings(verdict: Verdict, history: History, sender: str) -> None:
+    """What the sender changes about the findings: the client resume rules only hold for that
+    client, and for Claude Code only for the versions known to lose results."""
+    if sender == "claude-code":
+        verdict.findings = [f for f in verdict.findings if f.rule not in TOOL_DEFINITION_RULES]
+        version = _version(history.meta.get("version"))
+        if version is not None and version > PARALLEL_RESULTS_KNOWN_UP_TO:
+            for f in verdict.findings:
+                if f.rule == "parallel-results-off-chain":
+                    _guessed(
+                        f,
+                        "client version",
+                        f"Claude Code {history.meta.get('version')} is newer than the versions known to lose them",
+                    )
+    else:
+        verdict.findings = [f for f in verdict.findings if f.rule != "parallel-results-off-chain"]
+
+
+def _version(value: Any) -> tuple[int, ...] | None:
+    if not isinstance(value, str):
+        return None
+    parts = value.split(".")
+    if not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+# The request parameter each rule rests on, where a log may not record it.
+GUESSED = {
+    "thinking-in-final-without-thinking-enabled": "thinking",
+    "max-tokens-too-large": "max_tokens",
+    "bedrock-toolconfig-required": "tools",
+    "litellm-tools-as-text": "tools",
+    "litellm-dummy-tool": "tools",
+    "system-empty-text": "system prompt",
+    "cache-control-too-many": "cache markers",
+    "cache-ttl-order": "cache markers",
+    "cache-below-minimum": "cache markers",
+    "cache-on-synthetic-error": "cache markers",
+    "cache-control-on-empty-text": "cache markers",
+    "bedrock-no-explicit-caching": "cache markers",
+    "cache-markers-dropped": "cache markers",
+}
+
+
+def _guesses(verdict: Verdict, history: History, thinking: bool | None) -> None:
+    """A finding that rests on a parameter the log does not record is a warning naming it."""
+    recorded = nextturn.records_request(history)
+    for f in verdict.findings:
+        guess = GUESSED.get(f.rule)
+        if guess is None:
+            continue
+        if guess == "thinking":
+            if thinking is None:
+                _guessed(f, guess, "the log does not record whether thinking is on")
+        elif guess == "max_tokens":
+            if f.severity == "warning":  # the rule's own downgrade: the client's max_tokens is not logged
+                _guessed(f, guess, None)
+        elif not recorded:
+            _guessed(f, guess, f"the log does not record the {guess} the client sends")
+
+
+def _guessed(finding: Finding, guess: str, why: str | None) -> None:
+    finding.guess = guess
+    if finding.severity == "error":
+        finding.severity = "warning"
+    if why:
+        finding.explanation += f" This rests on a guess ({guess}): {why}."
 
 
 def judge(history: History, wire: WireRequest, *, counted: Counted | None = None) -> Verdict:
@@ -74,7 +194,12 @@ def judge(history: History, wire: WireRequest, *, counted: Counted | None = None
 
 
 def check_body(
-    history: History, body: dict[str, Any], *, target: Target | str, counted: Counted | None = None
+    history: History,
+    body: dict[str, Any],
+    *,
+    target: Target | str,
+    counted: Counted | None = None,
+    thinking: bool | None = None,
 ) -> Verdict:
     """The verdict on a provider request body as logged (an Anthropic request a client sent
     directly, not through litellm): its message k is the history's message k."""
@@ -92,13 +217,14 @@ def check_body(
             block.origin = origin
     wire.params = {k: v for k, v in body.items() if k not in ("messages", "system")}
     wire.built = True
+    wire.assumed_thinking = thinking
     return judge(history, wire, counted=counted)
 
 
 def check_targets(
-    history: History, targets: Iterable[Target | str], *, build_request: bool | None = None
+    history: History, targets: Iterable[Target | str], *, build_request: bool | None = None, sender: str | None = None
 ) -> list[Verdict]:
-    return [check(history, target=t, build_request=build_request) for t in targets]
+    return [check(history, target=t, build_request=build_request, sender=sender) for t in targets]
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:

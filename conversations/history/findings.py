@@ -68,6 +68,14 @@ class Finding:
     explanation: str
     fix: str
     content_index: int | None = None
+    # The request parameter the log does not record that this finding rests on ("thinking",
+    # "max_tokens", "tools", "system prompt", "cache markers", "client version"): such a finding
+    # is a warning, never an error (issue 17).
+    guess: str | None = None
+    # The later reply in the log that proves a request holding this message was answered:
+    # {"message_index": N, "timestamp": str | None}. An answered finding does not count against
+    # the verdict (Verdict.accepted).
+    answered: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -76,7 +84,8 @@ class Finding:
             raise ValueError(f"unknown fix code {self.fix!r}")
 
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
-        """The contract's seven keys; detail=True adds content_index for the pages."""
+        """The contract's seven keys, and issue 17's `guess` and `answered` (null when none);
+        detail=True adds content_index for the pages."""
         d: dict[str, Any] = {
             "rule": self.rule,
             "severity": self.severity,
@@ -85,6 +94,8 @@ class Finding:
             "provider_error": self.provider_error,
             "explanation": self.explanation,
             "fix": self.fix,
+            "guess": self.guess,
+            "answered": self.answered,
         }
         if detail and self.content_index is not None:
             d["content_index"] = self.content_index
@@ -101,28 +112,47 @@ class Finding:
             explanation=d.get("explanation", ""),
             fix=d.get("fix", "none"),
             content_index=d.get("content_index"),
+            guess=d.get("guess"),
+            answered=d.get("answered"),
         )
+
+    @property
+    def counts(self) -> bool:
+        """Whether this finding counts against the verdict: an error the log does not prove
+        was answered."""
+        return self.severity == "error" and self.answered is None
 
 
 @dataclass(slots=True)
 class Verdict:
-    """Whether `target` would accept the history; accepted = no error finding."""
+    """Whether `target` would accept the history; accepted = no error finding the log does not
+    prove answered. `sender`: the client whose request body was judged (senders.SENDERS);
+    `notes`: what the reader of the verdict must know ("model unknown: judged as anthropic",
+    "direct: not applicable"); `applicable`: False when the sender cannot send to this target
+    (no findings then)."""
 
     target: str
     provider: str
     findings: list[Finding] = field(default_factory=list)
+    sender: str = ""
+    notes: list[str] = field(default_factory=list)
+    applicable: bool = True
     # The request's input tokens as litellm's counter counted them, when the check counted them
     # (near the window): what a check of a small change to the history starts from. Not part of
     # the command-line contract (to_dict).
     input_tokens: int | None = None
+    # The failure the log records (failures.logged_failure), carried by the own target's verdict
+    # to storage; per conversation in the command-line contract, not per verdict (to_dict).
+    logged_failure: dict[str, Any] | None = None
 
     @property
     def accepted(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
+        return not any(f.counts for f in self.findings)
 
     @property
     def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
+        """The errors that count against the verdict (not the ones the log proves answered)."""
+        return [f for f in self.findings if f.counts]
 
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
         return {
@@ -130,10 +160,18 @@ class Verdict:
             "provider": self.provider,
             "accepted": self.accepted,
             "findings": [f.to_dict(detail=detail) for f in self.findings],
+            "sender": self.sender,
+            "notes": list(self.notes),
+            "applicable": self.applicable,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Verdict:
         return cls(
-            target=d["target"], provider=d["provider"], findings=[Finding.from_dict(f) for f in d.get("findings", [])]
+            target=d["target"],
+            provider=d["provider"],
+            findings=[Finding.from_dict(f) for f in d.get("findings", [])],
+            sender=d.get("sender", ""),
+            notes=list(d.get("notes") or []),
+            applicable=d.get("applicable", True),
         )

@@ -146,18 +146,21 @@ def check_route(
     *,
     build_request: bool | None = None,
     litellm_reads_model_info: bool = False,
+    sender: str | None = None,
 ) -> list[Verdict]:
     """One verdict per deployment a call to `group` could reach, in the order they are tried.
 
     By default a deployment's model_info describes the account (supports_prompt_caching: false =
     no explicit prompt caching) and the markers are judged as sent, as the seed's proxy sent them
     (Feb 2025). litellm 1.110.2 reads that flag and drops the markers itself:
-    litellm_reads_model_info=True judges that newer behaviour (accepted, caching silently off)."""
+    litellm_reads_model_info=True judges that newer behaviour (accepted, caching silently off).
+    `sender`: the client in front of the proxy (senders.py; default the format's)."""
     return [
         check(
             history,
             target=deployment_target(d, litellm_reads_model_info=litellm_reads_model_info),
             build_request=build_request,
+            sender=sender,
         )
         for d in route_deployments(load_config(config), group)
     ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .findings import Finding, Verdict
 
@@ -50,9 +51,20 @@ def status_of(judged: Sequence[Judged], *, failure_unresolved: bool = False) -> 
 
 def risks(verdict: Verdict) -> list[Finding]:
     """The warnings that put a conversation at risk: those that do not rest on a guess about the
-    request (a parameter the log does not record)."""
-    return [f for f in verdict.findings if f.severity == "warning" and not getattr(f, "guess", None)]
+    request (a parameter the log does not record) and that the log does not prove answered."""
+    return [f for f in verdict.findings if f.severity == "warning" and not f.guess and f.answered is None]
 
 
 def judged(verdict: Verdict) -> Judged:
     return Judged(verdict.accepted, len(risks(verdict)))
+
+
+def judged_each(verdicts: Sequence[Verdict]) -> list[Judged]:
+    """The verdicts that say something: a sender that does not apply to a target judged nothing."""
+    return [judged(v) for v in verdicts if v.applicable]
+
+
+def failure_unresolved(logged_failure: dict[str, Any] | None) -> bool:
+    """A failure the log records that is a request error no later answered request recovered
+    (failures.logged_failure's shape)."""
+    return bool(logged_failure and logged_failure.get("request_error") and not logged_failure.get("recovered"))

@@ -196,6 +196,14 @@ def target_for_model(model: str | None, default: str = "anthropic") -> Target:
     return resolve(name, full)
 
 
+def own_target(model: str | None, default: str = "anthropic") -> tuple[Target, str | None]:
+    """target_for_model, and the note a verdict carries when the model is missing or unknown
+    and the target is `default` ("model unknown: judged as anthropic")."""
+    target = target_for_model(model, default=default)
+    known = bool(model) and _target_name(model.removeprefix("litellm_proxy/"))[0] is not None  # type: ignore[union-attr]
+    return target, None if known else f"model unknown: judged as {target.label}"
+
+
 def provider_of(model: str) -> tuple[str | None, str]:
     """litellm's provider for a model string, and the model without its prefix (modelmap replays
     litellm.get_llm_provider without importing litellm)."""

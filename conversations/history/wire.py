@@ -73,6 +73,9 @@ class WireRequest:
     # The OpenAI request the wire was made from (litellm's token counter reads it); the replay
     # for OpenAI makes it from `_history` only when asked.
     _request: dict[str, Any] | None = field(default=None, repr=False)
+    # Whether the next request has thinking on where the body does not say (nextturn.thinking:
+    # the log's last assistant message holds thinking); None: unknown.
+    assumed_thinking: bool | None = None
     _history: History | None = field(default=None, repr=False)
 
     @property
@@ -87,6 +90,8 @@ class WireRequest:
 
     @property
     def thinking(self) -> bool:
+        if self.assumed_thinking and "thinking" not in self.params and "reasoning_effort" not in self.params:
+            return True
         thinking = self.params.get("thinking")
         if isinstance(thinking, dict):
             return thinking.get("type") in ("enabled", "adaptive")

@@ -10,11 +10,12 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations.history.routes import RouteError
+from conversations.history.senders import DEFAULT_SENDERS
 from conversations.models import Conversation, Revision
 from conversations.verdicts import explain_error, route_config, route_verdicts
 from conversations.views.common import conversation_for, int_param, render_page, revision_for
 from conversations.views.page import WINDOW, detail_dict
-from conversations.views.verdicts import target_names, verdict_dict
+from conversations.views.verdicts import sender_names, target_names, verdict_dict
 
 ROUTE_CONFIG_MAX = 100_000
 ERROR_TEXT_MAX = 20_000
@@ -26,22 +27,35 @@ def _targets(request: HttpRequest) -> list[str]:
     return [t for t in dict.fromkeys(request.GET.getlist("target")) if t in known]
 
 
-def _kept(conversation: Conversation, revision: Revision, targets: list[str]) -> dict:
+def _sender(request: HttpRequest) -> str | None:
+    """`?sender=`: judge the request another client would send (unknown names are ignored)."""
+    sender = request.GET.get("sender", "")
+    return sender if sender in sender_names() else None
+
+
+def _kept(conversation: Conversation, revision: Revision, targets: list[str], sender: str | None = None) -> dict:
     """The parameters a link to another window of the page keeps."""
     keep: dict = {"rev": revision.number} if revision.pk != conversation.latest_revision_id else {}
     if targets:
         keep["target"] = targets
+    if sender:
+        keep["sender"] = sender
     return keep
 
 
-def _page(conversation: Conversation, revision: Revision, *, start: int, targets: list[str]) -> dict:
+def _page(
+    conversation: Conversation, revision: Revision, *, start: int, targets: list[str], sender: str | None = None
+) -> dict:
+    if sender == DEFAULT_SENDERS.get(conversation.format):
+        sender = None  # the stored verdicts are that sender's
     return detail_dict(
         conversation,
         revision,
         start=start,
         targets=targets,
         revisions=_revisions(conversation),
-        link_params=_kept(conversation, revision, targets),
+        link_params=_kept(conversation, revision, targets, sender),
+        sender=sender,
     )
 
 
@@ -61,11 +75,12 @@ def _page_context(
     *,
     start: int = 0,
     targets: list[str] | None = None,
+    sender: str | None = None,
     **extra,
 ) -> dict:
     targets = targets or []
-    keep = _kept(conversation, revision, targets)
-    page = _page(conversation, revision, start=start, targets=targets)
+    keep = _kept(conversation, revision, targets, sender)
+    page = _page(conversation, revision, start=start, targets=targets, sender=sender)
     # c and r: short names the template's partials use (they render without the page around them).
     return {
         "page": page,
@@ -86,7 +101,12 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.GET.get("at", "") != "":
         return _jump(request, conversation, revision)
     context = _page_context(
-        conversation, revision, can_repair, start=int_param(request.GET.get("start")), targets=_targets(request)
+        conversation,
+        revision,
+        can_repair,
+        start=int_param(request.GET.get("start")),
+        targets=_targets(request),
+        sender=_sender(request),
     )
     # htmx asks for the region it swaps: the whole page body (target picker) or the next turns.
     partial = "page" if request.htmx and request.htmx.target == "page" else "turns"
@@ -97,7 +117,7 @@ def _jump(request: HttpRequest, conversation: Conversation, revision: Revision) 
     """`?at=N`: the window holding message N, scrolled to it (the fragment does the scrolling,
     with or without JavaScript)."""
     at = min(int_param(request.GET.get("at")), max(revision.message_count - 1, 0))
-    params = _kept(conversation, revision, _targets(request))
+    params = _kept(conversation, revision, _targets(request), _sender(request))
     if at >= WINDOW:
         params["start"] = at - at % WINDOW
     query = urlencode(params, doseq=True)
@@ -109,7 +129,13 @@ def conversation_json(request: HttpRequest, pk: int) -> JsonResponse:
     """The page's data as JSON: the same dict, the same parameters (rev, start, target)."""
     conversation, _ = conversation_for(request, pk)
     revision = revision_for(conversation, request.GET.get("rev"))
-    page = _page(conversation, revision, start=int_param(request.GET.get("start")), targets=_targets(request))
+    page = _page(
+        conversation,
+        revision,
+        start=int_param(request.GET.get("start")),
+        targets=_targets(request),
+        sender=_sender(request),
+    )
     return JsonResponse(page, json_dumps_params={"ensure_ascii": False})
 
 

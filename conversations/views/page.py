@@ -10,12 +10,19 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
+from conversations.history import nextturn
 from conversations.history.errors import HistoryError
 from conversations.history.model import Block, History, Message
 from conversations.history.targets import target_for_model
 from conversations.models import Conversation, Revision, Status
 from conversations.views.outline import Outline, anchor, outline_cached, outline_computed
-from conversations.views.verdicts import findings_by_message, revision_checked, target_names
+from conversations.views.verdicts import (
+    findings_by_message,
+    revision_checked,
+    sender_checked,
+    sender_names,
+    target_names,
+)
 
 # Messages per screen: the first screen, and each step of "load more".
 WINDOW = 50
@@ -101,9 +108,11 @@ def detail_dict(
     targets: list[str] | None = None,
     revisions: list[Revision] | None = None,
     link_params: dict | None = None,
+    sender: str | None = None,
 ) -> dict:
     """Everything the page shows for the window of messages start..start+WINDOW. `link_params`
-    are the query parameters links to another window keep (the revision, the targets)."""
+    are the query parameters links to another window keep (the revision, the targets, the
+    sender). `sender`: judge the request another client would send (not stored)."""
     total = revision.message_count
     start = max(0, min(start, max(total - 1, 0)))
     stop = min(start + WINDOW, total)
@@ -117,7 +126,7 @@ def detail_dict(
         messages = [Message.from_dict(d) for d in every[start:stop]]
     else:
         messages = revision.messages(start, stop)
-    verdicts = revision_checked(revision, targets or [])
+    verdicts = sender_checked(revision, targets or [], sender) if sender else revision_checked(revision, targets or [])
     conversation.refresh_from_db(fields=["status"])  # checking a target may have changed it
     placed = findings_by_message(verdicts)
     window, window_source = context_window(head.model or conversation.model)
@@ -131,7 +140,10 @@ def detail_dict(
         "revisions": [revision_dict(r) for r in (revisions or [])],
         "verdicts": verdicts,
         "targets": {"available": target_names(), "checked": [v["target"] for v in verdicts]},
+        "senders": {"available": sender_names(), "chosen": next((v["sender"] for v in verdicts if v["own"]), "")},
         "logged_error": head.error,
+        "logged_failure": next((v["logged_failure"] for v in verdicts if v["own"]), None),
+        "next_turn": _next_turn(head, messages, stop, total, placed),
         "tokens": {
             "estimate": True,
             "method": "characters / 4 (an estimate), plus a fixed count per image",
@@ -164,6 +176,17 @@ def detail_dict(
         "first_finding": min(located) if located else None,
         "messages": shown,
     }
+
+
+def _next_turn(head: History, messages: list[Message], stop: int, total: int, placed: dict) -> dict | None:
+    """The placeholder user turn of the next request (nextturn.py), drawn dashed after the last
+    message when the log ends on a reply it received; None elsewhere and on other windows."""
+    if stop != total or not messages:
+        return None
+    last = History(format=head.format, messages=[messages[-1]])
+    if not nextturn.ends_on_received_reply(last):
+        return None
+    return {"index": total, "anchor": f"m{total}", "text": nextturn.PLACEHOLDER_TEXT, "findings": placed.get(total, [])}
 
 
 def _pair_links(messages: list[dict], start: int, stop: int, params: dict) -> None:

@@ -9,14 +9,27 @@ from collections.abc import Iterable
 from typing import Any
 
 from conversations.history.findings import FIXES
+from conversations.history.senders import SENDERS
 from conversations.models import Finding, Revision, Verdict, verdict_status
-from conversations.verdicts import RULES_VERSION, TARGETS, revision_verdicts
+from conversations.verdicts import RULES_VERSION, TARGETS, revision_verdicts, sender_verdicts
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 def target_names() -> list[str]:
     return list(TARGETS)
+
+
+def sender_names() -> list[str]:
+    return list(SENDERS)
+
+
+def sender_checked(revision: Revision, extra: Iterable[str], sender: str) -> list[dict]:
+    """The verdicts by another sender than the format's: checked now, never stored (issue 17)."""
+    found = [verdict_dict(v) for v in sender_verdicts(revision, [t for t in extra if t in TARGETS], sender)]
+    if found:
+        found[0]["own"] = True
+    return found
 
 
 def revision_checked(revision: Revision, extra: Iterable[str] = ()) -> list[dict]:
@@ -63,7 +76,8 @@ def verdict_dict(verdict: Any, findings: Iterable[Any] | None = None) -> dict:
         (finding_dict(f) for f in findings),
         key=lambda f: (SEVERITY_ORDER.get(f["severity"], 3), -1 if f["message_index"] is None else f["message_index"]),
     )
-    errors = [f for f in items if f["severity"] == "error"]
+    # An error the log proves answered does not count against the verdict (issue 17 part 3).
+    errors = [f for f in items if f["severity"] == "error" and not f["answered"]]
     warnings = [f for f in items if f["severity"] == "warning"]
     accepted = bool(verdict.accepted)
     located = [f["message_index"] for f in errors + warnings if f["message_index"] is not None]
@@ -83,6 +97,10 @@ def verdict_dict(verdict: Any, findings: Iterable[Any] | None = None) -> dict:
         "provider_error": next((f["provider_error"] for f in errors if f["provider_error"]), ""),
         "first_message": min(located) if located else None,
         "findings": items,
+        "sender": getattr(verdict, "sender", "") or "",
+        "notes": list(getattr(verdict, "notes", None) or []),
+        "applicable": bool(getattr(verdict, "applicable", True)),
+        "logged_failure": getattr(verdict, "logged_failure", None),
     }
 
 
@@ -104,6 +122,8 @@ def finding_dict(finding: Any) -> dict:
         "explanation": get("explanation") or "",
         "fix": fix,
         "fix_text": FIXES.get(fix, "") if fix != "none" else "",
+        "guess": get("guess") or None,
+        "answered": get("answered"),
     }
 
 

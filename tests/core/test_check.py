@@ -88,8 +88,10 @@ def test_the_verdict_dict_is_exactly_the_command_line_contract():
         file="t",
     )
     verdict = check(history, target="openai").to_dict()
-    assert set(verdict) == {"target", "provider", "accepted", "findings"}
+    # issue 4's keys, and issue 17's additions (sender, notes, applicable; guess, answered)
+    assert set(verdict) == {"target", "provider", "accepted", "findings", "sender", "notes", "applicable"}
     assert verdict["accepted"] is False
+    assert verdict["sender"] == "litellm"
     assert set(verdict["findings"][0]) == {
         "rule",
         "severity",
@@ -98,6 +100,8 @@ def test_the_verdict_dict_is_exactly_the_command_line_contract():
         "provider_error",
         "explanation",
         "fix",
+        "guess",
+        "answered",
     }
     assert Verdict.from_dict(verdict).to_dict() == verdict
 

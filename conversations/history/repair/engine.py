@@ -12,6 +12,7 @@ undoing each other), or after MAX_ROUNDS. The input history is never changed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,8 @@ class RepairResult:
 
 
 def _counts(finding: Finding, include_warnings: bool) -> bool:
+    # An error the log proves answered (Finding.answered) is still repaired: the repair makes the
+    # history right for any provider, not only for the one that answered it then.
     return finding.severity == "error" or (include_warnings and finding.severity == "warning")
 
 
@@ -112,6 +115,7 @@ def repair(
     judge: Judge | None = None,
     build_request: bool | None = None,
     before: list[Verdict] | None = None,
+    sender: str | None = None,
 ) -> RepairResult:
     """A copy of `history` repaired for `target` (default: the conversation's own) or for every
     deployment of `route` = (router config, model group), with the edits made and the verdicts
@@ -123,11 +127,16 @@ def repair(
     read (cache breakpoints, max output). build_request: check.check's option (default: the
     replay of litellm's transformation wherever it covers the history; True: litellm's own).
     `before`: the verdicts the first check would give, when the caller has them already (stored
-    at ingest), so it is not run; verdicts for other targets than the ones judged are ignored."""
+    at ingest), so it is not run; verdicts for other targets than the ones judged are ignored.
+    `sender`: the client whose request is judged (senders.py; default the format's own)."""
     if target is not None and route is not None:
         raise RepairError("repair for a target or for a route, not both")
-    default_judge, targets = _judge(history, target, route, build_request)
-    if before is None or [v.target for v in before] != [t.label for t in targets]:
+    default_judge, targets = _judge(history, target, route, build_request, sender)
+    if (
+        before is None
+        or [v.target for v in before] != [t.label for t in targets]
+        or (sender is not None and any(v.sender != sender for v in before))
+    ):
         before = (judge or default_judge)(history)
     work = Work(history, targets)
     # Each round's check counts the tokens of what the strategies changed, not the whole history.
@@ -142,7 +151,7 @@ def repair(
     verdicts = before
     seen: set[State] = set()
     for _ in range(MAX_ROUNDS):
-        steps = plan(verdicts, include_warnings=include_warnings).steps
+        steps = plan(_on_history(verdicts, len(work.history.messages)), include_warnings=include_warnings).steps
         state = _state(verdicts, include_warnings)
         if not steps or state in seen:
             break
@@ -159,6 +168,15 @@ def repair(
     )
 
 
+def _on_history(verdicts: list[Verdict], count: int) -> list[Verdict]:
+    """The verdicts without the findings on the next request's placeholder turn (message index
+    `count`, nextturn.py): it is no message of the history, and no strategy writes it."""
+    return [
+        dataclasses.replace(v, findings=[f for f in v.findings if f.message_index is None or f.message_index < count])
+        for v in verdicts
+    ]
+
+
 # What a round's findings come to: (target, rule, fix, message index, content index) of each.
 State = frozenset[tuple[str, str, str, int | None, int | None]]
 
@@ -173,14 +191,19 @@ def _state(verdicts: list[Verdict], include_warnings: bool) -> State:
 
 
 def _judge(
-    history: History, target: Target | str | None, route: Route | None, build_request: bool | None = None
+    history: History,
+    target: Target | str | None,
+    route: Route | None,
+    build_request: bool | None = None,
+    sender: str | None = None,
 ) -> tuple[Callable[..., list[Verdict]], list[Target]]:
     """The check to run each round, and the targets it judges for (strategies read their limits).
     The check takes the history and, by target label, the token counts it may count from."""
 
     def checking(targets: list[Target]) -> Callable[..., list[Verdict]]:
         return lambda h, counts=None: [
-            check(h, target=t, build_request=build_request, counted=(counts or {}).get(t.label)) for t in targets
+            check(h, target=t, build_request=build_request, counted=(counts or {}).get(t.label), sender=sender)
+            for t in targets
         ]
 
     if route is not None:

@@ -33,12 +33,15 @@ class Rule:
     family: str
     check: Check
     doc: str = ""
+    # The day ("YYYY-MM-DD") the provider started refusing what this rule finds: a reply in the
+    # log older than that proves nothing about it (issue 17 part 3). None: as far back as known.
+    changed: str | None = None
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, *, severity: str, fix: str) -> Callable[[Check], Check]:
+def rule(code: str, *, severity: str, fix: str, changed: str | None = None) -> Callable[[Check], Check]:
     """Register `check` under `code` (the code of docs/provider-rules.md where it has one)."""
     if severity not in SEVERITIES or fix not in FIXES:
         raise ValueError(f"rule {code}: bad severity {severity!r} or fix {fix!r}")
@@ -47,7 +50,7 @@ def rule(code: str, *, severity: str, fix: str) -> Callable[[Check], Check]:
         family = check.__module__.rsplit(".", 1)[-1]
         if code in RULES:
             raise ValueError(f"rule {code} registered twice")
-        RULES[code] = Rule(code, severity, fix, family, check, (check.__doc__ or "").strip())
+        RULES[code] = Rule(code, severity, fix, family, check, (check.__doc__ or "").strip(), changed)
         return check
 
     return register

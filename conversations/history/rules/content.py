@@ -38,7 +38,10 @@ def empty_message_content(ctx: Context) -> Iterator[Finding]:
 
 @rule("empty-text-block", severity="error", fix="remove-empty-blocks")
 def empty_text_block(ctx: Context) -> Iterator[Finding]:
-    """An empty or whitespace-only text block; the API names no index, so the finding does."""
+    """An empty or whitespace-only text block; the API names no index, so the finding does. A
+    whitespace-only block in an assistant turn is a warning: claude-opus-4-6 answered a session
+    that sent such blocks back twice (docs/provider-rules-corrections.md); an empty one there
+    (miurla/morphic#83) and either in a user turn stay errors until a source shows otherwise."""
     reported = -1
     for k, _, block in ctx.blocks_of("text"):
         if k == reported or block.cache or (block.text or "").strip():
@@ -47,14 +50,24 @@ def empty_text_block(ctx: Context) -> Iterator[Finding]:
         at = block.origin if block.origin is not None else ctx.message_of(k)
         text = EMPTY_TEXT if not block.text else BLANK_TEXT
         kind = "an empty" if not block.text else "a whitespace-only"
+        # Whitespace-only in an assistant turn was answered (claude-opus-4-6); an empty one was
+        # refused (miurla/morphic#83).
+        assistant = ctx.messages[k].role == "assistant" and bool(block.text)
         yield ctx.found(
             "empty-text-block",
+            severity="warning" if assistant else None,
             wire_index=None,
             message_index=at,
             content_index=ctx.content_index(block),
             provider_error=ctx.said(text),
             explanation=f"{ctx.describe(at)} has {kind} text block (wire message "
-            f"{k}); the provider's error does not say which.",
+            f"{k}); the provider's error does not say which."
+            + (
+                " In an assistant turn this is a warning: claude-opus-4-6 has answered requests "
+                "that sent whitespace-only blocks back."
+                if assistant
+                else ""
+            ),
         )
 
 

@@ -81,3 +81,29 @@ def max_tokens_too_large(ctx: Context) -> Iterator[Finding]:
             "client passes: if it passes none, this is what the provider answers."
         ),
     )
+
+
+@rule("litellm-merged-turns", severity="warning", fix="none")
+def merged_turns(ctx: Context) -> Iterator[Finding]:
+    """Two user turns in a row that litellm merges into one on the way to a provider that wants
+    roles to alternate: accepted, but the provider sees one message where the log has two
+    (litellm's merge of consecutive same-role messages in its Anthropic, Converse and Gemini
+    transformations; the same body sent as it is gets roles-not-alternating from Bedrock). An
+    agent's assistant text followed by its tool call is merged the same way, as every agent
+    expects: not reported. Nothing to repair: litellm already does it."""
+    for k, message in enumerate(ctx.messages):
+        if message.role != "user":
+            continue
+        sources = [s for s in message.sources if 0 <= s < len(ctx.history.messages)]
+        same = [s for s in sources if ctx.history.messages[s].role == "user"]
+        if len(same) < 2:
+            continue
+        at = same[1]
+        yield ctx.found(
+            "litellm-merged-turns",
+            wire_index=k,
+            message_index=at,
+            explanation=f"{ctx.describe(at)} follows another {message.role} message; litellm merges them "
+            f"into one {message.role} turn (wire message {k}) before {ctx.target.label} sees them.",
+        )
+        return

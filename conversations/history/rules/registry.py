@@ -24,7 +24,7 @@ ANTHROPIC_THINKING = (
 )
 ANTHROPIC_CACHE = ("cache-control-too-many", "cache-ttl-order", "cache-below-minimum", "cache-on-synthetic-error")
 ANTHROPIC_SIZE = ("context-overflow", "image-too-large", "too-many-images")
-LITELLM = ("litellm-transform-error", "litellm-dummy-tool", "max-tokens-too-large")
+LITELLM = ("litellm-transform-error", "litellm-dummy-tool", "max-tokens-too-large", "litellm-merged-turns")
 
 TARGET_RULES: dict[str, tuple[str, ...]] = {
     # The first-party API accepts an assistant message first and merges same-role turns.
@@ -56,6 +56,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
     ),
     "bedrock": (
         "litellm-transform-error",
+        "litellm-merged-turns",
         "litellm-tools-as-text",
         "bedrock-first-not-user",
         "bedrock-roles-not-alternating",
@@ -87,6 +88,7 @@ TARGET_RULES: dict[str, tuple[str, ...]] = {
     ),
     "gemini": (
         "litellm-transform-error",
+        "litellm-merged-turns",
         "gemini-function-call-position",
         "gemini-function-response-count",
         "gemini-function-response-position",

@@ -1,8 +1,16 @@
 """check_history: predict which provider would reject a conversation log, with the provider's own
 error. A stable contract for users' scripts (issue 4): options, exit codes and --json shape stay.
 
-    python manage.py check_history PATH... [--format F] [--target T]...
+    python manage.py check_history PATH... [--format F] [--target T]... [--sender S]
                                    [--router-config FILE --model-group G] [--json] [--litellm]
+
+Each verdict judges the request the conversation's client sends next (issue 17): a log that ends
+on a reply it received goes on with a user turn. `--sender` names that client (litellm,
+claude-code, openhands, direct; default the format's); a sender that applies to no target of a
+path is an error for that path. Each finding says the request parameter it rests on when the log
+does not record it (`guess`), and the later reply that proves the log's provider answered it
+(`answered`, not counted against `accepted`); each conversation gives the failure its log records
+(`logged_failure`).
 
 A path that holds several conversations (a litellm JSONL, an OpenHands output.jsonl) gives one
 object per conversation, named by `conversation`; a record that cannot be read is an object with
@@ -25,14 +33,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations.history import formats
+from conversations.history import failures, formats, senders
 from conversations.history.check import check
 from conversations.history.errors import HistoryError
 from conversations.history.findings import Verdict
 from conversations.history.model import History
 from conversations.history.routes import check_route, load_config, route_deployments
-from conversations.history.status import judged, status_of
-from conversations.history.targets import TARGET_NAMES, Target, resolve, target_for_model
+from conversations.history.status import failure_unresolved, judged_each, status_of
+from conversations.history.targets import TARGET_NAMES, Target, own_target, resolve
 
 EXIT_REJECTED = 1
 EXIT_CANNOT_JUDGE = 2
@@ -66,6 +74,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--model-group", metavar="G", help="the model group a call names")
         parser.add_argument(
+            "--sender",
+            choices=senders.SENDERS,
+            help="the client that sends the request (default: the format's own; with --router-config, "
+            "the client in front of the proxy)",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="print only a JSON list (one object per path) on stdout"
         )
         parser.add_argument(
@@ -76,7 +90,17 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, paths, format, target, router_config, model_group, json: bool, litellm: bool = False, **options
+        self,
+        *args,
+        paths,
+        format,
+        target,
+        router_config,
+        model_group,
+        json: bool,
+        litellm: bool = False,
+        sender: str | None = None,
+        **options,
     ):
         # litellm logs its own repairs ("Potential consecutive user/tool blocks...") as warnings;
         # stderr is for the reasons this command could not judge.
@@ -92,7 +116,7 @@ class Command(BaseCommand):
         cannot_judge = False
         build_request = True if litellm else None
         for path in paths:
-            for result in self._judge(path, format, targets, route, default, build_request):
+            for result in self._judge(path, format, targets, route, default, build_request, sender):
                 cannot_judge |= "error" in result
                 results.append(result)
         if json:
@@ -124,6 +148,7 @@ class Command(BaseCommand):
         route: tuple[dict, str] | None,
         default: str,
         build_request: bool | None = None,
+        sender: str | None = None,
     ):
         try:
             doc = formats.load_path(path)
@@ -147,27 +172,44 @@ class Command(BaseCommand):
             if several:
                 result["conversation"] = formats.conversation_name(history)
             try:
-                result["verdicts"], deciding = self._verdicts(history, targets, route, default, build_request)
-                result["status"] = status_of([judged(v) for v in deciding])
+                result["verdicts"], deciding = self._verdicts(history, targets, route, default, build_request, sender)
+                result["logged_failure"] = failures.logged_failure(history)
+                result["status"] = status_of(
+                    judged_each(deciding), failure_unresolved=failure_unresolved(result["logged_failure"])
+                )
             except HistoryError as exc:
                 self.stderr.write(f"{path}: {exc}")
                 result["error"] = str(exc)
+            else:
+                verdicts = result["verdicts"]
+                if sender and verdicts and not any(v.applicable for v in verdicts):
+                    reason = verdicts[0].notes[0] if verdicts[0].notes else f"{sender}: not applicable"
+                    self.stderr.write(f"{path}: {reason}")
+                    result["error"] = reason
             yield result
 
     @staticmethod
     def _verdicts(
-        history: History, targets: list[Target], route, default: str, build_request: bool | None = None
+        history: History,
+        targets: list[Target],
+        route,
+        default: str,
+        build_request: bool | None = None,
+        sender: str | None = None,
     ) -> tuple[list[Verdict], list[Verdict]]:
         """The verdicts, and those the status is decided by: the route's deployments when a route
         is given, else every target judged."""
-        own = target_for_model(history.model, default=default)
+        own, unknown = own_target(history.model, default=default)
         chosen = [_same_model(t, own) for t in targets]
         if not chosen and route is None:
             chosen = [own]
-        verdicts = [check(history, target=t, build_request=build_request) for t in chosen]
+        verdicts = [check(history, target=t, build_request=build_request, sender=sender) for t in chosen]
+        for verdict in verdicts:
+            if unknown and verdict.target == own.label and not targets:
+                verdict.notes.insert(0, unknown)
         if route is None:
             return verdicts, verdicts
-        deployments = check_route(history, route[0], route[1], build_request=build_request)
+        deployments = check_route(history, route[0], route[1], build_request=build_request, sender=sender)
         return verdicts + deployments, deployments
 
     def _fail(self, reason: str) -> None:
@@ -186,6 +228,7 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
         out["error"] = result["error"]
     if "verdicts" in result:
         out["verdicts"] = [v.to_dict() for v in result["verdicts"]]
+        out["logged_failure"] = result.get("logged_failure")
     elif "error" not in result:
         out["verdicts"] = []
     if "status" in result:
@@ -197,18 +240,39 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+def _at(timestamp: str | None) -> str:
+    return f", {timestamp[:10]}" if timestamp else ""
+
+
 def _report(result: dict[str, Any]) -> str:
     named = f" [{result['conversation']}]" if result.get("conversation") else ""
     head = f"{result['path']}{named} ({result['format']}, {result['messages']} messages)"
     if "error" in result and "verdicts" not in result:
         return f"{head}\n  could not read: {result['error']}\n"
     lines = [head]
+    failure = result.get("logged_failure")
+    if failure:
+        lines.append(f"  the log records a failure{_at(failure['at'])}: {failure['error']}")
+        why = failure["explained_by"] and (
+            f"explained by {failure['explained_by']['rule']} at message {failure['explained_by']['message_index']}"
+        )
+        lines.append(f"    {why or failure['why_unexplained']}" + ("; recovered" if failure["recovered"] else ""))
     for verdict in result.get("verdicts", []):
-        lines.append(f"  {verdict.target}: {'accepted' if verdict.accepted else 'REJECTED'}")
+        if not verdict.applicable:
+            lines.append(f"  {verdict.target}: {'; '.join(verdict.notes)} (sent by {verdict.sender})")
+            continue
+        notes = "".join(f"; {n}" for n in verdict.notes)
+        lines.append(
+            f"  {verdict.target}: {'accepted' if verdict.accepted else 'REJECTED'} (sent by {verdict.sender}{notes})"
+        )
         for f in verdict.findings:
             where = "the request" if f.message_index is None else f"message {f.message_index}"
             wire = "" if f.wire_index is None else f" (sent as messages.{f.wire_index})"
             lines.append(f"    {f.severity} {f.rule} at {where}{wire}: {f.explanation}")
+            if f.answered:
+                lines.append(
+                    f"      answered then (message {f.answered['message_index']}{_at(f.answered['timestamp'])})"
+                )
             if f.provider_error:
                 lines.append(f"      provider would answer: {f.provider_error}")
             if f.fix != "none":
