@@ -404,6 +404,18 @@ def test_a_pasted_provider_error_is_explained_against_the_prediction(client, vie
     assert "the prediction agrees" in html and 'href="?at=2">message #2</a>' in html
 
 
+def test_a_paste_past_64_kb_is_cut_and_the_page_says_so(client, viewer):
+    conversation = ingested(UNANSWERED)
+    client.force_login(viewer)
+    error = "messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: x" + "." * 70_000
+
+    response = client.post(f"/conversations/{conversation.pk}/explain/", {"error": error})
+
+    assert response.status_code == 200
+    assert "The text was cut at 64 KB" in response.content.decode()
+    assert len(response.context["explained"]["error_text"]) == 64 * 1024
+
+
 def test_the_first_finding_jump_lands_in_the_window_that_holds_it(client, viewer, tmp_path):
     conversation = long_conversation(tmp_path)
     client.force_login(viewer)
