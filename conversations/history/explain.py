@@ -324,9 +324,11 @@ def explain(
     config: Any = None,
     group: str | None = None,
     build_request: bool | None = None,
+    compare: bool = True,
 ) -> Explanation:
     """Each provider error in `error` (default: the error the log carries), mapped to the history
-    and compared with the prediction for the target that answered it."""
+    and compared with the prediction for the target that answered it (compare=False: recognised
+    only, no request built or judged)."""
     text = error if error is not None else (history.error or "")
     errors = parse_error(text[:ERROR_MAX])
     route = (
@@ -342,6 +344,19 @@ def explain(
         if target is None:
             out.errors.append(
                 ExplainedError(provider_error, None, None, None, "The error does not say which provider answered it.")
+            )
+            continue
+        if not compare:
+            out.errors.append(
+                ExplainedError(
+                    provider_error,
+                    target.label,
+                    None,
+                    None,
+                    f"{target.label} answered {provider_error.text!r} "
+                    f"({provider_error.rule or 'a text this checker does not know'}); the history is "
+                    "too large to compare with the prediction within a page request.",
+                )
             )
             continue
         key = repr(target)  # model_info is a dict: not hashable, but its repr tells targets apart
