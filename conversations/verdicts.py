@@ -274,12 +274,32 @@ def route_verdicts(revision: Revision, config_text: str | dict, model_group: str
     return routes.check_route(revision.history, config_text, model_group)
 
 
+# A check (a request built and judged) inside a viewer's page request only for histories up to
+# these sizes: the preview, the wire view and Explain of a larger one would hold a worker for a
+# minute or more. Past them the page says so and points at a background way.
+REQUEST_CHECK_CALLS_MAX = 2_000
+REQUEST_CHECK_MESSAGES_MAX = 20_000
+
+
+def too_large_for_a_request(tool_calls: int, messages: int) -> str | None:
+    """Why a history is not checked inside a page request, or None when it is."""
+    if tool_calls <= REQUEST_CHECK_CALLS_MAX and messages <= REQUEST_CHECK_MESSAGES_MAX:
+        return None
+    return (
+        f"This history has {tool_calls:,} tool calls and {messages:,} messages: more than a page "
+        f"checks within a request ({REQUEST_CHECK_CALLS_MAX:,} tool calls or "
+        f"{REQUEST_CHECK_MESSAGES_MAX:,} messages)."
+    )
+
+
 def explain_error(
     revision: Revision, error_text: str | None = None, *, config_text: str | None = None, model_group: str | None = None
 ) -> dict:
-    """A provider error (pasted, or the one the log carries) against the prediction."""
+    """A provider error (pasted, or the one the log carries) against the prediction; for a
+    history too large to check within a request, recognised but not compared."""
+    too_large = too_large_for_a_request(revision.conversation.tool_call_count, revision.message_count)
     explanation = core_explain.explain(
-        revision.history, error_text, config=config_text or None, group=model_group or None
+        revision.history, error_text, config=config_text or None, group=model_group or None, compare=too_large is None
     )
     return explanation.to_dict()
 

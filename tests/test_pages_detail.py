@@ -404,6 +404,18 @@ def test_a_pasted_provider_error_is_explained_against_the_prediction(client, vie
     assert "the prediction agrees" in html and 'href="?at=2">message #2</a>' in html
 
 
+def test_a_paste_past_64_kb_is_cut_and_the_page_says_so(client, viewer):
+    conversation = ingested(UNANSWERED)
+    client.force_login(viewer)
+    error = "messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: x" + "." * 70_000
+
+    response = client.post(f"/conversations/{conversation.pk}/explain/", {"error": error})
+
+    assert response.status_code == 200
+    assert "The text was cut at 64 KB" in response.content.decode()
+    assert len(response.context["explained"]["error_text"]) == 64 * 1024
+
+
 def test_the_first_finding_jump_lands_in_the_window_that_holds_it(client, viewer, tmp_path):
     conversation = long_conversation(tmp_path)
     client.force_login(viewer)
@@ -452,6 +464,24 @@ def test_a_later_window_links_back_to_calls_on_the_previous_screen(client, viewe
 
 
 # --- revisions, JSON twin ---------------------------------------------------------------------------
+
+
+def test_a_diff_past_4000_lines_is_summarised_with_a_download_of_each_side(client, viewer, fixture_copy):
+    path = fixture_copy("samples/unanswered-tool-call.json")
+    conversation = ingested(path)
+    document = json.loads(path.read_text())
+    document["messages"] += [{"role": "user", "content": f"line {k}\n" * 10} for k in range(600)]
+    path.write_text(json.dumps(document))
+    ingest_path(path)
+    client.force_login(viewer)
+
+    diff = client.get(f"/conversations/{conversation.pk}/diff/", {"a": 1, "b": 2})
+
+    assert diff.status_code == 200 and diff.context["diff"]["summarised"]
+    html = diff.content.decode()
+    assert "Too large to diff here" in html and "lines added" in html
+    for number in (1, 2):
+        assert f'href="/conversations/{conversation.pk}/revisions/{number}/download/"' in html
 
 
 def test_the_revisions_are_listed_and_any_two_can_be_compared(client, viewer, fixture_copy):

@@ -11,6 +11,7 @@ from conversations.history.formats import read
 from conversations.history.formats.document import Document
 from conversations.history.model import Block, CacheControl, History, Message, SystemPart
 from conversations.search import SEARCH_TEXT_MAX, conversation_search_text
+from conversations.templatetags import inspector
 from conversations.templatetags.inspector import compact, markdown, num, pretty_json
 from conversations.views.outline import anchor, outline_build
 from conversations.views.page import media_dict
@@ -71,6 +72,26 @@ def test_huge_text_is_shown_as_escaped_plain_text():
     html = str(markdown("<b>x</b> " * 20_000))
 
     assert html.startswith('<pre class="plain">&lt;b&gt;x&lt;/b&gt;')
+
+
+def test_a_message_past_20000_characters_is_plain_text_not_markdown():
+    assert str(markdown("**a** " * 3_333)).startswith("<p><strong>a</strong>")  # 19,998 characters
+    assert str(markdown("**a** " * 3_334)).startswith('<pre class="plain">**a**')
+
+
+def test_a_message_nested_deeper_than_32_is_plain_text_not_markdown():
+    assert "<a href" in str(markdown("[" * 31 + "[a](https://example.com)" + "]" * 31))  # 32 deep
+    assert str(markdown("[" * 32 + "[a](https://example.com)" + "]" * 32)).startswith('<pre class="plain">[[[')
+    assert str(markdown(">" * 33 + " quoted")).startswith('<pre class="plain">&gt;&gt;')
+    assert str(markdown("[" * 19_999)).startswith('<pre class="plain">[[[')
+
+
+def test_every_rendered_message_is_cached_by_its_text_whatever_its_length():
+    text = "a paragraph of **Markdown** that goes on. " * 400  # 17,200 characters
+    first = inspector.rendered_markdown(text)
+    # The same string object: taken from the cache, not rendered again.
+    assert inspector.rendered_markdown(text) is first and str(markdown(text)) == first
+    assert inspector.rendered_markdown(text + "!") is not first
 
 
 def test_json_and_numbers_read_well():

@@ -100,6 +100,46 @@ def test_the_preview_shows_the_changed_message_as_a_diff(client, viewer):
     assert '<span class="l add">+' in page
 
 
+def test_a_preview_that_changes_more_than_4000_lines_is_summarised(client, viewer, tmp_path):
+    calls = [{"id": f"call_{k}", "type": "function", "function": {"name": "ls", "arguments": "{}"}} for k in range(600)]
+    path = tmp_path / "many.json"
+    path.write_text(
+        json.dumps(
+            {
+                "model": "gpt-4o",
+                "messages": [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": calls}],
+            }
+        )
+    )
+    conversation = ingested(path)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "openai"}))
+
+    assert "Too large to diff here" in page and '<span class="l add">' not in page
+    assert f'href="/conversations/{conversation.pk}/revisions/1/download/"' in page
+
+
+def test_a_history_of_more_than_2000_tool_calls_is_not_checked_inside_a_page_request(client, viewer, tmp_path):
+    calls = [{"id": f"c{k}", "type": "function", "function": {"name": "ls", "arguments": "{}"}} for k in range(2_001)]
+    path = tmp_path / "many.json"
+    path.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": calls}]})
+    )
+    conversation = ingested(path)
+    client.force_login(viewer)
+
+    preview = client.get(url(conversation, "repair/"), {"target": "anthropic"})
+    wire = html(client.get(url(conversation, "wire/anthropic/")))
+    explained = client.post(url(conversation, "explain/"), {"error": "AnthropicException - messages.1: x"})
+
+    assert preview.context["preview"] is None and "2,001 tool calls" in preview.context["problem"]
+    assert "dry-run repair" in html(preview)
+    assert "Not built here" in wire and "?as=anthropic" in wire
+    [item] = explained.context["explained"]["result"]["errors"]
+    assert item["agrees"] is None and "too large to compare" in item["reason"]
+
+
 def test_htmx_gets_only_the_preview_region_and_a_plain_get_the_whole_page(client, viewer):
     conversation = ingested(UNANSWERED)
     client.force_login(viewer)

@@ -39,7 +39,7 @@ def source_of(message: Message, *, lines: bool = True) -> str:
     "" when its source names none (a request file, a message a repair made). lines=False leaves
     JSONL lines out (a litellm log's messages all come from the one record)."""
     events: dict[int | str, str] = {}
-    numbers: list[int] = []
+    numbers: dict[int, None] = {}  # in order met, each once (a list's `in` made this quadratic)
     for ref, extra in [
         (message.source, message.extra),
         *((b.source, b.extra or message.extra) for b in message.blocks),
@@ -48,8 +48,8 @@ def source_of(message: Message, *, lines: bool = True) -> str:
             kind = _kind(extra) or _kind(message.extra)
             if not events.get(ref.event):
                 events[ref.event] = kind
-        if lines and ref.line is not None and ref.line not in numbers:
-            numbers.append(ref.line)
+        if lines and ref.line is not None:
+            numbers[ref.line] = None
     if events:
         if len(events) == 1:
             (event, kind), *_ = events.items()

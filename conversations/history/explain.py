@@ -74,7 +74,13 @@ TEXTS: list[tuple[str, str]] = [
 INDEXES = ("n", "k")
 # The same problem under another provider's code: an agreement across them is an agreement.
 SAME_PROBLEM = {"bedrock-tool-result-missing": "tool-result-missing"}
-EXCEPTION = re.compile(r"(\w+?)Exception - ")
+EXCEPTION = "Exception - "
+# The longest text a placeholder in the middle of a provider text stands for (an id list, a model).
+PLACEHOLDER_MAX = 300
+# A pasted error is cut here (the page says so): enough for a fallback chain of a few providers.
+ERROR_MAX = 64 * 1024
+# At most this many provider errors of one text are compared with the prediction.
+ERRORS_MAX = 20
 EXCEPTION_PROVIDERS = {
     "anthropic": "anthropic",
     "bedrock": "bedrock",
@@ -88,13 +94,26 @@ EXCEPTION_PROVIDERS = {
 
 
 def _pattern(template: str) -> re.Pattern[str]:
-    text = re.escape(template.replace("`", ""))
-    for name in ("n", "m", "k", "j"):
-        text = text.replace(r"\{" + name + r"\}", rf"(?P<{name}>\d+)")
-    text = re.sub(r"\\\{\w+\\\}", r"(.+?)", text)
+    """A template as a pattern that cannot backtrack: the viewer pastes the text it runs on.
+
+    Each index is at most 12 digits; a placeholder at either end of the first sentence is left
+    out (its text is never used); one in the middle is at most PLACEHOLDER_MAX characters none
+    of which is the first of the literal that follows, so it ends where that literal can begin.
+    Every quantifier is thus bounded and never overlaps its neighbour: a search costs a constant
+    at each position of the text, linear in its length."""
+    plain = template.replace("`", "")
     # A client may cut the text after the first sentence; the first sentence is enough.
-    first = text.split(r"\.\ ", 1)[0]
-    return re.compile(first)
+    first = plain.split(". ", 1)[0]
+    pieces = re.split(r"\{(\w+)\}", first)  # literal, name, literal, name, ..., literal
+    out = []
+    for k, piece in enumerate(pieces):
+        if k % 2 == 0:
+            out.append(re.escape(piece))
+        elif piece in ("n", "m", "k", "j"):
+            out.append(rf"(?P<{piece}>\d{{1,12}})")
+        elif 0 < k < len(pieces) - 1 and pieces[k - 1] and pieces[k + 1]:
+            out.append(rf"[^{re.escape(pieces[k + 1][0])}\n]{{1,{PLACEHOLDER_MAX}}}")
+    return re.compile("".join(out))
 
 
 PATTERNS = [(code, _pattern(t)) for code, t in TEXTS]
@@ -145,26 +164,36 @@ class ExplainedError:
 
 @dataclass
 class Explanation:
+    """`cut`: the text was longer than ERROR_MAX and only its start was read; `left_out`: the
+    provider errors past the first ERRORS_MAX, found but not compared."""
+
     errors: list[ExplainedError] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    cut: bool = False
+    left_out: int = 0
 
     @property
     def summary(self) -> str:
-        if not self.errors:
-            return "No provider error found in the text."
-        return " ".join(e.reason for e in self.errors)
+        said = " ".join(e.reason for e in self.errors) if self.errors else "No provider error found in the text."
+        if self.left_out:
+            said += f" {self.left_out} more provider errors were found and not compared (the first {ERRORS_MAX} were)."
+        if self.cut:
+            said += f" The text was cut at {ERROR_MAX // 1024} KB; only that much was read."
+        return said
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "summary": self.summary,
             "errors": [e.to_dict() for e in self.errors],
             "verdicts": [v.to_dict() for v in self.verdicts],
+            "cut": self.cut,
+            "left_out": self.left_out,
         }
 
 
 # --- taking the provider's words out of litellm's -----------------------------------------------
 
-SEPARATORS = re.compile(r"Error doing the fallback: |Fallback to .+? also failed: ")
+SEPARATORS = re.compile(rf"Error doing the fallback: |Fallback to [^\n]{{1,{PLACEHOLDER_MAX}}}? also failed: ")
 
 
 def parse_error(text: str) -> list[ProviderError]:
@@ -184,11 +213,15 @@ def parse_error(text: str) -> list[ProviderError]:
 
 def _groups(text: str) -> list[str]:
     """Model groups in the order their errors appear."""
-    new = re.findall(r"model group '([^']+)' failed.*?Fallback to (.+?) also failed", text, re.S)
+    new = re.findall(
+        rf"model group '([^'\n]{{1,{PLACEHOLDER_MAX}}})' failed with the error above\. "
+        rf"Fallback to ([^\n]{{1,{PLACEHOLDER_MAX}}}?) also failed",
+        text,
+    )
     if new:
         return [new[0][0], *[f.strip() for _, f in new]]
     primary = re.search(r"Received Model Group=(\S+)", text)
-    fallbacks = re.search(r"Available Model Group Fallbacks=\[([^\]]*)\]", text)
+    fallbacks = re.search(r"Available Model Group Fallbacks=\[([^\]\n]{0,4000})\]", text)
     out = [primary.group(1)] if primary else []
     if fallbacks:
         out.extend(g.strip(" '\"") for g in fallbacks.group(1).split(",") if g.strip())
@@ -196,9 +229,9 @@ def _groups(text: str) -> list[str]:
 
 
 def _provider_error(segment: str) -> ProviderError | None:
-    found = EXCEPTION.search(segment)
-    provider = EXCEPTION_PROVIDERS.get(found.group(1).lower()) if found else None
-    rest = segment[found.end() :] if found else segment
+    found = _exception(segment)
+    provider = EXCEPTION_PROVIDERS.get(found[0].lower()) if found else None
+    rest = segment[found[1] :] if found else segment
     message = _json_message(rest)
     if message is None:
         message = re.split(
@@ -216,13 +249,27 @@ def _provider_error(segment: str) -> ProviderError | None:
     return error
 
 
+def _exception(segment: str) -> tuple[str, int] | None:
+    """The provider of the first "<Provider>Exception - " and where its message starts: the
+    word before the marker, read backwards (a pattern would rescan the word at each start)."""
+    at = segment.find(EXCEPTION)
+    while at >= 0:
+        start = at
+        while start > 0 and at - start < 40 and (segment[start - 1].isalnum() or segment[start - 1] == "_"):
+            start -= 1
+        if start < at:
+            return segment[start:at], at + len(EXCEPTION)
+        at = segment.find(EXCEPTION, at + 1)
+    return None
+
+
 def _json_message(text: str) -> str | None:
     start = text.find("{")
     if start < 0:
         return None
     try:
         value, _ = json.JSONDecoder().raw_decode(text[start:])
-    except ValueError:
+    except (ValueError, RecursionError):  # a pasted text may nest deeper than the stack
         return None
     return _message_of(value)
 
@@ -242,7 +289,7 @@ def _message_of(value: Any) -> str | None:
         if stripped.startswith("{"):
             try:
                 return _message_of(json.loads(stripped)) or value
-            except ValueError:
+            except (ValueError, RecursionError):
                 return value
         return value
     return None
@@ -262,7 +309,7 @@ def _recognise(error: ProviderError) -> None:
             if code == "bedrock-no-explicit-caching" and error.provider is None:
                 error.provider = "bedrock"
             return
-    param = re.search(r"messages\.\[(\d+)\]", error.text)
+    param = re.search(r"messages\.\[(\d{1,12})\]", error.text)
     if param:
         error.wire_index = int(param.group(1))
 
@@ -277,27 +324,47 @@ def explain(
     config: Any = None,
     group: str | None = None,
     build_request: bool | None = None,
+    compare: bool = True,
 ) -> Explanation:
     """Each provider error in `error` (default: the error the log carries), mapped to the history
-    and compared with the prediction for the target that answered it."""
-    errors = parse_error(error if error is not None else (history.error or ""))
+    and compared with the prediction for the target that answered it (compare=False: recognised
+    only, no request built or judged)."""
+    text = error if error is not None else (history.error or "")
+    errors = parse_error(text[:ERROR_MAX])
     route = (
         [deployment_target(d) for d in route_deployments(load_config(config), group)]
         if config is not None and group
         else []
     )
-    out = Explanation()
+    out = Explanation(cut=len(text) > ERROR_MAX, left_out=max(len(errors) - ERRORS_MAX, 0))
     used: set[int] = set()
-    for provider_error in errors:
+    judged: dict[str, tuple[WireRequest, Verdict]] = {}  # a target met twice is judged once
+    for provider_error in errors[:ERRORS_MAX]:
         target = _target_for(provider_error, history, route, used)
         if target is None:
             out.errors.append(
                 ExplainedError(provider_error, None, None, None, "The error does not say which provider answered it.")
             )
             continue
-        wire = request_for(history, target, use_litellm=build_request)
-        verdict = judge(history, wire)
-        out.verdicts.append(verdict)
+        if not compare:
+            out.errors.append(
+                ExplainedError(
+                    provider_error,
+                    target.label,
+                    None,
+                    None,
+                    f"{target.label} answered {provider_error.text!r} "
+                    f"({provider_error.rule or 'a text this checker does not know'}); the history is "
+                    "too large to compare with the prediction within a page request.",
+                )
+            )
+            continue
+        key = repr(target)  # model_info is a dict: not hashable, but its repr tells targets apart
+        if key not in judged:
+            wire = request_for(history, target, use_litellm=build_request)
+            judged[key] = wire, judge(history, wire)
+            out.verdicts.append(judged[key][1])
+        wire, verdict = judged[key]
         out.errors.append(_compare(provider_error, target, wire, verdict, history))
     return out
 

@@ -7,7 +7,11 @@ renderer bug cannot become a script. Everything else is escaped by Django's auto
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from html import escape
 from urllib.parse import urlencode
@@ -49,15 +53,21 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
-# Markdown of a message past this size is shown as plain text: rendering megabytes of a pasted
-# log as Markdown helps nobody and costs the page its speed.
-MARKDOWN_MAX = 100_000
+# Markdown of a message past this size or this nesting depth is shown as plain escaped text:
+# markdown-it's inline parser is quadratic in unclosed brackets (50 messages of "[" x 99,999 took
+# 111 s a page view), and no message deeper than this reads better as Markdown.
+MARKDOWN_MAX = 20_000
+MARKDOWN_DEPTH_MAX = 32
 # Rendering Markdown and sanitizing it was a tenth of a conversation page's server time, and the
 # same texts come back (the same conversation viewed again, agents' boilerplate turns). The HTML
-# depends on the text alone, so it is kept per process by the text itself: nothing to invalidate,
-# an edited message is another key. Short texts only, so the cache stays a few megabytes.
-MARKDOWN_CACHED = 1024
-MARKDOWN_CACHED_CHARS = 4_000
+# depends on the text alone, so it is kept per process under a hash of the text: nothing to
+# invalidate, an edited message is another key, and the key costs 32 bytes whatever the text.
+MARKDOWN_CACHED = 4096
+MARKDOWN_CACHED_BYTES = 64 * 1024 * 1024
+_rendered: OrderedDict[bytes, str] = OrderedDict()
+_rendered_size = 0
+_rendered_lock = threading.Lock()
+_OPENERS = {"[": "]", "(": ")"}
 
 
 @lru_cache(maxsize=1)
@@ -91,21 +101,66 @@ def markdown_html(text: str) -> str:
     return _cleaner().clean(_markdown().render(text))
 
 
-@lru_cache(maxsize=MARKDOWN_CACHED)
-def _markdown_html_cached(text: str) -> str:
+def nesting_depth(text: str) -> int:
+    """How deep the text nests, as far as Markdown's cost goes: the most brackets or parentheses
+    open at once, or the most `>` quoting a line. One pass; no parser."""
+    deepest = 0
+    open_now = dict.fromkeys(_OPENERS, 0)
+    closers = {v: k for k, v in _OPENERS.items()}
+    for found in _NESTING.finditer(text):
+        mark = found.group()
+        if mark in open_now:
+            open_now[mark] += 1
+            deepest = max(deepest, open_now[mark])
+        elif mark in closers:
+            opener = closers[mark]
+            open_now[opener] = max(open_now[opener] - 1, 0)
+        else:  # a run of `>` (and spaces) opening a line
+            deepest = max(deepest, mark.count(">"))
+    return deepest
+
+
+_NESTING = re.compile(r"[\[\]()]|^[ >]*>", re.M)
+
+
+def _bounded_html(text: str) -> str:
+    if nesting_depth(text) > MARKDOWN_DEPTH_MAX:
+        return _plain(text)
     return markdown_html(text)
+
+
+def _plain(text: str) -> str:
+    return f'<pre class="plain">{escape(text)}</pre>'
+
+
+def rendered_markdown(text: str) -> str:
+    """The bounded HTML of `text`, from the per-process cache when it was rendered before."""
+    global _rendered_size
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+    with _rendered_lock:
+        html = _rendered.get(key)
+        if html is not None:
+            _rendered.move_to_end(key)
+            return html
+    html = _bounded_html(text)
+    with _rendered_lock:
+        if key not in _rendered:
+            _rendered[key] = html
+            _rendered_size += len(html)
+        while len(_rendered) > MARKDOWN_CACHED or _rendered_size > MARKDOWN_CACHED_BYTES:
+            _, dropped = _rendered.popitem(last=False)
+            _rendered_size -= len(dropped)
+    return html
 
 
 @register.filter
 def markdown(text: str | None) -> SafeString:
-    """Sanitized HTML for a message's Markdown text."""
+    """Sanitized HTML for a message's Markdown text; plain escaped text past the bounds."""
     if not text:
         return mark_safe("")
     if len(text) > MARKDOWN_MAX:
-        return mark_safe(f'<pre class="plain">{escape(text)}</pre>')
-    if len(text) <= MARKDOWN_CACHED_CHARS:
-        return mark_safe(_markdown_html_cached(text))
-    return mark_safe(markdown_html(text))
+        return mark_safe(_plain(text))
+    return mark_safe(rendered_markdown(text))
 
 
 @register.filter

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
 
+from conversations.history.explain import ERROR_MAX
 from conversations.history.routes import RouteError
 from conversations.history.senders import DEFAULT_SENDERS
 from conversations.models import Conversation, Revision
@@ -18,7 +19,6 @@ from conversations.views.page import WINDOW, detail_dict
 from conversations.views.verdicts import sender_names, target_names, verdict_dict
 
 ROUTE_CONFIG_MAX = 100_000
-ERROR_TEXT_MAX = 20_000
 GROUP_MAX = 255
 
 
@@ -164,8 +164,9 @@ def error_explain(request: HttpRequest, pk: int) -> HttpResponse:
     """Explain an error a provider answered, against the prediction for this revision."""
     conversation, can_repair = conversation_for(request, pk)
     revision = revision_for(conversation, request.POST.get("rev"))
-    text = request.POST.get("error", "").strip()[:ERROR_TEXT_MAX]
-    explained = {"error_text": text, "result": None, "problem": None}
+    # The whole text goes to explain, which reads its first ERROR_MAX characters and says so.
+    text = request.POST.get("error", "").strip()
+    explained = {"error_text": text[:ERROR_MAX], "result": None, "problem": None}
     if not text:
         explained["problem"] = "Paste the error text the provider answered."
     else:

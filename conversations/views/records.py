@@ -159,9 +159,21 @@ def wire_request(request: HttpRequest, pk: int, target: str) -> HttpResponse:
     revision = revision_for(conversation, request.GET.get("rev"))
     if target not in target_names():
         raise Http404(f"no target {target[:40]!r}")
-    try:
-        wire, problem = verdicts.wire_request(revision, target), None
-    except Exception as exc:  # noqa: BLE001 - litellm refusing to build it is the answer to show
-        wire, problem = None, f"{exc.__class__.__name__}: {exc}"
-    context = {"conversation": conversation, "revision": revision, "target": target, "wire": wire, "problem": problem}
+    # Past the bound the request is not built here (minutes for 200,000 messages): the downloads
+    # build it for whoever wants it whole.
+    too_large = verdicts.too_large_for_a_request(conversation.tool_call_count, revision.message_count)
+    wire, problem = None, None
+    if too_large is None:
+        try:
+            wire = verdicts.wire_request(revision, target)
+        except Exception as exc:  # noqa: BLE001 - litellm refusing to build it is the answer to show
+            problem = f"{exc.__class__.__name__}: {exc}"
+    context = {
+        "conversation": conversation,
+        "revision": revision,
+        "target": target,
+        "wire": wire,
+        "problem": problem,
+        "too_large": too_large,
+    }
     return render_page(request, "conversations/wire.html", context, "request")

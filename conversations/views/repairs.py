@@ -28,7 +28,7 @@ from conversations.models import Conversation, Revision
 from conversations.resume import ResumeError
 from conversations.revisions import Conflict, revision_restore
 from conversations.roles import require_repairer
-from conversations.verdicts import route_config
+from conversations.verdicts import route_config, too_large_for_a_request
 from conversations.views.common import conversation_for, render_page
 from conversations.views.page import conversation_dict, revision_dict
 from conversations.views.verdicts import finding_dict, target_names, verdict_dict
@@ -174,7 +174,7 @@ def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk,
         **extra,
     }
     if context["restore"] is None and context["problem"] is None:
-        problem = ask.problem()
+        problem = ask.problem() or too_large_to_preview(conversation, latest)
         if problem is None:
             try:
                 context["preview"] = preview_dict(latest, ask)
@@ -182,6 +182,18 @@ def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk,
                 problem = str(exc)
         context["problem"] = problem
     return context
+
+
+def too_large_to_preview(conversation: Conversation, revision: Revision) -> str | None:
+    """Why a preview is not computed inside a page request, or None: a repair checks the history
+    before and after, and a viewer's request must not hold a worker for minutes."""
+    why = too_large_for_a_request(conversation.tool_call_count, revision.message_count)
+    if why is None:
+        return None
+    return (
+        f"{why} An admin can run a dry-run repair of it in the background (the admin's "
+        f'conversation list, action "dry-run repair"), which shows its progress and the changes.'
+    )
 
 
 def _conversation(request: HttpRequest, pk: int) -> tuple[Conversation, bool]:

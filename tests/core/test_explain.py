@@ -102,3 +102,45 @@ def test_a_text_it_does_not_know_is_said_plainly():
 
 def test_text_without_a_provider_error_explains_nothing():
     assert explain(seed("openhands-6852-proxy-vs-direct.json"), "Connection reset by peer").errors == []
+
+
+# --- a pasted text is the viewer's: every pattern is linear in its length ----------------------------
+
+HOSTILE_PASTES = {
+    "index fragments": "messages.0.content.0: " * 3_000,
+    "a run of digits": "1" * 65_000,
+    "a run of dots": "." * 65_000,
+    "a long word": "a" * 65_000,
+    "max_tokens fragments": "max_tokens: 1 > 2 " * 3_600,
+    "fallback fragments": "Fallback to x " * 4_600,
+    "model group fragments": "model group 'a' failed with the error above. Fallback to " * 1_100,
+    "nested JSON": '{"error":' * 7_000,
+}
+
+
+def test_a_hostile_64_kb_paste_is_read_whole_and_recognised():
+    history = seed("openhands-6852-proxy-vs-direct.json")
+    for name, filler in HOSTILE_PASTES.items():
+        # The known text last, so that every pattern runs over the whole filler before it.
+        text = f"litellm.BadRequestError: AnthropicException - {filler[: 63 * 1024]} {NOT_FIRST_26}"
+        explained = explain(history, text)
+        assert not explained.cut, name
+        assert [(e.error.provider, e.error.rule) for e in explained.errors] == [
+            ("anthropic", "tool-result-not-first")
+        ], name
+        assert explained.errors[0].error.wire_index == 26, name
+
+
+def test_a_paste_past_64_kb_is_cut_and_the_explanation_says_so():
+    text = ANTHROPIC + " " * 70_000 + "messages.3: all messages must have non-empty content"
+    explained = explain(seed("openhands-6852-proxy-vs-direct.json"), text)
+    assert explained.cut and [e.error.rule for e in explained.errors] == ["tool-result-not-first"]
+    assert "cut at 64 KB" in explained.summary
+
+
+def test_errors_past_the_twentieth_are_counted_not_compared():
+    explained = explain(
+        seed("openhands-6852-proxy-vs-direct.json"), "Error doing the fallback: ".join([ANTHROPIC] * 30)
+    )
+    assert len(explained.errors) == 20 and explained.left_out == 10
+    assert len(explained.verdicts) == 1  # one target, judged once

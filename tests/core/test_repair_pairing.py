@@ -377,3 +377,24 @@ def test_an_already_valid_history_is_left_alone(target):
     result = repair(history, target=target)
     assert not errors(result.before)
     assert result.edits == [] and result.history.to_dict() == history.to_dict()
+
+
+@pytest.mark.timeout(60)  # a hang guard, not a speed test: it took 136 s when the repair was cubic
+def test_twenty_thousand_unanswered_calls_in_one_message_are_each_answered_in_order():
+    calls = [
+        {"id": f"call_{k:05d}", "type": "function", "function": {"name": "ls", "arguments": "{}"}}
+        for k in range(20_000)
+    ]
+    history = read(
+        {"messages": [{"role": "user", "content": "list"}, {"role": "assistant", "content": None, "tool_calls": calls}]}
+    )
+
+    result = repair(history, target="anthropic")
+
+    # Every call is answered; what is left is that 20,000 results do not fit a context window.
+    assert {f.rule for f in result.remaining()} == {"context-overflow"}
+    user, assistant, *results = result.history.messages
+    assert [m.role for m in results] == ["tool"] * 20_000
+    assert [m.blocks[0].tool_use_id for m in results] == [c["id"] for c in calls]
+    assert {m.blocks[0].result_text for m in results} == {SYNTHETIC_RESULT}
+    assert len(result.edits) == 20_000 and result.edits[-1].op == "add-tool-result"

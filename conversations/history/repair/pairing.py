@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..findings import Finding
@@ -95,18 +97,19 @@ def _pair(work: Work, *, synthesize: bool, drop_orphans: bool) -> None:
     claimed: set[Position] = set()
     unanswered: dict[int, list[Block]] = {}
     for a in callers:
-        free = list(zones[a].positions)
+        free: dict[str | None, deque[Position]] = defaultdict(deque)  # the zone's results by id
+        for p in zones[a].positions:
+            free[messages[p[0]].blocks[p[1]].tool_use_id].append(p)
         missing, seen = [], set()
         for use in messages[a].tool_uses():
             if use.id in seen:
                 continue  # the same id twice in one message: drop-duplicate-tool-use's business
             seen.add(use.id)
-            hit = next((p for p in free if messages[p[0]].blocks[p[1]].tool_use_id == use.id), None)
-            if hit is None:
-                missing.append(use)
+            hits = free.get(use.id)
+            if hits:
+                claimed.add(hits.popleft())
             else:
-                free.remove(hit)
-                claimed.add(hit)
+                missing.append(use)
         unanswered[a] = missing
 
     # 2. Real results further on, else synthetic ones.
@@ -186,18 +189,20 @@ def _rebuild(
 
     for a, items in added.items():
         zone, caller = zones[a], messages[a]
+        uses = {u.id: u for u in reversed(caller.tool_uses())}  # the first call of each id
+        place = _call_order_places(messages, zone) if work.results_in_call_order else None
         for block, origin in items:
             source = messages[origin[0]] if origin else None
             placed = work.moved(block) if origin else block
             what = f"tool_result for {block.tool_use_id}"
             if work.style == "openai":
-                at = _in_call_order(messages, zone, block.tool_use_id) if work.results_in_call_order else zone.last
+                at = place(block.tool_use_id) if place is not None else zone.last
                 anchor = messages[at]
                 if origin and source is not None and work.keeps_place and _sole_result(source):
                     whole.add(origin[0])
                     after[at].append(source)
                 else:
-                    use = next((u for u in caller.tool_uses() if u.id == block.tool_use_id), None)
+                    use = uses.get(block.tool_use_id)
                     form = "string" if isinstance(block.content, str) else "blocks"
                     after[at].append(
                         work.new_message(
@@ -285,18 +290,31 @@ def _rebuild(
     work.history.messages = out
 
 
-def _in_call_order(messages: list[Message], zone: _Zone, call_id: str | None) -> int:
-    """The message a result for `call_id` goes after, so the zone's tool messages follow the order
-    of the calls (as OpenHands sends the results of a response): after the last tool message of
-    the zone that answers an earlier call, else right after the assistant message."""
+def _call_order_places(messages: list[Message], zone: _Zone) -> Callable[[str | None], int]:
+    """Where a result for a call goes, so the zone's tool messages follow the order of the calls
+    (as OpenHands sends the results of a response): after the last tool message of the zone that
+    answers an earlier call, else right after the assistant message. Built once a zone, each
+    answer a binary search: a scan of the zone for each of its calls was quadratic."""
     order = {u.id: n for n, u in enumerate(messages[zone.assistant].tool_uses())}
-    mine = order.get(call_id, len(order))
-    at = zone.assistant
+    # For each tool message of the zone, the earliest call it answers; then, from the right, the
+    # least of those at or after it (non-decreasing, so it can be searched).
+    places: list[int] = []
+    earliest: list[int] = []
     for k in range(zone.assistant + 1, zone.last + 1):
         answered = [order.get(b.tool_use_id, len(order)) for b in messages[k].tool_results()]
-        if messages[k].role == "tool" and answered and min(answered) < mine:
-            at = k
-    return at
+        if messages[k].role == "tool" and answered:
+            places.append(k)
+            earliest.append(min(answered))
+    least = earliest[:]
+    for n in range(len(least) - 2, -1, -1):
+        least[n] = min(least[n], least[n + 1])
+
+    def place(call_id: str | None) -> int:
+        # The last tool message answering a call before this one: the last n with least[n] < mine.
+        n = bisect_left(least, order.get(call_id, len(order))) - 1
+        return places[n] if n >= 0 else zone.assistant
+
+    return place
 
 
 def _sole_result(message: Message) -> bool:

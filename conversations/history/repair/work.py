@@ -108,6 +108,9 @@ class Work:
         # JSONL lines name a message only when its messages come from several lines (a litellm
         # log's request is one line).
         self._by_line = len({m.source.line for m in self.history.messages}) > 1
+        # source_of reads every block of a message; an edit per tool call would read them again
+        # for each call (quadratic). Keyed by the message and its block list as it is now.
+        self._sources: dict[tuple[int, int, int], str] = {}
 
     # -- rounds
     def begin_round(self) -> None:
@@ -147,7 +150,10 @@ class Work:
             return "a new message"
         _, index, new = found
         if not new:
-            where = source_of(message, lines=self._by_line)
+            key = (id(message), id(message.blocks), len(message.blocks))
+            where = self._sources.get(key)
+            if where is None:
+                where = self._sources[key] = source_of(message, lines=self._by_line)
             return f"message {index} ({where})" if where else f"message {index}"
         return "a new message at the start" if index < 0 else f"the new message after message {index}"
 

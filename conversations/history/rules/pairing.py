@@ -149,7 +149,8 @@ def tool_result_orphan(ctx: Context) -> Iterator[Finding]:
     previous: list[str] = []
     for k, role, blocks in _turns(ctx):
         if role == "user":
-            orphans = [(j, b) for j, b in enumerate(blocks) if b.type == "tool_result" and b.id not in previous]
+            called = set(previous)  # a list's `in` made this quadratic in the number of calls
+            orphans = [(j, b) for j, b in enumerate(blocks) if b.type == "tool_result" and b.id not in called]
             if orphans:
                 m, first = orphans[0]
                 at = first.origin if first.origin is not None else ctx.message_of(k)
