@@ -24,6 +24,7 @@ from django.db import transaction
 from conversations.history import formats
 from conversations.history.errors import FormatError, NotAConversation
 from conversations.history.findings import Verdict as CoreVerdict
+from conversations.history.formats.claude_code import apply_sidecar, sidecar_name
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
@@ -31,6 +32,7 @@ from conversations.history.targets import provider_of
 from conversations.models import AuditEvent, Conversation, Original, OriginalFile, Revision, Source
 from conversations.search import conversation_search_text
 from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
+from conversations.subagents import link_subagents
 from conversations.verdicts import own_verdict, verdicts_insert
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
@@ -66,6 +68,9 @@ class PreparedConversation:
     summary: dict[str, Any]
     dumped: DumpedHistory
     verdict: CoreVerdict
+    # A Claude Code session's subagent facts (meta "subagent", "subagent_calls"), which link it to
+    # its parent or its subagents once stored.
+    links: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,12 +97,19 @@ def redacted(doc: Document) -> tuple[Document, list[dict]]:
     return Document(name=doc.name, files=files, is_dir=doc.is_dir), found
 
 
-def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = None) -> Prepared:
-    """Everything but the writes. Raises FormatError for a document that cannot be read."""
+def prepare(
+    doc: Document, *, format: str | None = None, raw_hash: str | None = None, sidecar: bytes | None = None
+) -> Prepared:
+    """Everything but the writes. Raises FormatError for a document that cannot be read.
+    `sidecar`: the bytes of a Claude Code subagent's `agent-<id>.meta.json`, when it has one."""
     raw_hash = raw_hash or document_hash(doc)
     clean, redactions = redacted(doc)
     each = formats.read_each(clean, format)
     histories = [h for h in each if isinstance(h, History)]
+    if sidecar is not None:
+        data = redact(sidecar, "sidecar")[0] if settings.REDACT_SECRETS else sidecar
+        for h in histories:
+            apply_sidecar(h, data)
     failures = [e for e in each if isinstance(e, FormatError)]
     if not histories:
         raise failures[0] if failures else FormatError("no conversation found", file=doc.name)
@@ -109,6 +121,7 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
             summary=history_summary(h),
             dumped=history_dump(h),
             verdict=own_verdict(h),
+            links={k: h.meta[k] for k in ("subagent", "subagent_calls") if h.meta.get(k)},
         )
         for h in histories
     ]
@@ -230,6 +243,8 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
             new_source=new_source and item.locator not in made,
         )
         made.add(item.locator)
+        if item.links:
+            link_subagents(conversation, item.links)
         if revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
@@ -251,14 +266,16 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     return outcome
 
 
-def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None, user=None) -> Outcome:
+def ingest_document(
+    doc: Document, *, kind: str, location: str, format: str | None = None, user=None, sidecar: bytes | None = None
+) -> Outcome:
     """Read, check and store one document. Raises nothing for a bad input: the outcome says why."""
     raw_hash = document_hash(doc)
     known = unchanged(kind, location, raw_hash)
     if known is not None:
         return known
     try:
-        prepared = prepare(doc, format=format, raw_hash=raw_hash)
+        prepared = prepare(doc, format=format, raw_hash=raw_hash, sidecar=sidecar)
     except NotAConversation as exc:
         return Outcome(location, "skipped", reason=exc.reason)
     except FormatError as exc:
@@ -397,12 +414,26 @@ def _location(path: Path) -> str:
     return str(path.resolve()) if path.exists() else str(path)
 
 
+def sidecar_of(path: Path) -> bytes | None:
+    """The bytes of a Claude Code subagent log's sidecar (`agent-<id>.meta.json` beside
+    `agent-<id>.jsonl`), else None."""
+    name = sidecar_name(path.name)
+    if name is None:
+        return None
+    try:
+        return (path.parent / name).read_bytes()
+    except OSError:  # none beside it (Claude Code 2.0 wrote none), or unreadable: the log still reads
+        return None
+
+
 def ingest_path(path: Path, *, format: str | None = None, user=None) -> Outcome:
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
     except FormatError as exc:
         return Outcome(str(path), "failed", error=str(exc))
-    outcome = ingest_document(doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user)
+    outcome = ingest_document(
+        doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user, sidecar=sidecar_of(path)
+    )
     outcome.path = str(path)
     return outcome
 
@@ -411,7 +442,7 @@ def _prepare_path(path: Path, format: str | None) -> Prepared | Outcome:
     """Worker-process side of a parallel ingest: load and prepare, never touch the database."""
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
-        return prepare(doc, format=format)
+        return prepare(doc, format=format, sidecar=sidecar_of(path))
     except NotAConversation as exc:
         return Outcome(str(path), "skipped", reason=exc.reason)
     except FormatError as exc:
