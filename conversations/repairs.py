@@ -17,6 +17,7 @@ from django.conf import settings
 from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
+from conversations.history.readback import readback_difference, refusal
 from conversations.history.repair import RepairResult, repair
 from conversations.history.targets import target_for_model
 from conversations.models import AuditEvent, Conversation, Revision, Source
@@ -182,7 +183,14 @@ def revision_document(revision: Revision, as_format: str | None = None) -> Docum
     history = revision.history
     # The original matters only to a document in the history's own format: not read otherwise.
     own = as_format is None or as_format == history.format
-    return formats.write(history, original_document(revision) if own else None, format=as_format)
+    doc = formats.write(history, original_document(revision) if own else None, format=as_format)
+    if own:
+        # A download in the source's format is the conversation to resume from: it must read back
+        # as this revision (a conversion to a request of another format is not compared).
+        difference = readback_difference(history, doc)
+        if difference is not None:
+            raise FormatError(refusal(difference))
+    return doc
 
 
 def download_document(revision: Revision, as_format: str | None = None) -> tuple[str, bytes]:
@@ -269,7 +277,13 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user, det
         new_doc = formats.write(revision.history, on_disk)
     except FormatError as exc:
         raise WriteBackError(f"cannot write this history back: {exc}") from None
-    result = write_back(source.location, new_doc, expected_hash=source.content_hash, roots=settings.WRITE_BACK_ROOTS)
+    result = write_back(
+        source.location,
+        new_doc,
+        expected_hash=source.content_hash,
+        roots=settings.WRITE_BACK_ROOTS,
+        history=revision.history,
+    )
     # What is on disk now is this revision: a re-ingest of it is not a change.
     source.content_hash = document_hash(formats.load_path(source.location))
     Source.objects.filter(pk=source.pk).update(content_hash=source.content_hash)

@@ -189,3 +189,14 @@ def one_walk(data: bytes) -> set[int]:
             break
         current = by_uuid[current["parentUuid"]]
     return {n for n, row in rows if row.get("uuid") in visited}
+
+
+def empty_last_response() -> bytes:
+    """A prompt answered by an empty text block (a response with nothing in it, as Claude Code
+    records one). Anthropic rejects the empty text; its repair removes the block, and the Claude
+    Code writer cannot keep an assistant message with nothing in it: the written session reads
+    back one message short, which nothing may write (conversations.history.readback)."""
+    s = Session(model="claude-sonnet-4-5")
+    s.prompt("Say something.")
+    s.text("msg_01", "", stop_reason="end_turn")
+    return s.data()

@@ -10,6 +10,7 @@ import pytest
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
 from conversations.models import AuditEvent, Conversation, Source
+from tests.claude_sessions import empty_last_response
 from tests.fakeprovider import FakeProvider
 from tests.support import FIXTURES, ingested
 
@@ -545,3 +546,24 @@ def test_a_resume_on_a_stale_revision_gets_a_conflict_and_sends_nothing(client, 
     assert response.status_code == 409
     assert "changed since you opened it: revision 2 was added by repairer" in html(response)
     assert fake.received == [] and revisions(conversation) == [1, 2]
+
+
+def test_a_repair_whose_file_would_read_back_differently_is_never_written_back_nor_downloaded(
+    client, repairer, tmp_path, settings
+):
+    path = tmp_path / "logs" / "session.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(empty_last_response())
+    settings.WRITE_BACK_ROOTS = [path.parent]
+    conversation = ingested(path)
+    client.force_login(repairer)
+    before = path.read_bytes()
+
+    response = apply(client, conversation, writeback="1")
+    page = html(client.get(response["Location"]))
+    download = client.get(url(conversation, "revisions/2/download/"), {"as": "source"})
+
+    reason = "the output would read back differently: message 1: missing (the output holds 1 messages, not 2)"
+    assert "Revision 2 is stored but was not written back:" in page and reason in page
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["session.jsonl"]
+    assert download.status_code == 302 and reason in html(client.get(download["Location"]))
