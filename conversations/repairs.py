@@ -15,9 +15,11 @@ from pathlib import Path
 from django.conf import settings
 
 from conversations.history import formats
+from conversations.history.docdiff import document_diff
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.readback import readback_difference, refusal
+from conversations.history.readback import written_format as readback_format
 from conversations.history.repair import RepairResult, repair
 from conversations.history.targets import target_for_model
 from conversations.models import AuditEvent, Conversation, Revision, Source
@@ -38,6 +40,7 @@ __all__ = [
     "original_document",
     "revision_document",
     "download_document",
+    "written_preview",
     "conversation_resume",
 ]
 
@@ -70,6 +73,29 @@ def repair_preview(
         build_request=build_request,
         before=before,
     )
+
+
+def written_preview(revision: Revision, result: RepairResult) -> dict:
+    """The repair as it will be written, in the source's own format: the document written from
+    the repaired history against the one written from `revision` (over the original it was read
+    from, so it is the original where nothing changed), file by file; and why it would not be
+    written, when it would read back differently (readback.py). A log of requests (litellm, an
+    OpenHands output.jsonl) is written as its OpenAI request: that request, before and after."""
+    history = revision.history
+    request_only = history.format in formats.REQUEST_ONLY
+    original = None if request_only else original_document(revision)
+    found: dict = {"format": readback_format(history), "diff": None, "refusal": None, "problem": None}
+    try:
+        before = formats.write(history, original)
+        after = formats.write(result.history, original)
+    except FormatError as exc:
+        found["problem"] = f"it cannot be written in its format: {exc}"
+        return found
+    found["diff"] = document_diff(before, after).to_dict()
+    difference = readback_difference(result.history, after)
+    if difference is not None:
+        found["refusal"] = refusal(difference)
+    return found
 
 
 def repair_apply(

@@ -101,6 +101,58 @@ def test_the_preview_shows_the_changed_message_as_a_diff(client, viewer):
     assert '<span class="l add">+' in page
 
 
+def written_section(page: str) -> str:
+    start = page.index('<section class="repair-written"')
+    return page[start : page.index('<section class="repair-diff"', start)]
+
+
+def test_the_preview_shows_the_change_as_it_will_be_written_in_the_sources_own_format(client, viewer):
+    conversation = ingested(UNANSWERED)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "anthropic"}))
+
+    written = written_section(page)
+    assert "As it will be written (openai)" in written
+    assert "<code>unanswered-tool-call.json</code> changed" in written
+    # The request's JSON, as written: the tool message the repair adds, key by key.
+    assert '<span class="l add">+       &quot;role&quot;: &quot;tool&quot;,</span>' in written
+    assert f"&quot;tool_call_id&quot;: &quot;{TOOL_ID}&quot;" in written
+    assert "will not be written" not in written
+
+
+def test_the_preview_says_what_the_provider_answers_before_and_after_the_repair(client, viewer):
+    conversation = ingested(UNANSWERED)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "anthropic"}))
+
+    verdicts = page[page.index('<section class="repair-verdicts"') : page.index('<section class="repair-edits"')]
+    before = verdicts[verdicts.index("Before the repair,") : verdicts.index("</pre>")]
+    assert " answers:" in before and "tool_use" in before  # the error it answers today
+    assert "After the repair, " in verdicts and " accepts it." in verdicts
+    assert "It answers now" not in page
+
+
+def test_the_preview_of_a_claude_code_repair_shows_its_jsonl_records_and_why_it_will_not_be_written(
+    client, viewer, tmp_path
+):
+    path = tmp_path / "session.jsonl"
+    path.write_bytes(empty_last_response())
+    conversation = ingested(path)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "anthropic"}))
+
+    written = written_section(page)
+    assert "As it will be written (claude-code)" in written
+    assert '<span class="l del">- {&quot;parentUuid&quot;:' in written  # the record, as a JSONL line
+    assert (
+        "It will not be written, downloaded or written back: the output would read back differently: "
+        "message 1: missing (the output holds 1 messages, not 2)." in written
+    )
+
+
 def test_htmx_gets_only_the_preview_region_and_a_plain_get_the_whole_page(client, viewer):
     conversation = ingested(UNANSWERED)
     client.force_login(viewer)
