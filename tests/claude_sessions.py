@@ -200,3 +200,28 @@ def empty_last_response() -> bytes:
     s.prompt("Say something.")
     s.text("msg_01", "", stop_reason="end_turn")
     return s.data()
+
+
+AGENT_CALL = "toolu_01Agent000000000000000001"
+
+
+def agent_parent_session(session_id: str, agent_id: str) -> bytes:
+    """A main session that starts the subagent `agent_id` with an Agent call whose result names
+    its agentId, as Claude Code 2.1 writes it (the real parent of the 2.1.114 subagent in
+    tests/fixtures/real/ is not public)."""
+    s = Session(session_id=session_id, model="claude-opus-4-7")
+    s.prompt("Research how plan mode works, in a worktree.")
+    call = s.call(
+        "msg_01",
+        AGENT_CALL,
+        "Agent",
+        {"description": "Research Claude Code plan mode", "prompt": "You are **alice**...", "subagent_type": "general"},
+    )
+    s.result(
+        AGENT_CALL,
+        call,
+        "Round 1 complete.",
+        tool_use_result={"status": "completed", "agentId": agent_id, "content": [{"type": "text", "text": "Round 1"}]},
+    )
+    s.text("msg_02", "alice finished round 1.", stop_reason="end_turn")
+    return s.data()

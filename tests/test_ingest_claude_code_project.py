@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from conversations.api.auth import api_token_create
 from conversations.models import Conversation
-from tests.claude_sessions import Session
+from tests.claude_sessions import AGENT_CALL, agent_parent_session
 from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
@@ -30,22 +30,7 @@ EMPTY = "0b7d3f52-9a41-4c6e-8d2f-1e5a7c9b3d40.jsonl"
 
 
 def parent_session() -> bytes:
-    s = Session(session_id=PARENT, model="claude-opus-4-7")
-    s.prompt("Research how plan mode works, in a worktree.")
-    call = s.call(
-        "msg_01",
-        "toolu_01Agent000000000000000001",
-        "Agent",
-        {"description": "Research Claude Code plan mode", "prompt": "You are **alice**...", "subagent_type": "general"},
-    )
-    s.result(
-        "toolu_01Agent000000000000000001",
-        call,
-        "Round 1 complete.",
-        tool_use_result={"status": "completed", "agentId": AGENT, "content": [{"type": "text", "text": "Round 1"}]},
-    )
-    s.text("msg_02", "alice finished round 1.", stop_reason="end_turn")
-    return s.data()
+    return agent_parent_session(PARENT, AGENT)
 
 
 @pytest.fixture
@@ -142,7 +127,7 @@ def test_the_subagent_records_its_parent_and_the_call_that_started_it(project):
 
     subagent, parent = subagent_and_parent()
     assert subagent.parent == parent
-    assert subagent.parent_tool_use_id == "toolu_01Agent000000000000000001"
+    assert subagent.parent_tool_use_id == AGENT_CALL
     assert list(parent.subagents.all()) == [subagent]
 
 
@@ -156,7 +141,7 @@ def test_the_link_is_made_whichever_of_the_two_is_ingested_first(project, first)
         ingest(path)
 
     subagent, parent = subagent_and_parent()
-    assert (subagent.parent, subagent.parent_tool_use_id) == (parent, "toolu_01Agent000000000000000001")
+    assert (subagent.parent, subagent.parent_tool_use_id) == (parent, AGENT_CALL)
 
 
 def test_without_a_sidecar_the_title_is_the_calls_description_else_the_first_prompt(project):
@@ -195,9 +180,9 @@ def test_the_api_detail_gives_parent_subagents_and_usage(project, client, viewer
     child = client.get(f"/api/conversations/{subagent.pk}", headers=headers).json()
     mother = client.get(f"/api/conversations/{parent.pk}", headers=headers).json()
 
-    assert child["parent"] == {"id": parent.pk, "tool_use_id": "toolu_01Agent000000000000000001"}
+    assert child["parent"] == {"id": parent.pk, "tool_use_id": AGENT_CALL}
     assert mother["parent"] is None
-    assert mother["subagents"] == [{"id": subagent.pk, "tool_use_id": "toolu_01Agent000000000000000001"}]
+    assert mother["subagents"] == [{"id": subagent.pk, "tool_use_id": AGENT_CALL}]
     usage = child["usage"]
     assert set(usage) == {"input", "cache_read", "cache_write", "output"}
     assert sum(usage.values()) == child["token_count"] == 737_831
