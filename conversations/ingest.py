@@ -32,6 +32,7 @@ from conversations.history.targets import provider_of
 from conversations.models import AuditEvent, Conversation, Original, OriginalFile, Revision, Source
 from conversations.search import conversation_search_text
 from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
+from conversations.subagents import FORMAT as SUBAGENT_FORMAT
 from conversations.subagents import link_subagents
 from conversations.verdicts import own_verdict, verdicts_insert
 
@@ -121,7 +122,7 @@ def prepare(
             summary=history_summary(h),
             dumped=history_dump(h),
             verdict=own_verdict(h),
-            links={k: h.meta[k] for k in ("subagent", "subagent_calls") if h.meta.get(k)},
+            links=_links(h),
         )
         for h in histories
     ]
@@ -133,6 +134,13 @@ def prepare(
         histories[0].format,
         failures=[{"error": str(e), "line": e.line} for e in failures],
     )
+
+
+def _links(history: History) -> dict[str, Any]:
+    """What links a Claude Code session to its subagents, or a subagent to its parent."""
+    if history.format != SUBAGENT_FORMAT:
+        return {}
+    return {"session": True, **{k: history.meta[k] for k in ("subagent", "subagent_calls") if history.meta.get(k)}}
 
 
 def _locator(history: History) -> str:
@@ -156,9 +164,17 @@ def history_summary(history: History) -> dict[str, Any]:
         "message_count": len(history.messages),
         "tool_call_count": history.tool_call_count,
         "token_count": history.token_count,
+        "agent_of": _agent_of(history),
     }
     summary["search_text"] = conversation_search_text(history)
     return {k: _storable(v) if isinstance(v, str) else v for k, v in summary.items()}
+
+
+def _agent_of(history: History) -> str:
+    """A Claude Code subagent's parent session id (meta "subagent"), else ""."""
+    subagent = history.meta.get("subagent")
+    session = subagent.get("session_id") if isinstance(subagent, dict) else None
+    return session[:255] if isinstance(session, str) else ""
 
 
 def _storable(text: str) -> str:

@@ -56,7 +56,7 @@ def _link_to_parent(conversation: Conversation, subagent: dict[str, Any]) -> Non
 
 def _link_children(conversation: Conversation, calls: list[dict[str, Any]]) -> None:
     session = conversation.external_id
-    for child in _live(external_id__startswith=f"{session}/agent-").exclude(pk=conversation.pk):
+    for child in _live(agent_of=session).exclude(pk=conversation.pk):
         agent = child.external_id.removeprefix(f"{session}/agent-")
         meta = (child.latest_revision.head().get("meta") or {}) if child.latest_revision else {}
         described = isinstance(meta.get("subagent"), dict) and bool(meta["subagent"].get("description"))

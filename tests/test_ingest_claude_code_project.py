@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from conversations.api.auth import api_token_create
 from conversations.models import Conversation
-from tests.claude_sessions import AGENT_CALL, agent_parent_session
+from tests.claude_sessions import AGENT_CALL, Session, agent_parent_session
 from tests.support import FIXTURES
 
 pytestmark = pytest.mark.django_db
@@ -215,3 +215,19 @@ def test_every_record_left_out_is_counted_and_listed_with_its_reason(project, cl
     assert "5 records of the log left out of the conversation (1 bookkeeping, 4 sidechain)" in html
     for item in left_off["items"]:
         assert f"<td>{item['where']}</td><td>{item['reason']}</td>" in html
+
+
+def test_a_subagent_whose_starting_call_is_not_named_is_still_linked_to_its_session(project):
+    """Claude Code 2.0's Task results do not always name the agentId: the subagent is linked by
+    its sessionId alone, with no starting call."""
+    s = Session(session_id=PARENT, model="claude-opus-4-7")
+    s.prompt("Research how plan mode works.")
+    s.text("msg_01", "Starting a subagent.", stop_reason="end_turn")
+    (project / f"{PARENT}.jsonl").write_bytes(s.data())
+
+    ingest(project / f"{PARENT}.jsonl")
+    ingest(project / PARENT / "subagents" / f"agent-{AGENT}.jsonl")
+
+    subagent, parent = subagent_and_parent()
+    assert (subagent.parent, subagent.parent_tool_use_id, subagent.agent_of) == (parent, "", PARENT)
+    assert parent.agent_of == ""
