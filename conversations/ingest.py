@@ -26,6 +26,7 @@ from conversations.history import status as core_status
 from conversations.history.check import RULES_VERSION
 from conversations.history.errors import FormatError, NotAConversation
 from conversations.history.findings import Verdict as CoreVerdict
+from conversations.history.formats.claude_code import apply_sidecar, sidecar_name
 from conversations.history.formats.document import Document, document_hash
 from conversations.history.model import History
 from conversations.history.redact import redact
@@ -34,6 +35,8 @@ from conversations.models import AuditEvent, Conversation, Original, OriginalFil
 from conversations.routing import EMPTY, Routed, RouteTable, route_table_cached
 from conversations.search import conversation_search_text
 from conversations.storage import DumpedHistory, chunks_store, dumped_same, history_dump, search_text_store
+from conversations.subagents import FORMAT as SUBAGENT_FORMAT
+from conversations.subagents import link_subagents
 from conversations.verdicts import INGESTED, REINGESTED, own_verdict, verdicts_insert
 
 # What a directory walk treats as a log; anything else (.md, .yaml, pickles...) is skipped and counted.
@@ -71,6 +74,9 @@ class PreparedConversation:
     verdict: CoreVerdict
     # Its route and the verdicts of the route's deployments (None: judged by its own target).
     routed: Routed | None = None
+    # A Claude Code session's subagent facts (meta "subagent", "subagent_calls"), which link it to
+    # its parent or its subagents once stored.
+    links: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,13 +111,19 @@ def prepare(
     table: RouteTable = EMPTY,
     kind: str = "",
     location: str = "",
+    sidecar: bytes | None = None,
 ) -> Prepared:
     """Everything but the writes. Raises FormatError for a document that cannot be read. `table`:
-    the routes, `kind` and `location`: where the document comes from (a route rule may name them)."""
+    the routes, `kind` and `location`: where the document comes from (a route rule may name them).
+    `sidecar`: the bytes of a Claude Code subagent's `agent-<id>.meta.json`, when it has one."""
     raw_hash = raw_hash or document_hash(doc)
     clean, redactions = redacted(doc)
     each = formats.read_each(clean, format)
     histories = [h for h in each if isinstance(h, History)]
+    if sidecar is not None:
+        data = redact(sidecar, "sidecar")[0] if settings.REDACT_SECRETS else sidecar
+        for h in histories:
+            apply_sidecar(h, data)
     failures = [e for e in each if isinstance(e, FormatError)]
     if not histories:
         raise failures[0] if failures else FormatError("no conversation found", file=doc.name)
@@ -146,7 +158,15 @@ def _prepared_one(history: History, single: bool, routed: Routed | None) -> Prep
         dumped=history_dump(history),
         verdict=verdict,
         routed=routed,
+        links=_links(history),
     )
+
+
+def _links(history: History) -> dict[str, Any]:
+    """What links a Claude Code session to its subagents, or a subagent to its parent."""
+    if history.format != SUBAGENT_FORMAT:
+        return {}
+    return {"session": True, **{k: history.meta[k] for k in ("subagent", "subagent_calls") if history.meta.get(k)}}
 
 
 def _locator(history: History) -> str:
@@ -170,9 +190,17 @@ def history_summary(history: History) -> dict[str, Any]:
         "message_count": len(history.messages),
         "tool_call_count": history.tool_call_count,
         "token_count": history.token_count,
+        "agent_of": _agent_of(history),
     }
     summary["search_text"] = conversation_search_text(history)
     return {k: _storable(v) if isinstance(v, str) else v for k, v in summary.items()}
+
+
+def _agent_of(history: History) -> str:
+    """A Claude Code subagent's parent session id (meta "subagent"), else ""."""
+    subagent = history.meta.get("subagent")
+    session = subagent.get("session_id") if isinstance(subagent, dict) else None
+    return session[:255] if isinstance(session, str) else ""
 
 
 def _storable(text: str) -> str:
@@ -257,6 +285,8 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
             new_source=new_source and item.locator not in made,
         )
         made.add(item.locator)
+        if item.links:
+            link_subagents(conversation, item.links)
         if revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
@@ -281,7 +311,14 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
 
 
 def ingest_document(
-    doc: Document, *, kind: str, location: str, format: str | None = None, user=None, table: RouteTable | None = None
+    doc: Document,
+    *,
+    kind: str,
+    location: str,
+    format: str | None = None,
+    user=None,
+    table: RouteTable | None = None,
+    sidecar: bytes | None = None,
 ) -> Outcome:
     """Read, check and store one document. Raises nothing for a bad input: the outcome says why.
     `table`: the routes (by default read now)."""
@@ -291,7 +328,9 @@ def ingest_document(
         return known
     try:
         table = table if table is not None else route_table_cached()
-        prepared = prepare(doc, format=format, raw_hash=raw_hash, table=table, kind=kind, location=location)
+        prepared = prepare(
+            doc, format=format, raw_hash=raw_hash, table=table, kind=kind, location=location, sidecar=sidecar
+        )
     except NotAConversation as exc:
         return Outcome(location, "skipped", reason=exc.reason)
     except FormatError as exc:
@@ -424,13 +463,31 @@ def _location(path: Path) -> str:
     return str(path.resolve()) if path.exists() else str(path)
 
 
+def sidecar_of(path: Path) -> bytes | None:
+    """The bytes of a Claude Code subagent log's sidecar (`agent-<id>.meta.json` beside
+    `agent-<id>.jsonl`), else None."""
+    name = sidecar_name(path.name)
+    if name is None:
+        return None
+    try:
+        return (path.parent / name).read_bytes()
+    except OSError:  # none beside it (Claude Code 2.0 wrote none), or unreadable: the log still reads
+        return None
+
+
 def ingest_path(path: Path, *, format: str | None = None, user=None, table: RouteTable | None = None) -> Outcome:
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
     except FormatError as exc:
         return Outcome(str(path), "failed", error=str(exc))
     outcome = ingest_document(
-        doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user, table=table
+        doc,
+        kind=Source.Kind.PATH,
+        location=_location(path),
+        format=format,
+        user=user,
+        table=table,
+        sidecar=sidecar_of(path),
     )
     outcome.path = str(path)
     return outcome
@@ -440,7 +497,14 @@ def _prepare_path(path: Path, format: str | None, table: RouteTable) -> Prepared
     """Worker-process side of a parallel ingest: load and prepare, never touch the database."""
     try:
         doc = formats.load_path(path, max_bytes=settings.UPLOAD_MAX_BYTES)
-        return prepare(doc, format=format, table=table, kind=Source.Kind.PATH, location=_location(path))
+        return prepare(
+            doc,
+            format=format,
+            table=table,
+            kind=Source.Kind.PATH,
+            location=_location(path),
+            sidecar=sidecar_of(path),
+        )
     except NotAConversation as exc:
         return Outcome(str(path), "skipped", reason=exc.reason)
     except FormatError as exc:

@@ -15,8 +15,11 @@ from pathlib import Path
 from django.conf import settings
 
 from conversations.history import formats
+from conversations.history.docdiff import document_diff
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
+from conversations.history.readback import readback_difference, refusal
+from conversations.history.readback import written_format as readback_format
 from conversations.history.repair import RepairResult, repair
 from conversations.history.targets import target_for_model
 from conversations.models import AuditEvent, Conversation, Revision, Source
@@ -37,6 +40,7 @@ __all__ = [
     "original_document",
     "revision_document",
     "download_document",
+    "written_preview",
     "conversation_resume",
 ]
 
@@ -71,6 +75,29 @@ def repair_preview(
         before=before,
         sender=sender,
     )
+
+
+def written_preview(revision: Revision, result: RepairResult) -> dict:
+    """The repair as it will be written, in the source's own format: the document written from
+    the repaired history against the one written from `revision` (over the original it was read
+    from, so it is the original where nothing changed), file by file; and why it would not be
+    written, when it would read back differently (readback.py). A log of requests (litellm, an
+    OpenHands output.jsonl) is written as its OpenAI request: that request, before and after."""
+    history = revision.history
+    request_only = history.format in formats.REQUEST_ONLY
+    original = None if request_only else original_document(revision)
+    found: dict = {"format": readback_format(history), "diff": None, "refusal": None, "problem": None}
+    try:
+        before = formats.write(history, original)
+        after = formats.write(result.history, original)
+    except FormatError as exc:
+        found["problem"] = f"it cannot be written in its format: {exc}"
+        return found
+    found["diff"] = document_diff(before, after).to_dict()
+    difference = readback_difference(result.history, after)
+    if difference is not None:
+        found["refusal"] = refusal(difference)
+    return found
 
 
 def repair_apply(
@@ -190,7 +217,14 @@ def revision_document(revision: Revision, as_format: str | None = None) -> Docum
     history = revision.history
     # The original matters only to a document in the history's own format: not read otherwise.
     own = as_format is None or as_format == history.format
-    return formats.write(history, original_document(revision) if own else None, format=as_format)
+    doc = formats.write(history, original_document(revision) if own else None, format=as_format)
+    if own:
+        # A download in the source's format is the conversation to resume from: it must read back
+        # as this revision (a conversion to a request of another format is not compared).
+        difference = readback_difference(history, doc)
+        if difference is not None:
+            raise FormatError(refusal(difference))
+    return doc
 
 
 def download_document(revision: Revision, as_format: str | None = None) -> tuple[str, bytes]:
@@ -277,7 +311,13 @@ def writeback_apply(conversation: Conversation, revision: Revision, *, user, det
         new_doc = formats.write(revision.history, on_disk)
     except FormatError as exc:
         raise WriteBackError(f"cannot write this history back: {exc}") from None
-    result = write_back(source.location, new_doc, expected_hash=source.content_hash, roots=settings.WRITE_BACK_ROOTS)
+    result = write_back(
+        source.location,
+        new_doc,
+        expected_hash=source.content_hash,
+        roots=settings.WRITE_BACK_ROOTS,
+        history=revision.history,
+    )
     # What is on disk now is this revision: a re-ingest of it is not a change.
     source.content_hash = document_hash(formats.load_path(source.location))
     Source.objects.filter(pk=source.pk).update(content_hash=source.content_hash)

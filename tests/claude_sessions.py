@@ -189,3 +189,39 @@ def one_walk(data: bytes) -> set[int]:
             break
         current = by_uuid[current["parentUuid"]]
     return {n for n, row in rows if row.get("uuid") in visited}
+
+
+def empty_last_response() -> bytes:
+    """A prompt answered by an empty text block (a response with nothing in it, as Claude Code
+    records one). Anthropic rejects the empty text; its repair removes the block, and the Claude
+    Code writer cannot keep an assistant message with nothing in it: the written session reads
+    back one message short, which nothing may write (conversations.history.readback)."""
+    s = Session(model="claude-sonnet-4-5")
+    s.prompt("Say something.")
+    s.text("msg_01", "", stop_reason="end_turn")
+    return s.data()
+
+
+AGENT_CALL = "toolu_01Agent000000000000000001"
+
+
+def agent_parent_session(session_id: str, agent_id: str) -> bytes:
+    """A main session that starts the subagent `agent_id` with an Agent call whose result names
+    its agentId, as Claude Code 2.1 writes it (the real parent of the 2.1.114 subagent in
+    tests/fixtures/real/ is not public)."""
+    s = Session(session_id=session_id, model="claude-opus-4-7")
+    s.prompt("Research how plan mode works, in a worktree.")
+    call = s.call(
+        "msg_01",
+        AGENT_CALL,
+        "Agent",
+        {"description": "Research Claude Code plan mode", "prompt": "You are **alice**...", "subagent_type": "general"},
+    )
+    s.result(
+        AGENT_CALL,
+        call,
+        "Round 1 complete.",
+        tool_use_result={"status": "completed", "agentId": agent_id, "content": [{"type": "text", "text": "Round 1"}]},
+    )
+    s.text("msg_02", "alice finished round 1.", stop_reason="end_turn")
+    return s.data()

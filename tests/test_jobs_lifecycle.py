@@ -13,6 +13,7 @@ from django.utils import timezone
 from conversations import jobs, tasks
 from conversations.ingest import ingest_path
 from conversations.models import AuditEvent, Conversation, Job, JobItem, Revision
+from tests.claude_sessions import empty_last_response
 from tests.support import StepClock, broken, broken_body, healthy_body, ingest_uploads
 
 pytestmark = pytest.mark.django_db
@@ -409,3 +410,23 @@ def test_a_batch_that_outlasts_its_lease_keeps_its_items(repairer, settings):
     assert clock.monotonic() > 60  # the batch outlasted the leases it was claimed with
     assert taken == [] and applied == 3
     assert set(job.items.values_list("status", "lease_owner", "attempts")) == {(JobItem.Status.DONE, "slow", 1)}
+
+
+@pytest.mark.parametrize("kind", [Job.Kind.EXPORT, Job.Kind.WRITE_BACK])
+def test_an_export_or_write_back_that_would_read_back_differently_fails_and_writes_nothing(
+    kind, tmp_path, settings, repairer
+):
+    settings.WRITE_BACK_ROOTS = [tmp_path]
+    path = tmp_path / "session.jsonl"
+    path.write_bytes(empty_last_response())
+    conversation = Conversation.objects.get(pk=ingest_path(path).added[0])
+    job = jobs.job_create(kind, Conversation.objects.all(), user=repairer)
+    jobs.job_work(job.pk)
+
+    item = job.items.get()
+    assert item.status == JobItem.Status.FAILED
+    assert "the output would read back differently: message 1: missing" in item.reason
+    assert path.read_bytes() == empty_last_response() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "session.jsonl"
+    ]
+    assert revisions_of(conversation) == 1

@@ -75,6 +75,22 @@ def test_the_resolver_output_ingests_one_conversation_a_line_and_renders(client,
     assert "touch LICENSE" in html and "We can license this repo under the MIT license." in html
 
 
+def test_a_resolver_runs_page_shows_its_outcome_cost_issue_and_explanation(client, viewer):
+    ingest(RESOLVER)
+    conversation = Conversation.objects.get(title="neubig/pr-viewer#5 Add MIT license")
+    explanation = json.loads(RESOLVER.read_text().splitlines()[0])["result_explanation"]
+    client.force_login(viewer)
+
+    html = page(client, conversation)
+
+    run = html[html.index('<dl class="run-facts">') : html.index("</dl>")]
+    assert "<dt>issue</dt><dd>Add MIT license</dd>" in run
+    assert "<dt>success</dt><dd>yes</dd>" in run
+    assert "<dt>error</dt><dd>none</dd>" in run
+    assert "<dt>accumulated cost</dt><dd>$0.070713</dd>" in run
+    assert "<dt>result explanation</dt>" in run and explanation[:40].replace("'", "&#x27;") in run
+
+
 def test_the_gpt4o_trajectory_ingests_renders_and_is_judged_for_openai(client, viewer):
     status, summary = ingest(GPT4O)
     assert (status, summary["ingested"]) == (0, 1)
@@ -83,7 +99,7 @@ def test_the_gpt4o_trajectory_ingests_renders_and_is_judged_for_openai(client, v
     client.force_login(viewer)
     html = page(client, conversation)
     assert "Goldbach" in html
-    assert "finish" in html and "(not sent to the model)" in html
+    assert '<code class="tool-name">finish</code> <span class="flag">(not sent to the model)</span>' in html
     assert "unpaired" not in html
     data = client.get(f"/conversations/{conversation.pk}.json").json()
     assert [v["target"] for v in data["verdicts"]] == ["openai"]

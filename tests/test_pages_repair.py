@@ -10,6 +10,7 @@ import pytest
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
 from conversations.models import AuditEvent, Conversation, Source
+from tests.claude_sessions import empty_last_response
 from tests.fakeprovider import FakeProvider
 from tests.support import FIXTURES, ingested
 
@@ -116,7 +117,8 @@ def test_a_preview_that_changes_more_than_4000_lines_is_summarised(client, viewe
 
     page = html(client.get(url(conversation, "repair/"), {"target": "openai"}))
 
-    assert "Too large to diff here" in page and '<span class="l add">' not in page
+    readable = page[page.index('<section class="repair-diff"') :]
+    assert "Too large to diff here" in readable and '<span class="l add">' not in readable
     assert f'href="/conversations/{conversation.pk}/revisions/1/download/"' in page
 
 
@@ -138,6 +140,58 @@ def test_a_history_of_more_than_2000_tool_calls_is_not_checked_inside_a_page_req
     assert "Not built here" in wire and "?as=anthropic" in wire
     [item] = explained.context["explained"]["result"]["errors"]
     assert item["agrees"] is None and "too large to compare" in item["reason"]
+
+
+def written_section(page: str) -> str:
+    start = page.index('<section class="repair-written"')
+    return page[start : page.index('<section class="repair-diff"', start)]
+
+
+def test_the_preview_shows_the_change_as_it_will_be_written_in_the_sources_own_format(client, viewer):
+    conversation = ingested(UNANSWERED)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "anthropic"}))
+
+    written = written_section(page)
+    assert "As it will be written (openai)" in written
+    assert "<code>unanswered-tool-call.json</code> changed" in written
+    # The request's JSON, as written: the tool message the repair adds, key by key.
+    assert '<span class="l add">+       &quot;role&quot;: &quot;tool&quot;,</span>' in written
+    assert f"&quot;tool_call_id&quot;: &quot;{TOOL_ID}&quot;" in written
+    assert "will not be written" not in written
+
+
+def test_the_preview_says_what_the_provider_answers_before_and_after_the_repair(client, viewer):
+    conversation = ingested(UNANSWERED)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "anthropic"}))
+
+    verdicts = page[page.index('<section class="repair-verdicts"') : page.index('<section class="repair-edits"')]
+    before = verdicts[verdicts.index("Before the repair,") : verdicts.index("</pre>")]
+    assert " answers:" in before and "tool_use" in before  # the error it answers today
+    assert "After the repair, " in verdicts and " accepts it." in verdicts
+    assert "It answers now" not in page
+
+
+def test_the_preview_of_a_claude_code_repair_shows_its_jsonl_records_and_why_it_will_not_be_written(
+    client, viewer, tmp_path
+):
+    path = tmp_path / "session.jsonl"
+    path.write_bytes(empty_last_response())
+    conversation = ingested(path)
+    client.force_login(viewer)
+
+    page = html(client.get(url(conversation, "repair/"), {"target": "anthropic"}))
+
+    written = written_section(page)
+    assert "As it will be written (claude-code)" in written
+    assert '<span class="l del">- {&quot;parentUuid&quot;:' in written  # the record, as a JSONL line
+    assert (
+        "It will not be written, downloaded or written back: the output would read back differently: "
+        "message 1: missing (the output holds 1 messages, not 2)." in written
+    )
 
 
 def test_htmx_gets_only_the_preview_region_and_a_plain_get_the_whole_page(client, viewer):
@@ -585,3 +639,24 @@ def test_a_resume_on_a_stale_revision_gets_a_conflict_and_sends_nothing(client, 
     assert response.status_code == 409
     assert "changed since you opened it: revision 2 was added by repairer" in html(response)
     assert fake.received == [] and revisions(conversation) == [1, 2]
+
+
+def test_a_repair_whose_file_would_read_back_differently_is_never_written_back_nor_downloaded(
+    client, repairer, tmp_path, settings
+):
+    path = tmp_path / "logs" / "session.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(empty_last_response())
+    settings.WRITE_BACK_ROOTS = [path.parent]
+    conversation = ingested(path)
+    client.force_login(repairer)
+    before = path.read_bytes()
+
+    response = apply(client, conversation, writeback="1")
+    page = html(client.get(response["Location"]))
+    download = client.get(url(conversation, "revisions/2/download/"), {"as": "source"})
+
+    reason = "the output would read back differently: message 1: missing (the output holds 1 messages, not 2)"
+    assert "Revision 2 is stored but was not written back:" in page and reason in page
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["session.jsonl"]
+    assert download.status_code == 302 and reason in html(client.get(download["Location"]))

@@ -19,6 +19,8 @@ from django.core.management import call_command
 from conversations.history import formats
 from conversations.history.check import check
 from conversations.history.formats import load_path
+from conversations.history.repair import judge_for
+from tests.claude_sessions import empty_last_response
 from tests.support import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,6 +293,11 @@ def test_litellms_own_transformation_gives_the_same_repair_report_log_and_exit_c
         one = run(path, "--target", target, "--out", replayed, "--json", "--include-warnings")
         other = run(path, "--target", target, "--out", built, "--json", "--include-warnings", "--litellm")
         assert (one[0], one[1]) == (other[0], other[1]), path
+        if one[0] == 2:
+            # Refused by both (a Claude Code session has no place for the tool definitions a
+            # Bedrock repair adds): nothing written.
+            assert not replayed.exists() and not built.exists() and b"read back differently" in one[2], path
+            continue
         # The same log (Claude Code records a repair adds get fresh uuids, so compare what they say).
         assert _said(replayed) == _said(built), path
         replayed.unlink(), built.unlink()
@@ -300,3 +307,29 @@ def _said(path):
     from conversations.history.formats.openai import to_request
 
     return [to_request(h) for h in formats.read(load_path(path))]
+
+
+def test_an_output_that_would_read_back_differently_is_not_written_and_exits_2(tmp_path):
+    source = tmp_path / "session.jsonl"
+    source.write_bytes(empty_last_response())
+    out = tmp_path / "repaired.jsonl"
+
+    status, stdout, stderr = run(source, "--target", "anthropic", "--out", out)
+    to_stdout = run(source, "--target", "anthropic")
+
+    assert status == 2 and not out.exists()
+    assert stderr.decode().strip() == (
+        "repair_history: the output would read back differently: "
+        "message 1: missing (the output holds 1 messages, not 2)"
+    )
+    assert to_stdout[0] == 2 and to_stdout[1] == b""
+
+
+def test_the_after_verdicts_are_those_of_the_output_read_back(tmp_path):
+    out = tmp_path / "repaired.json"
+
+    status, stdout, _ = run(UNANSWERED, "--target", "anthropic", "--out", out, "--json")
+
+    (back,) = formats.read(load_path(out), "openai")
+    [again] = judge_for(back, target="anthropic")
+    assert status == 0 and json.loads(stdout)["after"] == [again.to_dict()]

@@ -17,6 +17,7 @@ from conversations.history.formats import Document, load_path
 from conversations.history.formats.document import document_hash
 from conversations.history.repair import repair
 from conversations.writeback import ChangedOnDisk, OutsideRoots, WriteBackError, append_reply, disk_hash, write_back
+from tests.claude_sessions import empty_last_response
 from tests.support import FIXTURES
 
 SAMPLE = FIXTURES / "samples" / "unanswered-tool-call.json"
@@ -280,3 +281,22 @@ def test_a_litellm_log_is_never_rewritten(root):
     with pytest.raises(WriteBackError, match="never rewritten"):
         append_reply(path, doc, history, expected_hash=disk_hash(path), roots=[root])
     assert path.read_bytes() == (FIXTURES / "formats" / "litellm-standard-logging-failure.json").read_bytes()
+
+
+def test_a_document_that_would_read_back_differently_is_refused_and_nothing_written(root):
+    path = root / "session.jsonl"
+    path.write_bytes(empty_last_response())
+    old = path.read_bytes()
+    doc = load_path(path)
+    (history,) = formats.read(doc)
+    result = repair(history, target="anthropic")
+
+    with pytest.raises(WriteBackError) as refused:
+        write_back(
+            path, formats.write(result.history, doc), expected_hash=sha256(old), roots=[root], history=result.history
+        )
+
+    assert "the output would read back differently: message 1: missing (the output holds 1 messages, not 2)" in str(
+        refused.value
+    )
+    assert path.read_bytes() == old and sorted(p.name for p in root.iterdir()) == ["session.jsonl"]

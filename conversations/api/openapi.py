@@ -128,7 +128,10 @@ SCHEMAS: dict[str, Any] = {
             },
             "message_count": {"type": "integer"},
             "tool_call_count": {"type": "integer"},
-            "token_count": {"type": "integer"},
+            "token_count": {
+                "type": "integer",
+                "description": "over the requests the log records: input + cache read + cache write + output",
+            },
             "first_at": TIME,
             "last_at": TIME,
             "created_at": {"type": "string", "format": "date-time"},
@@ -185,6 +188,27 @@ SCHEMAS: dict[str, Any] = {
                         "description": "what the log says about the call (model_group, model_id, trace_id...)",
                     },
                     "revisions": {"type": "array", "items": _ref("Revision")},
+                    "usage": {
+                        "type": "object",
+                        "description": "tokens over the requests the log records, each kind apart (null: the log "
+                        "does not record it); token_count is their sum",
+                        "properties": {
+                            k: {"type": ["integer", "null"]} for k in ("input", "cache_read", "cache_write", "output")
+                        },
+                    },
+                    "parent": {
+                        "type": ["object", "null"],
+                        "description": "a Claude Code subagent's parent session, and the call that started it",
+                        "properties": {"id": {"type": "integer"}, "tool_use_id": NULLABLE_STRING},
+                    },
+                    "subagents": {
+                        "type": "array",
+                        "description": "the subagents this Claude Code session started",
+                        "items": {
+                            "type": "object",
+                            "properties": {"id": {"type": "integer"}, "tool_use_id": NULLABLE_STRING},
+                        },
+                    },
                 },
             },
         ],

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.urls import reverse
 
+from conversations.history.model import USAGE_KINDS
 from conversations.models import Conversation, Finding, Revision, Status, Verdict
 
 
@@ -155,6 +156,19 @@ def conversation_detail(
     detail["error"] = head.get("error")
     detail["logged_failure"] = logged_failure(latest)
     detail["meta"] = head.get("meta") or {}
+    usage = head.get("usage") or {}
+    # Every token the log's requests counted, each kind apart (None: the log does not record it);
+    # token_count is their sum.
+    detail["usage"] = {name: usage.get(key) for name, key in USAGE_KINDS}
+    detail["parent"] = (
+        {"id": conversation.parent_id, "tool_use_id": conversation.parent_tool_use_id or None}
+        if conversation.parent_id is not None and Conversation.objects.live().filter(pk=conversation.parent_id).exists()
+        else None
+    )
+    detail["subagents"] = [
+        {"id": pk, "tool_use_id": tool_use_id or None}
+        for pk, tool_use_id in conversation.subagents.live().order_by("pk").values_list("pk", "parent_tool_use_id")
+    ]
     revisions = conversation.revisions.select_related("parent", "author").order_by("-number")
     detail["revisions"] = [revision_summary(request, r) for r in revisions]
     return detail

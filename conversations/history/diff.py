@@ -68,11 +68,11 @@ def histories_diff(a: History, b: History) -> dict[str, Any]:
     (`summarised`: counts only, the page links each side's download)."""
     texts_a = [message_text(m) for m in a.messages]
     texts_b = [message_text(m) for m in b.messages]
-    lo, hi = _common_ends(texts_a, texts_b)
+    lo, hi = common_ends(texts_a, texts_b)
     middle_a, middle_b = texts_a[lo : len(texts_a) - hi], texts_b[lo : len(texts_b) - hi]
     head_a, head_b = head_text(a), head_text(b)
     heads = [head_a] if head_a != head_b else [], [head_b] if head_a != head_b else []
-    if _too_big(heads[0] + middle_a) or _too_big(heads[1] + middle_b):
+    if too_big(heads[0] + middle_a) or too_big(heads[1] + middle_b):
         return _summary(heads[0] + middle_a, heads[1] + middle_b, a, b)
     hunks: list[Hunk] = []
     shown = 0
@@ -106,7 +106,7 @@ def histories_diff(a: History, b: History) -> dict[str, Any]:
     }
 
 
-def _common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+def common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
     """How many messages the two lists share at their start, and then at their end."""
     limit = min(len(a), len(b))
     lo = 0
@@ -118,7 +118,7 @@ def _common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
     return lo, hi
 
 
-def _too_big(texts: list[str]) -> bool:
+def too_big(texts: list[str]) -> bool:
     lines = size = 0
     for text in texts:
         lines += text.count("\n") + 1

@@ -267,6 +267,16 @@ class Usage:
         )
 
 
+# The four kinds of tokens a request is billed for, by the names the page and the API give them,
+# with the Usage field of each.
+USAGE_KINDS = (
+    ("input", "input_tokens"),
+    ("cache_read", "cache_read_input_tokens"),
+    ("cache_write", "cache_creation_input_tokens"),
+    ("output", "output_tokens"),
+)
+
+
 def _count(*values: Any) -> int | None:
     """The first value that is a token count (an int, not a bool)."""
     return next((v for v in values if isinstance(v, int) and not isinstance(v, bool)), None)

@@ -21,7 +21,9 @@ from django.utils import timezone
 from conversations import repairs, routing
 from conversations.history import formats
 from conversations.history.check import check
+from conversations.history.errors import FormatError
 from conversations.history.formats.document import document_hash
+from conversations.history.readback import readback_difference, refusal
 from conversations.jobs.create import job_audit
 from conversations.models import Conversation, Job, JobItem, Source
 from conversations.revisions import Conflict, revisions_write
@@ -268,7 +270,12 @@ def _export_prepare(item: JobItem):
     revision = item.expected_revision
     result = _preview_prepare(item)
     history = result.history if result is not None and result.edits else revision.history
-    return result, formats.write(history, repairs.original_document(revision))
+    doc = formats.write(history, repairs.original_document(revision))
+    # An export is a download in the source's format: it must read back as what it was written from.
+    difference = readback_difference(history, doc)
+    if difference is not None:
+        raise FormatError(refusal(difference))
+    return result, doc
 
 
 def _export_apply(item: JobItem, conversation: Conversation, prepared) -> None:

@@ -63,9 +63,11 @@ def _turn(m: dict, raw_prefix: str, raw_query: str, out: list[str]) -> None:
     out.append('\n<span class="spacer"></span>\n')
     usage = m["usage"]
     if usage:
+        # The four apart, "—" for a kind the log does not record.
         out.append(
-            f'<span class="muted" title="usage the log recorded for this turn">usage in '
-            f"{esc(num(usage.get('input_tokens')))} / out {esc(num(usage.get('output_tokens')))}</span>"
+            f'<span class="usage muted" title="tokens the log recorded for this request">'
+            f"input {esc(num(usage.get('input')))} · cache read {esc(num(usage.get('cache_read')))} · "
+            f"cache write {esc(num(usage.get('cache_write')))} · output {esc(num(usage.get('output')))}</span>"
         )
     out.append(
         f'\n<span class="tok" title="estimated tokens of this message, and of everything up to it">'
@@ -171,19 +173,26 @@ def _findings(b: dict, out: list[str]) -> None:
 
 def _tool_use(b: dict, out: list[str]) -> None:
     state = " not-sent" if b.get("not_sent") else "" if b["pair"] else " unpaired"
+    # An OpenHands finish: the agent sends its text alone, never the call (so it has no result).
+    not_sent = ' <span class="flag">(not sent to the model)</span>' if b.get("not_sent") else ""
     out.append(
         f'<div class="tool tool-call{state}" id="{esc(b["anchor"])}">\n'
-        f'<div class="tool-head">\n<span class="kind">call</span> <code class="tool-name">{esc(b["name"])}</code> '
+        f'<div class="tool-head">\n<span class="kind">call</span> '
+        f'<code class="tool-name">{esc(b["name"])}</code>{not_sent} '
         f'<code class="tool-id">{esc(b["id"])}</code>\n'
     )
     if b["duplicate"]:
         out.append('<span class="flag warn">duplicate id</span>')
     out.append('\n<span class="spacer"></span>\n')
-    if b.get("not_sent"):
-        out.append('<span class="flag">(not sent to the model)</span>')
-    elif b["pair"]:
+    if b.get("subagent"):
+        started = b["subagent"]
+        out.append(
+            f'<a class="subagent-link" href="{esc(started["url"])}">'
+            f"subagent: {esc(Truncator(started['title']).chars(60))} →</a>\n"
+        )
+    if b["pair"]:
         out.append(_pair_link(b, f"result in #{esc(b['pair']['message'])} ↓") + "\n")
-    else:
+    elif not b.get("not_sent"):
         out.append('<span class="flag error">unpaired: no tool_result answers this call</span>')
     out.append("\n</div>\n")
     if b["arguments"] is not None:

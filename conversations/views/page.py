@@ -12,9 +12,11 @@ from django.conf import settings
 
 from conversations.history import nextturn
 from conversations.history.errors import HistoryError
-from conversations.history.model import Block, History, Message
+from conversations.history.leftoff import REASONS
+from conversations.history.model import USAGE_KINDS, Block, History, Message, Usage
 from conversations.history.targets import target_for_model
 from conversations.models import Conversation, Revision, Status
+from conversations.views.family import family_dict, link_calls
 from conversations.views.outline import Outline, anchor, outline_cached, outline_computed
 from conversations.views.verdicts import (
     findings_by_message,
@@ -133,6 +135,8 @@ def detail_dict(
     located = [v["first_message"] for v in verdicts if v["first_message"] is not None]
     shown = [message_dict(m, start + k, outline, placed.get(start + k, [])) for k, m in enumerate(messages)]
     _pair_links(shown, start, stop, link_params or {})
+    family = family_dict(conversation, head.meta)
+    link_calls(shown, family["subagents"])
     return {
         "conversation": conversation_dict(conversation),
         "revision": revision_dict(revision),
@@ -144,6 +148,10 @@ def detail_dict(
         "logged_error": head.error,
         "logged_failure": next((v["logged_failure"] for v in verdicts if v["own"]), None),
         "next_turn": _next_turn(head, messages, stop, total, placed),
+        "family": family,
+        "left_off": _left_off(head.meta),
+        "usage": usage_dict(head.usage),
+        "run": run_dict(head.meta),
         "tokens": {
             "estimate": True,
             "method": "characters / 4 (an estimate), plus a fixed count per image",
@@ -189,6 +197,35 @@ def _next_turn(head: History, messages: list[Message], stop: int, total: int, pl
     return {"index": total, "anchor": f"m{total}", "text": nextturn.PLACEHOLDER_TEXT, "findings": placed.get(total, [])}
 
 
+def _left_off(meta: dict) -> dict:
+    """What the reader left out of the log, with each reason (history.leftoff)."""
+    found = meta.get("left_off") if isinstance(meta.get("left_off"), dict) else {}
+    items = [i for i in found.get("items") or () if isinstance(i, dict)]
+    count = found.get("count") if isinstance(found.get("count"), int) else len(items)
+    return {
+        "count": count,
+        "by_reason": dict(found.get("by_reason") or {}),
+        "items": items,
+        "more": max(0, count - len(items)),
+        "reasons": {reason: REASONS.get(reason, "") for reason in found.get("by_reason") or {}},
+    }
+
+
+def usage_dict(usage: Usage | None) -> dict[str, int | None]:
+    """{"input", "cache_read", "cache_write", "output"}: None for a kind the log does not record."""
+    return {name: getattr(usage, field) if usage is not None else None for name, field in USAGE_KINDS}
+
+
+# What an OpenHands output.jsonl line says about its run (openhands_output.py puts it in meta).
+RUN_FACTS = ("error", "success", "accumulated_cost", "issue_title", "result_explanation")
+
+
+def run_dict(meta: dict) -> dict | None:
+    """An OpenHands output.jsonl run's outcome, else None."""
+    found = {key: meta[key] for key in RUN_FACTS if key in meta}
+    return found or None
+
+
 def _pair_links(messages: list[dict], start: int, stop: int, params: dict) -> None:
     """Each call's link to its result and back: a fragment when the other side is on this
     screen, else the window that holds it (inspector.js first looks for it among the turns
@@ -218,7 +255,7 @@ def message_dict(message: Message, index: int, outline: Outline, findings: list[
         "id": message.id,
         "tokens": outline.tokens[index] if index < len(outline.tokens) else None,
         "cumulative": outline.cumulative[index] if index < len(outline.cumulative) else None,
-        "usage": message.usage.to_dict() if message.usage else None,
+        "usage": usage_dict(message.usage) if message.usage else None,
         "cache": _marker_dict(markers.get((index, None))),
         "blocks": [
             _with_pairing_findings(block_dict(b, index, j, outline, markers.get((index, j))), findings)

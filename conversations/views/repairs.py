@@ -134,6 +134,7 @@ def preview_dict(revision: Revision, ask: RepairAsk) -> dict:
         "verdicts": pairs,
         "remaining": remaining,
         "diff": histories_diff(revision.history, result.history) if result.changed else None,
+        "written": repairs.written_preview(revision, result) if result.changed else None,
     }
 
 

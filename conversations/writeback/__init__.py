@@ -33,6 +33,7 @@ from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash, is_session_file, load_path
 from conversations.history.formats.v1_layout import is_v1_dir
 from conversations.history.model import History
+from conversations.history.readback import readback_difference, refusal
 
 from .errors import ChangedOnDisk, OutsideRoots, WriteBackError, WriteBackResult
 from .inplace import LOCK_TIMEOUT, write_in_place
@@ -108,17 +109,23 @@ def write_back(
     expected_hash: str,
     roots: list[Path] | list[str],
     lock_timeout: float | None = None,
+    history: History | None = None,
 ) -> WriteBackResult:
     """Replace the log at `path` with `new_doc`, atomically, keeping the old one as a backup.
 
     Refused (nothing written) when the path is outside `roots`, when the log on disk no longer has
-    `expected_hash`, or when the document's kind (file or directory) does not match the path.
+    `expected_hash`, when the document's kind (file or directory) does not match the path, or,
+    given the `history` it was written from, when it would read back otherwise (readback.py).
     An OpenHands V1 folder is written in place, under its lock (`lock_timeout`: the SDK's 30 s
     by default), and refused while the conversation runs."""
     real = allowed_path(path, roots)
     if real.is_dir() != new_doc.is_dir:
         kind = "a directory" if real.is_dir() else "a file"
         raise WriteBackError(f"{real} is {kind}; the repaired document is not")
+    if history is not None:
+        difference = readback_difference(history, new_doc)
+        if difference is not None:
+            raise WriteBackError(f"{real}: {refusal(difference)}; nothing was written")
     if real.is_dir() and is_v1_dir(real):
         return write_in_place(real, new_doc, expected_hash, lock_timeout=lock_timeout or LOCK_TIMEOUT)
     _ensure_unchanged(real, expected_hash)
@@ -149,7 +156,7 @@ def append_reply(
         new_doc = formats.write(history_with_reply, original)
     except FormatError as exc:
         raise WriteBackError(f"{path}: the reply cannot be written in this format: {exc}") from None
-    return write_back(path, new_doc, expected_hash=expected_hash, roots=roots)
+    return write_back(path, new_doc, expected_hash=expected_hash, roots=roots, history=history_with_reply)
 
 
 # --- one file --------------------------------------------------------------------------------------

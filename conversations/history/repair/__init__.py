@@ -14,11 +14,12 @@ round applies them in; engine.py runs the check -> repair -> check loop.
 
 from ..edits import Edit
 from . import branches, cache, content, pairing, request, resume, roles, thinking  # noqa: F401  (registers strategies)
-from .engine import MAX_ROUNDS, Plan, RepairError, RepairResult, Step, plan, repair
+from .engine import MAX_ROUNDS, Plan, RepairError, RepairResult, Step, judge_for, plan, repair
 from .registry import NOT_AUTOMATIC, ORDER, STRATEGIES
 
 __all__ = [
     "repair",
+    "judge_for",
     "plan",
     "Plan",
     "Step",

@@ -177,6 +177,18 @@ def _on_history(verdicts: list[Verdict], count: int) -> list[Verdict]:
     ]
 
 
+def judge_for(
+    history: History,
+    *,
+    target: Target | str | None = None,
+    route: Route | None = None,
+    build_request: bool | None = None,
+) -> list[Verdict]:
+    """The verdicts `repair` would give `history` for the same target or route: what a written
+    repair is judged on once read back."""
+    return _judge(history, target, route, build_request)[0](history)
+
+
 # What a round's findings come to: (target, rule, fix, message index, content index) of each.
 State = frozenset[tuple[str, str, str, int | None, int | None]]
 

@@ -10,7 +10,12 @@ A document of several conversations (an OpenHands output.jsonl, a litellm JSONL)
 Each round is judged on the replay of litellm's transformation (no litellm imported) wherever it
 covers the history; --litellm builds every request with litellm itself (the same result).
 
-Exit 2: it could not run (unreadable input, bad option, a result the format cannot hold);
+Before anything is written, the output is read back with our reader and compared with the repaired
+history (conversations.history.readback); the `after` verdicts and the exit status are those of
+that read-back.
+
+Exit 2: it could not run (unreadable input, bad option, a result the format cannot hold, an output
+that would read back differently: "the output would read back differently: message N: ...");
 1: findings remain that no repair covers (the result is still rejected); 0: accepted, or nothing
 needed repair (then the output is the input, byte for byte).
 """
@@ -29,7 +34,8 @@ from conversations.history import formats
 from conversations.history.errors import FormatError, HistoryError
 from conversations.history.formats import FORMAT_NAMES, Document
 from conversations.history.model import History
-from conversations.history.repair import RepairResult, repair
+from conversations.history.readback import readback, refusal
+from conversations.history.repair import RepairResult, judge_for, repair
 from conversations.history.targets import TARGET_NAMES
 from conversations.writeback import fill_directory
 
@@ -103,6 +109,15 @@ class Command(BaseCommand):
         except HistoryError as exc:
             raise CouldNotRun(str(exc)) from None
         output = _output(result, doc, several)
+        if output is not doc:
+            # What is written is judged as it reads back, and nothing is written that reads back
+            # otherwise than the repair made it.
+            back, difference = readback(result.history, output)
+            if difference is not None or back is None:
+                raise CouldNotRun(refusal(difference or "it cannot be read"))
+            result.after = judge_for(
+                back, target=target, route=route, build_request=True if options.get("litellm") else None
+            )
         if options["out"]:
             _write(Path(options["out"]), output, source=path)
         else:

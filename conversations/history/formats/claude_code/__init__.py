@@ -21,6 +21,7 @@ from ...model import History
 from ..document import Document
 from .blocks import block_wire, parse_block, record_blocks
 from .read import NAME, history
+from .sidecar import apply_sidecar, sidecar_name
 from .transcript import RECORD_TYPES, TURN_TYPES, Record, Transcript, parse
 from .turns import Reading, read_turns
 from .write import RECHAIN, write
@@ -43,6 +44,8 @@ __all__ = [
     "read",
     "write",
     "parse",
+    "apply_sidecar",
+    "sidecar_name",
     "read_turns",
     "record_blocks",
     "parse_block",
