@@ -77,12 +77,8 @@ def _lines_diff(old: list[str], new: list[str]) -> list[tuple[str, str]]:
     if too_big(middle_old) or too_big(middle_new):
         before, after = Counter(middle_old), Counter(middle_new)
         removed, added = sum((before - after).values()), sum((after - before).values())
-        return [
-            (
-                "@",
-                f"@@ from line {lo + 1}: {removed:,} lines removed, {added:,} added (too large to show line by line) @@",
-            )
-        ]
+        summary = f"{removed:,} lines removed, {added:,} added (too large to show line by line)"
+        return [("@", f"@@ from line {lo + 1}: {summary} @@")]
     start = max(lo - CONTEXT, 0)
     old, new = old[start : len(old) - max(hi - CONTEXT, 0)], new[start : len(new) - max(hi - CONTEXT, 0)]
     found: list[tuple[str, str]] = []
