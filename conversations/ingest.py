@@ -54,6 +54,8 @@ class Outcome:
     # Records of a document of several conversations that could not be read (each fails alone:
     # the others are stored): {"error", "line"}.
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # Files inside a folder document left out unread (a symlink): {"path", "reason"}.
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Prepared:
     conversations: list[PreparedConversation]
     format: str
     failures: list[dict[str, Any]] = field(default_factory=list)
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
 
 
 # --- prepare: no database -----------------------------------------------------------------------
@@ -119,7 +122,13 @@ def prepare(doc: Document, *, format: str | None = None, raw_hash: str | None = 
         prepared,
         histories[0].format,
         failures=[{"error": str(e), "line": e.line} for e in failures],
+        skipped_files=skipped_inside(doc),
     )
+
+
+def skipped_inside(doc: Document) -> list[dict[str, str]]:
+    """The files of a folder document that were left out unread, as ingest --json lists them."""
+    return [{"path": f"{doc.name}/{rel}", "reason": reason} for rel, reason in sorted(doc.skipped.items())]
 
 
 def _locator(history: History) -> str:
@@ -376,14 +385,18 @@ def _walk(root: Path) -> Iterator[Candidate]:
             sub = here / name
             if name.startswith("."):
                 continue
-            if formats.is_openhands_dir(sub):
+            if sub.is_symlink():  # never followed: it may lead anywhere (/etc, another user's home)
+                yield Candidate(sub, "symlink")
+            elif formats.is_openhands_dir(sub):
                 yield Candidate(sub)
             else:
                 keep.append(name)
         dirnames[:] = keep
         for name in sorted(filenames):
             path = here / name
-            if name.startswith("."):
+            if path.is_symlink():  # to /proc/self/environ, a key file...: never read
+                yield Candidate(path, "symlink")
+            elif name.startswith("."):
                 yield Candidate(path, "hidden file")
             elif name.startswith(SIDECAR_PREFIX) and name.endswith(SIDECAR_SUFFIX):
                 yield Candidate(path, "sidecar of a subagent")
@@ -404,6 +417,7 @@ def ingest_path(path: Path, *, format: str | None = None, user=None) -> Outcome:
         return Outcome(str(path), "failed", error=str(exc))
     outcome = ingest_document(doc, kind=Source.Kind.PATH, location=_location(path), format=format, user=user)
     outcome.path = str(path)
+    outcome.skipped_files = skipped_inside(doc)
     return outcome
 
 
@@ -476,6 +490,7 @@ def _ingest_parallel(found, *, format, user, jobs, batch_size):
                     result, kind=Source.Kind.PATH, location=location, user=user
                 )
                 outcome.path = str(candidate.path)
+                outcome.skipped_files = result.skipped_files
                 yield candidate, outcome
                 done_in_batch += 1
                 if done_in_batch >= batch_size:

@@ -105,6 +105,8 @@ class Command(BaseCommand):
 
     @classmethod
     def _count(cls, totals: dict, outcome: Outcome) -> None:
+        for item in outcome.skipped_files:  # a symlink inside an OpenHands folder
+            cls._skip(totals, item["path"], item["reason"])
         if outcome.status == "failed":
             totals["failed"].append({"path": outcome.path, "error": outcome.error})
             return
