@@ -56,6 +56,20 @@ class Outcome:
     failures: list[dict[str, Any]] = field(default_factory=list)
     # Files inside a folder document left out unread (a symlink): {"path", "reason"}.
     skipped_files: list[dict[str, str]] = field(default_factory=list)
+    # Soft-deleted conversations the document holds: new bytes were kept as a revision of each,
+    # which stays deleted until an admin restores it (a deletion holds).
+    held: list[int] = field(default_factory=list)
+
+    @property
+    def held_reason(self) -> str:
+        return "; ".join(deleted_reason(pk) for pk in self.held)
+
+
+DELETED = "deleted conversation"
+
+
+def deleted_reason(pk: int) -> str:
+    return f"conversation {pk} was deleted; an admin can restore it"
 
 
 @dataclass
@@ -206,7 +220,14 @@ def unchanged(kind: str, location: str, raw_hash: str) -> Outcome | None:
     source = Source.objects.filter(kind=kind, location=location, content_hash=raw_hash).first()
     if source is None:
         return None
-    return Outcome(location, "unchanged", unchanged=list(source.conversations.live().values_list("pk", flat=True)))
+    rows = list(source.conversations.values_list("pk", "deleted_at"))
+    if not rows:
+        return None  # pruned: the bytes start a new conversation
+    live = [pk for pk, deleted_at in rows if deleted_at is None]
+    held = [pk for pk, deleted_at in rows if deleted_at is not None]
+    if held and not live:
+        return Outcome(location, "skipped", reason=DELETED, held=held)
+    return Outcome(location, "unchanged", unchanged=live, held=held)
 
 
 @transaction.atomic
@@ -214,7 +235,9 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     source = Source.objects.select_for_update().filter(kind=kind, location=location).first()
     if source is not None and source.content_hash == prepared.raw_hash:
         # Another process stored the same bytes while this one was preparing them.
-        return Outcome(location, "unchanged", unchanged=list(source.conversations.values_list("pk", flat=True)))
+        known = unchanged(kind, location, prepared.raw_hash)
+        if known is not None:
+            return known
     new_source = source is None  # then none of its conversations exists yet: no need to look them up
     source = _source_save(
         source,
@@ -239,10 +262,15 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
             new_source=new_source and item.locator not in made,
         )
         made.add(item.locator)
-        if revision is None:
+        if conversation.deleted_at is not None:
+            outcome.held.append(conversation.pk)
+        elif revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
-        outcome.added.append(conversation.pk)
+        else:
+            outcome.added.append(conversation.pk)
+        if revision is None:
+            continue
         if item.verdict is not None:
             # A revision made just now has no verdict to replace: insert (two statements, not five).
             verdicts_insert([(revision, item.verdict)], own=True)
@@ -257,7 +285,39 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
                 "redacted": len(prepared.redactions),
             },
         )
+    if outcome.held:
+        held_audit(outcome, kind=kind, location=location, user=user)
+        if not outcome.added and not outcome.unchanged:
+            outcome.status, outcome.reason = "skipped", DELETED
     return outcome
+
+
+def held_audit(outcome: Outcome, *, kind: str, location: str, user) -> None:
+    """The attempt to bring back deleted conversations, one event each: who (a user, or the
+    command line), from which source and path."""
+    by = user.get_username() if getattr(user, "is_authenticated", False) else "command line"
+    for pk in outcome.held:
+        AuditEvent.objects.create(
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            action="ingest_deleted",
+            conversation_id=pk,
+            detail={"by": by, "source": kind, "path": location, "reason": deleted_reason(pk)},
+        )
+
+
+def restore_deleted(conversations, *, user=None) -> list[int]:
+    """Undo the soft delete of these conversations (a QuerySet): back in every list, page and API
+    answer, with every revision stored meanwhile. Audited one event each."""
+    restored = list(conversations.filter(deleted_at__isnull=False).values_list("pk", flat=True))
+    with transaction.atomic():
+        Conversation.objects.filter(pk__in=restored).update(deleted_at=None)
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                actor=user if getattr(user, "is_authenticated", False) else None, action="restore", conversation_id=pk
+            )
+            for pk in restored
+        )
+    return restored
 
 
 def ingest_document(doc: Document, *, kind: str, location: str, format: str | None = None, user=None) -> Outcome:
@@ -265,6 +325,8 @@ def ingest_document(doc: Document, *, kind: str, location: str, format: str | No
     raw_hash = document_hash(doc)
     known = unchanged(kind, location, raw_hash)
     if known is not None:
+        if known.held:
+            held_audit(known, kind=kind, location=location, user=user)
         return known
     try:
         prepared = prepare(doc, format=format, raw_hash=raw_hash)
@@ -313,8 +375,7 @@ def _conversation_revise(
     if new:
         conversation = Conversation(source=source, locator=item.locator)
     summary_apply(conversation, item.summary)
-    conversation.deleted_at = None
-    conversation.save()
+    conversation.save()  # a deleted conversation stays deleted: an admin restores it
     search_summary_store(conversation, item.summary, new=new)
     chunks_store(item.dumped.chunks)
     revision = Revision.objects.create(
@@ -486,9 +547,10 @@ def _ingest_parallel(found, *, format, user, jobs, batch_size):
                     yield candidate, result
                     continue
                 location = _location(candidate.path)
-                outcome = unchanged(Source.Kind.PATH, location, result.raw_hash) or store(
-                    result, kind=Source.Kind.PATH, location=location, user=user
-                )
+                outcome = unchanged(Source.Kind.PATH, location, result.raw_hash)
+                if outcome is not None and outcome.held:
+                    held_audit(outcome, kind=Source.Kind.PATH, location=location, user=user)
+                outcome = outcome or store(result, kind=Source.Kind.PATH, location=location, user=user)
                 outcome.path = str(candidate.path)
                 outcome.skipped_files = result.skipped_files
                 yield candidate, outcome

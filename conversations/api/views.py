@@ -38,6 +38,8 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     outcome = ingest_document(Document.from_bytes(name, data), kind=kind, location=name, format=fmt, user=request.user)
     if outcome.status == "failed":
         raise ApiError(400, outcome.error or "the log could not be read", stored=False)
+    if outcome.held and not (outcome.added or outcome.unchanged):
+        raise ApiError(409, outcome.held_reason)
     if outcome.status == "skipped":
         raise ApiError(400, f"{name}: no conversation found ({outcome.reason})", stored=False)
     ids = outcome.added + outcome.unchanged

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from conversations.history.formats import FORMAT_NAMES
-from conversations.ingest import Outcome, candidates, ingest_candidates
+from conversations.ingest import DELETED, Outcome, candidates, ingest_candidates
 
 
 class Command(BaseCommand):
@@ -113,6 +113,8 @@ class Command(BaseCommand):
         if outcome.status == "skipped":
             cls._skip(totals, outcome.path, outcome.reason)
             return
+        for _ in outcome.held:  # a deleted conversation in a document that also holds live ones
+            cls._skip(totals, outcome.path, DELETED)
         # "ingested" counts conversations added or changed, not files.
         totals["ingested"] += len(outcome.added)
         totals["unchanged"] += len(outcome.unchanged)
