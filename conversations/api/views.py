@@ -17,14 +17,17 @@ from conversations.api.serializers import conversation_detail, conversation_summ
 from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document
+from conversations.history.targets import TARGET_NAMES
 from conversations.ingest import ingest_document
-from conversations.models import Conversation, Revision, Source
+from conversations.models import Conversation, Revision, Source, Verdict
 from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, VERDICTS, ListQuery, conversations_filter
 
 # Who may post: a platform's own calls (api) or the litellm callback's captures.
 POST_KINDS = {"api": Source.Kind.API, "capture": Source.Kind.CAPTURE}
 DOCUMENT_FORMATS = ("source", "openai", "anthropic")
 NAME_MAX = 1024
+# The list's parameters (the list page's filters): any other name is a client's mistake, told.
+LIST_PARAMS = ("verdict", "rule", "target", "provider", "model", "source", "since", "until", "q", "sort", "per", "page")
 
 
 def conversation_create(request: HttpRequest) -> HttpResponse:
@@ -123,7 +126,14 @@ def _unknown_choices(request: HttpRequest) -> list[str]:
     ]
     page = request.GET.get("page")
     if page and not (page.isdigit() and int(page) >= 1):
-        problems.append(f"page: {page!r} is not a page number")
+        problems.append(f"page: {page[:60]!r} is not a page number")
+    problems += [f"{name[:60]!r} is not a parameter of this list" for name in request.GET if name not in LIST_PARAMS]
+    target = request.GET.get("target", "").strip()
+    if target and target not in TARGET_NAMES and not Verdict.objects.filter(target=target).exists():
+        problems.append(
+            f"target: {target[:60]!r} is neither a built-in target ({', '.join(TARGET_NAMES)}) "
+            "nor a route label of any stored verdict"
+        )
     return problems
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
 
+from conversations.history.finite import dumps
 from conversations.history.routes import RouteError
 from conversations.models import Conversation, Revision
 from conversations.verdicts import explain_error, route_config, route_verdicts
@@ -110,7 +112,8 @@ def conversation_json(request: HttpRequest, pk: int) -> JsonResponse:
     conversation, _ = conversation_for(request, pk)
     revision = revision_for(conversation, request.GET.get("rev"))
     page = _page(conversation, revision, start=int_param(request.GET.get("start")), targets=_targets(request))
-    return JsonResponse(page, json_dumps_params={"ensure_ascii": False})
+    # NaN and infinities of a log are null here, as in the API (JSON has no other way to say them).
+    return HttpResponse(dumps(page, ensure_ascii=False, cls=DjangoJSONEncoder), content_type="application/json")
 
 
 @require_POST
