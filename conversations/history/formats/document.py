@@ -36,20 +36,9 @@ class TooDeep(ValueError):
     """A JSON value nested deeper than MAX_DEPTH (a ValueError, like any JSON that is refused)."""
 
 
-# A \uD800-\uDFFF escape: json.loads turns a lone one into a str no UTF-8 encoder (nor PostgreSQL)
-# takes, so such a string keeps it as the six characters of its escape instead.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def loads(text: str | bytes) -> Any:
-    """json.loads, refusing values nested deeper than MAX_DEPTH with TooDeep; a lone surrogate
-    comes back escaped (the text `\\ud800`)."""
+    """json.loads, refusing values nested deeper than MAX_DEPTH with TooDeep."""
     value = json.loads(text)
-    escaped = _SURROGATE_ESCAPE_BYTES.search(text) if isinstance(text, bytes) else _SURROGATE_ESCAPE.search(text)
-    if escaped:
-        value = escape_surrogates(value)
     # No deeper than its count of opening brackets: most records (a JSONL line) skip the walk.
     if isinstance(text, bytes):
         opening = text.count(b"[") + text.count(b"{")
@@ -58,32 +47,6 @@ def loads(text: str | bytes) -> Any:
     if opening > MAX_DEPTH and too_deep(value):
         raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
-
-
-def escape_surrogates(value: Any) -> Any:
-    """`value` with each lone surrogate of its strings (keys too) written as its \\uXXXX escape,
-    walked without recursion."""
-    if isinstance(value, str):
-        return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", value)
-    if not isinstance(value, (dict, list)):
-        return value
-    root: Any = {} if isinstance(value, dict) else []
-    stack: list[tuple[Any, Any]] = [(value, root)]
-    while stack:
-        original, copy = stack.pop()
-        items = original.items() if isinstance(original, dict) else enumerate(original)
-        for key, item in items:
-            if isinstance(item, (dict, list)):
-                child: Any = {} if isinstance(item, dict) else []
-                stack.append((item, child))
-                item = child
-            elif isinstance(item, str):
-                item = escape_surrogates(item)
-            if isinstance(copy, dict):
-                copy[escape_surrogates(key) if isinstance(key, str) else key] = item
-            else:
-                copy.append(item)
-    return root
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
