@@ -60,6 +60,22 @@ class Outcome:
     # Records of a document of several conversations that could not be read (each fails alone:
     # the others are stored): {"error", "line"}.
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # Files inside a folder document left out unread (a symlink): {"path", "reason"}.
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
+    # Soft-deleted conversations the document holds: new bytes were kept as a revision of each,
+    # which stays deleted until an admin restores it (a deletion holds).
+    held: list[int] = field(default_factory=list)
+
+    @property
+    def held_reason(self) -> str:
+        return "; ".join(deleted_reason(pk) for pk in self.held)
+
+
+DELETED = "deleted conversation"
+
+
+def deleted_reason(pk: int) -> str:
+    return f"conversation {pk} was deleted; an admin can restore it"
 
 
 @dataclass
@@ -87,6 +103,7 @@ class Prepared:
     conversations: list[PreparedConversation]
     format: str
     failures: list[dict[str, Any]] = field(default_factory=list)
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
 
 
 # --- prepare: no database -----------------------------------------------------------------------
@@ -136,6 +153,7 @@ def prepare(
         prepared,
         histories[0].format,
         failures=[{"error": str(e), "line": e.line} for e in failures],
+        skipped_files=skipped_inside(doc),
     )
 
 
@@ -167,6 +185,11 @@ def _links(history: History) -> dict[str, Any]:
     if history.format != SUBAGENT_FORMAT:
         return {}
     return {"session": True, **{k: history.meta[k] for k in ("subagent", "subagent_calls") if history.meta.get(k)}}
+
+
+def skipped_inside(doc: Document) -> list[dict[str, str]]:
+    """The files of a folder document that were left out unread, as ingest --json lists them."""
+    return [{"path": f"{doc.name}/{rel}", "reason": reason} for rel, reason in sorted(doc.skipped.items())]
 
 
 def _locator(history: History) -> str:
@@ -252,7 +275,14 @@ def unchanged(kind: str, location: str, raw_hash: str) -> Outcome | None:
     source = Source.objects.filter(kind=kind, location=location, content_hash=raw_hash).first()
     if source is None:
         return None
-    return Outcome(location, "unchanged", unchanged=list(source.conversations.live().values_list("pk", flat=True)))
+    rows = list(source.conversations.values_list("pk", "deleted_at"))
+    if not rows:
+        return None  # pruned: the bytes start a new conversation
+    live = [pk for pk, deleted_at in rows if deleted_at is None]
+    held = [pk for pk, deleted_at in rows if deleted_at is not None]
+    if held and not live:
+        return Outcome(location, "skipped", reason=DELETED, held=held)
+    return Outcome(location, "unchanged", unchanged=live, held=held)
 
 
 @transaction.atomic
@@ -260,7 +290,9 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
     source = Source.objects.select_for_update().filter(kind=kind, location=location).first()
     if source is not None and source.content_hash == prepared.raw_hash:
         # Another process stored the same bytes while this one was preparing them.
-        return Outcome(location, "unchanged", unchanged=list(source.conversations.values_list("pk", flat=True)))
+        known = unchanged(kind, location, prepared.raw_hash)
+        if known is not None:
+            return known
     new_source = source is None  # then none of its conversations exists yet: no need to look them up
     source = _source_save(
         source,
@@ -287,10 +319,15 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
         made.add(item.locator)
         if item.links:
             link_subagents(conversation, item.links)
-        if revision is None:
+        if conversation.deleted_at is not None:
+            outcome.held.append(conversation.pk)
+        elif revision is None:
             outcome.unchanged.append(conversation.pk)
             continue
-        outcome.added.append(conversation.pk)
+        else:
+            outcome.added.append(conversation.pk)
+        if revision is None:
+            continue
         if item.verdict is not None:
             # A revision made just now has no verdict to replace: insert (two statements, not five).
             verdicts_insert([(revision, item.verdict)], own=True)
@@ -307,7 +344,39 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
                 "redacted": len(prepared.redactions),
             },
         )
+    if outcome.held:
+        held_audit(outcome, kind=kind, location=location, user=user)
+        if not outcome.added and not outcome.unchanged:
+            outcome.status, outcome.reason = "skipped", DELETED
     return outcome
+
+
+def held_audit(outcome: Outcome, *, kind: str, location: str, user) -> None:
+    """The attempt to bring back deleted conversations, one event each: who (a user, or the
+    command line), from which source and path."""
+    by = user.get_username() if getattr(user, "is_authenticated", False) else "command line"
+    for pk in outcome.held:
+        AuditEvent.objects.create(
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            action="ingest_deleted",
+            conversation_id=pk,
+            detail={"by": by, "source": kind, "path": location, "reason": deleted_reason(pk)},
+        )
+
+
+def restore_deleted(conversations, *, user=None) -> list[int]:
+    """Undo the soft delete of these conversations (a QuerySet): back in every list, page and API
+    answer, with every revision stored meanwhile. Audited one event each."""
+    restored = list(conversations.filter(deleted_at__isnull=False).values_list("pk", flat=True))
+    with transaction.atomic():
+        Conversation.objects.filter(pk__in=restored).update(deleted_at=None)
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                actor=user if getattr(user, "is_authenticated", False) else None, action="restore", conversation_id=pk
+            )
+            for pk in restored
+        )
+    return restored
 
 
 def ingest_document(
@@ -325,6 +394,8 @@ def ingest_document(
     raw_hash = document_hash(doc)
     known = unchanged(kind, location, raw_hash)
     if known is not None:
+        if known.held:
+            held_audit(known, kind=kind, location=location, user=user)
         return known
     try:
         table = table if table is not None else route_table_cached()
@@ -376,8 +447,7 @@ def _conversation_revise(
     if new:
         conversation = Conversation(source=source, locator=item.locator)
     summary_apply(conversation, item.summary)
-    conversation.deleted_at = None
-    conversation.save()
+    conversation.save()  # a deleted conversation stays deleted: an admin restores it
     search_summary_store(conversation, item.summary, new=new)
     chunks_store(item.dumped.chunks)
     revision = Revision.objects.create(
@@ -442,14 +512,18 @@ def _walk(root: Path) -> Iterator[Candidate]:
             sub = here / name
             if name.startswith("."):
                 continue
-            if formats.is_openhands_dir(sub):
+            if sub.is_symlink():  # never followed: it may lead anywhere (/etc, another user's home)
+                yield Candidate(sub, "symlink")
+            elif formats.is_openhands_dir(sub):
                 yield Candidate(sub)
             else:
                 keep.append(name)
         dirnames[:] = keep
         for name in sorted(filenames):
             path = here / name
-            if name.startswith("."):
+            if path.is_symlink():  # to /proc/self/environ, a key file...: never read
+                yield Candidate(path, "symlink")
+            elif name.startswith("."):
                 yield Candidate(path, "hidden file")
             elif name.startswith(SIDECAR_PREFIX) and name.endswith(SIDECAR_SUFFIX):
                 yield Candidate(path, "sidecar of a subagent")
@@ -490,6 +564,7 @@ def ingest_path(path: Path, *, format: str | None = None, user=None, table: Rout
         sidecar=sidecar_of(path),
     )
     outcome.path = str(path)
+    outcome.skipped_files = skipped_inside(doc)
     return outcome
 
 
@@ -568,10 +643,12 @@ def _ingest_parallel(found, *, format, user, jobs, batch_size, table):
                     yield candidate, result
                     continue
                 location = _location(candidate.path)
-                outcome = unchanged(Source.Kind.PATH, location, result.raw_hash) or store(
-                    result, kind=Source.Kind.PATH, location=location, user=user
-                )
+                outcome = unchanged(Source.Kind.PATH, location, result.raw_hash)
+                if outcome is not None and outcome.held:
+                    held_audit(outcome, kind=Source.Kind.PATH, location=location, user=user)
+                outcome = outcome or store(result, kind=Source.Kind.PATH, location=location, user=user)
                 outcome.path = str(candidate.path)
+                outcome.skipped_files = result.skipped_files
                 yield candidate, outcome
                 done_in_batch += 1
                 if done_in_batch >= batch_size:

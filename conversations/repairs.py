@@ -370,7 +370,7 @@ def conversation_resume(
             action="resume-failed",
             conversation=conversation,
             revision=latest,
-            detail={"model": model, "error": str(exc)},
+            detail={"model": model, "kind": exc.kind, "error": str(exc)},  # shown_error: redacted, cut
         )
         raise
     # The history before the reply is a copy of the latest one: its chunks are shared.

@@ -22,6 +22,7 @@ from typing import Any
 
 from conversations.history.formats.openai import parse_arguments, to_request
 from conversations.history.model import Block, History, Message, SourceRef, Usage
+from conversations.history.redact import redact_text
 
 # Sent when neither the caller nor the history says: litellm would otherwise send the model's
 # maximum from its cost map, or 128000 for a model the map does not know, which the real API
@@ -43,6 +44,21 @@ CARRIED_PARAMS = (
 )
 
 
+ERROR_MAX = 2_000
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
+# A file of this machine named in a message (a module, a site-packages path, a settings file).
+_SERVER_PATH = re.compile(r"(?<![\w:/])/(?:[\w.@+-]{1,255}/){1,64}[\w.@+-]{1,255}\.(?:py|pyc|so|cfg|toml|env)\b")
+
+
+def shown_error(text: str) -> str:
+    """An error text fit to show and store: the part before any traceback, server paths out,
+    secrets redacted, at most ERROR_MAX characters."""
+    text = _TRACEBACK.split(text, maxsplit=1)[0].rstrip() or "(no message)"
+    text = _SERVER_PATH.sub("<path>", text[: ERROR_MAX * 4])
+    text = redact_text(text)
+    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
+
+
 class ResumeError(Exception):
     """The provider (or the way to it) refused the call. str() is the provider's error message as
     it sent it; `body` the whole response body when there was one; `status_code` the HTTP status
@@ -52,10 +68,13 @@ class ResumeError(Exception):
     def __init__(
         self, message: str, *, status_code: int | None = None, body: str | None = None, kind: str | None = None
     ):
+        # What is shown and audited: redacted (a provider may echo the key back), without a
+        # traceback or a server path, cut to ERROR_MAX characters.
+        message = shown_error(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code
-        self.body = body
+        self.body = shown_error(body) if body is not None else None
         self.kind = kind
 
 

@@ -20,7 +20,7 @@ from django.http import QueryDict
 from conversations.history.model import History
 from conversations.history.status import LABELS as STATUS_LABELS
 from conversations.history.status import STATUSES
-from conversations.models import VERDICT_STATUSES, Conversation, Finding, SearchText, Source, Status
+from conversations.models import VERDICT_STATUSES, Conversation, Finding, SearchText, Source, Status, Verdict
 
 # Enough for every id and tool name of a long session plus the start of its text; the GIN index
 # and the row stay small. PostgreSQL refuses tsvectors over 1 MB, and to_tsvector costs ~80 ms per
@@ -66,6 +66,9 @@ SOURCE_KINDS = tuple(Source.Kind.values)
 # What a rule code, provider, model or target may look like: anything else is ignored, not
 # passed to the database.
 _NAME = re.compile(r"^[\w.:/@+-]{1,255}$")
+_LABEL = re.compile(r"^[\w.:/@+ ()#-]{1,255}$")
+# A page number past any list (a URL with 40 digits must not reach the database as a LIMIT).
+MAX_PAGE = 1_000_000
 SEARCH_MAX = 200
 
 
@@ -135,7 +138,8 @@ class ListQuery:
         query.source = _choice(params.get("source", ""), SOURCE_KINDS)
         for name in ("rule", "target", "provider", "model"):
             value = params.get(name, "").strip()
-            if value and not _NAME.match(value):
+            pattern = _LABEL if name == "target" else _NAME  # a route's labels may hold spaces
+            if value and not pattern.match(value):
                 query.errors.append(f"{name}: {value[:60]!r} is not a valid name; ignored")
                 value = ""
             setattr(query, name, value)
@@ -147,7 +151,7 @@ class ListQuery:
                 query.errors.append(f"{name}: {raw[:20]!r} is not a date (YYYY-MM-DD); ignored")
         query.sort = _choice(params.get("sort", ""), tuple(SORTS)) or DEFAULT_SORT
         query.per = _int_choice(params.get("per"), PAGE_SIZES, DEFAULT_PAGE_SIZE)
-        query.page = max(1, _int(params.get("page"), 1))
+        query.page = min(max(1, _int(params.get("page"), 1)), MAX_PAGE)
         return query
 
     @property
@@ -241,6 +245,9 @@ def _unsorted_filter(query: ListQuery, queryset: QuerySet[Conversation] | None =
         qs = qs.filter(activity_at__lte=datetime.combine(query.until, time.max, tzinfo=UTC))
     if query.verdict:
         qs = qs.with_verdict(query.verdict, query.target or None)
+    elif query.target:
+        # A target alone: the conversations checked against it.
+        qs = qs.filter(Exists(Verdict.objects.filter(revision=OuterRef("latest_revision"), target=query.target)))
     if query.rule:
         findings = Finding.objects.filter(revision=OuterRef("latest_revision"), rule=query.rule)
         if query.target:

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,7 +27,7 @@ from conversations.history.model import Block, History, Message
 from conversations.history.repair.work import clone
 from conversations.ingest import ingest_document, ingest_path
 from conversations.jobs import Clock
-from conversations.models import Conversation, Source
+from conversations.models import Conversation, OriginalFile, Source
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -249,3 +250,42 @@ class StepClock(Clock):
         self.elapsed += self.step
         for callback in self.on_sleep:
             callback()
+
+
+# --- hostile files ---------------------------------------------------------------------------------
+
+
+SECRET_LINE = b"SECRET_KEY=django-insecure-0123456789-do-not-store-me\n"
+
+
+class Hung(Exception):
+    """Raised in the test's own thread when what it runs takes longer than it may."""
+
+
+@contextmanager
+def no_hang(seconds: int = 10):
+    """Fail the test (instead of hanging it) if the block runs longer than `seconds`: a blocking
+    open of a FIFO is interrupted by SIGALRM, which raises Hung in the main thread."""
+
+    def interrupt(signum, frame):
+        raise Hung(f"still running after {seconds} s: it waits on a FIFO or reads without end")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def secret_file(folder: Path) -> Path:
+    """A file outside the log folder holding a secret, as /proc/self/environ or a key file would."""
+    path = folder / "outside-secret.env"
+    path.write_bytes(SECRET_LINE)
+    return path
+
+
+def stored_bytes() -> bytes:
+    """Every byte stored as an original, for a test to look for a secret in."""
+    return b"".join(bytes(f.data) for f in OriginalFile.objects.all())

@@ -263,6 +263,7 @@ def test_an_admin_gets_every_bulk_action_and_not_djangos_hard_delete(client, adm
         "write_back_action",
         "export_action",
         "delete_action",
+        "restore_action",
     }
 
 

@@ -124,6 +124,8 @@ def admin_rows() -> list[Row]:
 ADMIN = admin_rows()
 # Each bulk action: a POST to the changelist; an admin gets the confirmation page, nobody else gets in.
 ACTIONS = ["recheck_action", "dry_run_action", "repair_action", "write_back_action", "export_action", "delete_action"]
+# Done at once, no confirmation: the admin is sent back to the list (302), nobody else gets in.
+IMMEDIATE_ACTIONS = ["restore_action"]
 
 # --- the API (conversations.api.urls) -------------------------------------------------------------------
 API_CALLERS = ("none", "wrong", "revoked", "viewer", "repairer")
@@ -267,7 +269,7 @@ def test_every_admin_action_has_a_row(rf, admin_user):
     request = rf.get("/admin/conversations/conversation/")
     request.user = admin_user
     model_admin = admin.site._registry[Conversation]
-    assert set(model_admin.get_actions(request)) == set(ACTIONS)
+    assert set(model_admin.get_actions(request)) == set(ACTIONS) | set(IMMEDIATE_ACTIONS)
 
 
 # --- the pages -----------------------------------------------------------------------------------------
@@ -345,6 +347,20 @@ def test_admin_action(action, role, expected, objects, client_as):
     response = client_as(role).post(url, {"action": action, "_selected_action": [objects["pk"]]})
     assert_status(response, expected, url)
     assert Job.objects.count() == jobs  # the first POST only asks for confirmation; nothing starts
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role,expected", list(zip(ROLES, (LOGIN, LOGIN, LOGIN, 302), strict=False)))
+@pytest.mark.parametrize("action", IMMEDIATE_ACTIONS)
+def test_admin_immediate_action(action, role, expected, objects, client_as):
+    from conversations.models import Conversation
+
+    Conversation.objects.filter(pk=objects["pk"]).update(deleted_at="2026-01-01T00:00:00Z")
+    url = reverse("admin:conversations_conversation_changelist") + "?state=deleted"
+    response = client_as(role).post(url, {"action": action, "_selected_action": [objects["pk"]], "index": "0"})
+    assert_status(response, expected, url)
+    restored = Conversation.objects.filter(pk=objects["pk"], deleted_at__isnull=True).exists()
+    assert restored == (role == "admin")
 
 
 # --- the API -------------------------------------------------------------------------------------------

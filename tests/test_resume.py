@@ -11,7 +11,7 @@ from conversations.history import formats
 from conversations.history.check import check
 from conversations.history.formats import load_path
 from conversations.history.repair import repair
-from conversations.resume import DEFAULT_MAX_TOKENS, ResumeError, resume
+from conversations.resume import DEFAULT_MAX_TOKENS, ResumeError, _resume_error, resume
 from conversations.writeback import append_reply, disk_hash
 from tests.fakeprovider import FakeProvider, anthropic_error, openai_error
 from tests.support import FIXTURES
@@ -225,3 +225,30 @@ def test_the_fake_refuses_an_orphan_tool_result_and_a_sixth_cache_marker():
         "messages.[0].role",
     )
     assert anthropic_error({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}) is None
+
+
+# --- what an error shows -------------------------------------------------------------------------------
+
+
+class AuthenticationError(Exception):
+    """As litellm names a provider's 401 (its message echoes what the provider said)."""
+
+    status_code = 401
+
+
+def test_a_resume_error_is_redacted_cut_and_has_no_traceback_nor_server_path():
+    echoed = (
+        "Incorrect API key provided: sk-proj-Abcdefghijklmnopqrstuvwxyz0123456789. "
+        "while loading /srv/inspector/.venv/lib/python3.11/site-packages/litellm/main.py "
+        + "x" * 5000
+        + '\nTraceback (most recent call last):\n  File "/srv/inspector/conversations/resume.py", line 9'
+    )
+
+    error = _resume_error(AuthenticationError(echoed))
+
+    text = str(error)
+    assert error.kind == "AuthenticationError" and error.status_code == 401
+    assert text.startswith("Incorrect API key provided: [REDACTED]. while loading <path> xxx")
+    assert "sk-proj-" not in text and "/srv/inspector" not in text and "Traceback" not in text
+    assert len(text) <= 2000
+    assert error.body is None or ("sk-proj-" not in error.body and len(error.body) <= 2000)

@@ -20,6 +20,7 @@ from conversations.admin.common import inspector_link, short
 from conversations.history.status import LABELS as STATUS_LABELS
 from conversations.history.status import STATUSES
 from conversations.history.targets import TARGET_NAMES
+from conversations.ingest import restore_deleted
 from conversations.models import (
     VERDICT_STATUSES,
     Conversation,
@@ -270,6 +271,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "write_back_action",
         "export_action",
         "delete_action",
+        "restore_action",
     ]
     readonly_fields = (
         "inspect",
@@ -393,6 +395,15 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.action(description="Delete (soft: kept until pruned)", permissions=["soft_delete"])
     def delete_action(self, request, queryset):
         return self._bulk(request, queryset, BULK_ACTIONS[Job.Kind.DELETE], "delete_action")
+
+    @admin.action(description="Restore (undo delete)", permissions=["soft_delete"])
+    def restore_action(self, request, queryset):
+        """At once, no job: a restore only clears a date. Live ones in the selection are left be."""
+        restored = restore_deleted(queryset, user=request.user)
+        if restored:
+            self.message_user(request, f"Restored {len(restored)} conversation(s).", messages.SUCCESS)
+        else:
+            self.message_user(request, "No deleted conversation is selected: nothing to restore.", messages.WARNING)
 
     def _sample(self, queryset: QuerySet, action: BulkAction) -> list[Conversation]:
         """The first conversations of the selection; for a write-back, each with why it will not be

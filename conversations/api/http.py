@@ -14,14 +14,19 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
 from conversations.api.auth import ApiError, token_authenticate
+from conversations.history.finite import finite
 
 View = Callable[..., HttpResponse]
 
 
 def json_response(data: Any, status: int = 200, **headers: str) -> JsonResponse:
-    response = JsonResponse(
-        data, status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False}
-    )
+    params = {"ensure_ascii": False, "allow_nan": False}
+    try:
+        response = JsonResponse(data, status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params=params)
+    except ValueError:  # a NaN or an infinity from a log: null, as JSON has it
+        response = JsonResponse(
+            finite(data), status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params=params
+        )
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response

@@ -18,8 +18,9 @@ from conversations.history import formats
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document
 from conversations.history.senders import SENDERS
+from conversations.history.targets import TARGET_NAMES
 from conversations.ingest import ingest_document
-from conversations.models import Conversation, Revision, Source
+from conversations.models import Conversation, Revision, Source, Verdict
 from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, STATUSES, VERDICTS, ListQuery, conversations_filter
 from conversations.verdicts import sender_verdicts
 
@@ -27,6 +28,22 @@ from conversations.verdicts import sender_verdicts
 POST_KINDS = {"api": Source.Kind.API, "capture": Source.Kind.CAPTURE}
 DOCUMENT_FORMATS = ("source", "openai", "anthropic")
 NAME_MAX = 1024
+# The list's parameters (the list page's filters): any other name is a client's mistake, told.
+LIST_PARAMS = (
+    "status",
+    "verdict",
+    "rule",
+    "target",
+    "provider",
+    "model",
+    "source",
+    "since",
+    "until",
+    "q",
+    "sort",
+    "per",
+    "page",
+)
 
 
 def conversation_create(request: HttpRequest) -> HttpResponse:
@@ -40,6 +57,8 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     outcome = ingest_document(Document.from_bytes(name, data), kind=kind, location=name, format=fmt, user=request.user)
     if outcome.status == "failed":
         raise ApiError(400, outcome.error or "the log could not be read", stored=False)
+    if outcome.held and not (outcome.added or outcome.unchanged):
+        raise ApiError(409, outcome.held_reason)
     if outcome.status == "skipped":
         raise ApiError(400, f"{name}: no conversation found ({outcome.reason})", stored=False)
     ids = outcome.added + outcome.unchanged
@@ -124,7 +143,14 @@ def _unknown_choices(request: HttpRequest) -> list[str]:
     ]
     page = request.GET.get("page")
     if page and not (page.isdigit() and int(page) >= 1):
-        problems.append(f"page: {page!r} is not a page number")
+        problems.append(f"page: {page[:60]!r} is not a page number")
+    problems += [f"{name[:60]!r} is not a parameter of this list" for name in request.GET if name not in LIST_PARAMS]
+    target = request.GET.get("target", "").strip()
+    if target and target not in TARGET_NAMES and not Verdict.objects.filter(target=target).exists():
+        problems.append(
+            f"target: {target[:60]!r} is neither a built-in target ({', '.join(TARGET_NAMES)}) "
+            "nor a route label of any stored verdict"
+        )
     return problems
 
 

@@ -83,12 +83,39 @@ def deployments(config: dict[str, Any]) -> list[Deployment]:
         group = entry.get("model_name")
         if not isinstance(model, str) or not isinstance(group, str):
             raise RouteError(f"model_list[{k}]: needs model_name and litellm_params.model")
-        out.append(Deployment(group=group, model=model, model_info=dict(entry.get("model_info") or {})))
+        info = entry.get("model_info") or {}
+        if not isinstance(info, dict):
+            raise RouteError(f"model_list[{k}].model_info: expected a mapping, got {type(info).__name__}")
+        out.append(Deployment(group=group, model=model, model_info=dict(info)))
     return out
 
 
+def _settings(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """router_settings and litellm_settings, each checked to be of the shape litellm reads."""
+    found = []
+    for name in ("router_settings", "litellm_settings"):
+        where = config.get(name) or {}
+        if not isinstance(where, dict):
+            raise RouteError(f"{name}: expected a mapping, got {type(where).__name__}")
+        fallbacks = where.get("fallbacks") or []
+        if not isinstance(fallbacks, list) or not all(_fallback_entry(e) for e in fallbacks):
+            raise RouteError(f"{name}.fallbacks: expected a list of {{group: [groups]}} mappings")
+        default = where.get("default_fallbacks") or []
+        if not isinstance(default, list) or not all(isinstance(g, str) for g in default):
+            raise RouteError(f"{name}.default_fallbacks: expected a list of model group names")
+        found.append(where)
+    return found
+
+
+def _fallback_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and all(
+        isinstance(v, str) or v is None or (isinstance(v, list) and all(isinstance(g, str) for g in v))
+        for v in entry.values()
+    )
+
+
 def fallbacks_of(config: dict[str, Any], group: str) -> list[str]:
-    settings = [config.get("router_settings") or {}, config.get("litellm_settings") or {}]
+    settings = _settings(config)
     for where in settings:
         for entry in where.get("fallbacks") or []:
             if isinstance(entry, dict) and group in entry:
@@ -105,6 +132,7 @@ def route_deployments(config: dict[str, Any], model_group: str) -> list[Deployme
     order (each deployment once)."""
     config = load_config(config)
     every = deployments(config)
+    _settings(config)  # a malformed one is refused even when no fallback is needed
     groups = sorted({d.group for d in every})
     if model_group not in groups:
         raise RouteError(f"no model group {model_group!r} in the config; groups: {', '.join(groups)}")

@@ -8,7 +8,6 @@ renderer bug cannot become a script. Everything else is escaped by Django's auto
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from collections import OrderedDict
@@ -20,6 +19,8 @@ import nh3
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
+
+from conversations.history.finite import dumps
 
 register = template.Library()
 
@@ -166,7 +167,7 @@ def markdown(text: str | None) -> SafeString:
 @register.filter
 def pretty_json(value) -> str:
     """Indented JSON (escaped by the template like any text)."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 @register.filter

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST, require_safe
 
 from conversations.history.explain import ERROR_MAX
+from conversations.history.finite import dumps
 from conversations.history.routes import RouteError
 from conversations.history.senders import DEFAULT_SENDERS
 from conversations.models import Conversation, Revision
@@ -136,7 +138,8 @@ def conversation_json(request: HttpRequest, pk: int) -> JsonResponse:
         targets=_targets(request),
         sender=_sender(request),
     )
-    return JsonResponse(page, json_dumps_params={"ensure_ascii": False})
+    # NaN and infinities of a log are null here, as in the API (JSON has no other way to say them).
+    return HttpResponse(dumps(page, ensure_ascii=False, cls=DjangoJSONEncoder), content_type="application/json")
 
 
 @require_POST

@@ -4,7 +4,6 @@ path), so a support engineer sees exactly what the log said."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -12,6 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from conversations import verdicts
+from conversations.history.finite import dumps
+from conversations.history.formats.document import loads
 from conversations.history.model import Message, SourceRef
 from conversations.models import OriginalFile, Revision
 from conversations.views.common import conversation_for, render_page, revision_for
@@ -101,7 +102,7 @@ def _record_of(document: Any, ref: SourceRef) -> Any:
 
 
 def _shown(value: Any) -> tuple[str, bool]:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
+    text = dumps(value, indent=2, ensure_ascii=False)
     return text[:RECORD_SHOWN_MAX], len(text) > RECORD_SHOWN_MAX
 
 
@@ -123,8 +124,8 @@ def record_load(revision: Revision, ref: SourceRef) -> Any:
             raise LookupError(f"{row.name} has no line {ref.line}")
         text = lines[ref.line - 1]
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return loads(text)  # a lone surrogate escaped, as the readers have it
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested too deep
         raise ValueError(f"{row.name}{f' line {ref.line}' if ref.line else ''} is not JSON: {exc}") from None
 
 

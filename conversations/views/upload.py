@@ -36,6 +36,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         outcome = ingest_document(doc, kind=Source.Kind.UPLOAD, location=upload.name, format=fmt, user=request.user)
         if outcome.status == "failed":
             messages.error(request, f"{outcome.error} (nothing was stored)")
+        elif outcome.held and not (outcome.added or outcome.unchanged):
+            messages.error(request, f"{upload.name}: {outcome.held_reason}.")
         elif outcome.status == "skipped":
             messages.info(request, f"{upload.name}: holds no conversation ({outcome.reason}); nothing was stored.")
         elif outcome.status == "unchanged":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from conversations.history import formats
 from conversations.history.errors import FormatError
-from conversations.history.formats.document import Document, document_hash, is_session_file, load_path
+from conversations.history.formats.document import Document, document_hash, is_session_file, load_path, read_regular
 from conversations.history.formats.v1_layout import is_v1_dir
 from conversations.history.model import History
 from conversations.history.readback import readback_difference, refusal
@@ -57,7 +57,7 @@ def _matches(path: Path, expected_hash: str) -> bool:
     of its bytes or by its document hash (what ingest stores); a directory by its document hash."""
     if path.is_dir():
         return document_hash(load_path(path)) == expected_hash
-    data = path.read_bytes()
+    data = read_regular(path)  # a FIFO or a device put at the path is refused, never waited on
     if hashlib.sha256(data).hexdigest() == expected_hash:
         return True
     return document_hash(Document(name=str(path), files={path.name: data})) == expected_hash

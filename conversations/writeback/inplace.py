@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conversations.history.formats.document import Document, document_hash, load_path
+from conversations.history.errors import FormatError
+from conversations.history.formats.document import Document, document_hash, load_path, read_regular
 from conversations.history.formats.v1_layout import BASE_STATE, EVENT_FILE, LOCK_FILE, MARKER, is_sidecar
 
 from .errors import ChangedOnDisk, WriteBackError, WriteBackResult
@@ -94,8 +95,9 @@ def _unchanged(on_disk: Document, expected_hash: str) -> bool:
 
 def _refuse_running(target: Path) -> None:
     try:
-        state = json.loads((target / BASE_STATE).read_bytes())
-    except (OSError, ValueError) as exc:
+        # Never followed if a symlink, never waited on if a FIFO.
+        state = json.loads(read_regular(target / BASE_STATE))
+    except (OSError, ValueError, FormatError) as exc:
         raise WriteBackError(f"{target}: cannot read {BASE_STATE}: {exc}") from None
     if isinstance(state, dict) and state.get("execution_status") == "running":
         raise ConversationRunning(

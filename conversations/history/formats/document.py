@@ -5,6 +5,7 @@ disk, an upload and an API body, and what was read is exactly what is stored as 
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import json
 import os
@@ -79,12 +80,15 @@ def json_indent(text: str) -> int | str | None:
 class Document:
     """name: the path or upload name the user gave. files: relative name -> bytes (a single file
     has one entry, under its base name). is_dir: the name is a directory. removed: for a written
-    document, files of the original that must go (stale OpenHands event_cache pages)."""
+    document, files of the original that must go (stale OpenHands event_cache pages). skipped:
+    entries of a folder left out unread (a symlink), with the reason."""
 
     name: str
     files: dict[str, bytes]
     is_dir: bool = False
     removed: set[str] = field(default_factory=set)
+    # Entries of a folder left out unread: relative name -> reason ("symlink").
+    skipped: dict[str, str] = field(default_factory=dict)
     _parsed: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -227,35 +231,52 @@ def is_session_file(rel: str) -> bool:
 
 
 def load_path(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Document:
-    """Read a file, or an OpenHands session directory, into a Document."""
-    p = Path(path)
+    """Read a file, or an OpenHands session directory, into a Document.
+
+    The path itself is resolved once (the operator chose it, symlink or not); inside a folder a
+    symlink is never followed: it is left out and named in the document's `skipped`. Only regular
+    files are read (a FIFO, a device or a socket is refused naming it, never waited on), and the
+    size limit holds while reading: never more than max_bytes + 1 bytes are read."""
+    given = Path(path)
+    try:
+        p = given.resolve(strict=True)
+    except FileNotFoundError:
+        raise FormatError("no such file or directory", file=str(given)) from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise FormatError(f"cannot resolve the path: {exc}", file=str(given)) from None
     if p.is_dir() and v1_layout.is_v1_dir(p):
-        return _load_v1_dir(p, max_bytes)
+        return _load_v1_dir(p, max_bytes, name=str(given))
     if p.is_dir():
-        files: dict[str, bytes] = {}
-        total = 0
-        for child in sorted(p.rglob("*")):
-            if not child.is_file():
+        return _load_v0_dir(p, max_bytes, name=str(given))
+    data = read_regular(p, max_bytes, name=str(given))
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=str(given))
+    return Document(name=str(given), files={given.name: data})
+
+
+def _load_v0_dir(folder: Path, max_bytes: int | None, *, name: str) -> Document:
+    """An OpenHands V0 session: its session files, walked without following a symlink."""
+    files: dict[str, bytes] = {}
+    skipped: dict[str, str] = {}
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(folder):  # never descends into a symlinked folder
+        here = Path(dirpath)
+        for entry in sorted(dirnames + filenames):
+            child = here / entry
+            rel = child.relative_to(folder).as_posix()
+            if child.is_symlink():
+                if is_session_file(rel) or rel in ("events", "event_cache"):
+                    skipped[rel] = "symlink"  # one the walk would have read: named
                 continue
-            rel = child.relative_to(p).as_posix()
-            if not is_session_file(rel):
+            if entry in dirnames or not is_session_file(rel):
                 continue
-            data = child.read_bytes()
+            limit = None if max_bytes is None else max_bytes - total
+            data = read_regular(child, limit)
             total += len(data)
             if max_bytes is not None and total > max_bytes:
-                raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=str(p))
+                raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=name)
             files[rel] = data
-        return Document(name=str(p), files=files, is_dir=True)
-    if not p.exists():
-        raise FormatError("no such file or directory", file=str(p))
-    size = p.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise FormatError(f"{size:,} bytes is larger than the limit of {max_bytes:,} bytes", file=str(p))
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror}", file=str(p)) from None
-    return Document(name=str(p), files={p.name: data})
+    return Document(name=name, files=dict(sorted(files.items())), is_dir=True, skipped=skipped)
 
 
 def is_openhands_dir(path: str | os.PathLike[str]) -> bool:
@@ -267,11 +288,12 @@ def is_openhands_dir(path: str | os.PathLike[str]) -> bool:
     return events.is_dir() and any(c.name.removesuffix(".json").isdigit() for c in events.iterdir())
 
 
-def _load_v1_dir(folder: Path, max_bytes: int | None) -> Document:
+def _load_v1_dir(folder: Path, max_bytes: int | None, *, name: str) -> Document:
     """An OpenHands V1 conversation folder: base_state.json and the files directly in events/.
     The SDK's dotfiles there (its lock, its length marker) are kept by name as empty entries and
     never read; symlinks and anything but regular files are never followed or read."""
     files: dict[str, bytes] = {}
+    skipped: dict[str, str] = {}
     total = 0
     names = [v1_layout.BASE_STATE] + sorted(f"{v1_layout.EVENTS_DIR}/{n}" for n in os.listdir(folder / "events"))
     for rel in names:
@@ -282,23 +304,58 @@ def _load_v1_dir(folder: Path, max_bytes: int | None) -> Document:
             mode = os.lstat(folder / rel).st_mode
         except OSError:
             continue  # gone since the listing: the SDK may be writing
-        if not stat.S_ISREG(mode):
+        if stat.S_ISLNK(mode):
+            skipped[rel] = "symlink"
             continue
         limit = None if max_bytes is None else max_bytes - total
-        data = _read_regular(folder / rel, limit)
+        data = read_regular(folder / rel, limit)
         total += len(data)
         if max_bytes is not None and total > max_bytes:
-            raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=str(folder))
+            raise FormatError(f"larger than the limit of {max_bytes:,} bytes", file=name)
         files[rel] = data
-    return Document(name=str(folder), files=files, is_dir=True)
+    return Document(name=name, files=files, is_dir=True, skipped=skipped)
 
 
-def _read_regular(path: Path, limit: int | None) -> bytes:
-    """A regular file's bytes, without following a symlink put there since it was listed, and
-    never more than limit + 1 bytes (enough to see it is over the limit)."""
+def read_regular(path: Path, limit: int | None = None, *, name: str | None = None) -> bytes:
+    """A regular file's bytes, never more than limit + 1 (enough to see it is over the limit).
+    Opened without following a symlink and without blocking (a FIFO with no writer would wait
+    forever), then refused unless it is a regular file: a FIFO, /dev/zero or a socket is a
+    FormatError naming it, whatever its st_size says."""
+    shown = name or str(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        if exc.errno == errno.ELOOP:
+            raise FormatError("a symlink: never followed inside a folder", file=shown) from None
+        if exc.errno == errno.ENXIO:  # a socket
+            raise FormatError("not a regular file (a socket): not read", file=shown) from None
+        raise FormatError(f"cannot read: {exc.strerror}", file=shown) from None
     with os.fdopen(fd, "rb") as handle:
-        return handle.read() if limit is None else handle.read(limit + 1)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise FormatError(f"not a regular file ({_kind(mode)}): not read", file=shown)
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        left = None if limit is None else limit + 1
+        while left is None or left > 0:
+            chunk = handle.read(1 << 20 if left is None else min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left is not None:
+                left -= len(chunk)
+        return b"".join(chunks)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from conversations.history.formats import FORMAT_NAMES
-from conversations.ingest import Outcome, candidates, ingest_candidates
+from conversations.ingest import DELETED, Outcome, candidates, ingest_candidates
 from conversations.tasks import route_rechecks_start
 
 
@@ -109,12 +109,16 @@ class Command(BaseCommand):
 
     @classmethod
     def _count(cls, totals: dict, outcome: Outcome) -> None:
+        for item in outcome.skipped_files:  # a symlink inside an OpenHands folder
+            cls._skip(totals, item["path"], item["reason"])
         if outcome.status == "failed":
             totals["failed"].append({"path": outcome.path, "error": outcome.error})
             return
         if outcome.status == "skipped":
             cls._skip(totals, outcome.path, outcome.reason)
             return
+        for _ in outcome.held:  # a deleted conversation in a document that also holds live ones
+            cls._skip(totals, outcome.path, DELETED)
         # "ingested" counts conversations added or changed, not files.
         totals["ingested"] += len(outcome.added)
         totals["unchanged"] += len(outcome.unchanged)
