@@ -76,7 +76,7 @@ def test_an_absurd_page_number_is_the_last_page_or_a_404(client, viewer, api, pa
 
 
 def test_an_unknown_parameter_name_is_a_400_naming_it(api):
-    for name in ("foo", "status"):
+    for name in ("foo", "verdicts"):
         response = api.get("/api/conversations", **{name: "stuck"})
 
         assert response.status_code == 400
@@ -163,11 +163,6 @@ def test_nan_and_infinity_are_kept_in_the_original_and_null_in_json(client, view
 # --- a lone surrogate --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not done: escaping it in the JSON reader broke the write-back round trip the core "
-    "tests require (test_fuzz_readers); the views must encode it instead",
-)
 def test_a_lone_surrogate_is_stored_and_every_view_renders_it(client, viewer):
     raw = json.dumps(broken_body(1)).replace("task 1: list the files", "task 1: \\ud800 list the files")
     conversation = stored(raw.encode())

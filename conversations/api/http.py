@@ -23,10 +23,12 @@ def json_response(data: Any, status: int = 200, **headers: str) -> JsonResponse:
     params = {"ensure_ascii": False, "allow_nan": False}
     try:
         response = JsonResponse(data, status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params=params)
-    except ValueError:  # a NaN or an infinity from a log: null, as JSON has it
+    except UnicodeEncodeError:  # a lone surrogate from a log: JSON's own escape, \ud800
         response = JsonResponse(
-            finite(data), status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params=params
+            finite(data), status=status, safe=False, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": True}
         )
+    except ValueError:  # a NaN or an infinity from a log: null, as JSON has it
+        response = json_response(finite(data), status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response

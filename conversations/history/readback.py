@@ -47,8 +47,9 @@ def read_back(doc: Document, format: str) -> History:
 
 def redacted_history(history: History) -> History:
     """The history as a stored copy of it would hold it: its secrets replaced by the marker."""
-    data = json.dumps(history.to_dict(), ensure_ascii=False).encode("utf-8")
-    return History.from_dict(json.loads(redact(data, "history.json")[0]))
+    # surrogatepass: a lone surrogate a log held ("\\ud800") goes through as it came.
+    data = json.dumps(history.to_dict(), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return History.from_dict(json.loads(redact(data, "history.json")[0].decode("utf-8", "surrogatepass")))
 
 
 def readback_difference(history: History, doc: Document, format: str | None = None) -> str | None:

@@ -99,7 +99,17 @@ def esc(value) -> str:
 
 
 def markdown_html(text: str) -> str:
-    return _cleaner().clean(_markdown().render(text))
+    return _cleaner().clean(_markdown().render(displayable(text)))
+
+
+def displayable(text: str) -> str:
+    """The text with any lone surrogate (a log may hold "\\ud800": valid JSON, no character)
+    shown as its escape: UTF-8, and the sanitizer, have no way to carry it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def nesting_depth(text: str) -> int:

@@ -4,7 +4,8 @@ for, and one response for both renderings (the full page, or the named partial h
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
+from django.template import loader
 from django.utils.cache import patch_vary_headers
 
 from conversations.models import Conversation, Revision
@@ -52,6 +53,9 @@ def render_page(
 ) -> HttpResponse:
     """The full page, or `template#partial` for an htmx request. Caches keep them apart."""
     name = f"{template}#{partial}" if partial and wants_partial(request) else template
-    response = render(request, name, context, status=status)
+    # Encoded here, not by HttpResponse: a lone surrogate from a log is shown as its escape
+    # ("\\ud800") where strict UTF-8 would fail the whole page.
+    content = loader.render_to_string(name, context, request)
+    response = HttpResponse(content.encode("utf-8", "backslashreplace"), status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response

@@ -139,7 +139,11 @@ def conversation_json(request: HttpRequest, pk: int) -> JsonResponse:
         sender=_sender(request),
     )
     # NaN and infinities of a log are null here, as in the API (JSON has no other way to say them).
-    return HttpResponse(dumps(page, ensure_ascii=False, cls=DjangoJSONEncoder), content_type="application/json")
+    text = dumps(page, ensure_ascii=False, cls=DjangoJSONEncoder)
+    try:
+        return HttpResponse(text, content_type="application/json")
+    except UnicodeEncodeError:  # a lone surrogate from a log: JSON's own escape, \ud800
+        return HttpResponse(dumps(page, cls=DjangoJSONEncoder), content_type="application/json")
 
 
 @require_POST

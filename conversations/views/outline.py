@@ -230,4 +230,4 @@ def anchor(kind: str, tool_id: str | None) -> str:
         tool_id = ""
     if _SAFE_ID.match(tool_id):
         return f"{kind}-{tool_id}"
-    return f"{kind}-h{hashlib.sha256(tool_id.encode()).hexdigest()[:16]}"
+    return f"{kind}-h{hashlib.sha256(tool_id.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
