@@ -7,7 +7,7 @@ import logging
 import os
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from conversations import routing, tasks
 from conversations.history import targets
@@ -50,3 +50,7 @@ def routes_read() -> None:
         tasks.route_rechecks_start()
     except DatabaseError as exc:
         logger.warning("routes not read at start: %s", exc)
+    finally:
+        # A server that loads the app before it forks (gunicorn --preload) must not hand this
+        # connection to its workers: they would share one socket and read each other's rows.
+        connections.close_all()
