@@ -260,6 +260,16 @@ def print_claude(label: str, r: dict) -> None:
     )
 
 
+def run_child(label: str, *argv: str) -> dict | None:
+    """Run this script as a child in one database (Django binds its database at setup) and read
+    the JSON line it prints last; None (said) when it failed."""
+    result = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode:
+        print(f"{label}: failed\n{result.stderr[-2000:]}")
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def reset_postgres(url: str) -> None:
     name = urllib.parse.urlparse(url).path.lstrip("/")
     for sql in (f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'):
@@ -329,16 +339,9 @@ def openai_case(args: argparse.Namespace, tmp_path: Path) -> None:
     big.write_bytes(json.dumps(history(args.big, 99999, small=True)).encode())
 
     for label, url in databases(args, tmp_path, "bench"):
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", url, str(corpus), str(big), str(args.jobs)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if result.returncode:
-            print(f"{label}: failed\n{result.stderr[-2000:]}")
+        r = run_child(label, "--child", url, str(corpus), str(big), str(args.jobs))
+        if r is None:
             continue
-        r = json.loads(result.stdout.strip().splitlines()[-1])
         bytes_a_message = r["mb"] * 1e6 / r["files"] / r["messages"]
         print(f"\n{label}")
         print(
@@ -366,16 +369,9 @@ def route_case(args: argparse.Namespace, tmp_path: Path) -> None:
     corpus.mkdir()
     write_corpus(corpus, args.conversations + 1, args.messages)
     for label, url in databases(args, tmp_path, "route"):
-        result = subprocess.run(
-            [sys.executable, __file__, "--route-child", url, str(corpus), str(args.jobs)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if result.returncode:
-            print(f"{label}: failed\n{result.stderr[-2000:]}")
+        r = run_child(label, "--route-child", url, str(corpus), str(args.jobs))
+        if r is None:
             continue
-        r = json.loads(result.stdout.strip().splitlines()[-1])
         print(f"\n{label}, a route of three deployments (Bedrock, Anthropic, Vertex AI) for one group")
         print(
             f"  {r['files']} conversations, {r['mb']:.1f} MB: own target only {r['own']:.2f} s "
@@ -397,16 +393,10 @@ def claude_case(args: argparse.Namespace, tmp_path: Path) -> None:
     warmup = tmp_path / "warmup.jsonl"
     warmup.write_bytes(session(999_999, 50, "warmup-session", None, []))
     for label, url in databases(args, tmp_path, "bench-claude"):
-        result = subprocess.run(
-            [sys.executable, __file__, "--claude-child", url, str(project), str(warmup), str(args.jobs)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if result.returncode:
-            print(f"{label}: failed\n{result.stderr[-2000:]}")
+        r = run_child(label, "--claude-child", url, str(project), str(warmup), str(args.jobs))
+        if r is None:
             continue
-        print_claude(label, json.loads(result.stdout.strip().splitlines()[-1]))
+        print_claude(label, r)
 
 
 if __name__ == "__main__":

@@ -79,9 +79,11 @@ class RouteTable:
 EMPTY = RouteTable()
 
 
-def route_table() -> RouteTable:
-    """The routes as they are now (their files read again first when they changed)."""
-    route_files_sync()
+def route_table(*, sync: bool = True) -> RouteTable:
+    """The routes as they are now (their files read again first when they changed, unless the
+    caller just did)."""
+    if sync:
+        route_files_sync()
     versions = RouteVersion.objects.filter(route__current=F("pk")).select_related("route")
     configs = {v.route.name: v.config for v in sorted(versions, key=lambda v: v.route.name)}
     rules = tuple(
@@ -120,7 +122,7 @@ def route_table_cached() -> RouteTable:
         settings.INSPECTOR_DEFAULT_ROUTE,
     )
     if _CACHED is None or _CACHED[0] != key:
-        _CACHED = (key, route_table())
+        _CACHED = (key, route_table(sync=False))
     return _CACHED[1]
 
 

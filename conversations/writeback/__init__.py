@@ -35,6 +35,7 @@ from conversations.history.formats.v1_layout import is_v1_dir
 from conversations.history.model import History
 from conversations.history.readback import readback_difference, refusal
 
+from .durable import fsync_dir
 from .errors import ChangedOnDisk, OutsideRoots, WriteBackError, WriteBackResult
 from .inplace import LOCK_TIMEOUT, write_in_place
 
@@ -196,7 +197,7 @@ def _write_file(target: Path, data: bytes, expected_hash: str) -> WriteBackResul
     except BaseException:
         _discard(tmp)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return WriteBackResult(path=target, backup=backup)
 
 
@@ -267,7 +268,7 @@ def _write_directory(target: Path, doc: Document, expected_hash: str) -> WriteBa
         if not swapped:
             shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_dir(parent)
+    fsync_dir(parent)
     return WriteBackResult(path=target, backup=backup)
 
 
@@ -294,7 +295,7 @@ def fill_directory(staging: Path, old: Path, doc: Document) -> None:
         key=lambda p: len(p.parts),
         reverse=True,
     ):
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
 
 def _safe_relative(rel: str) -> Path:
@@ -357,20 +358,6 @@ def _backup_path(target: Path) -> Path:
         candidate = target.with_name(f"{target.name}.bak-{stamp}-{n}")
         n += 1
     return candidate
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable. Some filesystems cannot fsync a directory: that is not an error."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _discard(path: Path) -> None:

@@ -37,6 +37,7 @@ from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash, load_path, read_regular
 from conversations.history.formats.v1_layout import BASE_STATE, EVENT_FILE, LOCK_FILE, MARKER, is_sidecar
 
+from .durable import fsync_dir
 from .errors import ChangedOnDisk, WriteBackError, WriteBackResult
 
 # EventLog.LOCK_TIMEOUT_SECONDS, and filelock's polling interval.
@@ -197,8 +198,8 @@ def _apply(target: Path, changes: _Changes) -> WriteBackResult:
         for name in changes.markers_new:
             _create_empty(target / name, mode)
             undo.created.append(target / name)
-        _fsync_dir(events)
-        _fsync_dir(target)
+        fsync_dir(events)
+        fsync_dir(target)
     except OSError as exc:
         undo.run()
         raise WriteBackError(
@@ -291,16 +292,3 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
