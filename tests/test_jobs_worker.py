@@ -151,6 +151,7 @@ def test_cancel_stops_a_running_worker_between_items(site):
             "--no-imports",
             "-c",
             "import time\nfrom conversations import jobs\nfrom conversations.models import Job, JobItem\n"
+            "print('ready', flush=True)\n"
             f"while JobItem.objects.filter(job_id={job}, status='done').count() < 5:\n    time.sleep(0.005)\n"
             f"print(jobs.job_cancel(Job.objects.get(pk={job}), user=None))",
         ],
@@ -160,6 +161,9 @@ def test_cancel_stops_a_running_worker_between_items(site):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The worker starts once the canceller is up: on a busy machine Django's start-up alone took
+    # longer than the whole job, and the cancel came after the last item.
+    assert canceller.stdout.readline().strip() == "ready", canceller.stderr.read()[-2000:]
     site.worker()
     out, err = canceller.communicate(timeout=120)
     assert out.strip().splitlines()[-1] == "True", err[-2000:]
