@@ -54,6 +54,14 @@ def is_placeholder(message: Message) -> bool:
     return message.extra.get(PLACEHOLDER) is True
 
 
+def without_placeholder(history: History) -> History:
+    """The history as the log has it: the next request's placeholder taken off (it is never
+    counted: not in messages, not in tokens)."""
+    if history.messages and is_placeholder(history.messages[-1]):
+        return dataclasses.replace(history, messages=history.messages[:-1])
+    return history
+
+
 def records_request(history: History) -> bool:
     """Whether the log records the request's parameters: a request body (anthropic, openai) or a
     litellm payload does; a transcript does not."""

@@ -1,5 +1,6 @@
 """Size limits: the context window and images (docs/provider-rules.md s.1, s.3, s.4)."""
 
+import dataclasses
 import json
 import re
 
@@ -165,3 +166,15 @@ def test_an_anthropic_body_sent_as_it_is_is_counted_too():
     target = replace(resolve("anthropic"), context_window=int(tokens / 1.05))
     [finding] = check(history, target=target).errors
     assert finding.rule == "context-overflow"
+
+
+def test_the_next_user_message_placeholder_is_not_counted():
+    # A transcript ending on the assistant's answer is judged with a placeholder user turn
+    # appended (nextturn.py); its text stands for a message no one has written, so the count,
+    # exact here (near the window), is that of the log's own messages.
+    [question, answer, _] = talk(4600).messages
+    transcript = dataclasses.replace(talk(4600), format="claude-code", messages=[question, answer])
+    target = small_window("anthropic/claude-sonnet-4-5")
+    going_on = check(transcript, target=target)
+    as_logged = check(transcript, target=target, next_turn=False)
+    assert going_on.input_tokens is not None and going_on.input_tokens == as_logged.input_tokens

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from .. import tokens
+from .. import nextturn, tokens
 from ..findings import Finding
 from ..wire import request_origins
 from .base import Context, rule
@@ -57,18 +57,23 @@ EXACT_CHARS = 1_000_000
 def sent_texts(ctx: Context) -> list[str]:
     """The texts the request sends, as litellm's counter counts them: tool definitions, system
     prompt, message texts, tool results with the id they answer, and tool-call arguments (the
-    wire keeps only a call's name, the history its arguments)."""
+    wire keeps only a call's name, the history its arguments). Not the next request's
+    placeholder: its text stands for a message no one has written yet."""
+    history = nextturn.without_placeholder(ctx.history)
+    placeholder_at = len(history.messages) if history is not ctx.history else None
     texts = [json.dumps(ctx.wire.params.get("tools") or [])]
     texts += [block.text for block in ctx.wire.system if block.text]
     for message in ctx.messages:
         for block in message.blocks:
+            if placeholder_at is not None and block.origin == placeholder_at:
+                continue
             if block.text:
                 texts.append(block.text)
             elif block.type == "tool_use":
                 texts.append(block.name or "")
             if block.type == "tool_result" and block.id:
                 texts.append(block.id)
-    return texts + tokens.arguments_text(ctx.history)
+    return texts + tokens.arguments_text(history)
 
 
 def input_tokens(ctx: Context) -> int | None:
@@ -78,8 +83,9 @@ def input_tokens(ctx: Context) -> int | None:
     window = ctx.target.context_window
     if not window:
         return None
+    history = nextturn.without_placeholder(ctx.history)
     if ctx.counted is not None:
-        n = tokens.recount(ctx.counted, ctx.history, ctx.target.model)
+        n = tokens.recount(ctx.counted, history, ctx.target.model)
         if n is not None:
             ctx.input_tokens = n
             return n
@@ -87,19 +93,19 @@ def input_tokens(ctx: Context) -> int | None:
     chars = sum(map(len, texts))  # a UTF-8 byte count is at least this: skip it when this is enough
     if (
         chars * tokens.MOST_TOKENS_PER_BYTE < NEAR * window
-        and tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(ctx.messages)
+        and tokens.utf8_size(texts) * tokens.MOST_TOKENS_PER_BYTE + tokens.PER_MESSAGE * len(history.messages)
         < NEAR * window
     ):
         return None  # under even at the most tokens a byte ever makes
     size = ctx.wire.request_size
-    rough = tokens.estimated(texts, size if size is not None else len(request_origins(ctx.history)), ctx.target.model)
+    rough = tokens.estimated(texts, size if size is not None else len(request_origins(history)), ctx.target.model)
     if rough.tokens < NEAR * window:
         return None
     if rough.tokens > FAR * window:
         return rough.tokens  # over by far more than the estimate can be off: no need to count
     if chars > EXACT_CHARS and (rough.over(window) or rough.under(window)):
         return rough.tokens if rough.over(window) else None  # sure enough, and costly to count
-    exact = tokens.exact(ctx.history, ctx.target.model)
+    exact = tokens.exact(history, ctx.target.model)
     if exact is None:
         return rough.tokens
     ctx.input_tokens = exact
