@@ -207,6 +207,14 @@ def versions_unchecked() -> list[RouteVersion]:
     return [v for v in current if v.pk not in started]
 
 
+def rules_recheck_scope(kinds: set[str]) -> QuerySet[Conversation]:
+    """The live conversations a changed mapping rule may concern: those of the source kinds the
+    rule named before and after the change ("" for any kind, hence all of them). Where the
+    location glob and the model pattern match is the pure core's to decide, in the re-check."""
+    live = Conversation.objects.live()
+    return live if "" in kinds else live.filter(source__kind__in=kinds)
+
+
 def recheck_scope(version: RouteVersion) -> QuerySet[Conversation]:
     """The live conversations a new version may concern: those on its route and, for a route's
     first version, those that take no route yet (a rule or the default route may now give them

@@ -105,3 +105,11 @@ def route_rechecks_start(*, user=None) -> int:
         )
         queued += job.total
     return queued
+
+
+def rule_rechecks_start(kinds: set[str], *, user=None) -> int:
+    """One re-check job for the conversations a change of mapping rules may move to another
+    route (`kinds`: the source kinds the changed rules named, "" for any). The number queued."""
+    concerned = routing.rules_recheck_scope(kinds)
+    job = job_start(Job.Kind.RECHECK, concerned, user=user, options={"reason": "route mapping rules changed"})
+    return job.total

@@ -307,3 +307,41 @@ def test_a_repair_through_the_api_targets_the_conversations_own_route_by_default
         headers=headers,
     )
     assert unknown.status_code == 400 and "proxy-config" in unknown.json()["reason"]
+
+
+def test_a_new_mapping_rule_rechecks_and_moves_the_conversations_it_matches(client, admin_user, settings, seed_route):
+    settings.INSPECTOR_DEFAULT_ROUTE = None
+    route_files_sync()
+    conversation = ingested(HEALTHY_OPENAI)
+    assert conversation.route_version is None  # no rule yet: judged by its own target
+    client.force_login(admin_user)
+
+    response = client.post(
+        "/admin/conversations/routerule/add/",
+        {"position": 0, "route": Route.objects.get().pk, "model_group": GROUP, "model_regex": "^gpt-4o"},
+    )
+
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.RECHECK, options__reason="route mapping rules changed")
+    assert list(job.items.values_list("conversation_id", flat=True)) == [conversation.pk]
+    job_work_for(job.pk, seconds=30)
+    conversation.refresh_from_db()
+    assert conversation.route_version.route.name == "proxy-config" and conversation.model_group == GROUP
+    assert [t for t, _ in deployment_verdicts(conversation)] == [BEDROCK, FALLBACK]
+
+
+def test_deleting_the_rule_moves_them_back_to_their_own_target(client, admin_user, settings, seed_route):
+    settings.INSPECTOR_DEFAULT_ROUTE = None
+    route_files_sync()
+    rule = RouteRule.objects.create(position=0, route=Route.objects.get(), model_group=GROUP, model_regex="^gpt-4o")
+    conversation = ingested(HEALTHY_OPENAI)
+    assert conversation.model_group == GROUP
+    client.force_login(admin_user)
+
+    response = client.post(f"/admin/conversations/routerule/{rule.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.RECHECK, options__reason="route mapping rules changed")
+    job_work_for(job.pk, seconds=30)
+    conversation.refresh_from_db()
+    assert conversation.route_version is None and deployment_verdicts(conversation) == []

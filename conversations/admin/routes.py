@@ -103,9 +103,52 @@ class RouteRuleForm(forms.ModelForm):
         return data
 
 
+# Where the admin keeps, for one request, the source kinds the rules it changed named: a change of
+# several positions in the list is one re-check, started once the request's saves are done.
+_CHANGED_KINDS = "_inspector_rule_kinds"
+
+
 @admin.register(RouteRule)
 class RouteRuleAdmin(admin.ModelAdmin):
+    """A changed, added or deleted rule may move conversations to another route (or off one): each
+    request that changes rules starts one re-check of the conversations of the kinds they name."""
+
     form = RouteRuleForm
     list_display = ("position", "source_kind", "location_glob", "model_regex", "route", "model_group")
     list_editable = ("position",)
     list_display_links = ("route",)
+
+    def save_model(self, request, obj: RouteRule, form, change):
+        before = RouteRule.objects.filter(pk=obj.pk).values_list("source_kind", flat=True).first()
+        super().save_model(request, obj, form, change)
+        _changed(request, {obj.source_kind} | ({before} if before is not None else set()))
+
+    def delete_model(self, request, obj: RouteRule):
+        _changed(request, {obj.source_kind})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        _changed(request, set(queryset.values_list("source_kind", flat=True)))
+        super().delete_queryset(request, queryset)
+
+    def changeform_view(self, request, *args, **kwargs):
+        return _then_recheck(request, super().changeform_view(request, *args, **kwargs))
+
+    def changelist_view(self, request, *args, **kwargs):
+        return _then_recheck(request, super().changelist_view(request, *args, **kwargs))
+
+    def delete_view(self, request, *args, **kwargs):
+        return _then_recheck(request, super().delete_view(request, *args, **kwargs))
+
+
+def _changed(request, kinds: set[str]) -> None:
+    setattr(request, _CHANGED_KINDS, getattr(request, _CHANGED_KINDS, set()) | kinds)
+
+
+def _then_recheck(request, response):
+    kinds = getattr(request, _CHANGED_KINDS, None)
+    if kinds:
+        delattr(request, _CHANGED_KINDS)
+        started = tasks.rule_rechecks_start(kinds, user=request.user)
+        messages.info(request, f"route rules changed; re-checking {started} conversation(s) in the background")
+    return response
