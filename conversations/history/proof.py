@@ -30,7 +30,7 @@ class Reply:
 
 def boundaries(history: History) -> list[int]:
     """The message indexes where the history was compacted or condensed: a request after one
-    held nothing before it (Claude Code compactions; an OpenHands V1 condensation summary)."""
+    held nothing before it (Claude Code compactions; an OpenHands V0 or V1 condensation summary)."""
     found: list[int] = []
     compactions = history.meta.get("compactions")
     if isinstance(compactions, list):
@@ -49,6 +49,8 @@ def replies(history: History, target: Target) -> list[Reply]:
     if history.format not in RECEIVED:
         return []
     cuts = boundaries(history)
+    # An OpenHands V0 condensation: replies before it answered a request that held what it forgot.
+    view_since = history.meta.get("view_since_event")
     found: list[Reply] = []
     last = len(history.messages) - 1
     for j, message in enumerate(history.messages):
@@ -56,6 +58,8 @@ def replies(history: History, target: Target) -> list[Reply]:
             continue
         if history.format == "litellm-log" and not (j == last and ends_on_received_reply(history)):
             continue  # a litellm payload's earlier assistant turns are part of the request it sent
+        if isinstance(view_since, int) and isinstance(message.source.event, int) and message.source.event < view_since:
+            continue
         model = message.model or history.model
         if not model or not _same_model(target_for_model(model), target):
             continue

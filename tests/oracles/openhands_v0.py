@@ -19,7 +19,8 @@ Prints one JSON object per path (a list of them for several paths):
     errors      [{"event", "error"}]: events OpenHands refused (it rejects fields it does not know)
     messages    [{"role", "tool_calls": [ids], "tool_call_id", "text"}] as sent
     unanswered  tool call ids of an assistant message not answered by the tool messages after it
-    dropped     [{"event", "tool_call_id", "action"}]: tool-call actions no sent message carries
+    dropped     [{"event", "tool_call_id", "action"}]: tool-call actions no sent message carries (of
+                those a condensation did not forget)
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def agent_history(events: list[Any]) -> list[Any]:
     return list(View.from_events([e for e in events if keep.include(e)]).events)
 
 
-def sent_messages(history: list[Any]) -> list[Any]:
+def sent_messages(history: list[Any], events: list[Any]) -> list[Any]:
     from openhands.agenthub.codeact_agent import codeact_agent
     from openhands.core.config.agent_config import AgentConfig
     from openhands.events.action import MessageAction
@@ -122,8 +123,9 @@ def sent_messages(history: list[Any]) -> list[Any]:
 
     prompts = os.path.join(os.path.dirname(codeact_agent.__file__), "prompts")
     memory = ConversationMemory(AgentConfig(), PromptManager(prompt_dir=prompts))
+    # CodeActAgent takes the initial user message from the whole history, condensed away or not.
     initial = next(
-        (e for e in history if isinstance(e, MessageAction) and str(e.source) in ("user", "EventSource.USER")),
+        (e for e in events if isinstance(e, MessageAction) and str(e.source) in ("user", "EventSource.USER")),
         MessageAction(content="(no user message)"),
     )
     return memory.process_events(condensed_history=list(history), initial_user_action=initial)
@@ -132,7 +134,8 @@ def sent_messages(history: list[Any]) -> list[Any]:
 def judge(events: list[Any]) -> dict[str, Any]:
     from openhands.events.action import Action, AgentFinishAction
 
-    messages = sent_messages(agent_history(events))
+    history = agent_history(events)
+    messages = sent_messages(history, events)
     out, unanswered, sent_calls = [], [], set()
     for k, message in enumerate(messages):
         calls = [c.id for c in message.tool_calls or []]
@@ -152,9 +155,10 @@ def judge(events: list[Any]) -> dict[str, Any]:
                     break
                 answered.add(later.tool_call_id)
             unanswered.extend(c for c in calls if c not in answered)
+    # Of the actions the agent still sends (a condensation forgets the others on purpose).
     dropped = [
         {"event": e.id, "tool_call_id": e.tool_call_metadata.tool_call_id, "action": e.action}
-        for e in events
+        for e in history
         if isinstance(e, Action)
         and not isinstance(e, AgentFinishAction)
         and e.tool_call_metadata is not None

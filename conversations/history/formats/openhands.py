@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from ..errors import FormatError
 from ..model import NOT_SENT, Block, History, Message, SourceRef, SystemPart, Tool, Usage
+from . import openhands_view
 from .document import Document, json_indent, loads
 
 NAME = "openhands"
@@ -45,6 +46,7 @@ RESPONSE_MESSAGE = RESPONSE + ".choices[0].message"
 MOVED_PAST_MAX = 20
 # What an event is to the conversation. The first five carry a message (or the system prompt).
 SYSTEM, MESSAGE, FINISH, CALL, RESULT, OTHER = "system", "message", "finish", "call", "result", "other"
+SUMMARY = "summary"  # a condensation's summary, sent as a user message (openhands_view.py)
 MESSAGE_KINDS = (SYSTEM, MESSAGE, FINISH, CALL, RESULT)
 
 
@@ -261,6 +263,8 @@ def _compare_cache(doc: Document, by_id: dict[int, _Event]) -> list[str]:
 
 
 def _kind(data: dict[str, Any]) -> str:
+    if data.get("observation") == openhands_view.SUMMARY_OBSERVATION:
+        return SUMMARY
     if "action" in data:
         action = data["action"]
         if action in (SYSTEM, MESSAGE):
@@ -291,6 +295,7 @@ class _Index:
     results: dict[int, Block] = field(default_factory=dict)
     system: dict[int, SystemPart] = field(default_factory=dict)
     tools_event: int | None = None
+    forgotten: set[int] = field(default_factory=set)  # events a condensation took out of the view
 
 
 def sniff(doc: Document) -> bool:
@@ -325,16 +330,22 @@ def read(doc: Document) -> list[History]:
 
 def _build(source: _Source) -> tuple[History, _Index]:
     events = source.events
-    index = _index(events)
+    viewed = openhands_view.view(events, _summary_event)
+    index = _index(events, viewed)
     history = History(format=NAME)
     counts: Counter[str] = Counter()
     placer = _Placer(history, index)
-    for event in events:
+    for event in viewed.events:
         kind = event.kind
         if kind == SYSTEM:
             _read_system(event, history, index)
-        elif kind in (MESSAGE, FINISH):
-            message = _message_action(event) if kind == MESSAGE else _finish(event, index)
+        elif kind in (MESSAGE, FINISH, SUMMARY):
+            if kind == MESSAGE:
+                message = _message_action(event)
+            elif kind == FINISH:
+                message = _finish(event, index)
+            else:
+                message = _summary_message(event)
             index.messages[event.id] = message
             placer.add(message)
         elif kind == CALL:
@@ -343,10 +354,47 @@ def _build(source: _Source) -> tuple[History, _Index]:
             placer.settle(placer.result(event))
         else:
             counts[event.type] += 1
-            _note_state(event, history.meta)
     placer.emit_rest()
+    for event in events:
+        if event.id in index.forgotten:
+            counts[event.type if event.type.startswith("condensation") else "forgotten by a condensation"] += 1
+        elif not openhands_view.in_agent_history(event):
+            counts[event.type] += 1
+            _note_state(event, history.meta)
     _describe(history, source, counts)
+    if viewed.condensed:
+        history.meta["condensations"] = {
+            "events": viewed.condensations,
+            "forgotten": sum(1 for e in events if e.id in viewed.forgotten and not e.type.startswith("condensation")),
+            "summary_from": viewed.summary_from,
+            "initial_message_restored": viewed.initial_restored,
+        }
+        # A reply received before the latest condensation answered a request that still held what it
+        # forgot: it proves nothing about the view (proof.py).
+        history.meta["view_since_event"] = viewed.condensations[-1]
     return history, index
+
+
+def _summary_event(condensation: _Event, text: str) -> _Event:
+    """The AgentCondensationObservation View.from_events inserts: it stands at the condensation's
+    own place in the files (its id, its `args.summary`)."""
+    data = {"observation": openhands_view.SUMMARY_OBSERVATION, "content": text, "source": "agent"}
+    return _Event(condensation.id, data, condensation.file, condensation.prefix + ".args.summary", condensation.line)
+
+
+def _summary_message(event: _Event) -> Message:
+    """A condensation summary, sent as a user message (ConversationMemory); a boundary of what a
+    later reply proves (proof.py)."""
+    synthetic = event.prefix.endswith(".args.summary")
+    text = _string(event, event.data.get("content"), "" if synthetic else ".content")
+    return Message(
+        role="user",
+        blocks=[Block.text_block(text, source=event.ref("" if synthetic else ".content"))],
+        content_form="string",
+        timestamp=_text_or_none(event.data.get("timestamp")),
+        source=event.ref(),
+        extra={"kind": "summary", "observation": openhands_view.SUMMARY_OBSERVATION},
+    )
 
 
 @dataclass
@@ -455,9 +503,13 @@ class _Placer:
                 self.add(result)
 
 
-def _index(events: list[_Event]) -> _Index:
+def _index(events: list[_Event], viewed: openhands_view.Viewed[_Event]) -> _Index:
+    """Every event by id (the writer's next id and its look-ups); the responses and calls of the
+    events the agent still sends."""
     index = _Index(by_id={e.id: e for e in events}, groups={}, group_of={}, call_action={})
-    for event in events:
+    restored = {viewed.initial_restored} if viewed.initial_restored is not None else set()
+    index.forgotten = viewed.forgotten - restored
+    for event in viewed.events:
         if event.kind != CALL:
             continue
         rid = event.data["tool_call_metadata"]["model_response"]["id"]
@@ -889,7 +941,11 @@ class _Planner:
         self._tools(history.tools)
         for i, message in enumerate(history.messages):
             self._message(message, i)
-        removed = {e.id for e in self.source.events if e.kind in MESSAGE_KINDS and e.id not in self.kept}
+        removed = {
+            e.id
+            for e in self.source.events
+            if e.kind in MESSAGE_KINDS and e.id not in self.kept and e.id not in self.index.forgotten
+        }
         self._check_causes(removed)
         edits = {eid: data for eid, data in self.edits.items() if eid not in removed}
         return _Plan(edits, removed, self.new)
@@ -914,6 +970,9 @@ class _Planner:
         if eid is None:
             self._new_message(message, body, where)
             return
+        if message.extra.get("kind") == "summary":
+            self._summary(cast(int, eid), body, where)
+            return
         kind = self._event(eid, where).kind
         eid = cast(int, eid)  # _event took only an int
         if kind == MESSAGE:
@@ -924,6 +983,17 @@ class _Planner:
             self._response(eid, body, where)
         else:
             raise FormatError(f"refers to event {eid}, which is not a message in the original", path=where)
+
+    def _summary(self, eid: int, body: list[Block], where: str) -> None:
+        """A condensation's summary stays as the condensation wrote it."""
+        self._claim(("summary", eid), where)
+        self.kept.add(eid)
+        old = self.index.messages.get(eid)
+        if old is None or _text_and_images(body, where) != _text_and_images(old.blocks, where):
+            raise FormatError(
+                "a condensation's summary cannot be changed: OpenHands keeps it in the condensation event",
+                path=where,
+            )
 
     # -- helpers
     def _is_finish(self, message: Message) -> bool:
