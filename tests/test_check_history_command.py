@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from io import StringIO
@@ -200,3 +201,19 @@ def test_litellms_own_transformation_gives_the_same_output_and_exit_code(options
     built = run(*fixture_paths(), *options, "--json", "--litellm")
     assert replayed[:2] == built[:2]
     assert len(json.loads(replayed[1])) >= len(fixture_paths()) - 3  # the few that are not logs say so
+
+
+def test_a_folder_of_openhands_conversation_folders_gives_one_object_per_folder_named_by_it(tmp_path):
+    shutil.copytree(FIXTURES / "formats" / "openhands-v1" / "4f7c2a9e1b3d4e8a9c6f2d5b8e1a7c30", tmp_path / "v1")
+    shutil.copytree(FIXTURES / "formats" / "openhands-events", tmp_path / "v0")
+    (tmp_path / "notes.md").write_text("not a conversation")
+
+    code, out, _ = run(tmp_path, "--json")
+
+    result = json.loads(out)
+    assert code == 0
+    assert [(o["conversation"], o["format"], o["path"]) for o in result] == [
+        ("v0", "openhands", str(tmp_path / "v0")),
+        ("v1", "openhands-v1", str(tmp_path / "v1")),
+    ]
+    assert all(o["status"] == "healthy" for o in result)

@@ -333,3 +333,18 @@ def test_the_after_verdicts_are_those_of_the_output_read_back(tmp_path):
     (back,) = formats.read(load_path(out), "openai")
     [again] = judge_for(back, target="anthropic")
     assert status == 0 and json.loads(stdout)["after"] == [again.to_dict()]
+
+
+def test_in_a_folder_of_conversation_folders_it_repairs_the_one_named(tmp_path):
+    folders = tmp_path / "conversations"
+    shutil.copytree(FIXTURES / "formats" / "openhands-events", folders / "stuck")
+    (folders / "stuck" / "events" / "10.json").unlink()
+    shutil.copytree(FIXTURES / "formats" / "openhands-events", folders / "fine")
+
+    status, _, stderr = run(folders, "--target", "openai", "--out", tmp_path / "out")
+    assert status == 2 and b"give --conversation NAME, one of 'fine'; 'stuck'" in stderr
+
+    status, _, _ = run(folders, "--conversation", "stuck", "--target", "openai", "--out", tmp_path / "out")
+
+    assert status == 0
+    assert json.loads((tmp_path / "out" / "events" / "12.json").read_text())["observation"] == "error"

@@ -23,7 +23,7 @@ from typing import Protocol, cast
 from ..errors import FormatError, UnknownFormat
 from ..model import History
 from . import anthropic, claude_code, litellm_log, openai, openhands, openhands_output, openhands_v1
-from .document import Document, is_openhands_dir, load_path
+from .document import Document, conversation_folders, is_openhands_dir, load_path
 
 
 class Format(Protocol):
@@ -80,6 +80,7 @@ __all__ = [
     "write",
     "load_path",
     "is_openhands_dir",
+    "conversation_folders",
     "module",
 ]
 

@@ -288,6 +288,20 @@ def is_openhands_dir(path: str | os.PathLike[str]) -> bool:
     return events.is_dir() and any(c.name.removesuffix(".json").isdigit() for c in events.iterdir())
 
 
+def conversation_folders(path: str | os.PathLike[str]) -> list[Path] | None:
+    """The conversations of a folder of OpenHands conversation folders (V0 or V1, as the SDK keeps
+    them side by side), by name; None when `path` is not such a folder. Symlinks are not followed;
+    other files in it are not conversations."""
+    folder = Path(path)
+    if not folder.is_dir() or is_openhands_dir(folder):
+        return None
+    found = sorted(
+        (child for child in folder.iterdir() if not child.is_symlink() and child.is_dir() and is_openhands_dir(child)),
+        key=lambda child: child.name,
+    )
+    return found or None
+
+
 def _load_v1_dir(folder: Path, max_bytes: int | None, *, name: str) -> Document:
     """An OpenHands V1 conversation folder: base_state.json and the files directly in events/.
     The SDK's dotfiles there (its lock, its length marker) are kept by name as empty entries and

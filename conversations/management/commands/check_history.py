@@ -12,9 +12,9 @@ does not record it (`guess`), and the later reply that proves the log's provider
 (`answered`, not counted against `accepted`); each conversation gives the failure its log records
 (`logged_failure`).
 
-A path that holds several conversations (a litellm JSONL, an OpenHands output.jsonl) gives one
-object per conversation, named by `conversation`; a record that cannot be read is an object with
-`error` (exit 2) while the others are judged.
+A path that holds several conversations (a litellm JSONL, an OpenHands output.jsonl, a folder of
+OpenHands conversation folders) gives one object per conversation, named by `conversation`; a
+record that cannot be read is an object with `error` (exit 2) while the others are judged.
 
 Exit 2: could not judge (unreadable input, unknown target, bad option; reasons on stderr);
 else 1: some verdict rejects; else 0. Needs no database and no environment, and by default no
@@ -149,7 +149,13 @@ class Command(BaseCommand):
         default: str,
         build_request: bool | None = None,
         sender: str | None = None,
+        named: str | None = None,
     ):
+        folders = formats.conversation_folders(path)
+        if folders is not None:  # a folder of conversation folders: each judged, named by its folder
+            for folder in folders:
+                yield from self._judge(str(folder), format, targets, route, default, build_request, sender, folder.name)
+            return
         try:
             doc = formats.load_path(path)
         except HistoryError as exc:
@@ -157,7 +163,7 @@ class Command(BaseCommand):
             yield {"path": path, "format": format or "unknown", "messages": 0, "error": str(exc)}
             return
         each = formats.read_each(doc, format=format)
-        several = len(each) > 1
+        several = len(each) > 1 or named is not None
         kind = format or next((h.format for h in each if isinstance(h, History)), "unknown")
         for history in each:
             if isinstance(history, HistoryError):
@@ -170,7 +176,7 @@ class Command(BaseCommand):
                 continue
             result: dict[str, Any] = {"path": path, "format": history.format, "messages": len(history.messages)}
             if several:
-                result["conversation"] = formats.conversation_name(history)
+                result["conversation"] = named or formats.conversation_name(history)
             try:
                 result["verdicts"], deciding = self._verdicts(history, targets, route, default, build_request, sender)
                 result["logged_failure"] = failures.logged_failure(history)

@@ -4,8 +4,9 @@ repaired log, in the log's own format. A stable contract for users' scripts (iss
     python manage.py repair_history PATH [--format F] (--target T | --router-config FILE
         --model-group G) [--conversation NAME] [--out FILE] [--json] [--include-warnings] [--litellm]
 
-A document of several conversations (an OpenHands output.jsonl, a litellm JSONL) needs
---conversation NAME, one of the names check_history gives ("line 7", an instance_id).
+A document of several conversations (an OpenHands output.jsonl, a litellm JSONL, a folder of
+OpenHands conversation folders) needs --conversation NAME, one of the names check_history gives
+("line 7", an instance_id, a sub-folder's name).
 
 Each round is judged on the replay of litellm's transformation (no litellm imported) wherever it
 covers the history; --litellm builds every request with litellm itself (the same result).
@@ -94,8 +95,8 @@ class Command(BaseCommand):
         target, route, label = _route_or_target(options)
         if options["json"] and not options["out"]:
             raise CouldNotRun("--json needs --out: stdout then holds the report, not the log")
-        path = Path(options["path"])
-        doc, history, several = _read(path, options["format"], options["conversation"])
+        path, wanted = _folder_of(Path(options["path"]), options["conversation"])
+        doc, history, several = _read(path, options["format"], wanted)
         if doc.is_dir and not options["out"]:
             raise CouldNotRun(f"{path} is an OpenHands session directory: give --out DIR")
         try:
@@ -143,6 +144,24 @@ def _route_or_target(options: dict) -> tuple[str | None, tuple | None, str]:
     if not Path(config).is_file():
         raise CouldNotRun(f"{config}: no such router config file")
     return None, (Path(config), group), group
+
+
+def _folder_of(path: Path, wanted: str | None) -> tuple[Path, str | None]:
+    """In a folder of OpenHands conversation folders, the one --conversation names (then read as
+    a folder of its own); any other path as it is."""
+    folders = formats.conversation_folders(path)
+    if folders is None:
+        return path, wanted
+    names = [folder.name for folder in folders]
+    choices = "; ".join(repr(n) for n in names[:20]) + ("; ..." if len(names) > 20 else "")
+    if wanted is None:
+        raise CouldNotRun(
+            f"{path} holds {len(names)} conversation folders; repair_history repairs one at a time: "
+            f"give --conversation NAME, one of {choices}"
+        )
+    if wanted not in names:
+        raise CouldNotRun(f"{path} has no conversation {wanted!r}; its conversations: {choices}")
+    return folders[names.index(wanted)], None
 
 
 def _read(path: Path, format: str | None, wanted: str | None) -> tuple[Document, History, bool]:
