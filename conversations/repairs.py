@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 
 from conversations.history import formats
+from conversations.history.diff import histories_diff
 from conversations.history.docdiff import document_diff
 from conversations.history.errors import FormatError
 from conversations.history.formats.document import Document, document_hash
@@ -98,6 +99,21 @@ def written_preview(revision: Revision, result: RepairResult) -> dict:
     if difference is not None:
         found["refusal"] = refusal(difference)
     return found
+
+
+def preview_record(revision: Revision, result: RepairResult) -> dict:
+    """A preview as plain JSON (what the repair page shows, before its formatting): the verdicts
+    before and after, the edits, the diff of the histories and of the documents as written. The
+    page formats it at once for a small history; a preview job stores it for a large one."""
+    return {
+        "changed": result.changed,
+        "accepted": result.accepted,
+        "edits": [e.to_dict() for e in result.edits],
+        "before": [v.to_dict(detail=True) for v in result.before],
+        "after": [v.to_dict(detail=True) for v in result.after],
+        "diff": histories_diff(revision.history, result.history) if result.changed else None,
+        "written": written_preview(revision, result) if result.changed else None,
+    }
 
 
 def repair_apply(

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django_tasks import task
 
 from conversations import jobs, routing
-from conversations.models import Job
+from conversations.ingest import staged
+from conversations.models import IngestJob, Job
 
 # How long one task works on a job before it hands over to a fresh task (see job_run).
 RUN_SECONDS = 60
@@ -113,3 +114,58 @@ def rule_rechecks_start(kinds: set[str], *, user=None) -> int:
     concerned = routing.rules_recheck_scope(kinds)
     job = job_start(Job.Kind.RECHECK, concerned, user=user, options={"reason": "route mapping rules changed"})
     return job.total
+
+
+# --- one conversation's repair preview, too large for a request ---------------------------------------
+
+
+def preview_start(conversation, options: dict, *, user=None) -> Job:
+    """The preview job of the conversation's latest revision for `options` (target,
+    include_warnings): the one already queued or done for it, else a new one. Reloading the page
+    (or its polling) never queues the same preview twice."""
+    job = jobs.preview_job_find(conversation, options)
+    if job is None:
+        job = job_start(
+            Job.Kind.PREVIEW, conversation.__class__.objects.filter(pk=conversation.pk), user=user, options=options
+        )
+    return job
+
+
+# --- an upload or API post too large for a request ------------------------------------------------------
+
+
+def ingest_start(chunks, *, name: str, kind: str, format: str | None = None, user=None) -> IngestJob:
+    """Stage the bytes (durably, in the request) and queue their ingest and its watchdog."""
+    job = staged.ingest_stage(chunks, name=name, kind=kind, format=format, user=user)
+    job_id = job.pk
+    first_watch = timezone.now() + timedelta(seconds=staged.lease_seconds()) + WATCH_SLACK
+
+    def send() -> None:
+        ingest_run.enqueue(job_id)
+        ingest_watch.using(run_after=first_watch).enqueue(job_id)
+
+    transaction.on_commit(send)
+    return job
+
+
+@task()
+def ingest_run(job_id: int) -> str:
+    """Ingest the job's staged file; its status after (or "taken" when another worker holds it)."""
+    job = staged.ingest_staged_run(job_id)
+    return job.status if job is not None else "taken"
+
+
+@task()
+def ingest_watch(job_id: int) -> str:
+    """The ingest's watchdog: while the job is unfinished, come back after its lease; when the
+    lease has expired (its worker died, or none took it), ingest it here."""
+    job = IngestJob.objects.filter(pk=job_id).first()
+    if job is None or job.finished:
+        return "finished"
+    live = staged.lease_live(job)
+    again = (job.lease_expires_at if live else timezone.now() + timedelta(seconds=staged.lease_seconds())) + WATCH_SLACK
+    ingest_watch.using(run_after=again).enqueue(job_id)
+    if live:
+        return "waiting"
+    done = staged.ingest_staged_run(job_id)
+    return "resumed" if done is not None else "taken"

@@ -172,6 +172,11 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("UPLOAD_MAX_FILES", 200)
+# An upload or API post larger than this is ingested by a background task, not inside its request
+# (the page shows its progress; the API answers 202 with a status URL). Its bytes are first staged
+# in INGEST_STAGING_DIR, so a worker that dies loses nothing.
+INGEST_INLINE_MAX_BYTES = env_int("INGEST_INLINE_MAX_BYTES", 10 * 1024 * 1024)
+INGEST_STAGING_DIR = VAR_DIR / "staged"
 
 WRITE_BACK_ROOTS = [Path(p) for p in env_list("WRITE_BACK_ROOTS", [], sep=os.pathsep)]
 DEFAULT_TARGET = os.environ.get("DEFAULT_TARGET", "anthropic")

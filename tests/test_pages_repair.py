@@ -135,8 +135,9 @@ def test_a_history_of_more_than_2000_tool_calls_is_not_checked_inside_a_page_req
     wire = html(client.get(url(conversation, "wire/anthropic/")))
     explained = client.post(url(conversation, "explain/"), {"error": "AnthropicException - messages.1: x"})
 
-    assert preview.context["preview"] is None and "2,001 tool calls" in preview.context["problem"]
-    assert "dry-run repair" in html(preview)
+    # The preview is queued as a background job (tests/test_background_preview.py), not computed here.
+    assert preview.context["preview"] is None and preview.context["problem"] is None
+    assert preview.context["preview_job"]["status"] == "pending" and "Previewing in the background" in html(preview)
     assert "Not built here" in wire and "?as=anthropic" in wire
     [item] = explained.context["explained"]["result"]["errors"]
     assert item["agrees"] is None and "too large to compare" in item["reason"]

@@ -299,6 +299,44 @@ SCHEMAS: dict[str, Any] = {
             "after": {"type": "array", "items": _ref("Verdict")},
         },
     },
+    "IngestQueued": {
+        "type": "object",
+        "required": ["job", "status_url"],
+        "description": "A body over INGEST_INLINE_MAX_BYTES: stored for a background ingest.",
+        "properties": {"job": {"type": "integer"}, "status_url": {"type": "string", "format": "uri"}},
+    },
+    "IngestJob": {
+        "type": "object",
+        "required": ["job", "status", "progress", "conversations", "error"],
+        "properties": {
+            "job": {"type": "integer"},
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "progress": {
+                "type": "object",
+                "properties": {
+                    "percent": {"type": "integer"},
+                    "step": {"type": "string"},
+                    "seconds": {"type": "number"},
+                    "attempts": {"type": "integer"},
+                },
+            },
+            "conversations": {
+                "type": "array",
+                "description": "once done: the conversations the log holds",
+                "items": {
+                    "type": "object",
+                    "properties": {"id": {"type": "integer"}, "url": {"type": "string", "format": "uri"}},
+                },
+            },
+            "outcome": {"enum": ["ingested", "unchanged", "skipped", "failed", None]},
+            "failures": {"type": "array", "items": {"type": "object"}},
+            "error": {"type": ["string", "null"], "description": "once failed: why, as an inline post would say"},
+            "created_at": TIME,
+            "finished_at": TIME,
+        },
+    },
 }
 
 PATHS: dict[str, Any] = {
@@ -320,7 +358,9 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "201": _json("Stored and checked", _ref("Ingested")),
                 "200": _json("Already stored, unchanged", _ref("Ingested")),
+                "202": _json("Over INGEST_INLINE_MAX_BYTES: queued for a background ingest", _ref("IngestQueued")),
                 "400": _error("Not a readable log (the reason names the file, line and place)"),
+                "409": _error("The log holds a deleted conversation (kept, still deleted)"),
                 "413": _error("Larger than the inspector's UPLOAD_MAX_BYTES"),
                 **COMMON_ERRORS,
             },
@@ -407,6 +447,18 @@ PATHS: dict[str, Any] = {
                 "400": _error("Bad input: no or unknown target, unreadable route config..."),
                 "404": _error("No such conversation"),
                 "409": _error("The conversation changed since `revision`"),
+                **COMMON_ERRORS,
+            },
+        },
+    },
+    "/api/ingest-jobs/{id}": {
+        "get": {
+            "operationId": "ingestJobGet",
+            "summary": "A background ingest's state, and its conversations or error once over",
+            "parameters": [_path("id", "the job (from the 202 answer)")],
+            "responses": {
+                "200": _json("The job", _ref("IngestJob")),
+                "404": _error("No such job of this token's user"),
                 **COMMON_ERRORS,
             },
         },

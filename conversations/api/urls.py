@@ -10,6 +10,7 @@ urlpatterns = [
     path("conversations/<int:pk>", endpoint(GET=views.conversation_get), name="conversation"),
     path("conversations/<int:pk>/revisions/<int:number>", endpoint(GET=views.revision_document), name="revision"),
     path("conversations/<int:pk>/repair", endpoint(POST=repairs.conversation_repair), name="repair"),
+    path("ingest-jobs/<int:pk>", endpoint(GET=views.ingest_job_get), name="ingest-job"),
     path("openapi.json", openapi.schema_view, name="openapi"),
     re_path(r"^.*$", not_found),
 ]

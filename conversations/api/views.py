@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from conversations import repairs
+from conversations import repairs, tasks
 from conversations.api.auth import ApiError
 from conversations.api.http import body_bytes, json_response
 from conversations.api.serializers import conversation_detail, conversation_summary, verdict_dicts, verdict_summaries
@@ -20,7 +20,8 @@ from conversations.history.formats.document import Document
 from conversations.history.senders import SENDERS
 from conversations.history.targets import TARGET_NAMES
 from conversations.ingest import ingest_document
-from conversations.models import Conversation, Revision, Source, Verdict
+from conversations.ingest.staged import ingest_state, ingests_inline
+from conversations.models import Conversation, IngestJob, Revision, Source, Verdict
 from conversations.search import PAGE_SIZES, SORTS, SOURCE_KINDS, STATUSES, VERDICTS, ListQuery, conversations_filter
 from conversations.verdicts import sender_verdicts
 
@@ -54,6 +55,8 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     if not data.strip():
         raise ApiError(400, "the body is empty: send the log itself as the request body")
     name = _source_name(request.GET.get("name", ""), data)
+    if not ingests_inline(len(data)):
+        return _ingest_queued(request, data, name=name, kind=kind, fmt=fmt)
     outcome = ingest_document(Document.from_bytes(name, data), kind=kind, location=name, format=fmt, user=request.user)
     if outcome.status == "failed":
         raise ApiError(400, outcome.error or "the log could not be read", stored=False)
@@ -84,6 +87,31 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     if len(entries) > 1:  # a JSONL litellm log holds one conversation per call
         body["conversations"] = entries
     return json_response(body, status=201 if created else 200, **({"Location": entries[0]["url"]} if created else {}))
+
+
+def _ingest_queued(request: HttpRequest, data: bytes, *, name: str, kind: str, fmt: str | None) -> HttpResponse:
+    """A body over INGEST_INLINE_MAX_BYTES: staged and ingested by a background job; 202 with the
+    URL that answers its state."""
+    try:
+        job = tasks.ingest_start([data], name=name, kind=kind, format=fmt, user=request.user)
+    except OSError as exc:
+        raise ApiError(503, f"the body could not be kept for its ingest ({exc.strerror}); nothing was stored") from None
+    status_url = request.build_absolute_uri(reverse("api:ingest-job", args=[job.pk]))
+    return json_response({"job": job.pk, "status_url": status_url}, status=202, Location=status_url)
+
+
+def ingest_job_get(request: HttpRequest, pk: int) -> HttpResponse:
+    """A background ingest's state: queued, running, done (with its conversations) or failed (with
+    the error, as the inline answer would have given it)."""
+    job = IngestJob.objects.filter(pk=pk).first()
+    if job is None or not (request.user.is_staff or job.created_by_id == request.user.pk):
+        raise ApiError(404, f"no ingest job {pk}")
+    state = ingest_state(job)
+    state["conversations"] = [
+        {"id": cid, "url": request.build_absolute_uri(reverse("api:conversation", args=[cid]))}
+        for cid in state["conversations"]
+    ]
+    return json_response(state)
 
 
 def _source_name(raw: str, data: bytes) -> str:

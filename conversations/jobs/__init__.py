@@ -24,7 +24,8 @@ job's items, one per conversation, which workers claim in small batches with a l
 
 The package, along those lines: create (a job and its items), leases (claiming, leases, and how a
 worker process behaves), run (the batches and the item state machine), progress (finishing,
-cancelling, progress, reports), actions (what an item does, by job kind), export (the zip).
+cancelling, progress, reports), actions (what an item does, by job kind), export (the zip),
+preview (the repair page's preview of one history too large for a request: a job of one item).
 conversations.tasks is the only module that enqueues: this package never imports it.
 """
 
@@ -42,6 +43,7 @@ from conversations.jobs.leases import (
     live_lease_end,
     worker_name,
 )
+from conversations.jobs.preview import preview_job_find, preview_options, preview_state
 from conversations.jobs.progress import (
     SAMPLES,
     Progress,
@@ -83,6 +85,9 @@ __all__ = [
     "job_work_for",
     "leases_reclaim",
     "live_lease_end",
+    "preview_job_find",
+    "preview_options",
+    "preview_state",
     "repair_preview",
     "worker_name",
 ]

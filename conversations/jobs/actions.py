@@ -295,6 +295,21 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)[:120] or "file"
 
 
+# --- the repair page's preview of one large history -----------------------------------------------------
+
+
+def _page_preview_prepare(item: JobItem) -> dict:
+    """The whole preview the repair page shows (repairs.preview_record), computed here because
+    the history is too large to preview inside a request."""
+    revision = item.expected_revision
+    return repairs.preview_record(revision, repair_preview(revision, item.job.options))
+
+
+def _page_preview_apply(item: JobItem, conversation: Conversation, record: dict) -> None:
+    item.changed = bool(record["changed"])
+    item.outcome = {"edit_count": len(record["edits"]), "preview": record}
+
+
 # --- delete --------------------------------------------------------------------------------------------
 
 
@@ -318,6 +333,7 @@ ACTIONS: dict[str, Action] = {
     Job.Kind.WRITE_BACK: Action(_write_back_prepare, _write_back_apply, batched=False),
     Job.Kind.EXPORT: Action(_export_prepare, _export_apply, writes=False),
     Job.Kind.DELETE: Action(lambda item: None, _delete_apply, reads_history=False),
+    Job.Kind.PREVIEW: Action(_page_preview_prepare, _page_preview_apply, writes=False),
 }
 
 

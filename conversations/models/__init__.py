@@ -483,6 +483,8 @@ class Job(models.Model):
         WRITE_BACK = "write_back", "repair and write back"
         EXPORT = "export", "export repaired files"
         DELETE = "delete", "delete"
+        # The repair page's preview of one history too large to preview inside a request.
+        PREVIEW = "preview", "repair preview"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -571,4 +573,5 @@ class JobItem(models.Model):
 
 
 # Routes live in a module of their own (the table of models is long enough).
+from conversations.models.ingestjobs import IngestJob  # noqa: E402, F401
 from conversations.models.routes import Route, RouteRule, RouteVersion  # noqa: E402, F401

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect
-from django.utils.http import content_disposition_header
+from django.urls import reverse
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations import repairs
-from conversations.history.diff import histories_diff
+from conversations import jobs, repairs, tasks
 from conversations.history.errors import HistoryError
+from conversations.history.findings import Verdict as CoreVerdict
 from conversations.history.repair import RepairResult
 from conversations.history.targets import provider_of
 from conversations.models import Conversation, Revision
@@ -118,23 +119,27 @@ def preview_dict(revision: Revision, ask: RepairAsk) -> dict:
     """What the repair would change in `revision` and the verdicts before and after. Raises
     HistoryError (a bad route, an unknown target) with words for the page."""
     result = repairs.repair_preview(revision, **ask.domain_kwargs())
-    pairs = [
-        {"before": verdict_dict(b), "after": verdict_dict(a)} for b, a in zip(result.before, result.after, strict=False)
-    ]
+    return preview_shown(repairs.preview_record(revision, result), ask)
+
+
+def preview_shown(record: dict, ask: RepairAsk) -> dict:
+    """A preview record (repairs.preview_record: computed now, or stored by a preview job) as the
+    page shows it."""
+    before = [CoreVerdict.from_dict(v) for v in record["before"]]
+    after = [CoreVerdict.from_dict(v) for v in record["after"]]
+    pairs = [{"before": verdict_dict(b), "after": verdict_dict(a)} for b, a in zip(before, after, strict=False)]
     counted = ("error", "warning") if ask.include_warnings else ("error",)
     # RepairResult.remaining() without the target each finding belongs to; the page names it.
-    remaining = [
-        {**finding_dict(f), "target": v.target} for v in result.after for f in v.findings if f.severity in counted
-    ]
+    remaining = [{**finding_dict(f), "target": v.target} for v in after for f in v.findings if f.severity in counted]
     return {
         "for": ask.label,
-        "changed": result.changed,
-        "accepted": result.accepted,
-        "edits": [e.to_dict() for e in result.edits],
+        "changed": record["changed"],
+        "accepted": record["accepted"],
+        "edits": record["edits"],
         "verdicts": pairs,
         "remaining": remaining,
-        "diff": histories_diff(revision.history, result.history) if result.changed else None,
-        "written": repairs.written_preview(revision, result) if result.changed else None,
+        "diff": record["diff"],
+        "written": record["written"],
     }
 
 
@@ -155,7 +160,7 @@ def resume_model(model: str | None) -> str:
     return f"{provider}/{bare}" if provider else model
 
 
-def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk, **extra) -> dict:
+def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk, user=None, **extra) -> dict:
     latest = conversation.latest_revision
     refusal = repairs.writeback_refusal(conversation)
     context = {
@@ -172,11 +177,14 @@ def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk,
         "conflict": None,
         "resume": None,
         "restore": None,
+        "preview_job": None,
         **extra,
     }
     if context["restore"] is None and context["problem"] is None:
-        problem = ask.problem() or too_large_to_preview(conversation, latest)
-        if problem is None:
+        problem = ask.problem()
+        if problem is None and too_large_for_a_request(conversation.tool_call_count, latest.message_count):
+            problem = _preview_in_background(context, conversation, ask, user)
+        elif problem is None:
             try:
                 context["preview"] = preview_dict(latest, ask)
             except HistoryError as exc:
@@ -185,16 +193,31 @@ def repair_context(conversation: Conversation, can_repair: bool, ask: RepairAsk,
     return context
 
 
-def too_large_to_preview(conversation: Conversation, revision: Revision) -> str | None:
-    """Why a preview is not computed inside a page request, or None: a repair checks the history
-    before and after, and a viewer's request must not hold a worker for minutes."""
-    why = too_large_for_a_request(conversation.tool_call_count, revision.message_count)
-    if why is None:
+def _preview_in_background(context: dict, conversation: Conversation, ask: RepairAsk, user) -> str | None:
+    """A history too large to preview inside a request: its preview job (queued now, or the one
+    already queued or done for this ask) shown as progress, or once done as the preview itself."""
+    if ask.is_route:
+        why = too_large_for_a_request(conversation.tool_call_count, conversation.latest_revision.message_count)
+        return (
+            f"{why} A preview for a route is not computed for it: preview it for a target (computed in the "
+            "background), or run a dry-run repair from the admin's conversation list."
+        )
+    job = tasks.preview_start(conversation, jobs.preview_options(ask.target, ask.include_warnings), user=user)
+    state = jobs.preview_state(job)
+    if state["record"] is not None:
+        context["preview"] = preview_shown(state["record"], ask)
         return None
-    return (
-        f"{why} An admin can run a dry-run repair of it in the background (the admin's "
-        f'conversation list, action "dry-run repair"), which shows its progress and the changes.'
-    )
+    if state["problem"] is None:
+        context["preview_job"] = {**state, "poll": _preview_url(conversation, ask)}
+    return state["problem"]
+
+
+def _preview_url(conversation: Conversation, ask: RepairAsk) -> str:
+    params = {
+        k: v for k, v in (("target", ask.target or ""), ("include_warnings", "1" if ask.include_warnings else "")) if v
+    }
+    url = reverse("conversations:repair", args=[conversation.pk])
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 def _conversation(request: HttpRequest, pk: int) -> tuple[Conversation, bool]:
@@ -219,7 +242,7 @@ def conversation_repair(request: HttpRequest, pk: int) -> HttpResponse:
     conversation, can_repair = _conversation(request, pk)
     if request.method != "POST" or request.POST.get("action") == "preview":
         ask = ask_from(request.POST if request.method == "POST" else request.GET, route=request.method == "POST")
-        context = repair_context(conversation, can_repair, ask)
+        context = repair_context(conversation, can_repair, ask, request.user)
         return render_page(
             request, "conversations/repair.html", context, "repair", status=400 if context["problem"] else 200
         )
@@ -241,12 +264,12 @@ def _apply(request: HttpRequest, conversation: Conversation) -> HttpResponse:
         except Conflict as exc:
             # Nothing was written; show the repair again, computed on the revision that got there first.
             fresh, _ = _conversation(request, conversation.pk)
-            context = repair_context(fresh, True, ask, conflict=str(exc))
+            context = repair_context(fresh, True, ask, request.user, conflict=str(exc))
             return render_page(request, "conversations/repair.html", context, "repair", status=409)
         except HistoryError as exc:
             problem = str(exc)
     if problem is not None:
-        context = repair_context(conversation, True, ask, problem=problem)
+        context = repair_context(conversation, True, ask, request.user, problem=problem)
         return render_page(request, "conversations/repair.html", context, "repair", status=400)
     url = conversation.get_absolute_url()
     if revision is None:
@@ -314,7 +337,9 @@ def revision_restore_view(request: HttpRequest, pk: int, number: int) -> HttpRes
     try:
         revision = revision_restore(conversation, number, user=request.user, expected=expected)
     except Conflict as exc:
-        context = repair_context(conversation, True, RepairAsk(), conflict=str(exc), restore=revision_dict(old))
+        context = repair_context(
+            conversation, True, RepairAsk(), request.user, conflict=str(exc), restore=revision_dict(old)
+        )
         return render_page(request, "conversations/repair.html", context, "restore", status=409)
     messages.success(request, f"Restored revision {number} as revision {revision.number}.")
     return redirect(conversation.get_absolute_url())
@@ -381,7 +406,7 @@ def conversation_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
             resume["problem"], status = str(exc), 409
     if status != 200:
         fresh, _ = _conversation(request, pk)
-        context = repair_context(fresh, True, RepairAsk(), resume=resume)
+        context = repair_context(fresh, True, RepairAsk(), request.user, resume=resume)
         return render_page(request, "conversations/repair.html", context, "resume", status=status)
     reply_at = revision.message_count - 1
     messages.success(request, f"The model replied: its answer is message #{reply_at} of revision {revision.number}.")
