@@ -59,12 +59,13 @@ def ingest_stage(chunks: Iterable[bytes], *, name: str, kind: str, format: str |
     """Write `chunks` durably to a staged file and record the job that will ingest it. Raises
     OSError when the file cannot be written (nothing is recorded then)."""
     folder = staging_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    # Owner-only: a staged log is not redacted yet (its ingest redacts it).
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     staged = f"{uuid.uuid4().hex}.log"
     partial = folder / f"{staged}.part"
     size = 0
     try:
-        with open(partial, "wb") as out:
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             for chunk in chunks:
                 out.write(chunk)
                 size += len(chunk)
