@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from conversations.history.formats.document import Document
 from conversations.ingest import ingest_document
-from conversations.models import AuditEvent, Chunk, Conversation, Job, Original, Revision, Source, Verdict
+from conversations.models import AuditEvent, Chunk, Conversation, IngestJob, Job, Original, Revision, Source, Verdict
 from conversations.revisions import revision_add
 from conversations.verdicts import RULES_VERSION
 from tests.support import broken, broken_body, ingest_uploads
@@ -181,3 +181,13 @@ def test_prune_removes_finished_jobs_past_the_period():
     run("prune", "--days", "30")
 
     assert list(Job.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+def test_prune_removes_background_ingests_that_ended_before_the_period_but_not_running_ones():
+    ended = IngestJob.objects.create(name="big.jsonl", source_kind="upload", status=IngestJob.Status.DONE)
+    IngestJob.objects.filter(pk=ended.pk).update(finished_at=LONG_AGO)
+    running = IngestJob.objects.create(name="bigger.jsonl", source_kind="upload", status=IngestJob.Status.RUNNING)
+
+    run("prune", "--days", "30")
+
+    assert list(IngestJob.objects.values_list("pk", flat=True)) == [running.pk]

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from conversations.models import AuditEvent, Chunk, Conversation, Job, Original, Revision
+from conversations.models import AuditEvent, Chunk, Conversation, IngestJob, Job, Original, Revision
 
 BATCH = 500
 
@@ -50,6 +50,11 @@ def finished_jobs(cutoff: datetime):
     return Job.objects.filter(finished_at__lt=cutoff)
 
 
+def finished_ingest_jobs(cutoff: datetime):
+    """Background ingests of large uploads that ended (their staged file went when they did)."""
+    return IngestJob.objects.filter(finished_at__lt=cutoff)
+
+
 def retention_prune(cutoff: datetime, *, actor=None) -> Pruned:
     """Remove what `cutoff` no longer keeps, in batches (each its own transaction), then the chunks
     and originals only those rows used. Audited as one "prune" event."""
@@ -83,6 +88,7 @@ def retention_prune(cutoff: datetime, *, actor=None) -> Pruned:
         .get("conversations.Original", 0)
     )
     pruned.jobs = finished_jobs(cutoff).delete()[1].get("conversations.Job", 0)
+    pruned.jobs += finished_ingest_jobs(cutoff).delete()[0]
     detail = asdict(pruned)
     detail["conversation_ids"] = detail["conversation_ids"][:1000]
     AuditEvent.objects.create(actor=actor, action="prune", detail=detail)
@@ -120,10 +126,11 @@ class Command(BaseCommand):
             raise CommandError("--days must be 0 or more")
         cutoff = retention_cutoff(days)
         if dry_run:
+            jobs = finished_jobs(cutoff).count() + finished_ingest_jobs(cutoff).count()
             self.stdout.write(
                 f"would remove {expired_conversations(cutoff).count()} deleted conversations, "
                 f"{superseded_revisions(cutoff).count()} superseded revisions and "
-                f"{finished_jobs(cutoff).count()} finished jobs (before {cutoff:%Y-%m-%d %H:%M} UTC), "
+                f"{jobs} finished jobs (before {cutoff:%Y-%m-%d %H:%M} UTC), "
                 "and the chunks and originals only they used"
             )
             return
