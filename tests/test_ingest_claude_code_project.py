@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 
 from conversations.api.auth import api_token_create
-from conversations.models import Conversation
+from conversations.models import Conversation, SearchText
 from tests.claude_sessions import AGENT_CALL, Session, agent_parent_session
 from tests.support import FIXTURES
 
@@ -231,3 +231,61 @@ def test_a_subagent_whose_starting_call_is_not_named_is_still_linked_to_its_sess
     subagent, parent = subagent_and_parent()
     assert (subagent.parent, subagent.parent_tool_use_id, subagent.agent_of) == (parent, "", PARENT)
     assert parent.agent_of == ""
+
+
+# --- a sidecar changed alone ----------------------------------------------------------------------
+
+
+def sidecar_rewritten(project, **changes) -> None:
+    path = project / PARENT / "subagents" / f"agent-{AGENT}.meta.json"
+    sidecar = json.loads(path.read_text())
+    sidecar.update(changes)
+    path.write_text(json.dumps(sidecar, indent=4))
+
+
+@pytest.mark.parametrize("what", ["folder", "file"], ids=["the project folder", "the subagent's log"])
+def test_a_changed_sidecar_alone_gives_the_subagent_its_title_and_agent_type(project, client, viewer, what):
+    """The log's bytes did not change: the new facts come as a revision whose messages are the
+    previous one's, chunk for chunk (a stored revision never changes). The folder goes through
+    the parallel ingest, the single file through the other."""
+    path = project if what == "folder" else project / PARENT / "subagents" / f"agent-{AGENT}.jsonl"
+    ingest(project)
+    sidecar_rewritten(project, description="Plan mode,  researched again", agentType="Explore")
+
+    status, summary = ingest(path)
+
+    subagent, _ = subagent_and_parent()
+    assert (status, summary["ingested"], summary["failed"]) == (0, 1, [])
+    assert subagent.title == "Plan mode, researched again"
+    first, second = subagent.revisions.order_by("number")
+    assert second.history.meta["subagent"]["agent_type"] == "Explore"
+    assert first.history.meta["subagent"]["agent_type"] == "general-purpose"
+    assert second.chunks == first.chunks  # no message stored again
+    assert SearchText.objects.get(conversation=subagent).text.startswith("Plan mode, researched again")
+    client.force_login(viewer)
+    assert "agent type <code>Explore</code>" in client.get(subagent.get_absolute_url()).content.decode()
+    # Read again unchanged, nothing moves.
+    assert ingest(path)[1]["unchanged"] >= 1
+    assert subagent.revisions.count() == 2
+
+
+def test_a_sidecar_rewritten_with_the_same_facts_adds_no_revision(project):
+    ingest(project)
+    sidecar_rewritten(project)  # the same keys and values, laid out otherwise
+
+    status, summary = ingest(project)
+
+    subagent, _ = subagent_and_parent()
+    assert (status, summary["ingested"]) == (0, 0)
+    assert subagent.revisions.count() == 1
+
+
+def test_a_sidecar_that_stops_naming_the_subagent_leaves_its_title_to_the_call_that_started_it(project):
+    ingest(project)
+    sidecar_rewritten(project, description="")
+
+    ingest(project)
+
+    subagent, _ = subagent_and_parent()
+    assert subagent.title == "Research Claude Code plan mode"  # the Agent call's description input
+    assert "description" not in subagent.latest_revision.history.meta["subagent"]

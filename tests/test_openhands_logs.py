@@ -9,6 +9,7 @@ from io import BytesIO, TextIOWrapper
 import pytest
 from django.core.management import call_command
 
+from conversations.api.auth import api_token_create
 from conversations.models import Conversation
 from tests.support import FIXTURES
 
@@ -89,6 +90,46 @@ def test_a_resolver_runs_page_shows_its_outcome_cost_issue_and_explanation(clien
     assert "<dt>error</dt><dd>none</dd>" in run
     assert "<dt>accumulated cost</dt><dd>$0.070713</dd>" in run
     assert "<dt>result explanation</dt>" in run and explanation[:40].replace("'", "&#x27;") in run
+
+
+def api_detail(client, user, conversation) -> dict:
+    _, token = api_token_create(user)
+    response = client.get(f"/api/conversations/{conversation.pk}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_api_gives_a_resolver_runs_facts_under_run(client, viewer):
+    ingest(RESOLVER)
+    conversation = Conversation.objects.get(title="neubig/pr-viewer#5 Add MIT license")
+    explanation = json.loads(RESOLVER.read_text().splitlines()[0])["result_explanation"]
+
+    body = api_detail(client, viewer, conversation)
+
+    assert body["run"] == {
+        "kind": "resolver",
+        "instance_id": None,
+        "issue_title": "Add MIT license",
+        "success": True,
+        "error": None,
+        "accumulated_cost": 0.070713,
+        "result_explanation": explanation,
+    }
+
+
+def test_the_api_gives_an_evaluation_runs_instance_id_and_null_for_what_its_line_lacks(client, viewer, tmp_path):
+    ingest(output_with_a_bad_middle_line(tmp_path))
+    conversation = Conversation.objects.get(external_id="acme__inventory-3")
+
+    run = api_detail(client, viewer, conversation)["run"]
+
+    assert run == dict.fromkeys(run, None) | {"kind": "evaluation", "instance_id": "acme__inventory-3"}
+
+
+def test_a_log_that_is_no_run_has_no_run_facts(client, viewer):
+    ingest(GPT4O)
+
+    assert api_detail(client, viewer, Conversation.objects.get())["run"] is None
 
 
 def test_the_gpt4o_trajectory_ingests_renders_and_is_judged_for_openai(client, viewer):

@@ -187,6 +187,20 @@ SCHEMAS: dict[str, Any] = {
                         "type": "object",
                         "description": "what the log says about the call (model_group, model_id, trace_id...)",
                     },
+                    "run": {
+                        "type": ["object", "null"],
+                        "description": "an OpenHands output.jsonl line's run (resolver or evaluation): how it "
+                        "ended and what it cost, each null where the line lacks it; null for any other log",
+                        "properties": {
+                            "kind": {"enum": ["resolver", "evaluation"]},
+                            "instance_id": NULLABLE_STRING,
+                            "issue_title": NULLABLE_STRING,
+                            "success": {"type": ["boolean", "null"]},
+                            "error": {"description": "the run's error as the line gives it (a string, or null)"},
+                            "accumulated_cost": {"type": ["number", "null"]},
+                            "result_explanation": {"description": "the resolver's explanation (a string, or null)"},
+                        },
+                    },
                     "revisions": {"type": "array", "items": _ref("Revision")},
                     "usage": {
                         "type": "object",

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.urls import reverse
 
+from conversations.history.formats.openhands_output import run_facts
 from conversations.history.model import USAGE_KINDS
 from conversations.models import Conversation, Finding, Revision, Status, Verdict
 
@@ -156,6 +157,8 @@ def conversation_detail(
     detail["error"] = head.get("error")
     detail["logged_failure"] = logged_failure(latest)
     detail["meta"] = head.get("meta") or {}
+    # An OpenHands output.jsonl line's run: how it ended and what it cost (None for any other log).
+    detail["run"] = run_facts(detail["meta"])
     usage = head.get("usage") or {}
     # Every token the log's requests counted, each kind apart (None: the log does not record it);
     # token_count is their sum.

@@ -9,6 +9,7 @@ redaction); new bytes at the same place add a revision.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +117,15 @@ def redacted(doc: Document) -> tuple[Document, list[dict]]:
     return Document(name=doc.name, files=files, is_dir=doc.is_dir), found
 
 
+def source_hash(doc: Document, sidecar: bytes | None = None) -> str:
+    """What a document is known by when read again: its hash, and for a Claude Code subagent's log
+    its sidecar's bytes too, so a changed sidecar (the subagent's title and agent type) is read
+    again though the log is not. What the sidecar changes then makes a revision of its own, its
+    messages shared with the one before: a revision never changes once stored."""
+    digest = document_hash(doc)
+    return digest if sidecar is None else hashlib.sha256(digest.encode() + b"\n" + sidecar).hexdigest()
+
+
 def prepare(
     doc: Document,
     *,
@@ -129,7 +139,7 @@ def prepare(
     """Everything but the writes. Raises FormatError for a document that cannot be read. `table`:
     the routes, `kind` and `location`: where the document comes from (a route rule may name them).
     `sidecar`: the bytes of a Claude Code subagent's `agent-<id>.meta.json`, when it has one."""
-    raw_hash = raw_hash or document_hash(doc)
+    raw_hash = raw_hash or source_hash(doc, sidecar)
     clean, redactions = redacted(doc)
     each = formats.read_each(clean, format)
     histories = [h for h in each if isinstance(h, History)]
@@ -387,7 +397,7 @@ def ingest_document(
 ) -> Outcome:
     """Read, check and store one document. Raises nothing for a bad input: the outcome says why.
     `table`: the routes (by default read now)."""
-    raw_hash = document_hash(doc)
+    raw_hash = source_hash(doc, sidecar)
     known = unchanged(kind, location, raw_hash)
     if known is not None:
         if known.held:

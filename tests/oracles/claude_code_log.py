@@ -1,7 +1,7 @@
 """The judge for Claude Code transcripts: claude-code-log 1.7.0's own typed reader, run in its venv
 (.oracles/claude-code-log, Python 3.12; built by `make oracles`).
 
-    .oracles/claude-code-log/bin/python tests/oracles/claude_code_log.py SESSION.jsonl
+    .oracles/claude-code-log/bin/python tests/oracles/claude_code_log.py SESSION.jsonl [SESSION.jsonl...]
 
 Each line goes through the dispatch `claude_code_log.converter.load_transcript` uses: the record
 types it models are validated by `claude_code_log.factories.create_transcript_entry` (its pydantic
@@ -9,9 +9,10 @@ models), the types it drops on purpose (SILENT_SKIP_TYPES) are counted as skippe
 with uuid and sessionId become its pass-through entries. Then `load_transcript` itself runs on the
 file (its output, which it prints, captured), for the count of entries it keeps.
 
-Prints one JSON object: {"records": typed entries read, "by_type": {type: n}, "skipped": [{"line",
-"type"}], "errors": [{"line", "type", "error"}], "tool_use_ids": [...], "tool_result_ids": [...],
-"unanswered": [tool_use ids no tool_result answers], "loader": {"entries": n, "output": "..."}}.
+Prints one JSON object for one file (a list of them for several, each judged in turn):
+{"records": typed entries read, "by_type": {type: n}, "skipped": [{"line", "type"}], "errors":
+[{"line", "type", "error"}], "tool_use_ids": [...], "tool_result_ids": [...], "unanswered":
+[tool_use ids no tool_result answers], "loader": {"entries": n, "output": "..."}}.
 """
 
 from __future__ import annotations
@@ -87,4 +88,5 @@ def judge(path: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(judge(Path(sys.argv[1]))))
+    reports = [judge(Path(arg)) for arg in sys.argv[1:]]
+    print(json.dumps(reports[0] if len(reports) == 1 else reports))

@@ -146,6 +146,9 @@ def _model(record: dict[str, Any]) -> str | None:
 def _run_meta(record: dict[str, Any], name: str) -> dict[str, Any]:
     """What the run says about itself, for the page: how it ended and what it cost."""
     meta: dict[str, Any] = {"conversation": name, "run": "resolver" if "issue" in record else "evaluation"}
+    instance = record.get("instance_id")
+    if isinstance(instance, (str, int)) and not isinstance(instance, bool) and str(instance):
+        meta["instance_id"] = str(instance)
     for key in ("error", "success"):
         if key in record:
             meta[key] = record[key]
@@ -158,6 +161,29 @@ def _run_meta(record: dict[str, Any], name: str) -> dict[str, Any]:
     if "result_explanation" in record:
         meta["result_explanation"] = record["result_explanation"]
     return meta
+
+
+# The run's facts, by the names the API gives them (run_facts), as _run_meta keeps them in meta.
+RUN_FACTS = ("instance_id", "issue_title", "success", "error", "accumulated_cost", "result_explanation")
+
+
+def run_facts(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """What an output.jsonl line says about its run ({"kind": "resolver" | "evaluation", and each
+    of RUN_FACTS, None where the line lacks it}); None for a history that is no such line. A line
+    stored before `instance_id` was kept in meta has it as its name when it is an evaluation's."""
+    kind = meta.get("run")
+    if kind not in ("resolver", "evaluation"):
+        return None
+    facts: dict[str, Any] = {"kind": kind, **{key: meta.get(key) for key in RUN_FACTS}}
+    if not isinstance(facts["success"], bool):
+        facts["success"] = None  # the line's own value, when it is not a yes or no, stays in meta
+    if (
+        facts["instance_id"] is None
+        and kind == "evaluation"
+        and not str(meta.get("conversation", "")).startswith("line ")
+    ):
+        facts["instance_id"] = meta.get("conversation")
+    return facts
 
 
 # --- the older flat events -------------------------------------------------------------------------

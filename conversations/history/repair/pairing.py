@@ -185,6 +185,7 @@ def _rebuild(
     after: dict[int, list[Message]] = defaultdict(list)  # new or moved messages, by position
     prepend: dict[int, list[Block]] = defaultdict(list)  # blocks for a holder's leading results
     new_holder: dict[int, Message] = {}  # Anthropic style: a new user message
+    caller_of: dict[int, int] = {}  # a holder given results -> the message whose calls they answer
     whole: set[int] = set()  # messages moved as they are
 
     for a, items in added.items():
@@ -221,6 +222,7 @@ def _rebuild(
             elif zone.holder is not None:
                 holder = messages[zone.holder]
                 prepend[zone.holder].append(placed)
+                caller_of[zone.holder] = a
                 moved_to, added_at, target = (
                     f"to the start of {work.name(holder)}",
                     f"at the start of {work.name(holder)}",
@@ -276,7 +278,10 @@ def _rebuild(
                 blocks = [b for b in blocks if not (b.type == "tool_use" and b.id in calls_out[i])]
             if i in prepend:
                 k = _leading_count(blocks)
-                blocks = blocks[:k] + prepend[i] + blocks[k:]
+                leading = blocks[:k] + prepend[i]
+                if work.results_in_call_order:
+                    leading = _records_in_call_order(leading, messages[caller_of[i]])
+                blocks = leading + blocks[k:]
             if message.blocks and not blocks:
                 work.note(
                     "remove-message",
@@ -315,6 +320,25 @@ def _call_order_places(messages: list[Message], zone: _Zone) -> Callable[[str | 
         return places[n] if n >= 0 else zone.assistant
 
     return place
+
+
+def _records_in_call_order(results: list[Block], caller: Message) -> list[Block]:
+    """Results as a reader that takes them record by record, in the order of the calls each
+    record answers first (Claude Code), gives them back: blocks read from one record stay together
+    and in their order; a block not read from the file is a record of its own."""
+    order = {u.id: n for n, u in reversed(list(enumerate(caller.tool_uses())))}
+    records: list[list[Block]] = []
+    for block in results:
+        line = block.source.line
+        if records and line is not None and records[-1][-1].source.line == line:
+            records[-1].append(block)
+        else:
+            records.append([block])
+
+    def rank(record: list[Block]) -> int:
+        return min(order.get(b.tool_use_id or "", len(order)) for b in record)
+
+    return [b for record in sorted(records, key=rank) for b in record]
 
 
 def _sole_result(message: Message) -> bool:

@@ -24,9 +24,10 @@ from ..targets import Target
 # Every other writer follows the order of the history.
 PLACED_BY_RECORD = ("claude-code",)
 # Formats whose writer gives the results of an assistant message back in the order of its calls,
-# wherever they were added (OpenHands V0: ConversationMemory sends them so): a result a repair adds
+# wherever they were added (OpenHands V0: ConversationMemory sends them so; Claude Code: its reader
+# takes a turn's result records in the order of the calls they answer): a result a repair adds
 # goes at its call's place among them, not after them.
-RESULTS_IN_CALL_ORDER = ("openhands",)
+RESULTS_IN_CALL_ORDER = ("openhands", "claude-code")
 # Formats whose tool results live in the next user message (Anthropic style); the others keep
 # them as role "tool" messages right after the assistant message (OpenAI style).
 ANTHROPIC_STYLE = ("anthropic", "claude-code")

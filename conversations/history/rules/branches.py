@@ -11,8 +11,10 @@ back by the repair) is no longer abandoned.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
+from ..model import Message
 from .base import Context, rule
 
 
@@ -22,7 +24,7 @@ def abandoned_tool_call(ctx: Context) -> Iterator[Finding]:
     silently forgets it and its work is lost."""
     held = {b.id for m in ctx.history.messages for b in m.tool_uses()}
     for batch in ctx.history.meta.get("abandoned") or []:
-        at = batch.get("after_message")
+        at = after_index(ctx.history.messages, batch)
         for call in batch.get("unanswered") or []:
             if call.get("id") in held:
                 continue
@@ -36,3 +38,16 @@ def abandoned_tool_call(ctx: Context) -> Iterator[Finding]:
                     f"while it ran): on resume the agent silently forgets this call; its work is lost."
                 ),
             )
+
+
+def after_index(messages: list[Message], batch: dict[str, Any]) -> int | None:
+    """Where the abandoned branch leaves the conversation now: the message read from the batch's
+    `after_event` (the reader's `after_message` is an index at read time, which a repair that adds
+    a message before it makes stale), else that index; None: before the first message."""
+    event = batch.get("after_event")
+    if event is not None:
+        for k, message in enumerate(messages):
+            if message.source.event == event or any(b.source.event == event for b in message.blocks):
+                return k
+    at = batch.get("after_message")
+    return at if isinstance(at, int) else None

@@ -11,8 +11,9 @@ stay byte-identical" is a result record's `parentUuid`). So the records of the t
 blocks held together by those fixed links, each headed by a result record (free to take any
 parent) or by the turn's first record (whose parent comes before the turn). The chain is: the
 first block, the other blocks by the line of their head, new result records, and last the block
-that ends in the record the path goes on from. A turn that fixed links do not allow to lay out
-that way (two calls on one parent, say) is left as it is.
+that ends in the record the path goes on from (when that is the first block, the chain ends in the
+new result records, which the record after the turn is parented on). A turn that fixed links do not
+allow to lay out that way (two calls on one parent, say) is left as it is.
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ def rechain(
         return None
     bottom = segment[-1]
     if first[-1] is bottom:
-        # The path goes on from the turn's first block: nothing can come after it.
-        return list(first) if not others and not news else None
+        # The path goes on from the turn's first block: no result record can come after it, but a
+        # new one can (the record after the turn is then parented on it, as for any new record),
+        # and the turn's other blocks can come before that.
+        if not news:
+            return list(first) if not others else None
+        return [*first, *(r for run in sorted(others, key=lambda b: b[0].line) for r in run), *news]
     last = next((b for b in others if b[-1] is bottom), None)
     if last is None:
         return None

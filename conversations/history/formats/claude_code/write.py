@@ -61,18 +61,24 @@ def _place_blocks(
 ) -> tuple[dict[int, list[Block]], list[tuple[int | None, New]]]:
     """Blocks per original line, and new blocks with the line of the block before them. A block
     pointing at a line the history was not read from is treated as new. (The file name is not
-    compared: an upload and its stored original may carry different names.)"""
+    compared: an upload and its stored original may carry different names.) A new block between
+    two blocks of one record (text a repair moved before the call of its own record) is written
+    inside that record: a record of its own would come after the whole record, so after the call."""
     placed: dict[int, list[Block]] = {}
     news: list[tuple[int | None, New]] = []
     anchor: int | None = None
     for message in history.messages:
         if message.role not in TURN_TYPES:
             raise FormatError(f"a Claude Code transcript has no {message.role!r} messages", path=str(message.source))
-        for block in message.blocks:
-            line = block.source.line
-            if line is not None and line in included:
+        lines = [b.source.line if b.source.line in included else None for b in message.blocks]
+        within: int | None = None  # the line of the message's last block read from the file
+        for k, block in enumerate(message.blocks):
+            line = lines[k]
+            if line is not None:
                 placed.setdefault(line, []).append(block)
-                anchor = line
+                anchor = within = line
+            elif within is not None and within == next((n for n in lines[k + 1 :] if n is not None), None):
+                placed[within].append(block)
             else:
                 news.append((anchor, New(block=block, message=message)))
     return placed, news
