@@ -12,6 +12,7 @@ from django.conf import settings
 
 from conversations.history import nextturn
 from conversations.history.errors import HistoryError
+from conversations.history.formats.openhands_output import run_facts
 from conversations.history.leftoff import REASONS
 from conversations.history.model import USAGE_KINDS, Block, History, Message, Usage
 from conversations.history.targets import target_for_model
@@ -151,7 +152,7 @@ def detail_dict(
         "family": family,
         "left_off": _left_off(head.meta),
         "usage": usage_dict(head.usage),
-        "run": run_dict(head.meta),
+        "run": run_facts(head.meta),
         "tokens": {
             "estimate": True,
             "method": "characters / 4 (an estimate), plus a fixed count per image",
@@ -214,16 +215,6 @@ def _left_off(meta: dict) -> dict:
 def usage_dict(usage: Usage | None) -> dict[str, int | None]:
     """{"input", "cache_read", "cache_write", "output"}: None for a kind the log does not record."""
     return {name: getattr(usage, field) if usage is not None else None for name, field in USAGE_KINDS}
-
-
-# What an OpenHands output.jsonl line says about its run (openhands_output.py puts it in meta).
-RUN_FACTS = ("error", "success", "accumulated_cost", "issue_title", "result_explanation")
-
-
-def run_dict(meta: dict) -> dict | None:
-    """An OpenHands output.jsonl run's outcome, else None."""
-    found = {key: meta[key] for key in RUN_FACTS if key in meta}
-    return found or None
 
 
 def _pair_links(messages: list[dict], start: int, stop: int, params: dict) -> None:
