@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conversations.history import targets, wire
+from conversations.history import nextturn, targets, wire
 from conversations.history.errors import FormatError
 from conversations.history.formats import Document, detect, litellm_log, openai, read
 from tests.support import FIXTURES
@@ -173,14 +173,15 @@ def test_the_answer_s_mark_stays_out_of_the_request_it_makes():
 
 
 def test_a_success_record_is_judged_on_the_replayed_request_not_litellm_s_own():
-    # The mark once reached the request, and the replay handed every success record to litellm's
+    # The marks once reached the request, and the replay handed every success record to litellm's
     # own transformation (7 ms a record: most of the ingest of a litellm JSONL).
     [h] = read(doc_of(success_payload()))
+    judged = nextturn.next_request(h)  # the answer, then the placeholder of the next user turn
 
     for name in ("anthropic", "bedrock", "openai", "gemini"):
         target = targets.resolve(name)
-        assert wire.replay_covers(h, target) is None, name
-        assert _seen(wire.simulate(h, target)) == _seen(wire.build(h, target)), name
+        assert wire.replay_covers(judged, target) is None, name
+        assert _seen(wire.simulate(judged, target)) == _seen(wire.build(judged, target)), name
 
 
 def _seen(request: wire.WireRequest) -> list:

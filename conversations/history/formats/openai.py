@@ -43,10 +43,11 @@ OPENAI_DIALECTS = frozenset({NAME, "litellm-log"})
 # What only this writer needs to give back the exact document (a string `image_url`, a missing
 # `type`...). Kept in `extra` under this key and never written out as a key.
 HINT = "_openai"
-# Keys a reader adds to a message's extra for this program's own use (litellm_log marks the answer
-# it took from the response): never written into a request, where the provider would refuse an
-# unknown key and the replay (history.replay) would hand the check to litellm.
-OWN_KEYS = frozenset({"from_response"})
+# Keys this program adds to a message's extra for its own use (litellm_log marks the answer it took
+# from the response, nextturn the placeholder of the next user turn): never written into a
+# request, where the provider would refuse an unknown key and the replay (history.replay) would
+# hand the check to litellm.
+OWN_KEYS = frozenset({"from_response", "placeholder"})
 # Top-level keys that describe a logged document rather than ask anything of the model.
 NOT_REQUEST = ("usage",)
 # Request parameters that mean the same thing for any provider litellm routes to.
