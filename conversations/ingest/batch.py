@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import DatabaseError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from conversations.history.check import RULES_VERSION
@@ -31,7 +32,7 @@ from conversations.ingest import (
     unchanged,
 )
 from conversations.models import AuditEvent, Conversation, Original, OriginalFile, Revision, SearchText, Source
-from conversations.storage import chunks_store, rows_update
+from conversations.storage import chunks_store
 from conversations.subagents import link_subagents
 from conversations.verdicts import INGESTED, verdicts_insert
 
@@ -144,7 +145,12 @@ def _store_fresh(items: list[Item], *, user) -> list[Outcome]:
     for conversation, revision in zip(conversations, revisions, strict=True):
         conversation.latest_revision = revision
         conversation.updated_at = now
-    rows_update(conversations, ["latest_revision", "updated_at"])
+    # Every conversation of these sources is one made above, with its first revision: one
+    # statement for them all (an UPDATE a row cost a JSONL of 5,000 calls half a millisecond each).
+    Conversation.objects.filter(source__in=sources).update(
+        latest_revision=Subquery(Revision.objects.filter(conversation=OuterRef("pk"), number=1).values("pk")[:1]),
+        updated_at=now,
+    )
     _verdicts_store(revisions, [item for _, item in owners])
     added: list[list[int]] = [[] for _ in items]
     for conversation, (k, _) in zip(conversations, owners, strict=True):
