@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/ingest.py [--conversations 200] [--messages 200] [--big 20000]
                                      [--claude-sessions 50] [--claude-records 2000]
-                                     [--only sqlite|postgres] [--case openai|claude-code|route] [--jobs 1]
+                                     [--litellm-records 5000] [--litellm-messages 6]
+                                     [--only sqlite|postgres] [--case openai|litellm|claude-code|route] [--jobs 1]
                                      [--database-url postgres://postgres@127.0.0.1:5432/inspector_bench]
 
 Generates OpenAI-format histories with tool calls (what litellm logs hold; about 800 bytes a
@@ -13,6 +14,10 @@ speed reached), and the peak memory of ingesting the largest file against its si
 Aims: 20 MB/s into PostgreSQL, or at least 1/20 of json.loads (1/10 later); peak under 3x the
 largest file. Each database runs in a child process of its own (Django binds its database at
 setup); the PostgreSQL database is dropped and created again for the run.
+
+The litellm case ingests one JSONL of 5,000 logged calls (a callback's StandardLoggingPayload a
+line, each its own conversation of 6 messages and the answer) as `manage.py ingest` does one file,
+and prints records/s beside json.loads of the same lines.
 
 The Claude Code case walks a generated project folder (bench/claude_code_project.py: 50 sessions
 of 2,000 records, about 3 MB each, each with two subagent files and their sidecars) as `manage.py
@@ -197,6 +202,53 @@ def route_child(database_url: str, corpus: Path, jobs: int) -> None:
     print(json.dumps({"files": len(files), "mb": size / 1e6, **seconds}))
 
 
+def litellm_record(k: int, messages: int) -> dict:
+    """One logged call of a litellm callback (a StandardLoggingPayload): the request's messages so
+    far, its parameters and the model's answer."""
+    request = history(messages, 50_000 + k, small=True)
+    return {
+        "id": f"chatcmpl-{k:08d}",
+        "trace_id": f"trace-{k:08d}",
+        "call_type": "acompletion",
+        "status": "success",
+        "model": "gpt-4o",
+        "custom_llm_provider": "openai",
+        "startTime": 1795617667.0 + k,
+        "endTime": 1795617668.5 + k,
+        "messages": request["messages"],
+        "model_parameters": {"temperature": 0, "max_tokens": 1024},
+        "hidden_params": {"api_base": "https://api.openai.com/v1"},
+        "response": {"choices": [{"message": {"role": "assistant", "content": f"Done with step {k}."}}]},
+    }
+
+
+def litellm_child(database_url: str, log: Path, warmup: Path) -> None:
+    """A litellm JSONL (one call a line, each line a conversation of its own) ingested as one file."""
+    _django(database_url)
+    from conversations.ingest import ingest_path
+
+    assert ingest_path(warmup).status == "ingested"  # litellm's import and first calls, untimed
+    start = time.perf_counter()
+    outcome = ingest_path(log)
+    seconds = time.perf_counter() - start
+    assert outcome.status == "ingested" and not outcome.failures, (outcome.error, outcome.failures[:3])
+    start = time.perf_counter()
+    for line in log.read_bytes().split(b"\n"):
+        if line:
+            json.loads(line)
+    bare = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "records": len(outcome.added),
+                "mb": log.stat().st_size / 1e6,
+                "seconds": seconds,
+                "bare_json_seconds": bare,
+            }
+        )
+    )
+
+
 def claude_child(database_url: str, project: Path, warmup: Path, jobs: int) -> None:
     """The Claude Code case in one database: the folder walked and ingested as `manage.py ingest`
     does it (sidecars skipped), timed against json.loads of every line of its logs."""
@@ -284,7 +336,9 @@ def main() -> None:
     parser.add_argument("--claude-sessions", type=int, default=50, help="sessions of the Claude Code project folder")
     parser.add_argument("--claude-records", type=int, default=2000, help="records a Claude Code session")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
-    parser.add_argument("--case", choices=["openai", "claude-code", "route"], help="run one case only")
+    parser.add_argument("--litellm-records", type=int, default=5000, help="calls in the litellm JSONL")
+    parser.add_argument("--litellm-messages", type=int, default=6, help="messages a litellm call sends")
+    parser.add_argument("--case", choices=["openai", "litellm", "claude-code", "route"], help="run one case only")
     parser.add_argument(
         "--jobs",
         type=int,
@@ -295,11 +349,14 @@ def main() -> None:
     parser.add_argument("--child", nargs=4, metavar=("URL", "CORPUS", "BIG", "JOBS"), help=argparse.SUPPRESS)
     parser.add_argument("--claude-child", nargs=4, metavar=("URL", "PROJECT", "WARMUP", "JOBS"), help=argparse.SUPPRESS)
     parser.add_argument("--route-child", nargs=3, metavar=("URL", "CORPUS", "JOBS"), help=argparse.SUPPRESS)
+    parser.add_argument("--litellm-child", nargs=3, metavar=("URL", "LOG", "WARMUP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], Path(args.child[1]), Path(args.child[2]), int(args.child[3]))
     if args.route_child:
         return route_child(args.route_child[0], Path(args.route_child[1]), int(args.route_child[2]))
+    if args.litellm_child:
+        return litellm_child(args.litellm_child[0], Path(args.litellm_child[1]), Path(args.litellm_child[2]))
     if args.claude_child:
         c = args.claude_child
         return claude_child(c[0], Path(c[1]), Path(c[2]), int(c[3]))
@@ -309,6 +366,8 @@ def main() -> None:
         print(f"jobs {args.jobs}; load average {os.getloadavg()[0]:.1f}", flush=True)
         if args.case in (None, "openai"):
             openai_case(args, tmp_path)
+        if args.case in (None, "litellm"):
+            litellm_case(args, tmp_path)
         if args.case in (None, "claude-code"):
             claude_case(args, tmp_path)
         if args.case in (None, "route"):
@@ -361,6 +420,30 @@ def openai_case(args: argparse.Namespace, tmp_path: Path) -> None:
         print(
             f"  peak memory ingesting it: {r['big_peak_mb']:.0f} MB "
             f"= {r['big_peak_mb'] / r['big_mb']:.1f}x the file (aim under 3x; Python allocations, tracemalloc)"
+        )
+
+
+def litellm_case(args: argparse.Namespace, tmp_path: Path) -> None:
+    log = tmp_path / "litellm-calls.jsonl"
+    print(
+        f"\ngenerating a litellm JSONL of {args.litellm_records} calls of {args.litellm_messages} messages ...",
+        flush=True,
+    )
+    with log.open("w") as out:
+        for k in range(args.litellm_records):
+            out.write(json.dumps(litellm_record(k, args.litellm_messages)) + "\n")
+    warmup = tmp_path / "litellm-warmup.jsonl"
+    warmup.write_text(json.dumps(litellm_record(10**7, 4)) + "\n")
+    for label, url in databases(args, tmp_path, "bench-litellm"):
+        r = run_child(label, "--litellm-child", url, str(log), str(warmup))
+        if r is None:
+            continue
+        print(f"\n{label}, a litellm JSONL (one call a line, each its own conversation)")
+        print(
+            f"  {r['records']} records, {r['mb']:.1f} MB in {r['seconds']:.2f} s: "
+            f"{r['records'] / r['seconds']:.0f} records/s ({r['seconds'] / r['records'] * 1000:.1f} ms a record), "
+            f"{r['mb'] / r['seconds']:.1f} MB/s (json.loads of the same lines: {r['mb'] / r['bare_json_seconds']:.0f} "
+            f"MB/s, {r['seconds'] / r['bare_json_seconds']:.1f}x faster)"
         )
 
 

@@ -62,9 +62,12 @@ def verdicts_insert(
 ) -> list[Verdict]:
     """Store verdicts that have none to replace (revisions created in this transaction with
     rules_version set, as revisions_write creates them): two statements for any number.
-    `route_version_id`: the rows are a route's deployments, in the order litellm tries them."""
+    `route_version_id`: the rows are a route's deployments, each revision's in the order litellm
+    tries them."""
     verdicts = []
-    for position, (revision, verdict) in enumerate(rows):
+    positions: dict[int, int] = {}  # where each revision's deployments are in the order tried
+    for revision, verdict in rows:
+        position = positions[id(revision)] = positions.get(id(revision), -1) + 1
         errors = verdict.errors  # not the ones the log proves answered
         warnings = [f for f in verdict.findings if f.severity == "warning"]
         # The badge names the first rule that matters: the first error, else the first warning.
@@ -89,25 +92,29 @@ def verdicts_insert(
                 logged_failure=verdict.logged_failure,
             )
         )
-    stored = Verdict.objects.bulk_create(verdicts)
+    # A statement at most a thousand rows: PostgreSQL takes 65,535 parameters a statement.
+    stored = Verdict.objects.bulk_create(verdicts, batch_size=1000)
     Finding.objects.bulk_create(
-        Finding(
-            revision=revision,
-            target=verdict.target,
-            provider=verdict.provider,
-            rule=f.rule,
-            severity=f.severity,
-            message_index=f.message_index,
-            wire_index=f.wire_index,
-            content_index=f.content_index,
-            provider_error=f.provider_error or "",
-            explanation=f.explanation,
-            fix=f.fix,
-            guess=f.guess or "",
-            answered=f.answered,
-        )
-        for revision, verdict in rows
-        for f in verdict.findings
+        (
+            Finding(
+                revision=revision,
+                target=verdict.target,
+                provider=verdict.provider,
+                rule=f.rule,
+                severity=f.severity,
+                message_index=f.message_index,
+                wire_index=f.wire_index,
+                content_index=f.content_index,
+                provider_error=f.provider_error or "",
+                explanation=f.explanation,
+                fix=f.fix,
+                guess=f.guess or "",
+                answered=f.answered,
+            )
+            for revision, verdict in rows
+            for f in verdict.findings
+        ),
+        batch_size=1000,
     )
     return stored
 

@@ -76,15 +76,26 @@ _ESCAPED_KEY = re.compile(
 MAX_NESTING = 6
 
 # Where a word starts: after a non-word character, or after an escaped newline or tab (`\\n` in a
-# JSON string, where `\b` sees the "n" as part of the word).
-_START = rb"(?:(?<![A-Za-z0-9_])|(?<=\\[nrt]))"
+# JSON string, where `\b` sees the "n" as part of the word). Tested after the word's first
+# character (a lookbehind two bytes wide): a pattern that opens with a literal or a class is
+# scanned for it in C, where one that opens with a lookbehind is tried at every offset (the env
+# pattern took 12 ms on a 160 KB log that way, 2 ms this way).
+_STARTED = rb"(?:(?<![A-Za-z0-9_].)|(?<=\\[nrt].))"
+
+
+def _word(first: bytes, rest: bytes) -> re.Pattern[bytes]:
+    """A pattern that matches only where a word starts, `first` its first character."""
+    return re.compile(first + _STARTED + rest)
+
 
 # An environment variable as `env` or a .env file prints it: an upper-case name that ends like a
 # credential's, "=", the value up to a space, a quote or a backslash (the escape of a newline).
 _ENV_NAME_END = re.compile(
     rb"(?:^|_)(?:KEY|APIKEY|SECRET|TOKEN|PASSWORD|PASSWD|PASS|CREDENTIALS?)$|^(?:KEY|TOKEN|SECRET)$"
 )
-_ENV = re.compile(_START + rb"([A-Z][A-Z0-9_]{1,100})=('?)([^\s\"'\\]{1,4096})")
+_ENV = re.compile(rb"([A-Z]" + _STARTED + rb"[A-Z0-9_]{1,100})=('?)([^\s\"'\\]{1,4096})")
+# What must occur for _ENV to find anything: its name ends like a credential's, then "=".
+_ENV_HINTS = (b"KEY=", b"SECRET=", b"TOKEN=", b"PASS", b"CREDENTIAL")
 # scheme://user:password@host, and scheme://long-token@host: the password (or the token) only.
 _URL_USERINFO = re.compile(rb"\b[A-Za-z][A-Za-z0-9+.-]{0,20}://([^\s:/?#@\"'\\<>]{0,256})(:[^\s/?#@\"'\\<>]{1,256})?@")
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,60})-----([^-]{1,65536})-----END ")
@@ -96,19 +107,19 @@ _CURL_REACH = 300
 # (kind, literals one of which must occur for the pattern to be tried, pattern, which group is the
 # secret: 0 for the whole match)
 _SHAPES: list[tuple[str, tuple[bytes, ...], re.Pattern[bytes], int]] = [
-    ("anthropic-key", (b"sk-ant-",), re.compile(_START + rb"sk-ant-[A-Za-z0-9_-]{20,}"), 0),
-    ("openai-key", (b"sk-",), re.compile(_START + rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 0),
-    ("stripe-key", (b"k_live_", b"k_test_"), re.compile(_START + rb"[sr]k_(?:live|test)_[A-Za-z0-9]{10,}"), 0),
-    ("huggingface-token", (b"hf_",), re.compile(_START + rb"hf_[A-Za-z0-9]{30,}"), 0),
-    ("aws-access-key-id", (b"AKIA", b"ASIA"), re.compile(_START + rb"(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0),
+    ("anthropic-key", (b"sk-ant-",), _word(b"s", rb"k-ant-[A-Za-z0-9_-]{20,}"), 0),
+    ("openai-key", (b"sk-",), _word(b"s", rb"k-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 0),
+    ("stripe-key", (b"k_live_", b"k_test_"), _word(b"[sr]", rb"k_(?:live|test)_[A-Za-z0-9]{10,}"), 0),
+    ("huggingface-token", (b"hf_",), _word(b"h", rb"f_[A-Za-z0-9]{30,}"), 0),
+    ("aws-access-key-id", (b"AKIA", b"ASIA"), _word(b"A", rb"(?:KIA|SIA)[0-9A-Z]{16}\b"), 0),
     (
         "github-token",
         (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
-        re.compile(_START + rb"(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|github_pat_[A-Za-z0-9_]{40,})"),
+        _word(b"g", rb"(?:h[pousr]_[A-Za-z0-9]{36}\b|ithub_pat_[A-Za-z0-9_]{40,})"),
         0,
     ),
-    ("google-api-key", (b"AIza",), re.compile(_START + rb"AIza[0-9A-Za-z_-]{35}\b"), 0),
-    ("slack-token", (b"xox",), re.compile(_START + rb"xox[abposr]-[A-Za-z0-9-]{10,}"), 0),
+    ("google-api-key", (b"AIza",), _word(b"A", rb"Iza[0-9A-Za-z_-]{35}\b"), 0),
+    ("slack-token", (b"xox",), _word(b"x", rb"ox[abposr]-[A-Za-z0-9-]{10,}"), 0),
     ("bearer-token", (b"earer", b"EARER"), re.compile(rb"(?i:bearer)\s+([A-Za-z0-9._~+/=-]{16,})"), 1),
     ("basic-auth", (b"asic", b"ASIC"), re.compile(rb"(?i:authorization:\s*basic)\s+([A-Za-z0-9+/=]{8,})"), 1),
 ]
@@ -273,7 +284,7 @@ def _shaped_spans(data: bytes) -> Iterator[Span]:
         if any(literal in data for literal in literals):
             for m in pattern.finditer(data):
                 yield m.start(group), m.end(group), kind, None
-    if b"=" in data:
+    if any(hint in data for hint in _ENV_HINTS):
         for m in _ENV.finditer(data):
             if _ENV_NAME_END.search(m[1]) and not _is_placeholder(m[3]):
                 yield m.start(3), m.end(3), "environment-variable", m[1].decode()

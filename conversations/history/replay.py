@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formats.openai import HINT, is_native
+from .formats.openai import HINT, OWN_KEYS, is_native
 from .model import Block, History
 from .modelmap import _bedrock_base, load, model_info, provider_of
 from .targets import Target
@@ -121,7 +121,7 @@ MESSAGE_ROLES = frozenset({"user", "assistant", "tool"})
 
 
 def _extra_read(extra: dict[str, Any], hint: str) -> bool:
-    return any(key not in IGNORED_KEYS and key != hint for key in extra) or (
+    return any(key not in IGNORED_KEYS and key != hint and key not in OWN_KEYS for key in extra) or (
         extra.get(hint, {}).get("role") == "function"
     )
 

@@ -2,7 +2,8 @@
 
 Two steps. `prepare` does all the reading and checking without touching the database (redact,
 parse, serialize, check against the conversation's own target), so it can run in worker
-processes; `store` writes one document in one transaction, so a malformed file stores nothing.
+processes; `store` writes one document in one transaction, so a malformed file stores nothing,
+and `store_many` (ingest.batch) writes many new ones with a statement a table.
 The same bytes again change nothing (the hash is taken over the input as read, before
 redaction); new bytes at the same place add a revision.
 """
@@ -101,6 +102,8 @@ class Prepared:
     format: str
     failures: list[dict[str, Any]] = field(default_factory=list)
     skipped_files: list[dict[str, str]] = field(default_factory=list)
+    # document_hash of `clean` (the stored original's address), taken where it was prepared.
+    clean_hash: str = ""
 
 
 # --- prepare: no database -----------------------------------------------------------------------
@@ -160,6 +163,8 @@ def prepare(
         histories[0].format,
         failures=[{"error": str(e), "line": e.line} for e in failures],
         skipped_files=skipped_inside(doc),
+        # Nothing redacted: the clean bytes are the raw ones.
+        clean_hash=document_hash(clean) if redactions else raw_hash,
     )
 
 
@@ -310,7 +315,7 @@ def store(prepared: Prepared, *, kind: str, location: str, user=None) -> Outcome
         content_hash="" if prepared.failures else prepared.raw_hash,
         size=prepared.clean.size,
     )
-    original = _original_get_or_create(prepared.clean)
+    original = _original_get_or_create(prepared.clean, prepared.clean_hash)
     outcome = Outcome(location, "unchanged", failures=list(prepared.failures))
     made: set[str] = set()  # locators given a conversation in this call (two records may share one)
     for item in prepared.conversations:
@@ -412,7 +417,9 @@ def ingest_document(
         return Outcome(location, "skipped", reason=exc.reason)
     except FormatError as exc:
         return Outcome(location, "failed", error=str(exc))
-    return store(prepared, kind=kind, location=location, user=user)
+    # A document of thousands of records (a litellm JSONL) is written a table at a time.
+    (outcome,) = store_many([(prepared, kind, location)], user=user)
+    return outcome
 
 
 def _source_save(source: Source | None, **fields) -> Source:
@@ -424,8 +431,8 @@ def _source_save(source: Source | None, **fields) -> Source:
     return source
 
 
-def _original_get_or_create(doc: Document) -> Original:
-    digest = document_hash(doc)
+def _original_get_or_create(doc: Document, digest: str = "") -> Original:
+    digest = digest or document_hash(doc)
     original = Original.objects.filter(sha256=digest).first()
     if original is not None:
         return original
@@ -490,7 +497,9 @@ def search_summary_store(conversation: Conversation, summary: dict[str, Any], *,
         search_text_store(conversation.pk, summary["search_text"], new=new)
 
 
-# Walking paths and the parallel ingest of many files live in a module of their own.
+# Storing many documents (or records) at once, walking paths and the parallel ingest of many files
+# live in modules of their own.
+from conversations.ingest.batch import store_checked, store_many  # noqa: E402, F401
 from conversations.ingest.paths import (  # noqa: E402, F401
     Candidate,
     candidates,

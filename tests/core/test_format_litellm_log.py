@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from conversations.history import nextturn, targets, wire
 from conversations.history.errors import FormatError
-from conversations.history.formats import Document, detect, litellm_log, read
+from conversations.history.formats import Document, detect, litellm_log, openai, read
 from tests.support import FIXTURES
 
 FIXTURE = FIXTURES / "formats" / "litellm-standard-logging-failure.json"
@@ -160,6 +161,31 @@ def test_a_success_record_ends_with_the_response_message():
     assert answer.tool_uses()[0].id == "toolu_01Again"
     assert h.error is None
     assert (h.usage.input_tokens, h.usage.output_tokens) == (5120, 42)
+
+
+def test_the_answer_s_mark_stays_out_of_the_request_it_makes():
+    [h] = read(doc_of(success_payload()))
+
+    answer = openai.to_request(h)["messages"][-1]
+
+    assert answer["role"] == "assistant" and "from_response" not in answer
+    assert h.messages[-1].extra["from_response"] is True  # still known to the history (nextturn)
+
+
+def test_a_success_record_is_judged_on_the_replayed_request_not_litellm_s_own():
+    # The marks once reached the request, and the replay handed every success record to litellm's
+    # own transformation (7 ms a record: most of the ingest of a litellm JSONL).
+    [h] = read(doc_of(success_payload()))
+    judged = nextturn.next_request(h)  # the answer, then the placeholder of the next user turn
+
+    for name in ("anthropic", "bedrock", "openai", "gemini"):
+        target = targets.resolve(name)
+        assert wire.replay_covers(judged, target) is None, name
+        assert _seen(wire.simulate(judged, target)) == _seen(wire.build(judged, target)), name
+
+
+def _seen(request: wire.WireRequest) -> list:
+    return [(m.role, [(b.type, b.text, b.id, b.cache, b.origin) for b in m.blocks]) for m in request.messages]
 
 
 def test_tools_come_from_the_model_parameters():

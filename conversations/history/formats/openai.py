@@ -43,6 +43,11 @@ OPENAI_DIALECTS = frozenset({NAME, "litellm-log"})
 # What only this writer needs to give back the exact document (a string `image_url`, a missing
 # `type`...). Kept in `extra` under this key and never written out as a key.
 HINT = "_openai"
+# Keys this program adds to a message's extra for its own use (litellm_log marks the answer it took
+# from the response, nextturn the placeholder of the next user turn): never written into a
+# request, where the provider would refuse an unknown key and the replay (history.replay) would
+# hand the check to litellm.
+OWN_KEYS = frozenset({"from_response", "placeholder"})
 # Top-level keys that describe a logged document rather than ask anything of the model.
 NOT_REQUEST = ("usage",)
 # Request parameters that mean the same thing for any provider litellm routes to.
@@ -112,7 +117,7 @@ def with_extra(out: dict[str, Any], extra: dict[str, Any], native: bool, hint: s
     OpenHands `llm_metrics` or a Claude Code `uuid` has no place in a request body."""
     if native:
         for key, value in extra.items():
-            if key != hint and key not in out:
+            if key != hint and key not in out and key not in OWN_KEYS:
                 out[key] = value
     return out
 
@@ -896,7 +901,7 @@ def plain_out(message: Message, native: bool) -> list[Plain] | None:
 
 def _plain_extra(extra: dict[str, Any], native: bool) -> bool:
     """No key of the source's that with_extra would write next to the named ones."""
-    return not native or not extra or all(key == HINT for key in extra)
+    return not native or not extra or all(key == HINT or key in OWN_KEYS for key in extra)
 
 
 def _message_out(message: Message, native: bool) -> list[tuple[dict[str, Any], str | None]]:

@@ -43,6 +43,12 @@ def sniff(doc: Document) -> bool:
         lines = [line for line in doc.text().lstrip("\ufeff").split("\n", SNIFF_LINES) if line.strip()]
     except FormatError:
         return False
+    if len(lines) == 1:
+        # A document of one line (a JSON request or log): its parse, cached, is the readers' too.
+        try:
+            return is_record(doc.json())
+        except FormatError:
+            return False
     for line in lines[:SNIFF_LINES]:
         try:
             value = parse_json(line, doc.name)
