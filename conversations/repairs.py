@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from conversations.gcpause import without_gc_pauses
 from conversations.history import formats
 from conversations.history.diff import histories_diff
 from conversations.history.docdiff import document_diff
@@ -27,7 +28,7 @@ from conversations.models import AuditEvent, Conversation, Revision, Source
 from conversations.resume import ResumeError, resume
 from conversations.revisions import Addition, Conflict, addition_store, revision_add
 from conversations.roles import require_repairer
-from conversations.verdicts import own_target
+from conversations.verdicts import is_ingested, own_target
 from conversations.writeback import NEVER_REWRITTEN, WriteBackError, allowed_path, write_back
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "writeback_apply",
     "original_document",
     "revision_document",
+    "ingested_document",
     "download_document",
     "written_preview",
     "conversation_resume",
@@ -230,24 +232,45 @@ def revision_document(revision: Revision, as_format: str | None = None) -> Docum
     `anthropic` request; a litellm log as the OpenAI request it carried (formats.write). The one
     rule of the pages' download and the API's revision endpoint. FormatError when it cannot be
     written so."""
-    history = revision.history
+    own_format = revision.head()["format"]
     # The original matters only to a document in the history's own format: not read otherwise.
-    own = as_format is None or as_format == history.format
-    doc = formats.write(history, original_document(revision) if own else None, format=as_format)
+    own = as_format is None or as_format == own_format
+    stored = ingested_document(revision, own_format) if own else None
+    if stored is not None:
+        return stored
+    history = revision.history
+    doc = without_gc_pauses(
+        lambda: formats.write(history, original_document(revision) if own else None, format=as_format)
+    )
     if own:
         # A download in the source's format is the conversation to resume from: it must read back
         # as this revision (a conversion to a request of another format is not compared).
-        difference = readback_difference(history, doc)
+        difference = without_gc_pauses(lambda: readback_difference(history, doc))
         if difference is not None:
             raise FormatError(refusal(difference))
     return doc
 
 
+def ingested_document(revision: Revision, own_format: str) -> Document | None:
+    """The stored original, when it is the revision's document in its own format; else None.
+
+    A revision ingest made holds what our reader read from those very bytes (redacted before they
+    were read and stored), so they read back as it by construction: nothing to write or read back
+    (for 200,000 messages that took most of a minute). Only when they hold this one conversation
+    (not one record of several) in a format written back as itself (a litellm log or an OpenHands
+    output.jsonl is downloaded as the OpenAI request it carried)."""
+    if not is_ingested(revision.reason) or own_format in formats.REQUEST_ONLY or revision.record is not None:
+        return None
+    if revision.conversation.source.conversations.count() != 1:
+        return None
+    return original_document(revision)
+
+
 def download_document(revision: Revision, as_format: str | None = None) -> tuple[str, bytes]:
     """(file name, bytes) of revision_document, for a download: named after the source and the
     revision (and the format, when converted); a directory comes as a zip."""
-    history = revision.history
-    own = history.format if history.format not in formats.REQUEST_ONLY else "openai"
+    history_format = revision.head()["format"]
+    own = history_format if history_format not in formats.REQUEST_ONLY else "openai"
     target_format = as_format or own
     doc = revision_document(revision, as_format)
     stem = Path(revision.conversation.source.location).stem or "conversation"

@@ -305,8 +305,11 @@ def explain_error(
     """A provider error (pasted, or the one the log carries) against the prediction; for a
     history too large to check within a request, recognised but not compared."""
     too_large = too_large_for_a_request(revision.conversation.tool_call_count, revision.message_count)
+    # Not compared, an error is recognised from its text, the history's model and the log's own
+    # error: the head holds those, and a history too large to compare is too large to read here.
+    history = revision.history if too_large is None else History.from_dict(revision.head())
     explanation = core_explain.explain(
-        revision.history, error_text, config=config_text or None, group=model_group or None, compare=too_large is None
+        history, error_text, config=config_text or None, group=model_group or None, compare=too_large is None
     )
     return explanation.to_dict()
 

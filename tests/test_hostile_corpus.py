@@ -48,18 +48,7 @@ def test_a_log_nested_deeper_than_any_parser_is_refused(corpus):
     assert outcome.status == "failed" and "deeper-than-any-parser.json" in outcome.error
 
 
-# Over 10 s on a loaded 2-core machine (issue 16, left open), measured at load 4.7 with the test
-# client: 200,000 tiny messages take 23 s to ingest; the page 3.6 s; Explain 10.7 s and the download
-# 23.8 s. Both read the whole history (4,000 chunks decoded, 200,000 Message objects built:
-# Revision.history, about 6 s); the download then writes it and reads it back, redacting both
-# sides, to check it reads back as the revision (readback.readback_difference: about 60% of it).
-# The preview of 20,000 unanswered calls is a background job now: its page only queues it.
-SLOW = {"tiny-messages.json"}
-CASES = [
-    pytest.param(n, marks=pytest.mark.xfail(reason="over 10 s here: see SLOW", strict=False)) if n in SLOW else n
-    for n in CORPUS
-    if n != "deeper-than-any-parser.json"
-]
+CASES = [n for n in CORPUS if n != "deeper-than-any-parser.json"]
 
 
 @pytest.mark.timeout(60, func_only=True)

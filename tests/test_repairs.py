@@ -6,11 +6,14 @@ import shutil
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import repairs
 from conversations.history import formats
+from conversations.history.readback import readback_difference
 from conversations.ingest import ingest_path
-from conversations.models import AuditEvent, Conversation
+from conversations.models import AuditEvent, Chunk, Conversation
 from conversations.resume import ResumeError
 from conversations.writeback import ChangedOnDisk, WriteBackError
 from tests.fakeprovider import FakeProvider
@@ -140,6 +143,37 @@ def test_an_upload_is_downloaded_repaired_in_its_own_format_or_as_a_request(repa
     name, data = repairs.download_document(revision, "anthropic")
     assert name.endswith(".anthropic.json")
     assert json.loads(data)["messages"][0]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        FIXTURES / "formats" / "claude-code-session.jsonl",
+        FIXTURES / "samples" / "unanswered-tool-call.json",
+        FIXTURES / "formats" / "openhands-events",
+    ],
+    ids=lambda p: p.name,
+)
+def test_an_ingested_revision_downloads_as_its_stored_original_without_reading_its_history(path):
+    revision = ingested(path).latest_revision
+    stored = repairs.original_document(revision)
+
+    with CaptureQueriesContext(connection) as queries:
+        doc = repairs.revision_document(revision)
+
+    assert doc.files == stored.files and doc.is_dir == stored.is_dir
+    assert not [q for q in queries if Chunk._meta.db_table in q["sql"]]
+
+
+def test_a_repaired_revision_is_still_written_and_read_back_before_it_is_downloaded(repairer, stuck):
+    conversation = ingested(stuck)
+    revision, _ = repairs.repair_apply(conversation, user=repairer, expected=1, target="anthropic")
+
+    doc = repairs.revision_document(revision)
+
+    assert doc.files != repairs.original_document(revision).files
+    assert readback_difference(revision.history, doc) is None
+    assert [m["role"] for m in json.loads(doc.single[1])["messages"]] == ["system", "user", "assistant", "tool", "user"]
 
 
 def test_resume_stores_the_models_reply_as_a_new_revision(repairer, stuck, settings):

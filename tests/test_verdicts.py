@@ -1,11 +1,15 @@
 """Verdicts stored with revisions: the own target at ingest, other targets on demand, re-checked
 when the rules change."""
 
+import json
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import verdicts
 from conversations.history.targets import UnknownTarget
-from conversations.models import Finding, Revision, Verdict
+from conversations.models import Chunk, Finding, Revision, Verdict
 from tests.support import FIXTURES, SEED, ingested
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +91,27 @@ def test_a_pasted_error_is_explained_against_the_prediction():
 
     assert "messages.26" in explanation["summary"] or any(e["error"]["wire_index"] == 26 for e in explanation["errors"])
     assert any(e["agrees"] is False for e in explanation["errors"])
+
+
+def test_an_error_against_a_history_too_large_to_compare_is_recognised_without_reading_its_messages(tmp_path):
+    calls = [{"id": f"c{k}", "type": "function", "function": {"name": "ls", "arguments": "{}"}} for k in range(2_001)]
+    path = tmp_path / "many.json"
+    path.write_text(
+        json.dumps(
+            {
+                "model": "anthropic/claude-sonnet-4-5",
+                "messages": [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": calls}],
+            }
+        )
+    )
+    revision = revision_of(path)
+
+    with CaptureQueriesContext(connection) as queries:
+        explanation = verdicts.explain_error(revision, "AnthropicException - messages.1: x")
+
+    [item] = explanation["errors"]
+    assert item["target"] == "anthropic" and item["agrees"] is None and "too large to compare" in item["reason"]
+    assert not [q for q in queries if Chunk._meta.db_table in q["sql"]]
 
 
 def test_the_wire_request_is_what_litellm_would_send():

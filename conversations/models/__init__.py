@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from conversations.compression import unpack
+from conversations.gcpause import without_gc_pauses
 from conversations.history import status as core_status
 from conversations.history.model import History, Message
 
@@ -272,13 +273,14 @@ class Revision(models.Model):
         """The whole canonical history (cached on the instance: a revision never changes)."""
         cached = getattr(self, "_history", None)
         if cached is None:
-            head = self.head()
-            head["messages"] = [
-                m for chunk in _chunks_load(self.chunks, getattr(self, "_chunk_data", None)) for m in chunk
-            ]
-            cached = self._history = History.from_dict(head)
+            cached = self._history = without_gc_pauses(self._history_read)
             self._chunk_data = None
         return cached
+
+    def _history_read(self) -> History:
+        head = self.head()
+        head["messages"] = [m for chunk in _chunks_load(self.chunks, getattr(self, "_chunk_data", None)) for m in chunk]
+        return History.from_dict(head)
 
     def head(self) -> dict:
         """The stored history without its messages (system prompt, tools, model, request, meta):

@@ -10,7 +10,6 @@ dataclasses only to count characters was most of a cold page view.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
@@ -20,6 +19,7 @@ from typing import Any
 
 from django.core.cache import cache
 
+from conversations.gcpause import without_gc_pauses
 from conversations.history.model import History
 
 # Bump when the outline's shape or the estimate changes: cached outlines are then recomputed.
@@ -198,23 +198,9 @@ def outline_computed(revision, head: dict) -> tuple[Outline, list[dict]]:
         messages.extend(revision_message_dicts(revision))
         return outline_from_dicts(head, messages)
 
-    outline = _without_gc_pauses(build)
+    outline = without_gc_pauses(build)
     cache.set(_key(revision), outline.to_dict(), CACHE_SECONDS)
     return outline, messages
-
-
-def _without_gc_pauses(build):
-    """Run `build` with the cyclic garbage collector off. Decoding a long history allocates some
-    100,000 dicts and lists, enough to start full collections of the whole process heap
-    (importing litellm alone adds some 370,000 objects): that was the 300-700 ms tail of a first
-    view. JSON data has no reference cycles, so reference counting frees all of it anyway."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return build()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def revision_message_dicts(revision) -> list[dict]:

@@ -103,6 +103,18 @@ def context_window(model: str | None) -> tuple[int | None, str]:
     return None, "unknown"
 
 
+def _outline_and_window(revision: Revision, head_dict: dict, start: int, stop: int) -> tuple[Outline, list[Message]]:
+    """The revision's outline and messages start..stop-1. The first view of a revision reads every
+    message for its outline: the window comes from those, not from a second read of the same
+    chunks. Those go on return: kept through the rest of the page, each collection of the garbage
+    collector would walk them all (200,000 messages: most of a second each)."""
+    outline = outline_cached(revision)
+    if outline is not None:
+        return outline, revision.messages(start, stop)
+    outline, every = outline_computed(revision, head_dict)
+    return outline, [Message.from_dict(d) for d in every[start:stop]]
+
+
 def detail_dict(
     conversation: Conversation,
     revision: Revision,
@@ -121,14 +133,7 @@ def detail_dict(
     stop = min(start + WINDOW, total)
     head_dict = revision.head()
     head = History.from_dict({**head_dict, "messages": []})
-    outline = outline_cached(revision)
-    if outline is None:
-        # The first view of a revision reads every message for its outline: the window comes from
-        # those, not from a second read of the same chunks.
-        outline, every = outline_computed(revision, head_dict)
-        messages = [Message.from_dict(d) for d in every[start:stop]]
-    else:
-        messages = revision.messages(start, stop)
+    outline, messages = _outline_and_window(revision, head_dict, start, stop)
     verdicts = sender_checked(revision, targets or [], sender) if sender else revision_checked(revision, targets or [])
     conversation.refresh_from_db(fields=["status"])  # checking a target may have changed it
     placed = findings_by_message(verdicts)
