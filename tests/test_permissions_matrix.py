@@ -136,6 +136,7 @@ API = [
     ("conversation", "GET", 401, 401, 401, 200, 200),
     ("revision", "GET", 401, 401, 401, 200, 200),
     ("repair", "POST", 401, 401, 401, 403, 201),
+    ("ingest-job", "GET", 401, 401, 401, 404, 200),  # only its owner (here the repairer) sees it
     ("openapi", "GET", 200, 200, 200, 200, 200),  # the schema is public
 ]
 
@@ -153,7 +154,7 @@ def world(django_db_setup, django_db_blocker):
     from django.db import transaction
 
     from conversations.jobs import job_create
-    from conversations.models import AuditEvent, Finding, Job
+    from conversations.models import AuditEvent, Finding, IngestJob, Job
 
     with django_db_blocker.unblock():
         outer = transaction.atomic()
@@ -176,6 +177,7 @@ def world(django_db_setup, django_db_blocker):
                 route, {"model_list": [{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o"}}]}
             )
             rule = RouteRule.objects.create(route=route, model_group="g")
+            ingest_job = IngestJob.objects.create(name="big.json", source_kind="api", created_by=cast["repairer"])
             revoked_row, revoked = api_token_create(cast["repairer"])
             api_token_revoke(revoked_row)
             tokens = {
@@ -196,6 +198,7 @@ def world(django_db_setup, django_db_blocker):
                 "apitoken": token_row.pk,
                 "route": route.pk,
                 "routerule": rule.pk,
+                "ingestjob": ingest_job.pk,
             }
             yield {"objects": objects, "cast": cast, "tokens": tokens}
         finally:
@@ -380,6 +383,7 @@ def api_request(client: Client, name: str, method: str, objects: dict, token: st
         "conversation": {"pk": objects["pk"]},
         "revision": {"pk": objects["pk"], "number": 1},
         "repair": {"pk": objects["pk"]},
+        "ingest-job": {"pk": objects["ingestjob"]},
     }[name]
     url = reverse(f"api:{name}", kwargs=kwargs)
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
