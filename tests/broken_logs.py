@@ -408,19 +408,3 @@ def _v1_abandoned(rng: random.Random, events: list[Row], state: Row) -> None:
     action = next((e for e in events if e["id"] == action_id), None)
     if action is not None:
         state["leaf_event_id"] = action.get("parent_id")
-
-
-# --- on disk -----------------------------------------------------------------------------------
-
-
-def save(doc: Document, where: Path) -> Path:
-    """The document on disk under `where` (a folder, or a file in it); its path."""
-    if doc.is_dir:
-        for name, data in doc.files.items():
-            (where / name).parent.mkdir(parents=True, exist_ok=True)
-            (where / name).write_bytes(data)
-        return where
-    name, data = doc.single
-    where.mkdir(parents=True, exist_ok=True)
-    (where / Path(name).name).write_bytes(data)
-    return where / Path(name).name

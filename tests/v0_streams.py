@@ -126,8 +126,8 @@ def save(doc: Document, where: Path) -> Path:
         return where
     name, data = doc.single
     where.mkdir(parents=True, exist_ok=True)
-    (where / name).write_bytes(data)
-    return where / name
+    (where / Path(name).name).write_bytes(data)
+    return where / Path(name).name
 
 
 # --- the hypothesis strategy -------------------------------------------------------------------

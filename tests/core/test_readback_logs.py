@@ -41,12 +41,12 @@ from tests.broken_logs import (
     claude_code_rows,
     new_id,
     record_after,
-    save,
     v1_document,
     v1_events,
     v1_without_event,
     without_record,
 )
+from tests.v0_streams import save
 
 TARGETS = ("anthropic", "openai", "gemini")
 # Targets that refuse any unanswered call (litellm keeps it in their request).

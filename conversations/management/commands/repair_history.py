@@ -152,16 +152,20 @@ def _folder_of(path: Path, wanted: str | None) -> tuple[Path, str | None]:
     folders = formats.conversation_folders(path)
     if folders is None:
         return path, wanted
-    names = [folder.name for folder in folders]
+    return folders[_chosen(path, [folder.name for folder in folders], wanted, "conversation folders")], None
+
+
+def _chosen(path: Path, names: list[str], wanted: str | None, what: str) -> int:
+    """The index of the conversation --conversation names among `names`; else why not."""
     choices = "; ".join(repr(n) for n in names[:20]) + ("; ..." if len(names) > 20 else "")
     if wanted is None:
         raise CouldNotRun(
-            f"{path} holds {len(names)} conversation folders; repair_history repairs one at a time: "
+            f"{path} holds {len(names)} {what}; repair_history repairs one at a time: "
             f"give --conversation NAME, one of {choices}"
         )
     if wanted not in names:
         raise CouldNotRun(f"{path} has no conversation {wanted!r}; its conversations: {choices}")
-    return folders[names.index(wanted)], None
+    return names.index(wanted)
 
 
 def _read(path: Path, format: str | None, wanted: str | None) -> tuple[Document, History, bool]:
@@ -184,15 +188,7 @@ def _read(path: Path, format: str | None, wanted: str | None) -> tuple[Document,
 
 def _pick(path: Path, each: list[History | FormatError], wanted: str | None) -> History:
     names = [f"line {h.line}" if isinstance(h, FormatError) else formats.conversation_name(h) for h in each]
-    choices = "; ".join(repr(n) for n in names[:20]) + ("; ..." if len(names) > 20 else "")
-    if wanted is None:
-        raise CouldNotRun(
-            f"{path} holds {len(each)} conversations; repair_history repairs one at a time: "
-            f"give --conversation NAME, one of {choices}"
-        )
-    if wanted not in names:
-        raise CouldNotRun(f"{path} has no conversation {wanted!r}; its conversations: {choices}")
-    chosen = each[names.index(wanted)]
+    chosen = each[_chosen(path, names, wanted, "conversations")]
     if isinstance(chosen, FormatError):
         raise CouldNotRun(str(chosen))
     return chosen
